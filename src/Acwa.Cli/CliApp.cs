@@ -1,0 +1,15 @@
+using System.CommandLine;
+
+namespace Acwa.Cli;
+
+/// <summary>Builds the <c>acwa</c> command tree.</summary>
+internal static class CliApp
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("acwa: train and evaluate classifiers on imbalanced data with adaptive class weights, on ONNX Runtime.");
+        return root;
+    }
+
+    public static int Run(string[] args) => Build().Parse(args).Invoke();
+}

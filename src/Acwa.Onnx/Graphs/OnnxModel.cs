@@ -1,0 +1,105 @@
+using Acwa.Onnx.Graphs.Proto;
+using Google.Protobuf;
+
+namespace Acwa.Onnx.Graphs;
+
+/// <summary>Reads and writes ONNX model files, including tensors kept in external data files.</summary>
+public static class OnnxModel
+{
+    /// <summary>The default opset of graphs Acwa.Onnx builds.</summary>
+    public const int DefaultOpset = 18;
+
+    /// <summary>IR version written for opset 18 graphs.</summary>
+    public const int DefaultIrVersion = 8;
+
+    /// <summary>Wraps a graph into a model with the default ONNX opset.</summary>
+    public static ModelProto Create(GraphProto graph, int opset = DefaultOpset, string producer = "Acwa.Onnx")
+    {
+        var m = new ModelProto { IrVersion = DefaultIrVersion, ProducerName = producer, ProducerVersion = "0.1", Graph = graph };
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        return m;
+    }
+
+    /// <summary>Serialises a model to bytes (all tensor data inline).</summary>
+    public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
+
+    /// <summary>Parses a model from bytes; tensors with external data are left unresolved.</summary>
+    public static ModelProto FromBytes(ReadOnlySpan<byte> bytes) => ModelProto.Parser.ParseFrom(bytes);
+
+    /// <summary>
+    /// Loads a model file and resolves initializers whose data lives in external files (paths relative to the model's folder).
+    /// Errors name the file and the tensor.
+    /// </summary>
+    public static ModelProto Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model '{path}' does not exist", path);
+        ModelProto model;
+        try { model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)); }
+        catch (InvalidProtocolBufferException e) { throw new InvalidDataException($"'{path}' is not a valid ONNX model: {e.Message}", e); }
+        if (model.Graph is null) throw new InvalidDataException($"'{path}' has no graph");
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        foreach (var t in model.Graph.Initializer)
+            if (t.DataLocation == TensorProto.Types.DataLocation.External) ResolveExternal(t, dir, path);
+        return model;
+    }
+
+    private static void ResolveExternal(TensorProto t, string dir, string modelPath)
+    {
+        string? location = null; long offset = 0, length = -1;
+        foreach (var kv in t.ExternalData)
+        {
+            switch (kv.Key)
+            {
+                case "location": location = kv.Value; break;
+                case "offset": offset = long.Parse(kv.Value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "length": length = long.Parse(kv.Value, System.Globalization.CultureInfo.InvariantCulture); break;
+            }
+        }
+        if (location is null) throw new InvalidDataException($"{modelPath}: tensor '{t.Name}' is external but names no location");
+        var file = Path.Combine(dir, location);
+        if (!File.Exists(file)) throw new FileNotFoundException($"{modelPath}: external data file '{file}' of tensor '{t.Name}' does not exist", file);
+        using var fs = File.OpenRead(file);
+        if (length < 0) length = fs.Length - offset;
+        if (offset + length > fs.Length)
+            throw new InvalidDataException($"{modelPath}: tensor '{t.Name}' wants bytes {offset}..{offset + length} of '{file}', which has {fs.Length}");
+        var buf = new byte[length];
+        fs.Position = offset;
+        fs.ReadExactly(buf);
+        t.RawData = ByteString.CopyFrom(buf);
+        t.ExternalData.Clear();
+        t.DataLocation = TensorProto.Types.DataLocation.Default;
+    }
+
+    /// <summary>
+    /// Saves a model atomically (temp file + rename). Initializers larger than <paramref name="externalThresholdBytes"/>
+    /// go to one external data file beside it (<c>NAME.onnx.data</c>) when the whole model would exceed 1.5 GiB or when
+    /// <paramref name="forceExternal"/> is set. The passed model is not modified.
+    /// </summary>
+    public static void Save(ModelProto model, string path, bool forceExternal = false, long externalThresholdBytes = 1024)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var toWrite = model;
+        if (forceExternal || model.CalculateSize() > 1_500_000_000L)
+        {
+            toWrite = model.Clone();
+            var dataName = Path.GetFileName(full) + ".data";
+            var dataPath = full + ".data";
+            AtomicFile.Write(dataPath, fs =>
+            {
+                foreach (var t in toWrite.Graph.Initializer)
+                {
+                    if (t.RawData.Length < externalThresholdBytes) continue;
+                    long offset = fs.Position;
+                    fs.Write(t.RawData.Span);
+                    t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                    t.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    t.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = t.RawData.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    t.DataLocation = TensorProto.Types.DataLocation.External;
+                    t.RawData = ByteString.Empty;
+                }
+            });
+        }
+        AtomicFile.Write(full, fs => toWrite.WriteTo(fs));
+    }
+}
