@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Acwa.Onnx;
+
+/// <summary>A named fp32/int64 tensor held on the host.</summary>
+/// <param name="Name">Tensor name.</param>
+/// <param name="Shape">Dimensions.</param>
+/// <param name="Data">Row-major values; exactly one of <see cref="Data"/> / <see cref="Int64Data"/> is set.</param>
+/// <param name="Int64Data">Row-major int64 values.</param>
+public sealed record HostTensor(string Name, long[] Shape, float[]? Data, long[]? Int64Data = null)
+{
+    /// <summary>An fp32 tensor.</summary>
+    public static HostTensor Of(string name, long[] shape, float[] data) => new(name, shape, data);
+
+    /// <summary>An int64 tensor.</summary>
+    public static HostTensor OfInt64(string name, long[] shape, long[] data) => new(name, shape, null, data);
+
+    /// <summary>Number of elements.</summary>
+    public long Length => Data?.Length ?? Int64Data!.Length;
+}
+
+/// <summary>
+/// Acwa's tensor container: checkpoints and initial training state. Layout (little-endian):
+/// magic <c>ACWATNS1</c> (8 bytes), header length (u32), header JSON (UTF-8: tensors with name, dtype, shape, offset,
+/// length in bytes, and a free-form <c>meta</c> object), tensor data, then the SHA-256 of everything before it (32 bytes).
+/// Writes are atomic (temp file, fsync, rename); loads verify the checksum and name the file in every error.
+/// </summary>
+public static class TensorFile
+{
+    private static ReadOnlySpan<byte> Magic => "ACWATNS1"u8;
+
+    /// <summary>Writes tensors and metadata to <paramref name="path"/> atomically.</summary>
+    public static void Save(string path, IReadOnlyList<HostTensor> tensors, JsonObject? meta = null)
+    {
+        var entries = new JsonArray();
+        long offset = 0;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in tensors)
+        {
+            if (!seen.Add(t.Name)) throw new ArgumentException($"tensor '{t.Name}' appears twice");
+            if ((t.Data is null) == (t.Int64Data is null)) throw new ArgumentException($"tensor '{t.Name}' must hold exactly one of fp32 or int64 data");
+            long count = 1; foreach (var d in t.Shape) count *= d;
+            if (count != t.Length) throw new ArgumentException($"tensor '{t.Name}': shape [{string.Join(",", t.Shape)}] has {count} elements, data has {t.Length}");
+            long bytes = t.Data is not null ? t.Data.Length * 4L : t.Int64Data!.Length * 8L;
+            entries.Add(new JsonObject
+            {
+                ["name"] = t.Name,
+                ["dtype"] = t.Data is not null ? "float32" : "int64",
+                ["shape"] = new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
+                ["offset"] = offset,
+                ["length"] = bytes,
+            });
+            offset += bytes;
+        }
+        var header = new JsonObject { ["tensors"] = entries, ["meta"] = meta?.DeepClone() ?? new JsonObject() };
+        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+
+        AtomicFile.Write(path, fs =>
+        {
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            void Put(ReadOnlySpan<byte> b) { fs.Write(b); sha.AppendData(b); }
+            Put(Magic);
+            Span<byte> len = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(len, (uint)headerBytes.Length);
+            Put(len);
+            Put(headerBytes);
+            foreach (var t in tensors)
+            {
+                if (t.Data is not null) Put(MemoryMarshal.AsBytes(t.Data.AsSpan()));
+                else Put(MemoryMarshal.AsBytes(t.Int64Data!.AsSpan()));
+            }
+            fs.Write(sha.GetHashAndReset());
+        });
+    }
+
+    /// <summary>Reads a tensor file, verifying its checksum. Returns the tensors in file order and the metadata.</summary>
+    public static (List<HostTensor> Tensors, JsonObject Meta) Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"tensor file '{path}' does not exist", path);
+        var all = File.ReadAllBytes(path);
+        if (all.Length < Magic.Length + 4 + 32 || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidDataException($"'{path}' is not an Acwa tensor file (bad magic or too short: {all.Length} bytes)");
+        var body = all.AsSpan(0, all.Length - 32);
+        if (!SHA256.HashData(body).AsSpan().SequenceEqual(all.AsSpan(all.Length - 32)))
+            throw new InvalidDataException($"'{path}' is corrupt: its SHA-256 checksum does not match its contents");
+        int headerLen = (int)BinaryPrimitives.ReadUInt32LittleEndian(all.AsSpan(Magic.Length, 4));
+        int dataStart = Magic.Length + 4 + headerLen;
+        if (dataStart > body.Length) throw new InvalidDataException($"'{path}': header length {headerLen} runs past the end of the file");
+        JsonObject header;
+        try { header = JsonNode.Parse(all.AsSpan(Magic.Length + 4, headerLen))!.AsObject(); }
+        catch (JsonException e) { throw new InvalidDataException($"'{path}': header is not valid JSON: {e.Message}", e); }
+        var data = body[dataStart..];
+        var list = new List<HostTensor>();
+        foreach (var node in header["tensors"]!.AsArray())
+        {
+            var name = (string)node!["name"]!;
+            var dtype = (string)node["dtype"]!;
+            var shape = node["shape"]!.AsArray().Select(d => (long)d!).ToArray();
+            long off = (long)node["offset"]!, len = (long)node["length"]!;
+            if (off < 0 || off + len > data.Length) throw new InvalidDataException($"'{path}': tensor '{name}' lies outside the data section");
+            var bytes = data.Slice((int)off, (int)len);
+            list.Add(dtype switch
+            {
+                "float32" => HostTensor.Of(name, shape, MemoryMarshal.Cast<byte, float>(bytes).ToArray()),
+                "int64" => HostTensor.OfInt64(name, shape, MemoryMarshal.Cast<byte, long>(bytes).ToArray()),
+                _ => throw new InvalidDataException($"'{path}': tensor '{name}' has unsupported dtype '{dtype}'"),
+            });
+        }
+        return (list, header["meta"] as JsonObject ?? new JsonObject());
+    }
+}

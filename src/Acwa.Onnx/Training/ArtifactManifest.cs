@@ -1,0 +1,91 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Acwa.Onnx.Training;
+
+/// <summary>What a piece of training state is.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<StateKind>))]
+public enum StateKind
+{
+    /// <summary>A trainable parameter.</summary>
+    Parameter,
+    /// <summary>Optimizer state (momentum buffer, Adam moments, accumulated gradient).</summary>
+    Optimizer,
+    /// <summary>A non-trainable buffer updated by the step (batch-norm running statistics).</summary>
+    Buffer,
+}
+
+/// <summary>One state tensor carried from step to step: read from <see cref="Input"/>, written to <see cref="Output"/>.</summary>
+/// <param name="Name">Stable name (the forward model's initializer name for parameters and buffers).</param>
+/// <param name="Kind">Parameter, optimizer state or buffer.</param>
+/// <param name="Shape">Dimensions.</param>
+/// <param name="Input">Training-graph input that receives the current value.</param>
+/// <param name="Output">Training-graph output that holds the next value.</param>
+public sealed record StateTensor(string Name, StateKind Kind, long[] Shape, string Input, string Output);
+
+/// <summary>A scalar or small per-step/per-epoch input of the training graph (learning rate, class weights, loss knobs).</summary>
+/// <param name="Name">Graph input name.</param>
+/// <param name="Shape">Dimensions (empty for a scalar; [C] for class weights or margins).</param>
+/// <param name="Role">What feeds it: <c>lr</c>, <c>adam_bias1</c> (1 - b1^t), <c>adam_bias2</c> (1 - b2^t), <c>class_weights</c>,
+/// <c>focal_gamma</c>, <c>ldam_margins</c>, <c>log_prior</c>, <c>accumulate_reset</c>, ...</param>
+/// <param name="Default">Values to feed when the caller sets nothing.</param>
+public sealed record ControlInput(string Name, long[] Shape, string Role, float[] Default);
+
+/// <summary>
+/// The contract between the training-graph compiler and the runtime: which files, inputs and outputs an artifact set has.
+/// Serialised as <c>manifest.json</c> beside the graphs.
+/// </summary>
+public sealed record ArtifactManifest
+{
+    /// <summary>Format tag.</summary>
+    public string Format { get; init; } = "acwa-artifacts/1";
+    /// <summary>Number of classes C.</summary>
+    public int NumClasses { get; init; }
+    /// <summary>Training-step graph file (relative to the manifest).</summary>
+    public string TrainingModel { get; init; } = "training_model.onnx";
+    /// <summary>Evaluation graph file.</summary>
+    public string EvalModel { get; init; } = "eval_model.onnx";
+    /// <summary>Initial state (parameters, optimizer state, buffers) as a <see cref="TensorFile"/>.</summary>
+    public string InitialState { get; init; } = "checkpoint.acwa";
+    /// <summary>Inference model with the initial parameters baked in (the runtime re-exports trained ones).</summary>
+    public string InferenceModel { get; init; } = "inference_model.onnx";
+    /// <summary>Batch input name and shape (-1 for the batch dimension).</summary>
+    public string InputName { get; init; } = "x";
+    /// <summary>Input shape, batch first as -1.</summary>
+    public long[] InputShape { get; init; } = [];
+    /// <summary>Label input name (int64 [N]).</summary>
+    public string LabelName { get; init; } = "y";
+    /// <summary>Loss output name (fp32 scalar).</summary>
+    public string LossOutput { get; init; } = "loss";
+    /// <summary>Logits output of the training graph ([N, C]); may be empty when only predictions are returned.</summary>
+    public string LogitsOutput { get; init; } = "logits";
+    /// <summary>Predictions output of the training and eval graphs (int64 [N]).</summary>
+    public string PredictionsOutput { get; init; } = "predictions";
+    /// <summary>Eval-graph logits output.</summary>
+    public string EvalLogitsOutput { get; init; } = "logits";
+    /// <summary>Loss name (ce, focal, ldam, logit-adjusted, ...).</summary>
+    public string Loss { get; init; } = "ce";
+    /// <summary>Optimizer name (sgd, adam, adamw).</summary>
+    public string Optimizer { get; init; } = "adam";
+    /// <summary>State carried between steps, in a fixed order.</summary>
+    public List<StateTensor> State { get; init; } = [];
+    /// <summary>Control inputs of the training graph.</summary>
+    public List<ControlInput> Controls { get; init; } = [];
+    /// <summary>Names of the eval graph's parameter/buffer inputs (a subset of <see cref="State"/>'s names), fed from the current state.</summary>
+    public List<string> EvalStateInputs { get; init; } = [];
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>Serialises to JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses JSON; errors name the file.</summary>
+    public static ArtifactManifest Load(string path)
+    {
+        try { return JsonSerializer.Deserialize<ArtifactManifest>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"'{path}' is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"'{path}' is not a valid artifact manifest: {e.Message}", e); }
+    }
+
+    /// <summary>Writes atomically.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
+}
