@@ -50,7 +50,9 @@ public static class SessionOptionsFactory
     {
         var m = e.Message;
         string cause;
-        if (m.Contains("libcudnn", StringComparison.OrdinalIgnoreCase))
+        if (m.Contains("Failed to load", StringComparison.OrdinalIgnoreCase) && MissingCudaLibraries() is { Count: > 0 } missing)
+            cause = DescribeMissing(missing);
+        else if (m.Contains("libcudnn", StringComparison.OrdinalIgnoreCase))
             cause = "cuDNN 9 (libcudnn.so.9) was not found on the library path (LD_LIBRARY_PATH)";
         else if (m.Contains("libcudart", StringComparison.OrdinalIgnoreCase) || m.Contains("libcublas", StringComparison.OrdinalIgnoreCase)
                  || m.Contains("libcurand", StringComparison.OrdinalIgnoreCase) || m.Contains("libcufft", StringComparison.OrdinalIgnoreCase))
@@ -71,4 +73,30 @@ public static class SessionOptionsFactory
             cause = "the CUDA provider failed";
         return new DeviceUnavailableException(device, $"device '{device}' is not usable: {cause} (while {stage}). ONNX Runtime said: {m}", e);
     }
+
+    /// <summary>Shared libraries ONNX Runtime 1.31's CUDA provider loads (CUDA 13, cuDNN 9), with what each one is.</summary>
+    private static readonly (string File, string What)[] CudaLibraries =
+    [
+        ("libcuda.so.1", "the NVIDIA driver (libcuda; absent means no NVIDIA driver/GPU on this machine)"),
+        ("libcudart.so.13", "the CUDA 13 runtime (libcudart)"),
+        ("libcublas.so.13", "cuBLAS (libcublas)"),
+        ("libcublasLt.so.13", "cuBLASLt (libcublasLt)"),
+        ("libcurand.so.10", "cuRAND (libcurand)"),
+        ("libcudnn.so.9", "cuDNN 9 (libcudnn)"),
+    ];
+
+    /// <summary>The CUDA libraries the dynamic loader cannot find, as descriptions.</summary>
+    internal static List<string> MissingCudaLibraries()
+    {
+        var missing = new List<string>();
+        foreach (var (file, what) in CudaLibraries)
+        {
+            if (System.Runtime.InteropServices.NativeLibrary.TryLoad(file, out var h)) System.Runtime.InteropServices.NativeLibrary.Free(h);
+            else missing.Add($"{what}: {file}");
+        }
+        return missing;
+    }
+
+    private static string DescribeMissing(List<string> missing) =>
+        $"ONNX Runtime's CUDA provider could not be loaded because these libraries are not on the library path (LD_LIBRARY_PATH / ldconfig): {string.Join("; ", missing)}";
 }
