@@ -4,7 +4,7 @@ namespace Acwa.Onnx;
 
 /// <summary>
 /// Minimal CSV reading for metrics inputs: one column of integers (labels / predictions) or rows of floats (logits).
-/// Separator: comma. Blank lines are skipped. A first line whose first field starts with a letter or a quote is
+/// Separator: comma. Floats use invariant culture; <c>inf</c>, <c>-inf</c>, <c>nan</c> are accepted. Blank lines are skipped. A first line whose first field starts with a letter or a quote is
 /// treated as a header and skipped. Errors name the file and the 1-based line.
 /// </summary>
 public static class CsvFile
@@ -42,12 +42,22 @@ public static class CsvFile
                 throw new InvalidDataException($"{path}:{number}: {fields.Length} fields, expected {columns} like the first row");
             for (int i = 0; i < fields.Length; i++)
             {
-                if (!float.TryParse(fields[i].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                if (!TryParseFloat(fields[i].Trim(), out var v))
                     throw new InvalidDataException($"{path}:{number}: field {i + 1} '{Clip(fields[i].Trim())}' is not a number");
                 values.Add(v);
             }
         }
         return values.ToArray();
+    }
+
+    // Also accepts numpy's spellings inf / -inf / nan (case-insensitive), besides .NET's Infinity / NaN.
+    private static bool TryParseFloat(string s, out float v)
+    {
+        if (float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out v)) return true;
+        var t = s.TrimStart('+');
+        if (t.Equals("inf", StringComparison.OrdinalIgnoreCase)) { v = float.PositiveInfinity; return true; }
+        if (t.Equals("-inf", StringComparison.OrdinalIgnoreCase)) { v = float.NegativeInfinity; return true; }
+        return false;
     }
 
     private static IEnumerable<(string Line, int Number)> DataLines(string path)

@@ -93,7 +93,7 @@ public static class NpyFile
         if ((total + 63) / 64 * 64 - prefix > ushort.MaxValue) { major = 2; prefix = 12; total = prefix + dict.Length + 1; }
         int padded = (total + 63) / 64 * 64;
         var headerText = dict + new string(' ', padded - total) + "\n";
-        var bytes = new byte[padded + (long)data.Length * Marshal.SizeOf<T>()];
+        var bytes = new byte[padded + (long)data.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()];
         Magic.CopyTo(bytes);
         bytes[6] = (byte)major; bytes[7] = 0;
         if (major == 1) BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)headerText.Length);
