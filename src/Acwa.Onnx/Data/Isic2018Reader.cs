@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -127,8 +128,15 @@ public static class Isic2018Reader
 
         var pixels = new byte[(long)rows.Count * 3 * height * width];
         int imageBytes = 3 * height * width;
-        Parallel.For(0, rows.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
-            DecodeInto(files[i].FullName, csvPath, rows[i].Line, width, height, pixels.AsSpan(i * imageBytes, imageBytes)));
+        try
+        {
+            Parallel.For(0, rows.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+                DecodeInto(files[i].FullName, csvPath, rows[i].Line, width, height, pixels.AsSpan(i * imageBytes, imageBytes)));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
         decoded = rows.Count;
 
         foreach (var dir in dirs)
