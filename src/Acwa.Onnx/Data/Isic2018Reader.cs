@@ -184,14 +184,8 @@ public static class Isic2018Reader
         return (classNames, rows);
     }
 
-    /// <summary>Number of images decoded by this process so far (for diagnostics and tests).</summary>
-    internal static int TotalDecodes => _totalDecodes;
-
-    private static int _totalDecodes;
-
     private static void DecodeInto(string file, string csvPath, int line, int width, int height, Span<byte> target)
     {
-        Interlocked.Increment(ref _totalDecodes);
         using var codec = SKCodec.Create(file)
             ?? throw new InvalidDataException($"'{file}' (listed on '{csvPath}' line {line}) is not a decodable image");
         // JPEG can decode at 1/2, 1/4, 1/8 scale for almost free: take the smallest scale still at least the target size.

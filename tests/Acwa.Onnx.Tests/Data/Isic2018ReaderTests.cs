@@ -50,6 +50,43 @@ public class Isic2018ReaderTests
     }
 
     [Fact]
+    public void ResizeKeepsOrientationAndChannelOrder()
+    {
+        // Quadrants: top-left red, top-right green, bottom-left blue, bottom-right white; 96x64 -> 8x8.
+        using var tmp = new TempDir();
+        using (var bmp = new SKBitmap(new SKImageInfo(96, 64, SKColorType.Rgba8888, SKAlphaType.Premul)))
+        {
+            using (var canvas = new SKCanvas(bmp))
+            {
+                canvas.Clear(SKColors.White);
+                using var p = new SKPaint();
+                foreach (var (rect, col) in new[] { (new SKRect(0, 0, 48, 32), new SKColor(255, 0, 0)), (new SKRect(48, 0, 96, 32), new SKColor(0, 255, 0)), (new SKRect(0, 32, 48, 64), new SKColor(0, 0, 255)) })
+                {
+                    p.Color = col;
+                    canvas.DrawRect(rect, p);
+                }
+            }
+            using var img = SKImage.FromBitmap(bmp);
+            using var data = img.Encode(SKEncodedImageFormat.Jpeg, 98);
+            File.WriteAllBytes(tmp.File("q.jpg"), data.ToArray());
+        }
+        File.WriteAllText(tmp.File("gt.csv"), $"{Header}\nq,0,0,0,0,0,1,0\n");
+        var ds = Isic2018Reader.Load(tmp.File("gt.csv"), tmp.Path, 8, 8, tmp.File("c"));
+        var im = ds.Image(0).ToArray();
+        (int R, int G, int B) At(int y, int x) => (im[y * 8 + x], im[64 + y * 8 + x], im[128 + y * 8 + x]);
+        static void Near((int, int, int) got, (int, int, int) want)
+        {
+            Assert.InRange(got.Item1, want.Item1 - 20, want.Item1 + 20);
+            Assert.InRange(got.Item2, want.Item2 - 20, want.Item2 + 20);
+            Assert.InRange(got.Item3, want.Item3 - 20, want.Item3 + 20);
+        }
+        Near(At(1, 1), (255, 0, 0));
+        Near(At(1, 6), (0, 255, 0));
+        Near(At(6, 1), (0, 0, 255));
+        Near(At(6, 6), (255, 255, 255));
+    }
+
+    [Fact]
     public void SecondLoadReadsTheCacheAndChangesInvalidateIt()
     {
         using var tmp = new TempDir();
