@@ -79,7 +79,11 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 var train = Isic2018Reader.Load(csv, images, imageSize, imageSize, cacheDirectory);
                 ImageDataset test;
                 if (Isic2018Reader.ResolveTest(Paths[0]) is var (testCsv, testImages))
+                {
                     test = Isic2018Reader.Load(testCsv, testImages, imageSize, imageSize, cacheDirectory);
+                    if (!test.ClassNames.SequenceEqual(train.ClassNames))
+                        throw new InvalidDataException($"'{testCsv}' has classes {string.Join(",", test.ClassNames)}, but '{csv}' has {string.Join(",", train.ClassNames)}");
+                }
                 else
                     (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
                 return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);

@@ -31,8 +31,7 @@ public static class IdxReader
         if (h <= 0 || w <= 0) throw new InvalidDataException($"'{path}': image size {h}x{w} is not positive");
         long total = (long)n * h * w;
         if (total > Array.MaxLength) throw new InvalidDataException($"'{path}': {n} images of {h}x{w} do not fit in one array");
-        var pixels = new byte[total];
-        ReadRecords(stream, path, pixels, h * w, "image");
+        var pixels = ReadRecords(stream, path, n, h * w, "image");
         return (pixels, n, h, w);
     }
 
@@ -43,9 +42,7 @@ public static class IdxReader
     {
         using var stream = Open(path);
         var dims = ReadHeader(stream, path, LabelsMagic, "idx1 labels");
-        var labels = new byte[dims[0]];
-        ReadRecords(stream, path, labels, 1, "label");
-        return labels;
+        return ReadRecords(stream, path, dims[0], 1, "label");
     }
 
     /// <summary>
@@ -104,18 +101,21 @@ public static class IdxReader
         return dims;
     }
 
-    private static void ReadRecords(Stream s, string path, byte[] target, int recordSize, string what)
+    private static byte[] ReadRecords(Stream s, string path, int records, int recordSize, string what)
     {
+        long total = (long)records * recordSize;
+        // A raw file can be checked before allocating what a corrupt header might declare.
+        if (s.CanSeek && s.Length - s.Position < total) Truncated(s.Length - s.Position);
+        var target = new byte[total];
         int got = ReadFully(s, path, target);
-        if (got < target.Length)
-        {
-            long records = target.Length / recordSize;
-            throw new InvalidDataException(
-                $"'{path}' is truncated: the header declares {records} {what}s of {recordSize} bytes, but the data ends inside {what} record {got / recordSize} (byte {got} of {target.Length})");
-        }
+        if (got < total) Truncated(got);
         Span<byte> one = stackalloc byte[1];
         if (ReadFully(s, path, one) != 0)
-            throw new InvalidDataException($"'{path}' has extra bytes after the {target.Length / recordSize} {what}s its header declares");
+            throw new InvalidDataException($"'{path}' has extra bytes after the {records} {what}s its header declares");
+        return target;
+
+        void Truncated(long got) => throw new InvalidDataException(
+            $"'{path}' is truncated: the header declares {records} {what}s of {recordSize} bytes, but the data ends inside {what} record {got / recordSize} (byte {got} of {total})");
     }
 
     private static int ReadFully(Stream s, string path, Span<byte> buffer)

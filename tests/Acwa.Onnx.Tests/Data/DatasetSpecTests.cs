@@ -97,4 +97,27 @@ public class DatasetSpecTests
         Assert.Equal((3, 8, 8), (pair.Train.Channels, pair.Train.Height, pair.Train.Width));
         Assert.Equal(3, pair.Normalization.Channels);
     }
+
+    [Fact]
+    public void IsicSpecUsesOfficialTestFilesWhenPresent()
+    {
+        using var tmp = new TempDir();
+        void Split(string csvName, string folder, int n)
+        {
+            var dir = Directory.CreateDirectory(tmp.File(folder)).FullName;
+            var lines = new List<string> { "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC" };
+            for (int i = 0; i < n; i++)
+            {
+                lines.Add($"{folder}_{i},{string.Join(",", Enumerable.Range(0, 7).Select(k => k == i % 7 ? "1.0" : "0.0"))}");
+                DataFiles.Jpeg(Path.Combine(dir, $"{folder}_{i}.jpg"), 12, 12, SkiaSharp.SKColors.Coral);
+            }
+            File.WriteAllLines(tmp.File(csvName), lines);
+        }
+        Split(Isic2018Reader.TrainingCsvName, Isic2018Reader.TrainingImagesName, 9);
+        Split(Isic2018Reader.TestCsvName, Isic2018Reader.TestImagesName, 3);
+        var pair = DatasetSpec.Parse($"isic2018:{tmp.Path}").Load(imageSize: 4, cacheDirectory: tmp.File("cache"));
+        Assert.Equal(9, pair.Train.Count);
+        Assert.Equal(3, pair.Test.Count);
+        Assert.Equal(new[] { 1, 1, 1, 0, 0, 0, 0 }, pair.Test.ClassCounts());
+    }
 }

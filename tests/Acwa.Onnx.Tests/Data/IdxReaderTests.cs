@@ -62,6 +62,19 @@ public class IdxReaderTests
     }
 
     [Fact]
+    public void HugeDeclaredCountInAShortRawFileFailsBeforeAllocating()
+    {
+        using var dir = new TempDir();
+        var p = dir.File("img");
+        var head = DataFiles.IdxImages([], 0, 28, 28);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head.AsSpan(4), 2_000_000);
+        File.WriteAllBytes(p, [.. head, .. new byte[784 * 3 + 5]]);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(p));
+        Assert.Contains("2000000 images", e.Message);
+        Assert.Contains("image record 3", e.Message);
+    }
+
+    [Fact]
     public void WrongMagicIsNamed()
     {
         using var dir = new TempDir();
