@@ -55,7 +55,7 @@ public sealed record ArtifactOptions
     public string? LogitsOutput { get; init; }
     /// <summary>Emit a per-batch C x C confusion-count output (int64, rows = true class) from the eval graph, which then takes labels.</summary>
     public bool EvalConfusion { get; init; } = true;
-    /// <summary>Class names written into the inference model's metadata (<c>class_names</c>, comma separated); optional.</summary>
+    /// <summary>Class names written into the inference model's metadata (<c>class_names</c>, a JSON array); optional.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
     /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
     public string Device { get; init; } = "cpu";
