@@ -46,4 +46,25 @@ internal static class TestModels
         }
         return h;
     }
+    /// <summary>Small CNN: x [N, 1, 6, 6] -> Conv 3x3 (4 ch, pad 1) -> BatchNormalization -> Relu -> GlobalAveragePool -> Flatten -> Gemm -> logits [N, 3].</summary>
+    public static ModelProto ConvBn(int seed)
+    {
+        var rng = new Random(seed);
+        float[] R(int n, double s) => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * s)).ToArray();
+        var b = new GraphBuilder("convbn");
+        var x = b.Input("x", ElementType.Float, null, 1, 6, 6);
+        var w = b.ConstFloat("conv.weight", [4, 1, 3, 3], R(36, 0.5));
+        var cb = b.ConstFloat("conv.bias", [4], R(4, 0.1));
+        var h = b.Op("Conv", [x, w, cb], Attr.Ints("pads", 1, 1, 1, 1), Attr.Ints("kernel_shape", 3, 3));
+        var gamma = b.ConstFloat("bn.weight", [4], R(4, 0.2).Select(v => v + 1f).ToArray());
+        var beta = b.ConstFloat("bn.bias", [4], R(4, 0.1));
+        var mean = b.ConstFloat("bn.running_mean", [4], R(4, 0.1));
+        var variance = b.ConstFloat("bn.running_var", [4], R(4, 0.2).Select(v => v + 1f).ToArray());
+        h = b.Op("BatchNormalization", [h, gamma, beta, mean, variance], Attr.Float("epsilon", 1e-5f), Attr.Float("momentum", 0.9f));
+        h = b.Op("Flatten", [b.Op("GlobalAveragePool", [b.Op("Relu", [h])])], Attr.Int("axis", 1));
+        var fw = b.ConstFloat("fc.weight", [3, 4], R(12, 0.8));
+        var fb = b.ConstFloat("fc.bias", [3], R(3, 0.1));
+        b.OutputAs(b.Op("Gemm", [h, fw, fb], Attr.Int("transB", 1)), "logits", ElementType.Float, null, 3);
+        return OnnxModel.Create(b.Graph);
+    }
 }
