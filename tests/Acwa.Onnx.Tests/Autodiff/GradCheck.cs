@@ -2,6 +2,7 @@ using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 
@@ -24,7 +25,7 @@ internal static class GradCheck
 
     public static Result Check(ElementType type, GradInput[] inputs, Func<GraphBuilder, string> body,
         string[]? wrt = null, GradientOptions? options = null, double? tolerance = null, int samples = 10, int seed = 1,
-        Action<GraphBuilder, ShapeTable>? beforeDiff = null)
+        Action<GraphBuilder, ShapeTable>? forwardRewrite = null, Func<string, bool[]>? boolInputs = null)
     {
         bool dbl = type == ElementType.Double;
         double h = dbl ? 1e-6 : 1e-2, tol = tolerance ?? (dbl ? 1e-6 : 1e-2);
@@ -40,11 +41,12 @@ internal static class GradCheck
         fb.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
         var fwdModel = OnnxModel.Create(fb.Graph);
         var shapes = ShapeProbe.Infer(fwdModel, inputs[0].Name, inputs[0].Dims.Select((d, k) => k == inputs[0].BatchAxis ? -1 : d).ToArray());
+        forwardRewrite?.Invoke(new GraphBuilder(fwdModel.Graph), shapes);
+        using var runner = new Runner(boolInputs, inputs[0].Dims[inputs[0].BatchAxis]);
 
         // Gradient model.
         var gm = fwdModel.Clone();
         var gb = new GraphBuilder(gm.Graph);
-        beforeDiff?.Invoke(gb, shapes);
         var yDims = shapes[y];
         var dy = gb.Input("ad_test_dy", type, yDims.Select(d => d < 0 ? (long?)null : d).ToArray());
         var wrtNames = wrt ?? inputs.Select(i => i.Name).ToArray();
@@ -58,10 +60,10 @@ internal static class GradCheck
         foreach (var o in gm.Graph.Output) if (o.Type?.TensorType is { } tt) tt.Shape = null;
         var gradModel = gm;
 
-        var yOut = Run(fwdModel, inputs, values, type, [y], null, null)[0];
+        var yOut = Run(runner, fwdModel, inputs, values, type, [y], null, null)[0];
         var r = Enumerable.Range(0, yOut.Length).Select(_ => Uniform(rng)).ToArray();
         if (!dbl) r = r.Select(x => (double)(float)x).ToArray();
-        var analytic = Run(gradModel, inputs, values, type, gradOutputs.ToArray(), "ad_test_dy", (r, BatchDims(yDims, inputs[0].Dims[inputs[0].BatchAxis])));
+        var analytic = Run(runner, gradModel, inputs, values, type, gradOutputs.ToArray(), "ad_test_dy", (r, BatchDims(yDims, inputs[0].Dims[inputs[0].BatchAxis])));
 
         double maxErr = 0; int count = 0;
         for (int wi = 0; wi < wrtNames.Length; wi++)
@@ -76,9 +78,9 @@ internal static class GradCheck
                 double orig = values[inputIndex][k];
                 double step = dbl ? h * Math.Max(1, Math.Abs(orig)) : h * Math.Max(1, Math.Abs(orig));
                 values[inputIndex][k] = orig + step;
-                double fp = Dot(Run(fwdModel, inputs, values, type, [y], null, null)[0], r);
+                double fp = Dot(Run(runner, fwdModel, inputs, values, type, [y], null, null)[0], r);
                 values[inputIndex][k] = orig - step;
-                double fm = Dot(Run(fwdModel, inputs, values, type, [y], null, null)[0], r);
+                double fm = Dot(Run(runner, fwdModel, inputs, values, type, [y], null, null)[0], r);
                 values[inputIndex][k] = orig;
                 double numeric = (fp - fm) / (2 * step);
                 double err = Math.Abs(numeric - g[k]) / Math.Max(Math.Max(Math.Abs(numeric), Math.Abs(g[k])), Math.Max(0.1 * rms, dbl ? 1e-9 : 1e-3));
@@ -99,11 +101,18 @@ internal static class GradCheck
         return s;
     }
 
-    private static readonly Dictionary<ModelProto, InferenceSession> Sessions = new(ReferenceEqualityComparer.Instance);
+    private sealed class Runner(Func<string, bool[]>? boolInputs, long batch) : IDisposable
+    {
+        public Func<string, bool[]>? BoolInputs { get; } = boolInputs;
+        public long Batch { get; } = batch;
+        public Dictionary<ModelProto, InferenceSession> Sessions { get; } = new(ReferenceEqualityComparer.Instance);
+        public void Dispose() { foreach (var s in Sessions.Values) s.Dispose(); }
+    }
 
-    public static double[][] Run(ModelProto model, GradInput[] inputs, double[][] values, ElementType type, string[] outputs,
+    private static double[][] Run(Runner runner, ModelProto model, GradInput[] inputs, double[][] values, ElementType type, string[] outputs,
         string? extraName, (double[] Values, long[] Dims)? extra)
     {
+        var (Sessions, BoolInputs, Batch) = (runner.Sessions, runner.BoolInputs, runner.Batch);
         if (!Sessions.TryGetValue(model, out var s))
         {
             using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
@@ -123,7 +132,12 @@ internal static class GradCheck
             if (extraName is not null) { names.Add(extraName); vals.Add(Make(extra!.Value.Values, extra.Value.Dims, type)); }
             foreach (var (name, meta) in s.InputMetadata)
                 if (!names.Contains(name))
-                    throw new InvalidOperationException($"test graph input '{name}' has no value");
+                {
+                    if (BoolInputs is null || meta.ElementDataType != TensorElementType.Bool)
+                        throw new InvalidOperationException($"test graph input '{name}' has no value");
+                    names.Add(name);
+                    vals.Add(OrtValue.CreateTensorValueFromMemory(BoolInputs(name), meta.Dimensions.Select(d => d < 0 ? Batch : (long)d).ToArray()));
+                }
             using var res = s.Run(new RunOptions(), names, vals, outputs);
             return res.Select(v => type == ElementType.Double ? v.GetTensorDataAsSpan<double>().ToArray() : v.GetTensorDataAsSpan<float>().ToArray().Select(f => (double)f).ToArray()).ToArray();
         }
