@@ -15,11 +15,13 @@ public static class SessionOptionsFactory
     /// <summary>
     /// Creates session options for <paramref name="device"/>. <paramref name="intraOpThreads"/>: threads of the CPU
     /// provider's intra-op pool; null means one per logical core (<see cref="Environment.ProcessorCount"/>); must be 1 or
-    /// more when given. For CUDA it also sets the CPU provider's thread count (shape ops run there).
-    /// Throws <see cref="DeviceUnavailableException"/> when the CUDA provider cannot be loaded.
+    /// more when given. For CUDA it also sets the CPU provider's thread count. <paramref name="allowCpuFallback"/>: on CUDA,
+    /// let ONNX Runtime place nodes on the CPU provider (it does so on purpose for small int64 shape computations, and for
+    /// ops without a CUDA kernel); false (default) sets <see cref="DisableCpuFallbackKey"/> so that any such node fails the
+    /// session. Throws <see cref="DeviceUnavailableException"/> when the CUDA provider cannot be loaded.
     /// The caller owns (disposes) the result.
     /// </summary>
-    public static SessionOptions Create(Device device, int? intraOpThreads = null)
+    public static SessionOptions Create(Device device, int? intraOpThreads = null, bool allowCpuFallback = false)
     {
         if (intraOpThreads is < 1) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), intraOpThreads, "intra-op threads must be 1 or more (null: one per core)");
         var options = new SessionOptions
@@ -31,7 +33,7 @@ public static class SessionOptionsFactory
         {
             if (device.IsCuda)
             {
-                options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
+                if (!allowCpuFallback) options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
                 try { options.AppendExecutionProvider_CUDA(device.Index); }
                 catch (OnnxRuntimeException e) { throw Explain(device, e, "loading ONNX Runtime's CUDA execution provider"); }
                 catch (EntryPointNotFoundException e) { throw Explain(device, e, "loading ONNX Runtime's CUDA execution provider"); }
@@ -68,7 +70,7 @@ public static class SessionOptionsFactory
         else if (m.Contains("not in the list of available", StringComparison.OrdinalIgnoreCase) || e is EntryPointNotFoundException)
             cause = "this ONNX Runtime build has no CUDA execution provider (use the Microsoft.ML.OnnxRuntime.Gpu native package)";
         else if (m.Contains("fallback", StringComparison.OrdinalIgnoreCase) || m.Contains("assigned to the CPU", StringComparison.OrdinalIgnoreCase))
-            cause = "some nodes of the graph have no CUDA kernel and CPU fallback is disabled (session.disable_cpu_ep_fallback=1)";
+            cause = "ONNX Runtime assigned some nodes to the CPU provider (no CUDA kernel, or small int64 shape computations it keeps on the host) and CPU fallback is disabled (session.disable_cpu_ep_fallback=1); set StepRunnerOptions.AllowCpuFallback to allow it, or log at verbose level to see the nodes";
         else
             cause = "the CUDA provider failed";
         return new DeviceUnavailableException(device, $"device '{device}' is not usable: {cause} (while {stage}). ONNX Runtime said: {m}", e);

@@ -12,6 +12,12 @@ public sealed record StepRunnerOptions
     public int? IntraOpThreads { get; init; }
 
     /// <summary>
+    /// On CUDA, allow ONNX Runtime to run some nodes on the CPU provider (see <see cref="SessionOptionsFactory.Create"/>).
+    /// Default false: a graph that does not run entirely on the GPU fails to open. Ignored when <see cref="SessionOptions"/> is given.
+    /// </summary>
+    public bool AllowCpuFallback { get; init; }
+
+    /// <summary>
     /// The caller's own session options (execution provider, threads, logging, optimisation level), used as they are for
     /// every session the runner opens, and not disposed by it. <see cref="Device"/> must name the device their execution
     /// provider runs on (state buffers are allocated there). Null: built by <see cref="SessionOptionsFactory"/>.
