@@ -147,12 +147,13 @@ public class AcwaPolicyTests
     }
 
     [Property(MaxTest = 300)]
-    public bool WeightsNeverFallWithTargetOne(byte[] f1Bytes, byte alphaByte, byte betaByte, bool clip)
+    public bool WeightsNeverFallWithTargetOne(byte[] f1Bytes, byte alphaByte, byte betaByte, ushort initBits, bool clip)
     {
         const int classes = 3;
         double alpha = alphaByte / 255.0 * 0.5;
         double beta = betaByte / 255.0;
-        var p = new AcwaPolicy(classes, alpha: alpha, beta: beta, clip: clip);
+        double initial = 0.5 + 1.5 * initBits / 65535.0;   // anywhere in the clip range
+        var p = new AcwaPolicy(classes, alpha: alpha, beta: beta, clip: clip, initial: initial);
         var previous = p.Current.ToArray();
         for (int epoch = 0; epoch < f1Bytes.Length / classes; epoch++)
         {
