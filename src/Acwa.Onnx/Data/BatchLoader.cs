@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 
 namespace Acwa.Onnx.Data;
@@ -122,14 +121,8 @@ public sealed class BatchLoader
             {
                 while (true)
                 {
-                    bool more;
-                    try { more = channel.Reader.WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult(); }
-                    catch (ChannelClosedException closed) when (closed.InnerException is not null)
-                    {
-                        ExceptionDispatchInfo.Capture(closed.InnerException).Throw();
-                        throw;
-                    }
-                    if (!more) break;
+                    // Throws the producer's own exception when it completed the channel with one.
+                    if (!channel.Reader.WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult()) break;
                     while (channel.Reader.TryRead(out var batch)) yield return batch;
                 }
                 producer.GetAwaiter().GetResult();
