@@ -61,6 +61,20 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
                 if (inits.ContainsKey(n.Input[i])) bufferSet.Add(n.Input[i]);
         var buffers = g.Initializer.Select(t => t.Name).Where(bufferSet.Contains).ToList();
 
+        // Initializers consumed only as op settings (Dropout ratio, Clip bounds, Pad values, Resize scales) are not parameters.
+        var settingOnly = new HashSet<string>(inits.Keys.Where(name =>
+        {
+            bool used = false;
+            foreach (var n in g.Node)
+                for (int i = 0; i < n.Input.Count; i++)
+                {
+                    if (n.Input[i] != name) continue;
+                    used = true;
+                    if (!SettingSlots.TryGetValue(n.OpType, out var slots) || !slots.Contains(i)) return false;
+                }
+            return used;
+        }), StringComparer.Ordinal);
+
         bool IsFloat(string name) => inits[name].DataType == (int)TensorProto.Types.DataType.Float;
         List<string> trainable;
         if (o.Trainable is { } tr)
@@ -79,12 +93,21 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
             var frozen = new HashSet<string>(o.Frozen ?? [], StringComparer.Ordinal);
             foreach (var f in frozen)
                 if (!inits.ContainsKey(f)) throw new ArgumentException($"frozen '{f}' is not an initializer of the forward model");
-            trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name))
+            trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name) && !settingOnly.Contains(t.Name))
                 .Select(t => t.Name).ToList();
         }
         if (trainable.Count == 0) throw new ArgumentException("no trainable parameters: the forward model has no fp32 initializers left to train");
         return new ForwardModelInfo(input.Name, shape, logits, (int)ld[1], trainable, buffers, shapes);
     }
+
+    /// <summary>Input positions that hold op settings rather than differentiable data.</summary>
+    private static readonly Dictionary<string, int[]> SettingSlots = new(StringComparer.Ordinal)
+    {
+        ["Dropout"] = [1, 2],
+        ["Clip"] = [1, 2],
+        ["Pad"] = [1, 2, 3],
+        ["Resize"] = [1, 2, 3],
+    };
 
     /// <summary>Moves the named initializers of <paramref name="g"/> to graph inputs (same name, fp32, stored dims); returns their dims.</summary>
     public static Dictionary<string, long[]> LiftToInputs(GraphProto g, IEnumerable<string> names)
