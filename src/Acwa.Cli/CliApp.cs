@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Acwa.Cli.Commands;
 
 namespace Acwa.Cli;
 
@@ -8,7 +9,9 @@ internal static class CliApp
     public static RootCommand Build()
     {
         var root = new RootCommand("acwa: train and evaluate classifiers on imbalanced data with adaptive class weights, on ONNX Runtime.");
-        root.Subcommands.Add(Commands.ArtifactsCommand.Create());
+        root.Add(MetricsCommand.Create());
+        root.Add(BenchCommand.Create());
+        root.Add(ArtifactsCommand.Create());
         return root;
     }
 

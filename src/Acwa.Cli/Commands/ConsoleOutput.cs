@@ -1,0 +1,21 @@
+using Spectre.Console;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>Console helpers shared by commands: a Spectre console over a writer, and uniform error reporting.</summary>
+internal static class ConsoleOutput
+{
+    /// <summary>Exit code for bad input or a failed command (usage errors from the parser keep System.CommandLine's code).</summary>
+    public const int ErrorExitCode = 2;
+
+    /// <summary>A Spectre console writing to <paramref name="writer"/> (plain text when it is not a terminal).</summary>
+    public static IAnsiConsole For(TextWriter writer) =>
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+
+    /// <summary>Writes <c>error: message</c> (no stack trace) and returns <see cref="ErrorExitCode"/>.</summary>
+    public static int Fail(TextWriter error, string message)
+    {
+        error.WriteLine($"error: {message}");
+        return ErrorExitCode;
+    }
+}
