@@ -8,6 +8,7 @@ internal static class CliApp
     public static RootCommand Build()
     {
         var root = new RootCommand("acwa: train and evaluate classifiers on imbalanced data with adaptive class weights, on ONNX Runtime.");
+        root.Subcommands.Add(Commands.ArtifactsCommand.Create());
         return root;
     }
 
