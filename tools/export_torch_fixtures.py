@@ -53,11 +53,14 @@ class TinyMlp(nn.Module):
 
 
 class TinyCnn(nn.Module):
-    """[N, 1, 8, 8] -> conv 4ch 3x3 pad 1 -> BN -> relu -> maxpool 2 -> fc 3."""
+    """[N, 1, 8, 8] -> conv 4ch 3x3 pad 1 (no bias) -> BN -> relu -> maxpool 2 -> fc 3.
+
+    No conv bias: before a training-mode BN its gradient is exactly zero, and Adam would turn the float rounding
+    noise of that zero (g / (|g| + eps) with |g| below eps) into an arbitrary step that no tolerance can compare."""
 
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(4)
         self.fc = nn.Linear(4 * 4 * 4, 3)
 
