@@ -12,6 +12,7 @@ internal static class BenchCommand
     private static readonly List<Func<Command>> Subcommands =
     [
         BenchMetricsCommand.Create,
+        BenchStepCommand.Create,
         BenchEvalCommand.Create,
     ];
 
