@@ -145,6 +145,9 @@ public sealed partial class StepRunner : IDisposable
     /// <summary>Number of training-graph runs (<see cref="TrainStep"/> calls) so far, restored from checkpoints.</summary>
     public long MicroStep { get; private set; }
 
+    /// <summary>Seed of the Dropout keep masks (<see cref="StepRunnerOptions.DropoutSeed"/>).</summary>
+    public ulong DropoutSeed => _runnerOptions.DropoutSeed;
+
     /// <summary>Runs per optimizer step (the manifest's <c>accumulation_steps</c>, 1 without accumulation).</summary>
     public int AccumulationSteps => _accumulation;
 
