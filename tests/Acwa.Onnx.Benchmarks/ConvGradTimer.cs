@@ -37,6 +37,7 @@ public static class ConvGradTimer
         ("dX FlippedConv", "x", new GradientOptions { ConvInputGrad = ConvInputGradMethod.FlippedConv }),
         ("dX ConvTranspose", "x", new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose }),
         ("dW TapsGemm", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.TapsGemm }),
+        ("dW PerTapGemm", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }),
         ("dW SlicedPatchesMatMul", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }),
         ("dW ConvOverTransposed", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }),
     ];

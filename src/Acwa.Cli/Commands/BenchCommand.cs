@@ -12,6 +12,7 @@ internal static class BenchCommand
     private static readonly List<Func<Command>> Subcommands =
     [
         BenchMetricsCommand.Create,
+        BenchEvalCommand.Create,
     ];
 
     /// <summary>The <c>bench</c> parent command with every registered subcommand.</summary>

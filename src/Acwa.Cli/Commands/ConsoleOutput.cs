@@ -1,4 +1,8 @@
+using System.Runtime.CompilerServices;
 using Spectre.Console;
+
+// The CLI project grants no InternalsVisibleTo; tests drive the internal command classes directly.
+[assembly: InternalsVisibleTo("Acwa.Onnx.Tests")]
 
 namespace Acwa.Cli.Commands;
 

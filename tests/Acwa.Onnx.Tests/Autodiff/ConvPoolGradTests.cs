@@ -49,7 +49,10 @@ public class ConvPoolGradTests
         _ = name;
         ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }, bias: false);
         if (group == 1)
+        {
             ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
+            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm, ConvInputGrad = ConvInputGradMethod.FlippedConvStride1ElseTranspose }, bias: false);
+        }
     }
 
     [Fact]
