@@ -3,9 +3,6 @@ using System.Globalization;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Training.Compiler;
 
-// The tests drive the CLI's internal command types directly (CliApp, options records).
-[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("Acwa.Onnx.Tests")]
-
 namespace Acwa.Cli.Commands;
 
 /// <summary>Parsed options of <c>acwa artifacts</c>, independent of the command-line parser.</summary>

@@ -153,9 +153,10 @@ public class AutodiffApiTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void BatchNormTrainingRunningStatisticsMatchReference(bool unbiased)
+    [InlineData(true, 18)]
+    [InlineData(false, 18)]
+    [InlineData(true, 14)] // PyTorch 1.13's default export opset: ReduceMean takes axes as an attribute
+    public void BatchNormTrainingRunningStatisticsMatchReference(bool unbiased, int opset)
     {
         const int n = 4, c = 3, h = 2, w = 3;
         var rng = new Random(9);
@@ -167,9 +168,9 @@ public class AutodiffApiTests
         var y = b.Op("BatchNormalization", ["x", b.ConstFloat("g", [c], gamma), b.ConstFloat("b", [c], beta), b.ConstFloat("rm", [c], rm), b.ConstFloat("rv", [c], rvar)],
             Attr.Float("epsilon", eps), Attr.Float("momentum", momentum));
         b.Output(y, ElementType.Float, null, c, h, w);
-        var model = OnnxModel.Create(b.Graph);
+        var model = OnnxModel.Create(b.Graph, opset);
         var s = ShapeProbe.Infer(model, "x", [-1, c, h, w]);
-        var stats = TrainingRewrite.Apply(b, s, new TrainingRewriteOptions { UnbiasedRunningVariance = unbiased });
+        var stats = TrainingRewrite.Apply(b, s, new TrainingRewriteOptions { UnbiasedRunningVariance = unbiased, Opset = opset });
         Assert.Equal(2, stats.Count);
         b.OutputAs(stats["rm"], "new_rm", ElementType.Float, c);
         b.OutputAs(stats["rv"], "new_rv", ElementType.Float, c);
@@ -195,6 +196,41 @@ public class AutodiffApiTests
                     int k = (i * c + ch) * h * w + j;
                     Assert.Equal(gamma[ch] * (x[k] - mean) / Math.Sqrt(var + eps) + beta[ch], yo[k], 4);
                 }
+        }
+    }
+
+    [Fact]
+    public void InGraphDropoutGradientUsesTheForwardMask()
+    {
+        var b = new GraphBuilder("drop");
+        b.Input("x", ElementType.Float, null, 50);
+        var y = b.Op("Dropout", ["x", b.Scalar(0.5f, "ratio")]);
+        b.Output(y, ElementType.Float, null, 50);
+        var model = OnnxModel.Create(b.Graph);
+        var s = ShapeProbe.Infer(model, "x", [-1, 50]);
+        var res = TrainingRewrite.Rewrite(b, s, new TrainingRewriteOptions { DropoutMasks = DropoutMaskSource.InGraph });
+        Assert.Empty(res.DropoutMasks);
+        var drop = b.Graph.Node.Single(n => n.OpType == "Dropout");
+        Assert.Equal(2, drop.Output.Count);
+        var dy = b.Input("dy", ElementType.Float, null, 50);
+        var g = ReverseMode.Differentiate(b, new Dictionary<string, string> { [y] = dy }, ["x"], s);
+        b.OutputAs(g["x"], "dx", ElementType.Float, null, 50);
+        b.Output(drop.Output[1], ElementType.Bool, null, 50);
+        using var sess = new InferenceSession(OnnxModel.ToBytes(model));
+        var x = Enumerable.Range(0, 100).Select(i => 1f + i).ToArray();
+        var d = Enumerable.Range(0, 100).Select(i => 0.5f - i).ToArray();
+        using var xv = OrtValue.CreateTensorValueFromMemory(x, [2, 50]);
+        using var dv = OrtValue.CreateTensorValueFromMemory(d, [2, 50]);
+        using var r = sess.Run(new RunOptions(), ["x", "dy"], [xv, dv], [y, "dx", drop.Output[1]]);
+        var yo = r[0].GetTensorDataAsSpan<float>().ToArray();
+        var dx = r[1].GetTensorDataAsSpan<float>().ToArray();
+        var mask = r[2].GetTensorDataAsSpan<bool>().ToArray();
+        Assert.Contains(true, mask);
+        Assert.Contains(false, mask);
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.Equal(mask[i] ? 2 * x[i] : 0f, yo[i]);
+            Assert.Equal(mask[i] ? 2 * d[i] : 0f, dx[i]);
         }
     }
 }

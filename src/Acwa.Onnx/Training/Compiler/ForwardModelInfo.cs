@@ -19,6 +19,9 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
     public static ForwardModelInfo Analyze(ModelProto forward, ArtifactOptions o)
     {
         var g = forward.Graph ?? throw new ArgumentException("the forward model has no graph");
+        int opset = StepGraph.Opset(forward);
+        if (opset < 13)
+            throw new NotSupportedException($"the forward model imports ONNX opset {opset}; the training-graph compiler needs opset 13 or later (re-export the model)");
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var feeds = g.Input.Where(i => !inits.ContainsKey(i.Name)).ToList();
         if (feeds.Count != 1)
@@ -109,10 +112,17 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         ["Resize"] = [1, 2, 3],
     };
 
-    /// <summary>Moves the named initializers of <paramref name="g"/> to graph inputs (same name, fp32, stored dims); returns their dims.</summary>
+    /// <summary>
+    /// Moves the named initializers of <paramref name="g"/> to graph inputs (same name, fp32, stored dims); returns their dims.
+    /// Graph inputs that merely repeat an initializer that stays (old exporters list them) are dropped, so that every
+    /// remaining input must be fed.
+    /// </summary>
     public static Dictionary<string, long[]> LiftToInputs(GraphProto g, IEnumerable<string> names)
     {
         var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        var lifting = new HashSet<string>(names, StringComparer.Ordinal);
+        var staying = new HashSet<string>(g.Initializer.Select(t => t.Name).Where(n => !lifting.Contains(n)), StringComparer.Ordinal);
+        for (int i = g.Input.Count - 1; i >= 0; i--) if (staying.Contains(g.Input[i].Name)) g.Input.RemoveAt(i);
         foreach (var name in names)
         {
             var t = g.Initializer.First(x => x.Name == name);

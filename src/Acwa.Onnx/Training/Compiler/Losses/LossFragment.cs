@@ -34,6 +34,9 @@ internal static class LossFragment
         {
             if (v is null) return Enumerable.Repeat(fill, numClasses).ToArray();
             if (v.Length != numClasses) throw new ArgumentException($"{what} has {v.Length} values but the model has {numClasses} classes");
+            for (int c = 0; c < v.Length; c++)
+                if (!float.IsFinite(v[c]) || (what == "ClassWeights" && v[c] < 0))
+                    throw new ArgumentException($"{what}[{c}] = {v[c]} is not a finite{(what == "ClassWeights" ? ", non-negative" : "")} number");
             return (float[])v.Clone();
         }
 
