@@ -22,7 +22,15 @@ internal static unsafe class ArgMaxKernel
 {
     /// <summary>Writes the argmax of each row into <paramref name="predictions"/>; NaN rows get -1.</summary>
     /// <returns>True when at least one row contained NaN.</returns>
-    public static bool Run(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path)
+    public static bool Run(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path) =>
+        Run(logits, classes, predictions, path, allowTransposed: true);
+
+    /// <summary>As <see cref="Run(ReadOnlySpan{float}, int, Span{int}, KernelPath)"/> but always with the strided-gather
+    /// variant of <paramref name="path"/> (tests and benchmarks compare both variants).</summary>
+    public static bool RunGather(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path) =>
+        Run(logits, classes, predictions, path, allowTransposed: false);
+
+    private static bool Run(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path, bool allowTransposed)
     {
         int rows = predictions.Length;
         if (classes <= 0) throw new ArgumentOutOfRangeException(nameof(classes), classes, "must be positive");
@@ -32,7 +40,7 @@ internal static unsafe class ArgMaxKernel
         fixed (float* p = logits)
         fixed (int* o = predictions)
         {
-            if (classes >= 4)
+            if (allowTransposed && classes >= 4)
             {
                 switch (path)
                 {
