@@ -10,7 +10,9 @@ internal static class CliApp
     {
         var root = new RootCommand("acwa: train and evaluate classifiers on imbalanced data with adaptive class weights, on ONNX Runtime.");
         root.Add(MetricsCommand.Create());
+        root.Add(EvalCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(ArtifactsCommand.Create());
         return root;
     }
 

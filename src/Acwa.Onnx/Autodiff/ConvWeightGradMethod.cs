@@ -1,0 +1,29 @@
+namespace Acwa.Onnx.Autodiff;
+
+/// <summary>How the gradient of a convolution with respect to its weights is written out in standard ONNX ops.</summary>
+public enum ConvWeightGradMethod
+{
+    /// <summary>The fastest measured method for <see cref="GradientOptions.Device"/> (see docs/autodiff.md).</summary>
+    Auto,
+
+    /// <summary>
+    /// Pad X once, slice one strided tap per kernel position, stack them to [N, Cin k k, Ho Wo], and contract with
+    /// dY per sample by a batched MatMul followed by ReduceSum over the batch.
+    /// </summary>
+    SlicedPatchesMatMul,
+
+    /// <summary>
+    /// Transpose X and dY to channel-major ([C, N, H, W]) once, slice the taps from the transposed X, and contract
+    /// over batch and positions in one (per group batched) matrix product: no ReduceSum over the batch.
+    /// </summary>
+    TapsGemm,
+
+    /// <summary>
+    /// Like <see cref="TapsGemm"/> but one GEMM per kernel tap ([Cout, N Ho Wo] x [Cin, N Ho Wo]^T), results concatenated:
+    /// the stacked-taps tensor is never materialised. Groups above 1 use <see cref="TapsGemm"/>.
+    /// </summary>
+    PerTapGemm,
+
+    /// <summary>A Conv over N/C-transposed X with N/C-transposed dY as the kernel (strides and dilations swapped); groups 1 only.</summary>
+    ConvOverTransposed,
+}

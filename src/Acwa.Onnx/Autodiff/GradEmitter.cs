@@ -1,0 +1,161 @@
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+
+namespace Acwa.Onnx.Autodiff;
+
+/// <summary>
+/// Small helpers shared by the gradient rules and the training rewrite: typed constants (cached), shape vectors that
+/// take batch-dependent dims from a reference value, broadcast reductions, expands and reshapes.
+/// </summary>
+internal sealed class GradEmitter
+{
+    private readonly Dictionary<string, string> _constCache = new(StringComparer.Ordinal);
+
+    public GradEmitter(GraphBuilder builder, ShapeTable shapes)
+    {
+        B = builder;
+        Shapes = shapes;
+        foreach (var t in builder.Graph.Initializer) Initializers[t.Name] = t;
+        foreach (var n in builder.Graph.Node)
+            if (n.OpType == "Constant" && n.Output.Count == 1 && n.FindAttribute("value") is { T: { } v }) Initializers[n.Output[0]] = v;
+    }
+
+    public GraphBuilder B { get; }
+    public ShapeTable Shapes { get; }
+
+    /// <summary>Constant tensors by value name: initializers and outputs of Constant nodes (value attribute).</summary>
+    public Dictionary<string, TensorProto> Initializers { get; } = new(StringComparer.Ordinal);
+
+    public string Op(string type, IReadOnlyList<string> inputs, params AttributeProto[] attrs) => B.Op(type, inputs, attrs);
+
+    /// <summary>A 1-D int64 constant (shared between uses).</summary>
+    public string I64(params long[] values)
+    {
+        var key = "i64:" + string.Join(",", values);
+        if (!_constCache.TryGetValue(key, out var name)) _constCache[key] = name = B.ConstInt64("ad_i64", values);
+        return name;
+    }
+
+    /// <summary>A scalar constant of element type <paramref name="type"/> (float or double).</summary>
+    public string Scalar(double value, ElementType type)
+    {
+        var key = $"s:{(int)type}:{value:R}";
+        if (_constCache.TryGetValue(key, out var name)) return name;
+        name = B.Initializer(MakeTensor("ad_scalar", [], [value], type));
+        _constCache[key] = name;
+        return name;
+    }
+
+    /// <summary>A constant tensor of element type <paramref name="type"/> (float or double).</summary>
+    public string Const(string prefix, long[] dims, double[] values, ElementType type) => B.Initializer(MakeTensor(prefix, dims, values, type));
+
+    public static TensorProto MakeTensor(string name, long[] dims, double[] values, ElementType type) => type switch
+    {
+        ElementType.Float => Tensors.Float(name, dims, values.Select(v => (float)v).ToArray()),
+        ElementType.Double => Tensors.Double(name, dims, values),
+        _ => throw new NotSupportedException($"gradient constants of element type {type} are not supported (float and double are)"),
+    };
+
+    /// <summary>Reads an int64 constant (initializer or Constant node) or returns null when the value is not constant.</summary>
+    public long[]? TryConstInt64(string value)
+    {
+        if (value.Length == 0 || !Initializers.TryGetValue(value, out var t)) return null;
+        if (t.DataType == (int)TensorProto.Types.DataType.Int64) return Tensors.ToInt64s(t);
+        if (t.DataType == (int)TensorProto.Types.DataType.Int32)
+            return t.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(t.RawData.Span).ToArray().Select(v => (long)v).ToArray() : t.Int32Data.Select(v => (long)v).ToArray();
+        return null;
+    }
+
+    /// <summary>Reads a float/double scalar constant or returns null.</summary>
+    public double? TryConstScalar(string value)
+    {
+        if (value.Length == 0 || !Initializers.TryGetValue(value, out var t)) return null;
+        if (Tensors.ElementCount(t.Dims) != 1) return null;
+        if (t.DataType == (int)TensorProto.Types.DataType.Float) return Tensors.ToFloats(t)[0];
+        if (t.DataType == (int)TensorProto.Types.DataType.Double)
+            return t.RawData.Length > 0 ? BitConverter.ToDouble(t.RawData.Span) : t.DoubleData[0];
+        return null;
+    }
+
+    /// <summary>Reads a bool scalar constant or returns null.</summary>
+    public bool? TryConstBool(string value)
+    {
+        if (value.Length == 0 || !Initializers.TryGetValue(value, out var t)) return null;
+        if (t.DataType != (int)TensorProto.Types.DataType.Bool || Tensors.ElementCount(t.Dims) != 1) return null;
+        return t.RawData.Length > 0 ? t.RawData[0] != 0 : t.Int32Data[0] != 0;
+    }
+
+    /// <summary>
+    /// A 1-D int64 shape vector for <paramref name="dims"/>: a constant when every dim is fixed, otherwise built from
+    /// Shape(<paramref name="reference"/>), whose dim at each -1 axis must be the wanted one.
+    /// </summary>
+    public string ShapeVec(long[] dims, string reference)
+    {
+        if (dims.All(d => d >= 0)) return I64(dims);
+        var shape = Op("Shape", [reference]);
+        var parts = new List<string>();
+        var run = new List<long>();
+        for (int i = 0; i < dims.Length; i++)
+        {
+            if (dims[i] >= 0) { run.Add(dims[i]); continue; }
+            if (run.Count > 0) { parts.Add(I64(run.ToArray())); run.Clear(); }
+            parts.Add(Op("Slice", [shape, I64(i), I64(i + 1)]));
+        }
+        if (run.Count > 0) parts.Add(I64(run.ToArray()));
+        return parts.Count == 1 ? parts[0] : Op("Concat", parts, Attr.Int("axis", 0));
+    }
+
+    /// <summary>Reshape to <paramref name="dims"/>; a single -1 is left to Reshape, several come from <paramref name="reference"/>.</summary>
+    public string ReshapeTo(string value, long[] dims, string reference) =>
+        Op("Reshape", [value, dims.Count(d => d < 0) <= 1 ? I64(dims) : ShapeVec(dims, reference)]);
+
+    /// <summary>
+    /// Expands <paramref name="value"/> (dims <paramref name="srcDims"/>, same rank) to <paramref name="targetDims"/>.
+    /// Batch-dependent axes the value already has stay 1 in the expand shape; others come from <paramref name="targetRef"/>.
+    /// </summary>
+    public string ExpandTo(string value, long[] srcDims, long[] targetDims, string targetRef)
+    {
+        var shape = (long[])targetDims.Clone();
+        int off = targetDims.Length - srcDims.Length;
+        for (int i = 0; i < shape.Length; i++)
+            if (shape[i] < 0 && i - off >= 0 && srcDims[i - off] < 0) shape[i] = 1;
+        if (srcDims.SequenceEqual(targetDims)) return value;
+        return Op("Expand", [value, ShapeVec(shape, targetRef)]);
+    }
+
+    /// <summary>Sums <paramref name="grad"/> (dims <paramref name="gradDims"/>) over the axes where the target was broadcast, then reshapes to the target's dims.</summary>
+    public string Unbroadcast(string grad, long[] gradDims, long[] targetDims, string targetRef)
+    {
+        int off = gradDims.Length - targetDims.Length;
+        if (off < 0) throw new InvalidOperationException($"cannot reduce a gradient of shape {ShapeTable.Format(gradDims)} to the larger shape {ShapeTable.Format(targetDims)}");
+        var axes = new List<long>();
+        for (int i = 0; i < gradDims.Length; i++)
+            if (i < off || (targetDims[i - off] == 1 && gradDims[i] != 1)) axes.Add(i);
+        if (axes.Count == 0 && off == 0) return grad;
+        var g = axes.Count > 0 ? ReduceSum(grad, axes.ToArray(), keepDims: true) : grad;
+        if (off == 0) return g;
+        return ReshapeTo(g, targetDims, targetRef);
+    }
+
+    public string ReduceSum(string value, long[] axes, bool keepDims) =>
+        Op("ReduceSum", [value, I64(axes)], Attr.Int("keepdims", keepDims ? 1 : 0));
+
+    public string Transpose(string value, params long[] perm) => Op("Transpose", [value], Attr.Ints("perm", perm));
+
+    public string Mul(string a, string b) => Op("Mul", [a, b]);
+
+    public string Scale(string a, double factor, ElementType type) => factor == 1.0 ? a : Mul(a, Scalar(factor, type));
+
+    /// <summary>Zeros of <paramref name="dims"/> (batch dims from <paramref name="reference"/>) and element type <paramref name="type"/>.</summary>
+    public string Zeros(long[] dims, string reference, ElementType type) =>
+        Op("ConstantOfShape", [ShapeVec(dims, reference)], Attr.Tensor("value", MakeTensor("zero", [1], [0.0], type)));
+
+    /// <summary>Inserts the nodes appended since <paramref name="countBefore"/> at <paramref name="index"/> of the node list (keeps topological order).</summary>
+    public void MoveAppendedTo(int countBefore, int index)
+    {
+        var nodes = B.Graph.Node;
+        var appended = nodes.Skip(countBefore).ToList();
+        for (int i = nodes.Count - 1; i >= countBefore; i--) nodes.RemoveAt(i);
+        for (int i = 0; i < appended.Count; i++) nodes.Insert(index + i, appended[i]);
+    }
+}

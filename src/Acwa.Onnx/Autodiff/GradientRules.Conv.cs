@@ -1,0 +1,215 @@
+using Acwa.Onnx.Graphs;
+
+namespace Acwa.Onnx.Autodiff;
+
+internal static partial class GradientRules
+{
+    /// <summary>Geometry of a 2-D convolution or pooling window, with SAME/VALID auto_pad resolved.</summary>
+    internal sealed record ConvGeometry(long H, long W, long Ho, long Wo, long Kh, long Kw, long Sh, long Sw, long Dh, long Dw,
+        long PadTop, long PadLeft, long PadBottom, long PadRight, long Group);
+
+    internal static ConvGeometry Geometry(RuleContext c, long[] xd, long[] yd, long kh, long kw, long group)
+    {
+        if (xd.Length != 4) throw c.Unsupported($"only 2-D spatial windows (rank-4 input) are supported; input has shape {ShapeTable.Format(xd)}");
+        if (xd[2] < 0 || xd[3] < 0 || yd[2] < 0 || yd[3] < 0) throw c.Unsupported("spatial sizes that depend on the batch are not supported");
+        var s = c.Node.GetInts("strides") ?? [1, 1];
+        var d = c.Node.GetInts("dilations") ?? [1, 1];
+        var p = c.Node.GetInts("pads") ?? [0, 0, 0, 0];
+        var auto = c.Node.GetString("auto_pad", "NOTSET");
+        if (auto is "SAME_UPPER" or "SAME_LOWER")
+        {
+            p = new long[4];
+            long[] k = [kh, kw], x = [xd[2], xd[3]];
+            for (int i = 0; i < 2; i++)
+            {
+                long outSize = (x[i] + s[i] - 1) / s[i];
+                long total = Math.Max((outSize - 1) * s[i] + (k[i] - 1) * d[i] + 1 - x[i], 0);
+                long small = total / 2, big = total - small;
+                p[i] = auto == "SAME_UPPER" ? small : big;
+                p[i + 2] = auto == "SAME_UPPER" ? big : small;
+            }
+        }
+        else if (auto == "VALID") p = [0, 0, 0, 0];
+        return new ConvGeometry(xd[2], xd[3], yd[2], yd[3], kh, kw, s[0], s[1], d[0], d[1], p[0], p[1], p[2], p[3], group);
+    }
+
+    private static void Conv(RuleContext c)
+    {
+        var x = c.In(0); var w = c.In(1);
+        var xd = c.Dims(x); var wd = c.Dims(w); var yd = c.Dims(c.Out(0));
+        var g = Geometry(c, xd, yd, wd[2], wd[3], c.Node.GetInt("group", 1));
+        var dy = c.Dy0;
+        if (c.Needs(2)) c.Add(2, c.E.ReduceSum(dy, [0, 2, 3], keepDims: false));
+        if (c.Needs(0))
+        {
+            var method = ResolveInputMethod(c.Options, g);
+            c.Add(0, method == ConvInputGradMethod.ConvTranspose
+                ? ConvInputGradTranspose(c, dy, w, g)
+                : ConvInputGradFlipped(c, dy, FlipKernel(c, w, wd, g.Group), g));
+        }
+        if (c.Needs(1))
+        {
+            var method = ResolveWeightMethod(c.Options, g);
+            c.Add(1, method switch
+            {
+                ConvWeightGradMethod.SlicedPatchesMatMul => WeightGradSlicedPatches(c, x, dy, xd, wd, g),
+                ConvWeightGradMethod.ConvOverTransposed when g.Group == 1 => WeightGradConvOverTransposed(c, x, dy, wd, g),
+                ConvWeightGradMethod.PerTapGemm when g.Group == 1 => WeightGradPerTapGemm(c, x, dy, xd, wd, g),
+                _ => WeightGradTapsGemm(c, x, dy, xd, wd, g),
+            });
+        }
+    }
+
+    internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g)
+    {
+        var m = o.ConvInputGrad;
+        if (m == ConvInputGradMethod.Auto)
+            m = o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? ConvInputGradMethod.ConvTranspose : ConvInputGradMethod.FlippedConv;
+        if (m == ConvInputGradMethod.FlippedConvStride1ElseTranspose)
+            m = g.Sh == 1 && g.Sw == 1 ? ConvInputGradMethod.FlippedConv : ConvInputGradMethod.ConvTranspose;
+        return m;
+    }
+
+    internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g)
+    {
+        var m = o.ConvWeightGrad;
+        if (m == ConvWeightGradMethod.Auto)
+            m = o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? ConvWeightGradMethod.SlicedPatchesMatMul : ConvWeightGradMethod.TapsGemm;
+        return m;
+    }
+
+    /// <summary>W [Cout, Cin/g, kh, kw] -> spatially flipped, per-group transposed [Cin, Cout/g, kh, kw].</summary>
+    private static string FlipKernel(RuleContext c, string w, long[] wd, long group)
+    {
+        long cout = wd[0], cing = wd[1], kh = wd[2], kw = wd[3];
+        var flipped = c.E.Op("Slice", [w, c.E.I64(-1, -1), c.E.I64(long.MinValue, long.MinValue), c.E.I64(2, 3), c.E.I64(-1, -1)]);
+        if (group == 1) return c.E.Transpose(flipped, 1, 0, 2, 3);
+        var r5 = c.E.Op("Reshape", [flipped, c.E.I64(group, cout / group, cing, kh, kw)]);
+        var t5 = c.E.Transpose(r5, 0, 2, 1, 3, 4);
+        return c.E.Op("Reshape", [t5, c.E.I64(cing * group, cout / group, kh, kw)]);
+    }
+
+    /// <summary>
+    /// dX as a stride-1 Conv of dY (zero-interleaved when a stride is above 1) with the flipped, transposed kernel
+    /// <paramref name="wt"/> [Cin, Cout/g, kh, kw]; begin/end padding (or cropping) makes the output X's size.
+    /// </summary>
+    internal static string ConvInputGradFlipped(RuleContext c, string dy, string wt, ConvGeometry g)
+    {
+        var yd = c.Dims(c.Out(0));
+        long cy = yd[1];
+        long lh = g.Ho, lw = g.Wo;
+        var src = dy;
+        if (g.Sh > 1 || g.Sw > 1)
+        {
+            var r6 = c.E.Op("Reshape", [dy, c.E.I64(-1, cy, g.Ho, 1, g.Wo, 1)]);
+            var p6 = c.E.Op("Pad", [r6, c.E.I64(0, 0, 0, 0, 0, 0, 0, 0, 0, g.Sh - 1, 0, g.Sw - 1)]);
+            lh = g.Ho * g.Sh; lw = g.Wo * g.Sw;
+            src = c.E.Op("Reshape", [p6, c.E.I64(-1, cy, lh, lw)]);
+        }
+        long bh = g.Dh * (g.Kh - 1) - g.PadTop, bw = g.Dw * (g.Kw - 1) - g.PadLeft;
+        long eh = g.H - lh - bh + g.Dh * (g.Kh - 1), ew = g.W - lw - bw + g.Dw * (g.Kw - 1);
+        if (bh < 0 || bw < 0 || eh < 0 || ew < 0)
+        {
+            long sh = Math.Max(-bh, 0), sw = Math.Max(-bw, 0);
+            src = c.E.Op("Slice", [src, c.E.I64(sh, sw), c.E.I64(lh - Math.Max(-eh, 0), lw - Math.Max(-ew, 0)), c.E.I64(2, 3)]);
+        }
+        return c.E.Op("Conv", [src, wt],
+            Attr.Ints("dilations", g.Dh, g.Dw), Attr.Ints("strides", 1, 1), Attr.Int("group", g.Group),
+            Attr.Ints("pads", Math.Max(bh, 0), Math.Max(bw, 0), Math.Max(eh, 0), Math.Max(ew, 0)));
+    }
+
+    /// <summary>dX as ConvTranspose(dY, W) with output_padding so that the output has X's size.</summary>
+    internal static string ConvInputGradTranspose(RuleContext c, string dy, string w, ConvGeometry g)
+    {
+        long rh = (g.H + g.PadTop + g.PadBottom - g.Dh * (g.Kh - 1) - 1) - g.Sh * (g.Ho - 1);
+        long rw = (g.W + g.PadLeft + g.PadRight - g.Dw * (g.Kw - 1) - 1) - g.Sw * (g.Wo - 1);
+        if (rh < 0 || rw < 0 || rh >= Math.Max(g.Sh, g.Dh) || rw >= Math.Max(g.Sw, g.Dw))
+            throw c.Unsupported($"ConvTranspose input gradient needs output_padding ({rh}, {rw}) outside [0, stride); use ConvInputGradMethod.FlippedConv");
+        return c.E.Op("ConvTranspose", [dy, w],
+            Attr.Ints("strides", g.Sh, g.Sw), Attr.Ints("dilations", g.Dh, g.Dw), Attr.Int("group", g.Group),
+            Attr.Ints("pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight), Attr.Ints("output_padding", rh, rw));
+    }
+
+    private static bool AnyPad(ConvGeometry g) => g.PadTop != 0 || g.PadLeft != 0 || g.PadBottom != 0 || g.PadRight != 0;
+
+    private static string PadSpatial(RuleContext c, string x, ConvGeometry g) =>
+        AnyPad(g) ? c.E.Op("Pad", [x, c.E.I64(0, 0, g.PadTop, g.PadLeft, 0, 0, g.PadBottom, g.PadRight)]) : x;
+
+    /// <summary>The strided tap (a, b) of a padded [*, *, Hp, Wp] tensor: [*, *, Ho, Wo].</summary>
+    private static string Tap(RuleContext c, string xpad, ConvGeometry g, long a, long b) =>
+        c.E.Op("Slice", [xpad, c.E.I64(a * g.Dh, b * g.Dw), c.E.I64(a * g.Dh + g.Sh * (g.Ho - 1) + 1, b * g.Dw + g.Sw * (g.Wo - 1) + 1), c.E.I64(2, 3), c.E.I64(g.Sh, g.Sw)]);
+
+    /// <summary>Taps of padded X stacked to [N, g, Cin/g k k, Ho Wo], contracted with dY per sample, summed over N.</summary>
+    private static string WeightGradSlicedPatches(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
+        var xpad = PadSpatial(c, x, g);
+        var taps = new List<string>();
+        for (long a = 0; a < g.Kh; a++)
+            for (long b = 0; b < g.Kw; b++)
+                taps.Add(c.E.Op("Reshape", [Tap(c, xpad, g, a, b), c.E.I64(-1, cin, 1, hw)]));
+        var stacked = taps.Count == 1 ? taps[0] : c.E.Op("Concat", taps, Attr.Int("axis", 2));
+        var p = c.E.Op("Reshape", [stacked, c.E.I64(-1, G, cin / G * k, hw)]);
+        var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, G, cout / G, hw)]), 0, 1, 3, 2);
+        var prod = c.E.Op("MatMul", [p, dyt]);                       // [N, g, Cin/g k, Cout/g]
+        var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]
+        var t = c.E.Transpose(sum, 0, 2, 1);                          // [g, Cout/g, Cin/g k]
+        return c.E.Op("Reshape", [t, c.E.I64(wd)]);
+    }
+
+    /// <summary>X and dY transposed to channel-major once; taps [Cin, k, N Ho Wo] contracted with dY [Cout, N Ho Wo] in one GEMM (batched per group).</summary>
+    private static string WeightGradTapsGemm(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, G = g.Group;
+        var xt = PadSpatial(c, c.E.Transpose(x, 1, 0, 2, 3), g);     // [Cin, N, Hp, Wp]
+        var taps = new List<string>();
+        for (long a = 0; a < g.Kh; a++)
+            for (long b = 0; b < g.Kw; b++)
+                taps.Add(c.E.Op("Reshape", [Tap(c, xt, g, a, b), c.E.I64(cin, 1, -1)]));
+        var stacked = taps.Count == 1 ? taps[0] : c.E.Op("Concat", taps, Attr.Int("axis", 1)); // [Cin, k, N Ho Wo]
+        var dyt = c.E.Transpose(dy, 1, 0, 2, 3);                      // [Cout, N, Ho, Wo]
+        if (G == 1)
+        {
+            var p = c.E.Op("Reshape", [stacked, c.E.I64(cin * k, -1)]);
+            var d2 = c.E.Op("Reshape", [dyt, c.E.I64(cout, -1)]);
+            var gw = c.E.Op("Gemm", [d2, p], Attr.Int("transB", 1));  // [Cout, Cin k]
+            return c.E.Op("Reshape", [gw, c.E.I64(wd)]);
+        }
+        var pg = c.E.Op("Reshape", [stacked, c.E.I64(G, cin / G * k, -1)]);
+        var dg = c.E.Op("Reshape", [dyt, c.E.I64(G, cout / G, -1)]);
+        var prod = c.E.Op("MatMul", [dg, c.E.Transpose(pg, 0, 2, 1)]); // [g, Cout/g, Cin/g k]
+        return c.E.Op("Reshape", [prod, c.E.I64(wd)]);
+    }
+
+    /// <summary>X and dY transposed to channel-major once; one GEMM per tap, [Cout, Cin] results concatenated along the tap axis.</summary>
+    private static string WeightGradPerTapGemm(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0];
+        var xt = PadSpatial(c, c.E.Transpose(x, 1, 0, 2, 3), g);     // [Cin, N, Hp, Wp]
+        var d2 = c.E.Op("Reshape", [c.E.Transpose(dy, 1, 0, 2, 3), c.E.I64(cout, -1)]);
+        var parts = new List<string>();
+        for (long a = 0; a < g.Kh; a++)
+            for (long b = 0; b < g.Kw; b++)
+            {
+                var tap = c.E.Op("Reshape", [Tap(c, xt, g, a, b), c.E.I64(cin, -1)]);
+                var gw = c.E.Op("Gemm", [d2, tap], Attr.Int("transB", 1)); // [Cout, Cin]
+                parts.Add(c.E.Op("Reshape", [gw, c.E.I64(cout, cin, 1)]));
+            }
+        var all = parts.Count == 1 ? parts[0] : c.E.Op("Concat", parts, Attr.Int("axis", 2));
+        return c.E.Op("Reshape", [all, c.E.I64(wd)]);
+    }
+
+    /// <summary>dW as a Conv over the N/C-transposed X with the N/C-transposed dY as kernel (strides and dilations swapped).</summary>
+    private static string WeightGradConvOverTransposed(RuleContext c, string x, string dy, long[] wd, ConvGeometry g)
+    {
+        var xt = c.E.Transpose(x, 1, 0, 2, 3);
+        var dyt = c.E.Transpose(dy, 1, 0, 2, 3);
+        var r = c.E.Op("Conv", [xt, dyt], Attr.Ints("strides", g.Dh, g.Dw), Attr.Ints("dilations", g.Sh, g.Sw),
+            Attr.Ints("pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight));
+        long fullH = (g.H + g.PadTop + g.PadBottom - g.Sh * (g.Ho - 1) - 1) / g.Dh + 1;
+        long fullW = (g.W + g.PadLeft + g.PadRight - g.Sw * (g.Wo - 1) - 1) / g.Dw + 1;
+        if (fullH != g.Kh || fullW != g.Kw)
+            r = c.E.Op("Slice", [r, c.E.I64(0, 0), c.E.I64(g.Kh, g.Kw), c.E.I64(2, 3)]);
+        return c.E.Transpose(r, 1, 0, 2, 3);
+    }
+}

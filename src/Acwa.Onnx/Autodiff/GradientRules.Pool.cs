@@ -1,0 +1,139 @@
+using Acwa.Onnx.Graphs;
+
+namespace Acwa.Onnx.Autodiff;
+
+internal static partial class GradientRules
+{
+    /// <summary>MaxPool: dY scattered (reduction add) to the argmax positions from the forward's Indices output, which is added when missing.</summary>
+    private static void MaxPool(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        if (c.Node.GetInt("storage_order", 0) != 0) throw c.Unsupported("MaxPool with storage_order 1 is not supported");
+        var yd = c.Dims(c.Out(0));
+        string idx;
+        if (c.Node.Output.Count >= 2 && c.Out(1).Length > 0) idx = c.Out(1);
+        else
+        {
+            idx = c.E.B.Unique(c.Out(0) + "_indices");
+            if (c.Node.Output.Count >= 2) c.Node.Output[1] = idx; else c.Node.Output.Add(idx);
+            c.S.Set(idx, yd, ElementType.Int64);
+        }
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        string flatShape = xd.All(d => d >= 0) ? c.E.I64(Tensors.ElementCount(xd)) : c.E.Op("Reshape", [c.E.Op("Size", [x]), c.E.I64(1)]);
+        var zeros = c.E.Op("ConstantOfShape", [flatShape], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)));
+        var flatIdx = c.E.Op("Reshape", [idx, c.E.I64(-1)]);
+        var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(-1)]);
+        var scattered = c.E.Op("ScatterElements", [zeros, flatIdx, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
+        c.Add(0, c.E.ReshapeTo(scattered, xd, x));
+    }
+
+    /// <summary>AveragePool: dY divided by the window counts, spread back by a depthwise Conv (or ConvTranspose) with a ones kernel.</summary>
+    private static void AveragePool(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        if (c.Node.GetInt("ceil_mode", 0) != 0) throw c.Unsupported("AveragePool with ceil_mode 1 is not supported");
+        var x = c.In(0);
+        var xd = c.Dims(x); var yd = c.Dims(c.Out(0));
+        var k = c.Node.GetInts("kernel_shape") ?? throw c.Unsupported("AveragePool without kernel_shape");
+        var g = Geometry(c, xd, yd, k[0], k[1], xd[1]);
+        string dys;
+        if (c.Node.GetInt("count_include_pad", 0) != 0) dys = c.E.Scale(c.Dy0, 1.0 / (g.Kh * g.Kw), c.T);
+        else
+        {
+            var inv = new double[g.Ho * g.Wo];
+            for (long i = 0; i < g.Ho; i++)
+                for (long j = 0; j < g.Wo; j++)
+                {
+                    long rows = 0, cols = 0;
+                    for (long a = 0; a < g.Kh; a++) { long p = i * g.Sh - g.PadTop + a * g.Dh; if (p >= 0 && p < g.H) rows++; }
+                    for (long b = 0; b < g.Kw; b++) { long p = j * g.Sw - g.PadLeft + b * g.Dw; if (p >= 0 && p < g.W) cols++; }
+                    inv[i * g.Wo + j] = rows * cols == 0 ? 0 : 1.0 / (rows * cols);
+                }
+            dys = c.E.Mul(c.Dy0, c.E.Const("ad_avgpool_inv_count", [1, 1, g.Ho, g.Wo], inv, c.T));
+        }
+        var ones = c.E.Const("ad_avgpool_ones", [xd[1], 1, g.Kh, g.Kw], Enumerable.Repeat(1.0, (int)(xd[1] * g.Kh * g.Kw)).ToArray(), c.T);
+        c.Add(0, ResolveInputMethod(c.Options, g) == ConvInputGradMethod.ConvTranspose
+            ? ConvInputGradTranspose(c, dys, ones, g)
+            : ConvInputGradFlipped(c, dys, ones, g));
+    }
+
+    private static void GlobalAveragePool(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        long spatial = 1;
+        for (int i = 2; i < xd.Length; i++)
+        {
+            if (xd[i] < 0) throw c.Unsupported("GlobalAveragePool over batch-dependent spatial sizes is not supported");
+            spatial *= xd[i];
+        }
+        c.Add(0, c.E.ExpandTo(c.E.Scale(c.Dy0, 1.0 / spatial, c.T), c.Dims(c.Out(0)), xd, x));
+    }
+
+    /// <summary>
+    /// BatchNormalization. Inference form (running statistics are constants): dX = dY gamma / sqrt(var + eps).
+    /// Training form (node marked by <see cref="TrainingRewrite"/>, mean/var inputs are the batch statistics):
+    /// dX = gamma / sqrt(var + eps) (dY - dbeta / M - xhat dgamma / M). Both: dgamma = sum(dY xhat), dbeta = sum(dY).
+    /// </summary>
+    private static void BatchNormalization(RuleContext c)
+    {
+        if (c.Node.GetInt("training_mode", 0) != 0)
+            throw c.Unsupported("BatchNormalization with training_mode 1 is not differentiated directly; apply TrainingRewrite first");
+        bool training = c.Node.DocString == TrainingRewrite.BatchNormMarker;
+        if (!training && (c.Needs(3) || c.Needs(4)))
+            throw c.Unsupported("gradients with respect to BatchNormalization running statistics are not supported");
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        var t = c.T;
+        long ch = xd[1];
+        var axes = Enumerable.Range(0, xd.Length).Where(i => i != 1).Select(i => (long)i).ToArray();
+        var bshape = c.E.I64(Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray());
+        double eps = c.Node.GetFloat("epsilon", 1e-5f);
+        var dy = c.Dy0;
+        var invStd = c.E.Op("Reciprocal", [c.E.Op("Sqrt", [c.E.Op("Add", [c.In(4), c.E.Scalar(eps, t)])])]);
+        string? xhat = null;
+        string XHat() => xhat ??= c.E.Mul(
+            c.E.Op("Sub", [x, c.E.Op("Reshape", [c.In(3), bshape])]), c.E.Op("Reshape", [invStd, bshape]));
+        string? dbeta = null, dgamma = null;
+        if (c.Needs(2) || (training && c.Needs(0))) dbeta = c.E.ReduceSum(dy, axes, keepDims: false);
+        if (c.Needs(1) || (training && c.Needs(0))) dgamma = c.E.ReduceSum(c.E.Mul(dy, XHat()), axes, keepDims: false);
+        if (c.Needs(2)) c.Add(2, dbeta!);
+        if (c.Needs(1)) c.Add(1, dgamma!);
+        if (!c.Needs(0)) return;
+        var gi = c.E.Op("Reshape", [c.E.Mul(c.In(1), invStd), bshape]);
+        if (!training) { c.Add(0, c.E.Mul(dy, gi)); return; }
+        string invM;
+        if (axes.All(a => xd[a] >= 0)) invM = c.E.Scalar(1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), t);
+        else invM = c.E.Op("Div", [c.E.Scalar(ch, t), c.E.Op("Cast", [c.E.Op("Size", [x])], Attr.Int("to", (long)t))]);
+        var mb = c.E.Mul(c.E.Op("Reshape", [dbeta!, bshape]), invM);
+        var mg = c.E.Mul(c.E.Mul(XHat(), c.E.Op("Reshape", [dgamma!, bshape])), invM);
+        c.Add(0, c.E.Mul(gi, c.E.Op("Sub", [c.E.Op("Sub", [dy, mb]), mg])));
+    }
+
+    /// <summary>Dropout: identity in inference mode; dY mask / (1 - ratio) in training mode (the mask output is added when missing).</summary>
+    private static void Dropout(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        bool training = c.In(2).Length > 0 && (c.E.TryConstBool(c.In(2)) ?? throw c.Unsupported("Dropout training_mode must be a constant"));
+        if (!training) { c.Add(0, c.Dy0); return; }
+        double ratio = DropoutRatio(c.E, c.Node) ?? throw c.Unsupported("Dropout ratio must be a constant");
+        string mask;
+        if (c.Node.Output.Count >= 2 && c.Out(1).Length > 0) mask = c.Out(1);
+        else
+        {
+            mask = c.E.B.Unique(c.Out(0) + "_mask");
+            if (c.Node.Output.Count >= 2) c.Node.Output[1] = mask; else c.Node.Output.Add(mask);
+            c.S.Set(mask, c.Dims(c.Out(0)), ElementType.Bool);
+        }
+        var m = c.E.Op("Cast", [mask], Attr.Int("to", (long)c.T));
+        c.Add(0, c.E.Mul(c.Dy0, c.E.Scale(m, 1.0 / (1.0 - ratio), c.T)));
+    }
+
+    internal static double? DropoutRatio(GradEmitter e, Graphs.Proto.NodeProto n)
+    {
+        if (n.Input.Count > 1 && n.Input[1].Length > 0) return e.TryConstScalar(n.Input[1]);
+        return n.GetFloat("ratio", 0.5f);
+    }
+}

@@ -1,0 +1,146 @@
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+
+namespace Acwa.Onnx.Autodiff;
+
+/// <summary>Turns a forward graph into its training form: BatchNormalization on batch statistics, Dropout in training mode.</summary>
+public static class TrainingRewrite
+{
+    /// <summary>doc_string that marks a BatchNormalization node whose mean/var inputs are the batch statistics (training form).</summary>
+    public const string BatchNormMarker = "acwa.autodiff:batchnorm-training";
+
+    /// <summary>
+    /// Rewrites <c>b.Graph</c> in place (see <see cref="Rewrite"/>) and returns, per running mean/var value, the name of
+    /// its updated value.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Apply(GraphBuilder b, ShapeTable shapes, TrainingRewriteOptions options) =>
+        Rewrite(b, shapes, options).RunningStatistics;
+
+    /// <summary>
+    /// Rewrites <c>b.Graph</c> in place. Each BatchNormalization (inference form: X, scale, B, mean, var) gets batch
+    /// statistics mean = ReduceMean(X) and var = ReduceMean((X - mean)^2) over all axes but 1 (biased), which are fed to
+    /// the same inference-mode op (fused normalisation, runs on CUDA); the node is marked with
+    /// <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward formula.
+    /// Updated running statistics: momentum * running + (1 - momentum) * batch (ONNX momentum, the node's attribute,
+    /// default 0.9), with the unbiased variance for running_var when <see cref="TrainingRewriteOptions.UnbiasedRunningVariance"/>.
+    /// Each Dropout gets its mask per <see cref="TrainingRewriteOptions.DropoutMasks"/>. Shapes of new values are added to
+    /// <paramref name="shapes"/>.
+    /// </summary>
+    /// <exception cref="NotSupportedException">A BatchNormalization's extra training outputs are used, or a Dropout ratio is not constant.</exception>
+    public static TrainingRewriteResult Rewrite(GraphBuilder b, ShapeTable shapes, TrainingRewriteOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(shapes);
+        ArgumentNullException.ThrowIfNull(options);
+        var e = new GradEmitter(b, shapes);
+        var stats = new Dictionary<string, string>(StringComparer.Ordinal);
+        var masks = new List<DropoutMaskInput>();
+        var targets = b.Graph.Node.Where(n => n.OpType is "BatchNormalization" or "Dropout").ToList();
+        foreach (var n in targets)
+        {
+            if (n.OpType == "BatchNormalization") RewriteBatchNorm(e, n, options, stats);
+            else RewriteDropout(e, n, options, masks);
+        }
+        return new TrainingRewriteResult(stats, masks);
+    }
+
+    private static void RewriteBatchNorm(GradEmitter e, NodeProto n, TrainingRewriteOptions o, Dictionary<string, string> stats)
+    {
+        var b = e.B;
+        for (int i = 1; i < n.Output.Count; i++)
+            if (n.Output[i].Length > 0 && (b.Graph.Node.Any(m => m.Input.Contains(n.Output[i])) || b.Graph.Output.Any(v => v.Name == n.Output[i])))
+                throw new NotSupportedException($"{n.Describe()}: its training outputs (running mean/var) are used by the graph; export the model in inference form");
+        var x = n.Input[0];
+        var xd = e.Shapes[x];
+        var t = e.Shapes.TypeOf(x);
+        long ch = xd[1];
+        var axes = Enumerable.Range(0, xd.Length).Where(i => i != 1).Select(i => (long)i).ToArray();
+        var bshape = e.I64(Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray());
+        double momentum = n.GetFloat("momentum", 0.9f);
+        string runMean = n.Input[3], runVar = n.Input[4];
+        int index = b.Graph.Node.IndexOf(n);
+        int before = b.Graph.Node.Count;
+
+        string ReduceMean(string v) => o.Opset >= 18
+            ? e.Op("ReduceMean", [v, e.I64(axes)], Attr.Int("keepdims", 0))
+            : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0));
+        var mean = ReduceMean(x);
+        var centered = e.Op("Sub", [x, e.Op("Reshape", [mean, bshape])]);
+        var variance = ReduceMean(e.Mul(centered, centered));
+
+        var newMean = e.Op("Add", [e.Scale(runMean, momentum, t), e.Scale(mean, 1 - momentum, t)]);
+        string batchVar = variance;
+        if (o.UnbiasedRunningVariance)
+        {
+            if (axes.All(a => xd[a] >= 0))
+            {
+                long m = axes.Aggregate(1L, (p, a) => p * xd[a]);
+                batchVar = e.Scale(variance, m > 1 ? (double)m / (m - 1) : 1.0, t);
+            }
+            else
+            {
+                // M / (M - 1) with M = Size(X) / C, computed at run time.
+                var m = e.Op("Div", [e.Op("Cast", [e.Op("Size", [x])], Attr.Int("to", (long)t)), e.Scalar(ch, t)]);
+                batchVar = e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])]));
+            }
+        }
+        var newVar = e.Op("Add", [e.Scale(runVar, momentum, t), e.Scale(batchVar, 1 - momentum, t)]);
+        e.MoveAppendedTo(before, index);
+
+        n.Input[3] = mean;
+        n.Input[4] = variance;
+        while (n.Output.Count > 1) n.Output.RemoveAt(n.Output.Count - 1);
+        var training = n.FindAttribute("training_mode");
+        if (training is not null) n.Attribute.Remove(training);
+        n.DocString = BatchNormMarker;
+        foreach (var v in new[] { mean, variance, newMean, newVar }) e.Shapes.Set(v, [ch], t);
+        stats[runMean] = newMean;
+        stats[runVar] = newVar;
+    }
+
+    private static void RewriteDropout(GradEmitter e, NodeProto n, TrainingRewriteOptions o, List<DropoutMaskInput> masks)
+    {
+        var b = e.B;
+        double ratio = GradientRules.DropoutRatio(e, n) ?? throw new NotSupportedException($"{n.Describe()}: Dropout ratio must be a constant to rewrite it for training");
+        var x = n.Input[0];
+        var xd = e.Shapes[x];
+        var t = e.Shapes.TypeOf(x);
+        var name = n.Name.Length > 0 ? n.Name : n.Output[0];
+        if (o.DropoutMasks == DropoutMaskSource.InGraph)
+        {
+            if (n.Input.Count < 2 || n.Input[1].Length == 0)
+            {
+                var r = e.Scalar(ratio, t);
+                if (n.Input.Count < 2) n.Input.Add(r); else n.Input[1] = r;
+            }
+            var on = b.Initializer(Tensors.Bool("ad_training_mode", [], [true]));
+            if (n.Input.Count < 3) n.Input.Add(on); else n.Input[2] = on;
+            if (n.FindAttribute("ratio") is { } ra) n.Attribute.Remove(ra);
+            if (n.Output.Count < 2 || n.Output[1].Length == 0)
+            {
+                var mask = b.Unique(n.Output[0] + "_mask");
+                if (n.Output.Count < 2) n.Output.Add(mask); else n.Output[1] = mask;
+            }
+            e.Shapes.Set(n.Output[1], xd, ElementType.Bool);
+            return;
+        }
+        var maskInput = b.Unique(name + "_mask");
+        b.Graph.Input.Add(GraphBuilder.ValueInfo(maskInput, ElementType.Bool, xd.Select(d => d < 0 ? (long?)null : d).ToArray()));
+        e.Shapes.Set(maskInput, xd, ElementType.Bool);
+        masks.Add(new DropoutMaskInput(maskInput, xd, ratio));
+        int index = b.Graph.Node.IndexOf(n);
+        b.Graph.Node.RemoveAt(index);
+        int before = b.Graph.Node.Count;
+        var scaled = e.Scale(e.Op("Cast", [maskInput], Attr.Int("to", (long)t)), ratio < 1 ? 1.0 / (1.0 - ratio) : 0.0, t);
+        var mul = new NodeProto { OpType = "Mul", Name = b.Unique(name + "_train") };
+        mul.Input.Add(x); mul.Input.Add(scaled); mul.Output.Add(n.Output[0]);
+        b.Graph.Node.Add(mul);
+        if (n.Output.Count > 1 && n.Output[1].Length > 0)
+        {
+            var id = new NodeProto { OpType = "Identity", Name = b.Unique(name + "_mask_out") };
+            id.Input.Add(maskInput); id.Output.Add(n.Output[1]);
+            b.Graph.Node.Add(id);
+        }
+        e.MoveAppendedTo(before, index);
+    }
+}

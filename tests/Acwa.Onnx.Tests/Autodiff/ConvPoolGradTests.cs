@@ -1,0 +1,92 @@
+using Acwa.Onnx.Autodiff;
+using Acwa.Onnx.Graphs;
+using static Acwa.Onnx.Tests.Autodiff.GradCheck;
+
+namespace Acwa.Onnx.Tests.Autodiff;
+
+public class ConvPoolGradTests
+{
+    private const ElementType F = ElementType.Float;
+
+    public static TheoryData<string, long, long[], long, long, long, long> ConvCases() => new()
+    {
+        // name, cin, pads, stride, dilation, group, cout
+        { "plain", 3, [0, 0, 0, 0], 1, 1, 1, 4 },
+        { "same pad", 3, [1, 1, 1, 1], 1, 1, 1, 4 },
+        { "stride 2", 3, [1, 1, 1, 1], 2, 1, 1, 4 },
+        { "asym pads", 3, [0, 1, 2, 0], 1, 1, 1, 2 },
+        { "asym pads stride 2", 3, [2, 0, 1, 1], 2, 1, 1, 2 },
+        { "dilation 2", 2, [2, 2, 2, 2], 1, 2, 1, 3 },
+        { "dilation 2 stride 2", 2, [1, 0, 0, 1], 2, 2, 1, 3 },
+        { "groups 2", 4, [1, 1, 1, 1], 1, 1, 2, 6 },
+        { "groups 2 stride 2", 4, [1, 1, 1, 1], 2, 1, 2, 4 },
+        { "depthwise", 4, [1, 1, 1, 1], 1, 1, 4, 4 },
+        { "depthwise stride 2", 3, [1, 1, 1, 1], 2, 1, 3, 3 },
+    };
+
+    private static void ConvCase(long cin, long[] pads, long stride, long dil, long group, long cout, GradientOptions options, bool bias = true)
+    {
+        GradInput[] inputs = bias
+            ? [new("x", [2, cin, 7, 6]), new("w", [cout, cin / group, 3, 3]), new("b", [cout])]
+            : [new("x", [2, cin, 7, 6]), new("w", [cout, cin / group, 3, 3])];
+        Check(F, inputs, g => g.Op("Conv", bias ? ["x", "w", "b"] : ["x", "w"],
+            Attr.Ints("pads", pads), Attr.Ints("strides", stride, stride), Attr.Ints("dilations", dil, dil), Attr.Int("group", group)),
+            options: options, samples: 8);
+    }
+
+    [Theory]
+    [MemberData(nameof(ConvCases))]
+    public void ConvDefaultMethods(string name, long cin, long[] pads, long stride, long dil, long group, long cout)
+    {
+        _ = name;
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions());
+    }
+
+    [Theory]
+    [MemberData(nameof(ConvCases))]
+    public void ConvAlternativeMethods(string name, long cin, long[] pads, long stride, long dil, long group, long cout)
+    {
+        _ = name;
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }, bias: false);
+        if (group == 1)
+        {
+            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
+            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm, ConvInputGrad = ConvInputGradMethod.FlippedConvStride1ElseTranspose }, bias: false);
+        }
+    }
+
+    [Fact]
+    public void ConvSameUpperAutoPad() =>
+        Check(F, [new("x", [2, 2, 6, 5]), new("w", [3, 2, 3, 3])],
+            g => g.Op("Conv", ["x", "w"], Attr.String("auto_pad", "SAME_UPPER"), Attr.Ints("strides", 2, 2)));
+
+    [Theory]
+    [InlineData(3, 1, 0)]   // overlapping windows
+    [InlineData(2, 2, 0)]
+    [InlineData(3, 2, 1)]   // overlapping, padded
+    public void MaxPoolUsesIndicesWithScatterAdd(long k, long s, long pad)
+    {
+        var r = Check(ElementType.Double, [new("x", [2, 3, 7, 7])],
+            g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", s, s), Attr.Ints("pads", pad, pad, pad, pad)), samples: 30);
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "MaxPool" && n.Output.Count == 2);
+    }
+
+    [Theory]
+    [InlineData(0, 0L, 1L)]
+    [InlineData(1, 1L, 2L)]
+    [InlineData(0, 1L, 2L)]
+    [InlineData(1, 0L, 1L)]
+    public void AveragePoolCountIncludePadBothWays(long includePad, long pad, long stride)
+    {
+        foreach (var method in new[] { ConvInputGradMethod.FlippedConv, ConvInputGradMethod.ConvTranspose })
+            Check(F, [new("x", [2, 3, 6, 7])],
+                g => g.Op("AveragePool", ["x"], Attr.Ints("kernel_shape", 3, 3), Attr.Ints("strides", stride, stride),
+                    Attr.Ints("pads", pad, pad, pad, pad), Attr.Int("count_include_pad", includePad)),
+                options: new GradientOptions { ConvInputGrad = method }, samples: 20);
+    }
+
+    [Fact]
+    public void GlobalAveragePool() =>
+        Check(F, [new("x", [2, 3, 4, 5])], g => g.Op("GlobalAveragePool", ["x"]));
+}

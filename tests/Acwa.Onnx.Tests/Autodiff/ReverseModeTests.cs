@@ -1,0 +1,80 @@
+using Acwa.Onnx.Autodiff;
+using Acwa.Onnx.Graphs;
+using static Acwa.Onnx.Tests.Autodiff.GradCheck;
+
+namespace Acwa.Onnx.Tests.Autodiff;
+
+public class ReverseModeTests
+{
+    private const ElementType D = ElementType.Double;
+    private const ElementType F = ElementType.Float;
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(0, 1)]
+    [InlineData(1, 0)]
+    [InlineData(1, 1)]
+    public void GemmAllTransposeCombinations(int transA, int transB)
+    {
+        long n = 3, k = 4, m = 5;
+        Check(D,
+            [new("a", transA == 0 ? [n, k] : [k, n], BatchAxis: transA), new("b", transB == 0 ? [k, m] : [m, k]), new("c", [m])],
+            b => b.Op("Gemm", ["a", "b", "c"], Attr.Float("alpha", 0.7f), Attr.Float("beta", 1.3f), Attr.Int("transA", transA), Attr.Int("transB", transB)));
+    }
+
+    [Theory]
+    [InlineData(new long[] { 3, 4 }, new long[] { 4, 5 })]
+    [InlineData(new long[] { 2, 3, 4 }, new long[] { 4, 5 })]
+    [InlineData(new long[] { 2, 1, 3, 4 }, new long[] { 2, 4, 5 })]
+    [InlineData(new long[] { 2, 3, 4 }, new long[] { 4 })]
+    [InlineData(new long[] { 4 }, new long[] { 2, 4, 5 })]
+    public void MatMulBroadcasting(long[] a, long[] b)
+    {
+        GradInput[] inputs = a.Length >= b.Length ? [new("a", a), new("b", b)] : [new("b", b), new("a", a)];
+        Check(D, inputs, g => g.Op("MatMul", ["a", "b"]));
+    }
+
+    [Theory]
+    [InlineData("Add")]
+    [InlineData("Sub")]
+    [InlineData("Mul")]
+    [InlineData("Div")]
+    public void BinaryOpsWithBroadcasting(string op)
+    {
+        Check(D, [new("x", [2, 3, 4], Positive), new("y", [3, 1], Positive)], g => g.Op(op, ["x", "y"]));
+        Check(D, [new("x", [2, 1, 4], Positive), new("y", [3, 4], Positive)], g => g.Op(op, ["x", "y"]));
+        Check(D, [new("x", [2, 3], Positive), new("y", [], Positive)], g => g.Op(op, ["x", "y"]));
+    }
+
+    [Theory]
+    [InlineData("Relu")]
+    [InlineData("LeakyRelu")]
+    [InlineData("Sigmoid")]
+    [InlineData("Tanh")]
+    [InlineData("Exp")]
+    [InlineData("Neg")]
+    [InlineData("Identity")]
+    public void UnaryOps(string op) =>
+        Check(D, [new("x", [3, 5], AwayFromZero)], g => g.Op(op, ["x"]));
+
+    [Theory]
+    [InlineData("Log")]
+    [InlineData("Sqrt")]
+    public void UnaryOpsOnPositiveInputs(string op) =>
+        Check(D, [new("x", [3, 5], Positive)], g => g.Op(op, ["x"]));
+
+    [Fact]
+    public void FlattenAndReshapeKeepTheBatchDynamic()
+    {
+        Check(D, [new("x", [2, 3, 2, 2]), new("w", [12, 4])], g =>
+        {
+            var f = g.Op("Flatten", ["x"], Attr.Int("axis", 1));
+            return g.Op("MatMul", [f, "w"]);
+        });
+        Check(D, [new("x", [3, 2, 6]), new("w", [3, 4])], g =>
+        {
+            var r = g.Op("Reshape", ["x", g.ConstInt64("shape", -1, 4, 3)]);
+            return g.Op("MatMul", [r, "w"]);
+        });
+    }
+}
