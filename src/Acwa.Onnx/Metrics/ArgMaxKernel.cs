@@ -13,8 +13,8 @@ namespace Acwa.Onnx.Metrics;
 /// <c>-inf</c> gives 0. A row containing NaN gets prediction <c>-1</c> and the kernel reports that it saw one.
 /// For <c>classes &gt;= 4</c> on x86 the columns are instead obtained without gathers: each row contributes a 128-bit load
 /// of 4 consecutive logits, and a 4x4 transpose inside every 128-bit lane turns 4 such registers into 4 column vectors
-/// whose lane i is row i of the block (a final group overlaps the previous one when C is not a multiple of 4, which is
-/// harmless: re-seeing a value never changes a strict-greater running argmax). NaN is detected cheaply by a per-lane
+/// whose lane i is row i of the block (when C is not a multiple of 4 the final group overlaps the previous one and its
+/// already-seen columns are skipped). NaN is detected cheaply by a per-lane
 /// running sum (NaN stays NaN); lanes whose sum is NaN are re-checked exactly, because <c>inf + -inf</c> is NaN too.
 /// </summary>
 [SkipLocalsInit]
@@ -22,7 +22,15 @@ internal static unsafe class ArgMaxKernel
 {
     /// <summary>Writes the argmax of each row into <paramref name="predictions"/>; NaN rows get -1.</summary>
     /// <returns>True when at least one row contained NaN.</returns>
-    public static bool Run(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path)
+    public static bool Run(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path) =>
+        Run(logits, classes, predictions, path, allowTransposed: true);
+
+    /// <summary>As <see cref="Run(ReadOnlySpan{float}, int, Span{int}, KernelPath)"/> but always with the strided-gather
+    /// variant of <paramref name="path"/> (tests and benchmarks compare both variants).</summary>
+    public static bool RunGather(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path) =>
+        Run(logits, classes, predictions, path, allowTransposed: false);
+
+    private static bool Run(ReadOnlySpan<float> logits, int classes, Span<int> predictions, KernelPath path, bool allowTransposed)
     {
         int rows = predictions.Length;
         if (classes <= 0) throw new ArgumentOutOfRangeException(nameof(classes), classes, "must be positive");
@@ -32,7 +40,7 @@ internal static unsafe class ArgMaxKernel
         fixed (float* p = logits)
         fixed (int* o = predictions)
         {
-            if (classes >= 4)
+            if (allowTransposed && classes >= 4)
             {
                 switch (path)
                 {
@@ -207,6 +215,7 @@ internal static unsafe class ArgMaxKernel
             var max = Vector512.Create(float.NegativeInfinity);
             var sum = Vector512<float>.Zero;
             var idx = Vector512<int>.Zero;
+            int seen = 0;
             for (int j = 0; ; j += 4)
             {
                 if (j > classes - 4) { if (j == classes) break; j = classes - 4; }
@@ -224,10 +233,13 @@ internal static unsafe class ArgMaxKernel
                 var x1 = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
                 var x2 = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
                 var x3 = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
-                Step(x0, j, ref max, ref idx);
-                Step(x1, j + 1, ref max, ref idx);
-                Step(x2, j + 2, ref max, ref idx);
+                // The last group may overlap columns already seen (C not a multiple of 4): skip those.
+                int first = seen - j;
+                if (first <= 0) Step(x0, j, ref max, ref idx);
+                if (first <= 1) Step(x1, j + 1, ref max, ref idx);
+                if (first <= 2) Step(x2, j + 2, ref max, ref idx);
                 Step(x3, j + 3, ref max, ref idx);
+                seen = j + 4;
                 sum += (x0 + x1) + (x2 + x3);
             }
             idx.Store(o + r);
@@ -267,6 +279,7 @@ internal static unsafe class ArgMaxKernel
             var max = Vector256.Create(float.NegativeInfinity);
             var sum = Vector256<float>.Zero;
             var idx = Vector256<int>.Zero;
+            int seen = 0;
             for (int j = 0; ; j += 4)
             {
                 if (j > classes - 4) { if (j == classes) break; j = classes - 4; }
@@ -283,10 +296,13 @@ internal static unsafe class ArgMaxKernel
                 var x1 = Avx.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
                 var x2 = Avx.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
                 var x3 = Avx.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
-                Step(x0, j, ref max, ref idx);
-                Step(x1, j + 1, ref max, ref idx);
-                Step(x2, j + 2, ref max, ref idx);
+                // The last group may overlap columns already seen (C not a multiple of 4): skip those.
+                int first = seen - j;
+                if (first <= 0) Step(x0, j, ref max, ref idx);
+                if (first <= 1) Step(x1, j + 1, ref max, ref idx);
+                if (first <= 2) Step(x2, j + 2, ref max, ref idx);
                 Step(x3, j + 3, ref max, ref idx);
+                seen = j + 4;
                 sum += (x0 + x1) + (x2 + x3);
             }
             idx.Store(o + r);
@@ -317,6 +333,7 @@ internal static unsafe class ArgMaxKernel
             var max = Vector128.Create(float.NegativeInfinity);
             var sum = Vector128<float>.Zero;
             var idx = Vector128<int>.Zero;
+            int seen = 0;
             for (int j = 0; ; j += 4)
             {
                 if (j > classes - 4) { if (j == classes) break; j = classes - 4; }
@@ -333,10 +350,13 @@ internal static unsafe class ArgMaxKernel
                 var x1 = Sse2.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
                 var x2 = Sse2.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
                 var x3 = Sse2.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
-                Step(x0, j, ref max, ref idx);
-                Step(x1, j + 1, ref max, ref idx);
-                Step(x2, j + 2, ref max, ref idx);
+                // The last group may overlap columns already seen (C not a multiple of 4): skip those.
+                int first = seen - j;
+                if (first <= 0) Step(x0, j, ref max, ref idx);
+                if (first <= 1) Step(x1, j + 1, ref max, ref idx);
+                if (first <= 2) Step(x2, j + 2, ref max, ref idx);
                 Step(x3, j + 3, ref max, ref idx);
+                seen = j + 4;
                 sum += (x0 + x1) + (x2 + x3);
             }
             idx.Store(o + r);
