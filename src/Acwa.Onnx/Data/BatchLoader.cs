@@ -211,11 +211,17 @@ public sealed class BatchLoader
                 int sy = y + dy;
                 if ((uint)sy >= (uint)h) { d.Fill(zero); continue; }
                 var row = src.Slice(c * plane + sy * w, w);
-                for (int x = 0; x < w; x++)
+                // Columns whose source lies inside the image: [x0, x1); the rest are padding.
+                int x0 = Math.Min(w, flip ? Math.Max(0, dx) : Math.Max(0, -dx));
+                int x1 = flip ? Math.Min(w, w + dx) : Math.Min(w, w - dx);
+                d[..x0].Fill(zero);
+                if (x1 > x0)
                 {
-                    int sx = (flip ? w - 1 - x : x) + dx;
-                    d[x] = (uint)sx < (uint)w ? lut[row[sx]] : zero;
+                    d[x1..].Fill(zero);
+                    if (flip) for (int x = x0; x < x1; x++) d[x] = lut[row[w - 1 - x + dx]];
+                    else for (int x = x0; x < x1; x++) d[x] = lut[row[x + dx]];
                 }
+                else d.Fill(zero);
             }
         }
     }
