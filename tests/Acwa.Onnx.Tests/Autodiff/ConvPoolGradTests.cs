@@ -47,12 +47,12 @@ public class ConvPoolGradTests
     public void ConvAlternativeMethods(string name, long cin, long[] pads, long stride, long dil, long group, long cout)
     {
         _ = name;
-        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }, bias: false);
+        // FlippedConv at every stride (zero-interleaved dY for stride 2) with TapsGemm;
+        // ConvTranspose at every stride with ConvOverTransposed (groups 1) or TapsGemm; PerTapGemm (groups 1).
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.FlippedConv, ConvWeightGrad = ConvWeightGradMethod.TapsGemm }, bias: false);
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
         if (group == 1)
-        {
-            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
-            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm, ConvInputGrad = ConvInputGradMethod.FlippedConvStride1ElseTranspose }, bias: false);
-        }
+            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }, bias: false);
     }
 
     [Fact]
