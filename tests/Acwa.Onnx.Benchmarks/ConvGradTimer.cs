@@ -79,52 +79,88 @@ public static class ConvGradTimer
         for (int i = g.Input.Count - 1; i >= 0; i--) if (!read.Contains(g.Input[i].Name)) g.Input.RemoveAt(i);
     }
 
-    /// <summary>Median and spread (min, max) in ms of <paramref name="reps"/> runs after 3 warm-ups.</summary>
-    public static (double Median, double Min, double Max) Time(ModelProto model, ConvShape s, bool cuda, int reps)
+    /// <summary>A session with its inputs and outputs bound once (device-resident on CUDA).</summary>
+    private sealed class BoundSession : IDisposable
     {
-        using var so = new SessionOptions();
-        if (cuda)
+        private readonly InferenceSession _session;
+        private readonly OrtIoBinding _binding;
+        private readonly OrtMemoryInfo? _cudaMem;
+        private readonly List<OrtValue> _values = [];
+        private readonly RunOptions _ro = new();
+        private readonly bool _cuda;
+
+        public BoundSession(ModelProto model, ConvShape s, bool cuda, int threads)
         {
-            so.AppendExecutionProvider_CUDA(0);
-            so.AddSessionConfigEntry("session.disable_cpu_ep_fallback", "1");
-        }
-        using var session = new InferenceSession(OnnxModel.ToBytes(model), so);
-        using var cudaMem = cuda ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, 0, OrtMemType.Default) : null;
-        var mem = cudaMem ?? OrtMemoryInfo.DefaultInstance; // the default instance must not be disposed
-        using var binding = session.CreateIoBinding();
-        var values = new List<OrtValue>();
-        var rng = new Random(1);
-        foreach (var (name, meta) in session.InputMetadata)
-        {
-            var dims = meta.Dimensions.Select(d => d < 0 ? s.N : (long)d).ToArray();
-            if (!cuda)
+            _cuda = cuda;
+            using var so = new SessionOptions();
+            if (threads > 0) so.IntraOpNumThreads = threads;
+            if (cuda)
             {
-                var data = new float[Tensors.ElementCount(dims)];
-                for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() - 0.5);
-                var host = OrtValue.CreateTensorValueFromMemory(data, dims);
-                values.Add(host);
-                binding.BindInput(name, host);
-                continue;
+                so.AppendExecutionProvider_CUDA(0);
+                so.AddSessionConfigEntry("session.disable_cpu_ep_fallback", "1");
             }
-            // Device-resident input (contents uninitialised: the timing does not depend on the values).
-            using var alloc = new OrtAllocator(session, mem);
-            var dev = OrtValue.CreateAllocatedTensorValue(alloc, TensorElementType.Float, dims);
-            values.Add(dev);
-            binding.BindInput(name, dev);
+            _session = new InferenceSession(OnnxModel.ToBytes(model), so);
+            _cudaMem = cuda ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, 0, OrtMemType.Default) : null;
+            var mem = _cudaMem ?? OrtMemoryInfo.DefaultInstance; // the default instance must not be disposed
+            _binding = _session.CreateIoBinding();
+            var rng = new Random(1);
+            foreach (var (name, meta) in _session.InputMetadata)
+            {
+                var dims = meta.Dimensions.Select(d => d < 0 ? s.N : (long)d).ToArray();
+                OrtValue v;
+                if (!cuda)
+                {
+                    var data = new float[Tensors.ElementCount(dims)];
+                    for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() - 0.5);
+                    v = OrtValue.CreateTensorValueFromMemory(data, dims);
+                }
+                else
+                {
+                    // Device-resident input (contents uninitialised: the timing does not depend on the values).
+                    using var alloc = new OrtAllocator(_session, mem);
+                    v = OrtValue.CreateAllocatedTensorValue(alloc, TensorElementType.Float, dims);
+                }
+                _values.Add(v);
+                _binding.BindInput(name, v);
+            }
+            foreach (var o in _session.OutputMetadata.Keys) _binding.BindOutputToDevice(o, mem);
         }
-        foreach (var o in session.OutputMetadata.Keys) binding.BindOutputToDevice(o, mem);
-        using var ro = new RunOptions();
-        for (int i = 0; i < 3; i++) session.RunWithBinding(ro, binding);
-        var t = new double[reps];
-        for (int i = 0; i < reps; i++)
+
+        public double RunMs()
         {
             var sw = Stopwatch.StartNew();
-            session.RunWithBinding(ro, binding);
-            if (cuda) binding.SynchronizeBoundOutputs();
-            t[i] = sw.Elapsed.TotalMilliseconds;
+            _session.RunWithBinding(_ro, _binding);
+            if (_cuda) _binding.SynchronizeBoundOutputs();
+            return sw.Elapsed.TotalMilliseconds;
         }
-        foreach (var v in values) v.Dispose();
-        Array.Sort(t);
-        return (t[reps / 2], t[0], t[^1]);
+
+        public void Dispose()
+        {
+            foreach (var v in _values) v.Dispose();
+            _binding.Dispose(); _session.Dispose(); _cudaMem?.Dispose(); _ro.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Times every piece on one shape in interleaved rounds (each round runs each piece once, so load changes hit all
+    /// pieces alike) after 3 warm-up rounds. Per piece: median ms, and the median over rounds of time / forward time.
+    /// </summary>
+    public static (double MedianMs, double MedianRatio)[] TimeRow(ConvShape s, bool cuda, int reps, int threads)
+    {
+        var sessions = Pieces.Select(p => new BoundSession(Build(s, p.Wrt, p.Options), s, cuda, threads)).ToArray();
+        try
+        {
+            for (int w = 0; w < 3; w++) foreach (var b in sessions) b.RunMs();
+            var t = new double[sessions.Length][];
+            for (int i = 0; i < sessions.Length; i++) t[i] = new double[reps];
+            for (int r = 0; r < reps; r++)
+                for (int i = 0; i < sessions.Length; i++) t[i][r] = sessions[i].RunMs();
+            return Enumerable.Range(0, sessions.Length).Select(i =>
+            {
+                var ratios = Enumerable.Range(0, reps).Select(r => t[i][r] / t[0][r]).Order().ToArray();
+                return (t[i].Order().ElementAt(reps / 2), ratios[reps / 2]);
+            }).ToArray();
+        }
+        finally { foreach (var b in sessions) b.Dispose(); }
     }
 }

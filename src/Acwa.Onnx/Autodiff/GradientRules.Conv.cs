@@ -60,23 +60,33 @@ internal static partial class GradientRules
         }
     }
 
+    /// <summary>
+    /// Auto: "cuda" -> ConvTranspose (cuDNN's backward-data kernel); "cpu" -> FlippedConv for stride 1, ConvTranspose
+    /// for larger strides (zero-interleaving makes the flipped Conv 5-8x slower there). Measured: docs/autodiff.md.
+    /// </summary>
     internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g)
     {
         var m = o.ConvInputGrad;
         if (m == ConvInputGradMethod.Auto)
-            m = o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? ConvInputGradMethod.ConvTranspose : ConvInputGradMethod.FlippedConv;
+            m = IsCuda(o) ? ConvInputGradMethod.ConvTranspose : ConvInputGradMethod.FlippedConvStride1ElseTranspose;
         if (m == ConvInputGradMethod.FlippedConvStride1ElseTranspose)
             m = g.Sh == 1 && g.Sw == 1 ? ConvInputGradMethod.FlippedConv : ConvInputGradMethod.ConvTranspose;
         return m;
     }
 
+    /// <summary>
+    /// Auto: SlicedPatchesMatMul on every device (fastest with several threads on CPU: the batched MatMul splits over
+    /// the batch, while the one-GEMM forms have a tiny [Cout, Cin k k] output and a huge inner dimension that ORT's
+    /// CPU GEMM does not split; fastest of the measured forms on an H100 in design.md).
+    /// </summary>
     internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g)
     {
+        _ = g;
         var m = o.ConvWeightGrad;
-        if (m == ConvWeightGradMethod.Auto)
-            m = o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? ConvWeightGradMethod.SlicedPatchesMatMul : ConvWeightGradMethod.TapsGemm;
-        return m;
+        return m == ConvWeightGradMethod.Auto ? ConvWeightGradMethod.SlicedPatchesMatMul : m;
     }
+
+    private static bool IsCuda(GradientOptions o) => o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>W [Cout, Cin/g, kh, kw] -> spatially flipped, per-group transposed [Cin, Cout/g, kh, kw].</summary>
     private static string FlipKernel(RuleContext c, string w, long[] wd, long group)
