@@ -13,6 +13,7 @@ internal static class BenchCommand
     [
         BenchMetricsCommand.Create,
         BenchStepCommand.Create,
+        BenchTrainCommand.Create,
         BenchEvalCommand.Create,
     ];
 
