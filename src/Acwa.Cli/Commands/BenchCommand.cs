@@ -12,6 +12,9 @@ internal static class BenchCommand
     private static readonly List<Func<Command>> Subcommands =
     [
         BenchMetricsCommand.Create,
+        BenchStepCommand.Create,
+        BenchTrainCommand.Create,
+        BenchEvalCommand.Create,
     ];
 
     /// <summary>The <c>bench</c> parent command with every registered subcommand.</summary>

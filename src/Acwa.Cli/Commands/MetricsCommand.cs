@@ -149,7 +149,7 @@ internal static class MetricsCommand
         return (a.ToSingleArray(), checked((int)a.Shape[1]));
     }
 
-    private static void Print(ClassificationReport r, ConfusionMatrix m, IAnsiConsole console)
+    internal static void Print(ClassificationReport r, ConfusionMatrix m, IAnsiConsole console)
     {
         static string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
         var t = new Table().AddColumns("class", "name", "precision", "recall", "f1", "support", "predicted");
