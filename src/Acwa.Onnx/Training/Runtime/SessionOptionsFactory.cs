@@ -14,8 +14,9 @@ public static class SessionOptionsFactory
 
     /// <summary>
     /// Creates session options for <paramref name="device"/>. <paramref name="intraOpThreads"/>: threads of the CPU
-    /// provider's intra-op pool; null means one per logical core (<see cref="Environment.ProcessorCount"/>); must be 1 or
-    /// more when given. For CUDA it also sets the CPU provider's thread count. <paramref name="allowCpuFallback"/>: on CUDA,
+    /// provider's intra-op pool, 1 or more; null means one per logical core (<see cref="Environment.ProcessorCount"/>) on the
+    /// CPU and 1 on CUDA (there the pool only runs tiny host-side work, and its spinning threads cost ~20 % of the step
+    /// rate: measured on an H200, compiled MLP 784-256-10 step, 1,342 steps/s with 16 threads vs 1,675 with 1). <paramref name="allowCpuFallback"/>: on CUDA,
     /// let ONNX Runtime place nodes on the CPU provider (it does so on purpose for small int64 shape computations, and for
     /// ops without a CUDA kernel); false (default) sets <see cref="DisableCpuFallbackKey"/> so that any such node fails the
     /// session. Throws <see cref="DeviceUnavailableException"/> when the CUDA provider cannot be loaded.
@@ -26,7 +27,7 @@ public static class SessionOptionsFactory
         if (intraOpThreads is < 1) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), intraOpThreads, "intra-op threads must be 1 or more (null: one per core)");
         var options = new SessionOptions
         {
-            IntraOpNumThreads = intraOpThreads ?? Environment.ProcessorCount,
+            IntraOpNumThreads = intraOpThreads ?? (device.IsCuda ? 1 : Environment.ProcessorCount),
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
         try

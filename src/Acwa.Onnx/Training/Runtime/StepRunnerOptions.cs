@@ -8,7 +8,8 @@ public sealed record StepRunnerOptions
     /// <summary>Where the state lives and the graphs run. Default: <see cref="Device.Cpu"/>.</summary>
     public Device Device { get; init; } = Device.Cpu;
 
-    /// <summary>CPU intra-op threads; null = one per logical core. Ignored when <see cref="SessionOptions"/> is given.</summary>
+    /// <summary>CPU intra-op threads; null = one per logical core on the CPU, 1 on CUDA (see <see cref="SessionOptionsFactory.Create"/>).
+    /// Ignored when <see cref="SessionOptions"/> is given.</summary>
     public int? IntraOpThreads { get; init; }
 
     /// <summary>
