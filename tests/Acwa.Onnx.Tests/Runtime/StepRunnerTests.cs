@@ -279,4 +279,13 @@ public class StepRunnerTests
         using var again = new StepRunner(dir, new StepRunnerOptions { SessionOptions = so }); // still usable
         Assert.Equal(0, again.Step);
     }
+
+    [Fact]
+    public void CudaDeviceWithCpuOnlyUserOptionsExplainsTheMismatch()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        using var so = new SessionOptions { IntraOpNumThreads = 1 };
+        var e = Assert.Throws<InvalidOperationException>(() => new StepRunner(dir, new StepRunnerOptions { SessionOptions = so, Device = Device.Cuda(0) }));
+        Assert.Contains("cannot allocate state on 'cuda:0'", e.Message);
+    }
 }

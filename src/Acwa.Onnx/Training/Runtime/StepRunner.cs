@@ -68,7 +68,13 @@ public sealed partial class StepRunner : IDisposable
             built.Add(_train);
             _eval = OpenSession(Manifest.EvalModel, "eval_model");
             built.Add(_eval);
-            _transfer = new DeviceTransfer(Device, _train, _options);
+            try { _transfer = new DeviceTransfer(Device, _train, _options); }
+            catch (OnnxRuntimeException e) when (Device.IsCuda)
+            {
+                throw new InvalidOperationException($"cannot allocate state on '{Device}': the training session has no CUDA allocator; "
+                    + "when passing your own SessionOptions, append the CUDA execution provider for that device or set StepRunnerOptions.Device to cpu. "
+                    + $"ONNX Runtime said: {e.Message}", e);
+            }
             built.Add(_transfer);
 
             _sampleSize = ComputeSampleSize();
