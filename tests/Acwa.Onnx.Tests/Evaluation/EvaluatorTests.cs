@@ -30,6 +30,28 @@ public class EvaluatorTests
     }
 
     [Fact]
+    public void CallerSessionOptionsAreUsedAndNotDisposed()
+    {
+        var model = EvalModels.Linear(1, 3, 3, 3);
+        var data = EvalModels.Data(10, 1, 3, 3, 3);
+        using var so = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1 };
+        using (var e = new Evaluator(model, new EvaluatorOptions { SessionOptions = so, BatchSize = 4 }))
+            Assert.Equal(10, e.Evaluate(data).Matrix.Total);
+        using var again = new Evaluator(model, new EvaluatorOptions { SessionOptions = so }); // still usable
+        Assert.Equal(EvalModels.Direct(model, data, Normalization.Scale01(1), 3).ToArray(), again.Evaluate(data).Matrix.ToArray());
+    }
+
+    [Fact]
+    public void CancellationStopsThePass()
+    {
+        using var e = new Evaluator(EvalModels.Linear(1, 3, 3, 3), new EvaluatorOptions { BatchSize = 2 });
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => e.Evaluate(EvalModels.Data(50, 1, 3, 3, 3), null, cts.Token));
+        Assert.Equal(50, e.Evaluate(EvalModels.Data(50, 1, 3, 3, 3)).Images); // usable afterwards
+    }
+
+    [Fact]
     public void PreprocessedFloatImagesAreFedAsTheyAre()
     {
         var model = EvalModels.Linear(1, 3, 3, 3);
