@@ -16,8 +16,9 @@ It writes two kinds of fixtures:
    <model>/index.json lists every file and the scalars.
 
 2. builtin/: checks for our own model builders (src/Acwa.Onnx/Models): parameter counts of the PyTorch
-   equivalents, and logits of ResNet-20 (shortcut A and B) and the small CNN on a fixed input, with every
-   parameter and buffer filled by the deterministic "pattern" below, which the C# test reproduces exactly.
+   equivalents; logits of ResNet-20 (shortcut A and B) and the small CNN on a fixed input; and one training-mode
+   forward / backward of ResNet-8 (shortcuts A and B) on 3x8x8 input (loss, gradients, running statistics). Every
+   parameter and buffer is filled by the deterministic "pattern" below, which the C# test reproduces exactly.
 """
 import json
 import math
@@ -53,11 +54,14 @@ class TinyMlp(nn.Module):
 
 
 class TinyCnn(nn.Module):
-    """[N, 1, 8, 8] -> conv 4ch 3x3 pad 1 -> BN -> relu -> maxpool 2 -> fc 3."""
+    """[N, 1, 8, 8] -> conv 4ch 3x3 pad 1 (no bias) -> BN -> relu -> maxpool 2 -> fc 3.
+
+    No conv bias: before a training-mode BN its gradient is exactly zero, and Adam would turn the float rounding
+    noise of that zero (g / (|g| + eps) with |g| below eps) into an arbitrary step that no tolerance can compare."""
 
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(4)
         self.fc = nn.Linear(4 * 4 * 4, 3)
 
@@ -298,6 +302,35 @@ def export_training_fixture(name, model, x, y, w):
         json.dump(index, f, indent=1, sort_keys=True)
 
 
+def resnet_training_reference(folder, option):
+    """One training-mode forward / backward of ResNet-8 (shortcut A or B) on [4, 3, 8, 8] with pattern weights:
+    the weighted-CE loss, every parameter's gradient and the running statistics after the step (float64)."""
+    model = ResNetCifar(8, 10, option)
+    fill_pattern(model)
+    model = model.double().train()
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 8, 8, generator=g) * 2 - 1
+    y = torch.tensor([3, 0, 7, 3])
+    w = torch.linspace(0.5, 2.0, 10)
+    loss = weighted_ce(model(x.double()), y, w.double())
+    loss.backward()
+    sub = os.path.join(folder, f"resnet8_{option}")
+    save(os.path.join(sub, "x.npy"), x.numpy())
+    save(os.path.join(sub, "y.npy"), y.numpy())
+    save(os.path.join(sub, "w.npy"), w.numpy())
+    params = []
+    for n, p in model.named_parameters():
+        save(os.path.join(sub, "grad", f"{n}.npy"), p.grad.numpy().astype(np.float32))
+        params.append(n)
+    buffers = []
+    for n, t in model.named_buffers():
+        if t.dtype.is_floating_point:
+            save(os.path.join(sub, "running", f"{n}.npy"), t.numpy().astype(np.float32))
+            buffers.append(n)
+    return {"folder": f"builtin/resnet8_{option}", "input_shape": [3, 8, 8], "loss_train": loss.item(),
+            "parameters": params, "buffers": buffers}
+
+
 def builtin_fixtures():
     folder = os.path.join(OUT, "builtin")
     counts = {
@@ -324,8 +357,10 @@ def builtin_fixtures():
             logits = model(x.double()).numpy()
         save(os.path.join(folder, f"logits_{key}.npy"), logits.astype(np.float32))
         outputs[key] = f"builtin/logits_{key}.npy"
+    train_a = resnet_training_reference(folder, "A")
+    train_b = resnet_training_reference(folder, "B")
     with open(os.path.join(folder, "index.json"), "w") as f:
-        json.dump({"parameter_counts": counts, "inputs": {"resnet": "builtin/x_resnet.npy", "cnn": "builtin/x_cnn.npy"},
+        json.dump({"parameter_counts": counts, "resnet8_A_train": train_a, "resnet8_B_train": train_b, "inputs": {"resnet": "builtin/x_resnet.npy", "cnn": "builtin/x_cnn.npy"},
                    "logits": outputs,
                    "weights": "pattern(name, shape) in tools/export_torch_fixtures.py; eval mode; float64 reference"},
                   f, indent=1, sort_keys=True)

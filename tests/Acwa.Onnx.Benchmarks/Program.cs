@@ -1,1 +1,12 @@
-namespace Acwa.Onnx.Benchmarks; internal static class Program { private static int Main(string[] args) { BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args); return 0; } }
+namespace Acwa.Onnx.Benchmarks;
+
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        // `convgrad [cpu|cuda] [reps]`: quick table of conv gradient decompositions (docs/autodiff.md).
+        if (args.Length > 0 && args[0] == "convgrad") return ConvGradReport.Run(args.Skip(1).ToArray());
+        BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+}

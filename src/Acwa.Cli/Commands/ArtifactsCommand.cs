@@ -3,16 +3,13 @@ using System.Globalization;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Training.Compiler;
 
-// The tests drive the CLI's internal command types directly (CliApp, options records).
-[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("Acwa.Onnx.Tests")]
-
 namespace Acwa.Cli.Commands;
 
 /// <summary>Parsed options of <c>acwa artifacts</c>, independent of the command-line parser.</summary>
 internal sealed record ArtifactsCommandOptions(
     string Model, string Out, string Loss = "ce", string Optimizer = "adam", float LearningRate = 1e-3f, float Momentum = 0f,
     float WeightDecay = 0f, bool Nesterov = false, float? ClipNorm = null, int AccumulationSteps = 1, int? NumClasses = null,
-    long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null);
+    long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null, string Device = "cpu");
 
 /// <summary><c>acwa artifacts</c>: compile a forward ONNX classifier into training artifacts.</summary>
 internal static class ArtifactsCommand
@@ -35,9 +32,11 @@ internal static class ArtifactsCommand
         var accumulate = new Option<int>("--accumulate") { Description = "Micro-batches per optimizer step (gradient accumulation)", DefaultValueFactory = _ => 1 };
         var classes = new Option<int?>("--num-classes") { Description = "Number of classes (default: from the logits output's shape)" };
         var shape = new Option<string?>("--input-shape") { Description = "Input shape without the batch, e.g. 1,28,28 (default: from the model's input)" };
+        var device = new Option<string>("--device") { Description = "Device the gradient decompositions are chosen for: cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "cuda");
         var cmd = new Command("artifacts", "Compile a forward ONNX classifier into training, eval and inference graphs, an initial checkpoint and a manifest.")
         {
-            model, output, trainable, frozen, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape,
+            model, output, trainable, frozen, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape, device,
         };
         cmd.SetAction(r =>
         {
@@ -47,7 +46,7 @@ internal static class ArtifactsCommand
                 o = new ArtifactsCommandOptions(
                     r.GetValue(model)!, r.GetValue(output)!, r.GetValue(loss)!, r.GetValue(optimizer)!, r.GetValue(lr), r.GetValue(momentum),
                     r.GetValue(wd), r.GetValue(nesterov), r.GetValue(clip), r.GetValue(accumulate), r.GetValue(classes),
-                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)));
+                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)), r.GetValue(device)!);
             }
             catch (FormatException e)
             {
@@ -106,6 +105,7 @@ internal static class ArtifactsCommand
         InputShape = o.InputShape,
         Trainable = o.Trainable,
         Frozen = o.Frozen,
+        Device = o.Device,
     };
 
     internal static IReadOnlyList<string>? SplitList(string? s) =>

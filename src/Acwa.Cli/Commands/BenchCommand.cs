@@ -12,6 +12,8 @@ internal static class BenchCommand
     private static readonly List<Func<Command>> Subcommands =
     [
         BenchMetricsCommand.Create,
+        BenchStepCommand.Create,
+        BenchTrainCommand.Create,
         BenchEvalCommand.Create,
     ];
 

@@ -1,4 +1,8 @@
+using System.Runtime.CompilerServices;
 using Spectre.Console;
+
+// The CLI project grants no InternalsVisibleTo; tests drive the internal command classes directly.
+[assembly: InternalsVisibleTo("Acwa.Onnx.Tests")]
 
 namespace Acwa.Cli.Commands;
 
@@ -9,8 +13,12 @@ internal static class ConsoleOutput
     public const int ErrorExitCode = 2;
 
     /// <summary>A Spectre console writing to <paramref name="writer"/> (plain text when it is not a terminal).</summary>
-    public static IAnsiConsole For(TextWriter writer) =>
-        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+    public static IAnsiConsole For(TextWriter writer)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        if (!console.Profile.Capabilities.Interactive) console.Profile.Width = 140; // redirected: don't wrap tables at 80
+        return console;
+    }
 
     /// <summary>Writes <c>error: message</c> (no stack trace) and returns <see cref="ErrorExitCode"/>.</summary>
     public static int Fail(TextWriter error, string message)

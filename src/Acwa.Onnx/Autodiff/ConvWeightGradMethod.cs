@@ -18,6 +18,12 @@ public enum ConvWeightGradMethod
     /// </summary>
     TapsGemm,
 
+    /// <summary>
+    /// Like <see cref="TapsGemm"/> but one GEMM per kernel tap ([Cout, N Ho Wo] x [Cin, N Ho Wo]^T), results concatenated:
+    /// the stacked-taps tensor is never materialised. Groups above 1 use <see cref="TapsGemm"/>.
+    /// </summary>
+    PerTapGemm,
+
     /// <summary>A Conv over N/C-transposed X with N/C-transposed dY as the kernel (strides and dilations swapped); groups 1 only.</summary>
     ConvOverTransposed,
 }

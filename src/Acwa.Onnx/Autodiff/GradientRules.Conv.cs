@@ -54,28 +54,39 @@ internal static partial class GradientRules
             {
                 ConvWeightGradMethod.SlicedPatchesMatMul => WeightGradSlicedPatches(c, x, dy, xd, wd, g),
                 ConvWeightGradMethod.ConvOverTransposed when g.Group == 1 => WeightGradConvOverTransposed(c, x, dy, wd, g),
+                ConvWeightGradMethod.PerTapGemm when g.Group == 1 => WeightGradPerTapGemm(c, x, dy, xd, wd, g),
                 _ => WeightGradTapsGemm(c, x, dy, xd, wd, g),
             });
         }
     }
 
+    /// <summary>
+    /// Auto: "cuda" -> ConvTranspose (cuDNN's backward-data kernel); "cpu" -> FlippedConv for stride 1, ConvTranspose
+    /// for larger strides (zero-interleaving makes the flipped Conv 5-8x slower there). Measured: docs/autodiff.md.
+    /// </summary>
     internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g)
     {
         var m = o.ConvInputGrad;
         if (m == ConvInputGradMethod.Auto)
-            m = o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? ConvInputGradMethod.ConvTranspose : ConvInputGradMethod.FlippedConv;
+            m = IsCuda(o) ? ConvInputGradMethod.ConvTranspose : ConvInputGradMethod.FlippedConvStride1ElseTranspose;
         if (m == ConvInputGradMethod.FlippedConvStride1ElseTranspose)
             m = g.Sh == 1 && g.Sw == 1 ? ConvInputGradMethod.FlippedConv : ConvInputGradMethod.ConvTranspose;
         return m;
     }
 
+    /// <summary>
+    /// Auto: SlicedPatchesMatMul on every device (fastest with several threads on CPU: the batched MatMul splits over
+    /// the batch, while the one-GEMM forms have a tiny [Cout, Cin k k] output and a huge inner dimension that ORT's
+    /// CPU GEMM does not split; fastest of the measured forms on an H100 in design.md).
+    /// </summary>
     internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g)
     {
+        _ = g;
         var m = o.ConvWeightGrad;
-        if (m == ConvWeightGradMethod.Auto)
-            m = o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? ConvWeightGradMethod.SlicedPatchesMatMul : ConvWeightGradMethod.TapsGemm;
-        return m;
+        return m == ConvWeightGradMethod.Auto ? ConvWeightGradMethod.SlicedPatchesMatMul : m;
     }
+
+    private static bool IsCuda(GradientOptions o) => o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>W [Cout, Cin/g, kh, kw] -> spatially flipped, per-group transposed [Cin, Cout/g, kh, kw].</summary>
     private static string FlipKernel(RuleContext c, string w, long[] wd, long group)
@@ -178,6 +189,24 @@ internal static partial class GradientRules
         var dg = c.E.Op("Reshape", [dyt, c.E.I64(G, cout / G, -1)]);
         var prod = c.E.Op("MatMul", [dg, c.E.Transpose(pg, 0, 2, 1)]); // [g, Cout/g, Cin/g k]
         return c.E.Op("Reshape", [prod, c.E.I64(wd)]);
+    }
+
+    /// <summary>X and dY transposed to channel-major once; one GEMM per tap, [Cout, Cin] results concatenated along the tap axis.</summary>
+    private static string WeightGradPerTapGemm(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0];
+        var xt = PadSpatial(c, c.E.Transpose(x, 1, 0, 2, 3), g);     // [Cin, N, Hp, Wp]
+        var d2 = c.E.Op("Reshape", [c.E.Transpose(dy, 1, 0, 2, 3), c.E.I64(cout, -1)]);
+        var parts = new List<string>();
+        for (long a = 0; a < g.Kh; a++)
+            for (long b = 0; b < g.Kw; b++)
+            {
+                var tap = c.E.Op("Reshape", [Tap(c, xt, g, a, b), c.E.I64(cin, -1)]);
+                var gw = c.E.Op("Gemm", [d2, tap], Attr.Int("transB", 1)); // [Cout, Cin]
+                parts.Add(c.E.Op("Reshape", [gw, c.E.I64(cout, cin, 1)]));
+            }
+        var all = parts.Count == 1 ? parts[0] : c.E.Op("Concat", parts, Attr.Int("axis", 2));
+        return c.E.Op("Reshape", [all, c.E.I64(wd)]);
     }
 
     /// <summary>dW as a Conv over the N/C-transposed X with the N/C-transposed dY as kernel (strides and dilations swapped).</summary>

@@ -87,6 +87,29 @@ internal static partial class GradientRules
         c.Add(0, cur);
     }
 
+    /// <summary>Pad (constant mode, non-negative constant pads, optional axes): dX = Slice of dY at X's position.</summary>
+    private static void Pad(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        if (c.Node.GetString("mode", "constant") != "constant") throw c.Unsupported("only Pad mode 'constant' is supported");
+        var xd = c.Dims(c.In(0));
+        int r = xd.Length;
+        var pads = c.Node.GetInts("pads") ?? (c.In(1).Length > 0 ? c.E.TryConstInt64(c.In(1)) : null) ?? throw c.Unsupported("Pad pads must be constant");
+        var axes = c.In(3).Length > 0 ? c.E.TryConstInt64(c.In(3)) ?? throw c.Unsupported("Pad axes must be constant") : Enumerable.Range(0, r).Select(i => (long)i).ToArray();
+        if (pads.Any(p => p < 0)) throw c.Unsupported("negative Pad pads (cropping) are not supported");
+        var sliceAxes = new List<long>(); var starts = new List<long>(); var ends = new List<long>();
+        for (int j = 0; j < axes.Length; j++)
+        {
+            long ax = axes[j] < 0 ? axes[j] + r : axes[j];
+            long begin = pads[j], end = pads[j + axes.Length];
+            if (begin == 0 && end == 0) continue;
+            sliceAxes.Add(ax); starts.Add(begin);
+            ends.Add(xd[ax] >= 0 ? begin + xd[ax] : -end);
+            if (xd[ax] < 0 && end == 0) ends[^1] = long.MaxValue;
+        }
+        c.Add(0, sliceAxes.Count == 0 ? c.Dy0 : c.E.Op("Slice", [c.Dy0, c.E.I64(starts.ToArray()), c.E.I64(ends.ToArray()), c.E.I64(sliceAxes.ToArray())]));
+    }
+
     /// <summary>ReduceSum / ReduceMean: dY (axes re-inserted, divided by the count for the mean) expanded to X's shape.</summary>
     private static void ReduceSumMean(RuleContext c)
     {

@@ -12,7 +12,7 @@ internal static partial class GradientRules
         ["Exp"] = Exp, ["Log"] = Log, ["Sqrt"] = Sqrt, ["Identity"] = Identity, ["Cast"] = Cast,
         ["Softmax"] = Softmax, ["LogSoftmax"] = LogSoftmax,
         ["Reshape"] = ReshapeLike, ["Flatten"] = ReshapeLike, ["Squeeze"] = ReshapeLike, ["Unsqueeze"] = ReshapeLike,
-        ["Transpose"] = Transpose, ["Concat"] = Concat, ["Slice"] = Slice,
+        ["Transpose"] = Transpose, ["Concat"] = Concat, ["Slice"] = Slice, ["Pad"] = Pad,
         ["ReduceSum"] = ReduceSumMean, ["ReduceMean"] = ReduceSumMean,
         ["MatMul"] = MatMul, ["Gemm"] = Gemm,
         ["Conv"] = Conv, ["MaxPool"] = MaxPool, ["AveragePool"] = AveragePool, ["GlobalAveragePool"] = GlobalAveragePool,

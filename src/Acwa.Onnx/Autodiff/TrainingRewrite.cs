@@ -26,7 +26,7 @@ public static class TrainingRewrite
     /// Each Dropout gets its mask per <see cref="TrainingRewriteOptions.DropoutMasks"/>. Shapes of new values are added to
     /// <paramref name="shapes"/>.
     /// </summary>
-    /// <exception cref="NotSupportedException">A BatchNormalization's extra training outputs are used, or a Dropout ratio is not constant.</exception>
+    /// <exception cref="NotSupportedException">A BatchNormalization's extra training outputs are used, two of them share a running-statistics value, or a Dropout ratio is not constant.</exception>
     public static TrainingRewriteResult Rewrite(GraphBuilder b, ShapeTable shapes, TrainingRewriteOptions options)
     {
         ArgumentNullException.ThrowIfNull(b);
@@ -58,6 +58,9 @@ public static class TrainingRewrite
         var bshape = e.I64(Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray());
         double momentum = n.GetFloat("momentum", 0.9f);
         string runMean = n.Input[3], runVar = n.Input[4];
+        foreach (var buffer in new[] { runMean, runVar })
+            if (stats.ContainsKey(buffer))
+                throw new NotSupportedException($"{n.Describe()}: running statistic '{buffer}' is shared with another BatchNormalization; each node needs its own buffers");
         int index = b.Graph.Node.IndexOf(n);
         int before = b.Graph.Node.Count;
 

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
-using System.Threading.Channels;
 
 namespace Acwa.Onnx.Data;
 
@@ -83,8 +83,8 @@ public sealed class BatchLoader
     }
 
     /// <summary>
-    /// Same batches as <see cref="Epoch"/>, produced by a background task that runs up to
-    /// <see cref="BatchLoaderOptions.PrefetchDepth"/> batches ahead (bounded channel) so loading and augmentation
+    /// Same batches as <see cref="Epoch"/>, produced by a background thread that runs up to
+    /// <see cref="BatchLoaderOptions.PrefetchDepth"/> batches ahead (bounded blocking queue) so loading and augmentation
     /// overlap the consumer's compute. Disposing the enumerator early stops the producer and returns unread batches to
     /// the pool; an exception in the producer is rethrown to the consumer.
     /// </summary>
@@ -95,12 +95,12 @@ public sealed class BatchLoader
 
         IEnumerable<Batch> Iterate(int e, int start, CancellationToken ct)
         {
-            var channel = Channel.CreateBounded<Batch>(new BoundedChannelOptions(Options.PrefetchDepth)
-            {
-                SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
-            });
+            // Blocking hand-off on a dedicated thread: neither side needs a thread-pool thread, so a busy or starved
+            // pool (a test runner, an ASP.NET host) cannot stall the pipeline.
+            using var queue = new BlockingCollection<Batch>(new ConcurrentQueue<Batch>(), Options.PrefetchDepth);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var producer = Task.Run(async () =>
+            Exception? error = null;
+            var producer = Task.Factory.StartNew(() =>
             {
                 try
                 {
@@ -108,37 +108,27 @@ public sealed class BatchLoader
                     for (int b = start; b < BatchesPerEpoch; b++)
                     {
                         var batch = Build(order, e, b, augment: true);
-                        try { await channel.Writer.WriteAsync(batch, cts.Token).ConfigureAwait(false); }
+                        try { queue.Add(batch, cts.Token); }
                         catch { batch.Dispose(); throw; }
                     }
-                    channel.Writer.Complete();
                 }
-                catch (Exception ex)
-                {
-                    channel.Writer.TryComplete(ex);
-                }
-            }, CancellationToken.None);
+                catch (OperationCanceledException) when (cts.IsCancellationRequested) { }
+                catch (Exception ex) { Volatile.Write(ref error, ex); }
+                finally { queue.CompleteAdding(); }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             try
             {
-                while (true)
-                {
-                    bool more;
-                    try { more = channel.Reader.WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult(); }
-                    catch (ChannelClosedException closed) when (closed.InnerException is not null)
-                    {
-                        ExceptionDispatchInfo.Capture(closed.InnerException).Throw();
-                        throw;
-                    }
-                    if (!more) break;
-                    while (channel.Reader.TryRead(out var batch)) yield return batch;
-                }
-                producer.GetAwaiter().GetResult();
+                foreach (var batch in queue.GetConsumingEnumerable(cts.Token)) yield return batch;
+                // A cancelled producer completes the queue; the consumer must still see the cancellation.
+                ct.ThrowIfCancellationRequested();
+                producer.Wait(CancellationToken.None);
+                if (Volatile.Read(ref error) is { } failure) ExceptionDispatchInfo.Capture(failure).Throw();
             }
             finally
             {
                 cts.Cancel();
-                try { producer.GetAwaiter().GetResult(); } catch (OperationCanceledException) { }
-                while (channel.Reader.TryRead(out var left)) left.Dispose();
+                producer.Wait(CancellationToken.None);
+                while (queue.TryTake(out var left)) left.Dispose();
             }
         }
     }
@@ -221,11 +211,17 @@ public sealed class BatchLoader
                 int sy = y + dy;
                 if ((uint)sy >= (uint)h) { d.Fill(zero); continue; }
                 var row = src.Slice(c * plane + sy * w, w);
-                for (int x = 0; x < w; x++)
+                // Columns whose source lies inside the image: [x0, x1); the rest are padding.
+                int x0 = Math.Min(w, flip ? Math.Max(0, dx) : Math.Max(0, -dx));
+                int x1 = flip ? Math.Min(w, w + dx) : Math.Min(w, w - dx);
+                d[..x0].Fill(zero);
+                if (x1 > x0)
                 {
-                    int sx = (flip ? w - 1 - x : x) + dx;
-                    d[x] = (uint)sx < (uint)w ? lut[row[sx]] : zero;
+                    d[x1..].Fill(zero);
+                    if (flip) for (int x = x0; x < x1; x++) d[x] = lut[row[w - 1 - x + dx]];
+                    else for (int x = x0; x < x1; x++) d[x] = lut[row[x + dx]];
                 }
+                else d.Fill(zero);
             }
         }
     }

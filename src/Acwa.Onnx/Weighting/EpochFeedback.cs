@@ -1,3 +1,5 @@
+using Acwa.Onnx.Metrics;
+
 namespace Acwa.Onnx.Weighting;
 
 /// <summary>
@@ -25,6 +27,32 @@ public sealed record EpochFeedback(
     long[] TrainCounts,
     FeedbackSource Source = FeedbackSource.Validation)
 {
+    /// <summary>
+    /// Feedback from a <see cref="ClassificationReport"/> of the split named by <paramref name="source"/>: its
+    /// per-class F1, precision, recall and support (same zero-division convention: ill-defined ratios are 0).
+    /// </summary>
+    /// <param name="epoch">The 0-based epoch that has just finished.</param>
+    /// <param name="totalEpochs">Planned number of epochs.</param>
+    /// <param name="report">Metrics of the feedback split.</param>
+    /// <param name="trainCounts">Training samples per class (copied).</param>
+    /// <param name="source">Which split the report comes from; validation unless stated otherwise.</param>
+    /// <exception cref="ArgumentException">The report and <paramref name="trainCounts"/> disagree on the number of classes.</exception>
+    public static EpochFeedback FromReport(int epoch, int totalEpochs, ClassificationReport report, ReadOnlySpan<long> trainCounts,
+        FeedbackSource source = FeedbackSource.Validation)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var classes = report.Classes;
+        if (classes.Count != trainCounts.Length)
+            throw new ArgumentException($"The report has {classes.Count} classes but trainCounts has {trainCounts.Length}.", nameof(trainCounts));
+        return new EpochFeedback(epoch, totalEpochs,
+            classes.Select(m => m.F1).ToArray(),
+            classes.Select(m => m.Precision).ToArray(),
+            classes.Select(m => m.Recall).ToArray(),
+            classes.Select(m => m.Support).ToArray(),
+            trainCounts.ToArray(),
+            source);
+    }
+
     /// <summary>Number of classes, from <see cref="F1"/>'s length.</summary>
     public int NumClasses => F1.Length;
 

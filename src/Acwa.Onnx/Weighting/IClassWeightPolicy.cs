@@ -12,7 +12,8 @@ namespace Acwa.Onnx.Weighting;
 /// control input). A trainer calls <see cref="Update"/> once after every epoch, in order, also for policies that
 /// ignore feedback (a schedule such as DRW counts epochs through it). Policies are deterministic: the same
 /// construction and the same feedback sequence give bit-identical weights, and
-/// <see cref="SaveState"/>/<see cref="LoadState"/> carry everything needed to continue exactly.
+/// <see cref="SaveState"/>/<see cref="LoadState"/> carry everything needed to continue exactly. Instances are not
+/// thread-safe; one trainer drives one policy.
 /// </remarks>
 public interface IClassWeightPolicy
 {

@@ -47,9 +47,12 @@ public class ConvPoolGradTests
     public void ConvAlternativeMethods(string name, long cin, long[] pads, long stride, long dil, long group, long cout)
     {
         _ = name;
-        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }, bias: false);
+        // FlippedConv at every stride (zero-interleaved dY for stride 2) with TapsGemm;
+        // ConvTranspose at every stride with ConvOverTransposed (groups 1) or TapsGemm; PerTapGemm (groups 1).
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.FlippedConv, ConvWeightGrad = ConvWeightGradMethod.TapsGemm }, bias: false);
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
         if (group == 1)
-            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
+            ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }, bias: false);
     }
 
     [Fact]
@@ -86,4 +89,26 @@ public class ConvPoolGradTests
     [Fact]
     public void GlobalAveragePool() =>
         Check(F, [new("x", [2, 3, 4, 5])], g => g.Op("GlobalAveragePool", ["x"]));
+
+    [Fact]
+    public void ResNetBasicBlockWithTrainingBatchNorm()
+    {
+        // conv-BN-relu-conv-BN + identity shortcut, relu; BN in training form; the shortcut makes x fan out.
+        var r = Check(F,
+            [new("x", [3, 4, 5, 5]), new("w1", [4, 4, 3, 3]), new("g1", [4], Positive), new("b1", [4]),
+             new("w2", [4, 4, 3, 3]), new("g2", [4], Positive), new("b2", [4])],
+            g =>
+            {
+                string Rm() => g.ConstFloat("rm", [4], new float[4]);
+                string Rv() => g.ConstFloat("rv", [4], 1f, 1f, 1f, 1f);
+                var c1 = g.Op("Conv", ["x", "w1"], Attr.Ints("pads", 1, 1, 1, 1));
+                var a1 = g.Op("Relu", [g.Op("BatchNormalization", [c1, "g1", "b1", Rm(), Rv()])]);
+                var c2 = g.Op("Conv", [a1, "w2"], Attr.Ints("pads", 1, 1, 1, 1));
+                var n2 = g.Op("BatchNormalization", [c2, "g2", "b2", Rm(), Rv()]);
+                return g.Op("Relu", [g.Op("Add", [n2, "x"])]);
+            },
+            forwardRewrite: (b, s) => Assert.Equal(4, TrainingRewrite.Apply(b, s, new TrainingRewriteOptions()).Count),
+            step: 1e-3, tolerance: 2e-2, samples: 6);
+        Assert.Equal(2, r.GradModel.Graph.Node.Count(n => n.DocString == TrainingRewrite.BatchNormMarker));
+    }
 }

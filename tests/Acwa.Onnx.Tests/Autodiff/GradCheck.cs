@@ -25,10 +25,10 @@ internal static class GradCheck
 
     public static Result Check(ElementType type, GradInput[] inputs, Func<GraphBuilder, string> body,
         string[]? wrt = null, GradientOptions? options = null, double? tolerance = null, int samples = 10, int seed = 1,
-        Action<GraphBuilder, ShapeTable>? forwardRewrite = null, Func<string, bool[]>? boolInputs = null)
+        Action<GraphBuilder, ShapeTable>? forwardRewrite = null, Func<string, bool[]>? boolInputs = null, double? step = null)
     {
         bool dbl = type == ElementType.Double;
-        double h = dbl ? 1e-6 : 1e-2, tol = tolerance ?? (dbl ? 1e-6 : 1e-2);
+        double h = step ?? (dbl ? 1e-6 : 1e-2), tol = tolerance ?? (dbl ? 1e-6 : 1e-2);
         var rng = new Random(seed);
         var values = inputs.Select(i => i.Values ?? Enumerable.Range(0, (int)Tensors.ElementCount(i.Dims)).Select(_ => (i.Draw ?? Uniform)(rng)).ToArray()).ToArray();
         if (!dbl) values = values.Select(v => v.Select(x => (double)(float)x).ToArray()).ToArray();
@@ -76,13 +76,13 @@ internal static class GradCheck
             foreach (var k in picks)
             {
                 double orig = values[inputIndex][k];
-                double step = dbl ? h * Math.Max(1, Math.Abs(orig)) : h * Math.Max(1, Math.Abs(orig));
-                values[inputIndex][k] = orig + step;
+                double hk = h * Math.Max(1, Math.Abs(orig));
+                values[inputIndex][k] = orig + hk;
                 double fp = Dot(Run(runner, fwdModel, inputs, values, type, [y], null, null)[0], r);
-                values[inputIndex][k] = orig - step;
+                values[inputIndex][k] = orig - hk;
                 double fm = Dot(Run(runner, fwdModel, inputs, values, type, [y], null, null)[0], r);
                 values[inputIndex][k] = orig;
-                double numeric = (fp - fm) / (2 * step);
+                double numeric = (fp - fm) / (2 * hk);
                 double err = Math.Abs(numeric - g[k]) / Math.Max(Math.Max(Math.Abs(numeric), Math.Abs(g[k])), Math.Max(0.1 * rms, dbl ? 1e-9 : 1e-3));
                 maxErr = Math.Max(maxErr, err);
                 count++;

@@ -42,6 +42,13 @@ public class ShapeAndNormGradTests
         Check(D, [new("x", [2, 5, 6])], g => g.Op("Slice", ["x", g.ConstInt64("st", starts), g.ConstInt64("en", ends), g.ConstInt64("ax", axes), g.ConstInt64("sp", steps)]));
     }
 
+    [Fact]
+    public void PadConstantMode()
+    {
+        Check(D, [new("x", [2, 3, 4])], g => g.Op("Pad", ["x", g.ConstInt64("pads", 0, 1, 0, 0, 2, 3)]));
+        Check(D, [new("x", [2, 3, 4])], g => g.Op("Pad", ["x", g.ConstInt64("pads", 1, 2, 0, 1), "", g.ConstInt64("axes", -1, 1)]));
+    }
+
     [Theory]
     [InlineData("ReduceSum", 1)]
     [InlineData("ReduceSum", 0)]

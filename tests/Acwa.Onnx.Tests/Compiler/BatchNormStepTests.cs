@@ -58,3 +58,37 @@ public class BatchNormStepTests
             }
     }
 }
+
+public class DropoutStepTests
+{
+    [Fact]
+    public void DropoutGetsAHostMaskInputAndItsRatioIsNotAParameter()
+    {
+        var forward = TestModels.Mlp([4, 6, 3], 1, dropout: 0.25f);
+        var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.1f }, exposeGradients: true);
+        var m = set.Manifest;
+        Assert.DoesNotContain(m.State, s => s.Name.StartsWith("dropout_ratio", StringComparison.Ordinal));
+        var mask = Assert.Single(m.DropoutMasks);
+        Assert.Equal(0.25, mask.Ratio, 6);
+        Assert.Equal([-1L, 6L], mask.Shape);
+
+        // A keep-nothing mask zeroes the hidden layer: the first layer gets no gradient; keep-all scales by 1 / (1 - ratio).
+        using var s = new Ort(set.TrainingModel);
+        var rng = new Random(3);
+        var x = Enumerable.Range(0, 20).Select(_ => (float)rng.NextDouble()).ToArray();
+        Dictionary<string, Array> Run(bool keep)
+        {
+            var feeds = new List<Microsoft.ML.OnnxRuntime.NamedOnnxValue> { Ort.F(m.InputName, x, 5, 4), Ort.L(m.LabelName, [0, 1, 2, 0, 1], 5) };
+            foreach (var st in m.State) feeds.Add(Ort.F(st.Input, set.InitialState.First(t => t.Name == st.Name).Data!, st.Shape.Select(v => (int)v).ToArray()));
+            foreach (var c in m.Controls) feeds.Add(Ort.F(c.Name, c.Default, c.Shape.Select(v => (int)v).ToArray()));
+            feeds.Add(Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(mask.Name,
+                new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<bool>(Enumerable.Repeat(keep, 30).ToArray(), [5, 6])));
+            return s.Run(feeds);
+        }
+        var none = Run(false);
+        Assert.All((float[])none["grad.fc0.weight"], v => Assert.Equal(0f, v));
+        var all = Run(true);
+        Assert.Contains((float[])all["grad.fc0.weight"], v => v != 0f);
+        Assert.True(float.IsFinite(((float[])all[m.LossOutput])[0]));
+    }
+}

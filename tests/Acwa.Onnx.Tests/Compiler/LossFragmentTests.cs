@@ -159,6 +159,8 @@ public class LossFragmentTests
         var y = b.Input("y", ElementType.Int64, [null]);
         var e = Assert.Throws<ArgumentException>(() => LossFragment.Append(b, new ArtifactOptions { ClassWeights = [1f, 2f] }, z, y, C));
         Assert.Contains("ClassWeights", e.Message);
+        var e2 = Assert.Throws<ArgumentException>(() => LossFragment.Append(b, new ArtifactOptions { ClassWeights = [1f, -2f, 1f, 1f] }, z, y, C));
+        Assert.Contains("ClassWeights[1]", e2.Message);
     }
 
     [Fact]

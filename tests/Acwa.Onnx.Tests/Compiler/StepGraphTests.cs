@@ -109,6 +109,23 @@ public class StepGraphTests
         Assert.Contains("'nope'", e.Message);
         var e2 = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { NumClasses = 5 }));
         Assert.Contains("5", e2.Message);
+        var old = forward.Clone();
+        old.OpsetImport[0].Version = 11;
+        Assert.Contains("opset 11", Assert.Throws<NotSupportedException>(() => TrainingArtifacts.Compile(old, new ArtifactOptions())).Message);
+    }
+
+    [Fact]
+    public void InitializersListedAsGraphInputsByOldExportersAreNotLeftAsInputs()
+    {
+        var forward = TestModels.Mlp(Sizes, 4);
+        foreach (var t in forward.Graph.Initializer.ToList())
+            forward.Graph.Input.Add(GraphBuilder.ValueInfo(t.Name, ElementType.Float, t.Dims.Select(d => (long?)d).ToArray()));
+        var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["fc0.weight"] });
+        var m = set.Manifest;
+        var allowed = m.State.Select(t => t.Input).Concat(m.Controls.Select(c => c.Name)).Append(m.InputName).Append(m.LabelName).ToHashSet();
+        Assert.All(set.TrainingModel.Graph.Input, i => Assert.Contains(i.Name, allowed));
+        Assert.DoesNotContain(set.EvalModel.Graph.Input, i => i.Name == "fc0.weight");
+        Assert.Single(set.TrainingModel.Graph.Input, i => i.Name == "fc1.weight");
     }
 
     [Fact]

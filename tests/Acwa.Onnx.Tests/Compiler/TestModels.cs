@@ -8,7 +8,7 @@ internal static class TestModels
 {
     /// <summary>MLP: x [N, sizes[0]] -> (MatMul fcK.weight [in, out] + fcK.bias, Relu between layers) -> logits [N, sizes[^1]].
     /// Weights uniform in +-sqrt(6 / in) (He), biases uniform in +-0.1; fixed seed.</summary>
-    public static ModelProto Mlp(int[] sizes, int seed, bool gemm = false)
+    public static ModelProto Mlp(int[] sizes, int seed, bool gemm = false, float dropout = 0f)
     {
         var rng = new Random(seed);
         var b = new GraphBuilder("mlp");
@@ -21,6 +21,7 @@ internal static class TestModels
             var bias = b.ConstFloat($"fc{k}.bias", [fout], Enumerable.Range(0, fout).Select(_ => (float)((rng.NextDouble() * 2 - 1) * 0.1)).ToArray());
             h = gemm ? b.Op("Gemm", [h, w, bias]) : b.Op("Add", [b.Op("MatMul", [h, w]), bias]);
             if (k + 2 < sizes.Length) h = b.Op("Relu", [h]);
+            if (k + 2 < sizes.Length && dropout > 0) h = b.Op("Dropout", [h, b.Scalar(dropout, "dropout_ratio")]);
         }
         b.OutputAs(h, "logits", ElementType.Float, null, sizes[^1]);
         return OnnxModel.Create(b.Graph);

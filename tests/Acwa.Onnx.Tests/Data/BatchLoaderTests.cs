@@ -85,8 +85,11 @@ public class BatchLoaderTests
         Assert.NotEqual(s1[0].Images, s2[0].Images);
     }
 
-    [Fact]
-    public void CropAndFlipMoveKnownPixels()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(7)]   // padding wider than the image
+    public void CropAndFlipMoveKnownPixels(int pad)
     {
         // One 2-channel 5x6 image whose pixel (c, y, x) = 1 + 50c + 10y + x.
         int h = 5, w = 6;
@@ -94,8 +97,8 @@ public class BatchLoaderTests
         for (int c = 0; c < 2; c++) for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) px[(c * h + y) * w + x] = (byte)(1 + 50 * c + 10 * y + x);
         var ds = new ImageDataset(px, [0], 2, h, w, ["only"], "known");
         var norm = new Normalization([0.5f, 0.25f], [0.5f, 2f]);
-        var aug = new Augmentation(2, true);
-        for (int epoch = 0; epoch < 40; epoch++)
+        var aug = new Augmentation(pad, true);
+        for (int epoch = 0; epoch < 60; epoch++)
         {
             var loader = new BatchLoader(ds, new BatchLoaderOptions(BatchSize: 1, Seed: 11, Normalization: norm, Augmentation: aug));
             using var batch = loader.CreateBatch(epoch, 0);
@@ -106,7 +109,7 @@ public class BatchLoaderTests
                     for (int x = 0; x < w; x++)
                     {
                         int xc = flip ? w - 1 - x : x;
-                        int sy = y + oy - 2, sx = xc + ox - 2;
+                        int sy = y + oy - pad, sx = xc + ox - pad;
                         int raw = sy >= 0 && sy < h && sx >= 0 && sx < w ? px[(c * h + sy) * w + sx] : 0;
                         float want = (raw / 255f - norm.Mean[c]) / norm.Std[c];
                         Assert.Equal(want, batch.Images[(c * h + y) * w + x]);

@@ -18,18 +18,26 @@ public class ConfusionMatrixTests(ITestOutputHelper output)
             var p = MetricsTestData.Labels(MetricsTestData.MaxLength, C, 4);
             var yl = y.Select(v => (long)v).ToArray();
             var pl = p.Select(v => (long)v).ToArray();
+            // One matrix accumulates every prefix length (no 8 MB clear per length at C = 1000). After each length the
+            // cells that prefix touched are checked exactly; counts never decrease, so a stray count anywhere else
+            // survives to the full comparison at the end.
             var m = new ConfusionMatrix(C);
             var ml = new ConfusionMatrix(C);
-            var expected = new long[C * C];
+            var expected = new long[C * C]; // sum over all prefixes so far
             for (int n = 0; n <= MetricsTestData.MaxLength; n++)
             {
-                if (n > 0) expected[y[n - 1] * C + p[n - 1]]++; // brute force, built incrementally over prefixes
-                m.Clear(); ml.Clear();
+                for (int i = 0; i < n; i++) expected[y[i] * C + p[i]]++;
                 m.AccumulateCore<int>(y.AsSpan(0, n), p.AsSpan(0, n), path, 0);
                 ml.AccumulateCore<long>(yl.AsSpan(0, n), pl.AsSpan(0, n), path, 0);
-                if (!m.Counts.SequenceEqual(expected) || !ml.Counts.SequenceEqual(expected)) Assert.Fail($"{path} C={C} n={n}");
-                Assert.Equal(n, m.Total);
+                for (int i = 0; i < n; i++)
+                {
+                    int cell = y[i] * C + p[i];
+                    if (m.Counts[cell] != expected[cell] || ml.Counts[cell] != expected[cell]) Assert.Fail($"{path} C={C} n={n} cell={cell}");
+                }
             }
+            Assert.Equal(expected, m.Counts.ToArray());
+            Assert.Equal(expected, ml.Counts.ToArray());
+            Assert.Equal(expected.Sum(), m.Total);
         }
     }
 
@@ -42,15 +50,21 @@ public class ConfusionMatrixTests(ITestOutputHelper output)
         {
             var x = MetricsTestData.Logits(MetricsTestData.MaxLength, C, 5 + C);
             var y = MetricsTestData.Labels(MetricsTestData.MaxLength, C, 6);
+            var pred = new int[MetricsTestData.MaxLength];
+            for (int i = 0; i < pred.Length; i++) pred[i] = MetricsTestData.BruteArgMax(x.AsSpan(i * C, C));
             var m = new ConfusionMatrix(C);
-            var expected = new long[C * C];
+            var expected = new long[C * C]; // sum over all prefixes so far (see CountsFromPredictionsMatchBruteForce)
             for (int n = 0; n <= MetricsTestData.MaxLength; n++)
             {
-                if (n > 0) expected[y[n - 1] * C + MetricsTestData.BruteArgMax(x.AsSpan((n - 1) * C, C))]++;
-                m.Clear();
+                for (int i = 0; i < n; i++) expected[y[i] * C + pred[i]]++;
                 m.AccumulateLogitsCore(y.AsSpan(0, n), x.AsSpan(0, n * C), NanPolicy.Throw, path, 0);
-                if (!m.Counts.SequenceEqual(expected)) Assert.Fail($"{path} C={C} n={n}");
+                for (int i = 0; i < n; i++)
+                {
+                    int cell = y[i] * C + pred[i];
+                    if (m.Counts[cell] != expected[cell]) Assert.Fail($"{path} C={C} n={n} cell={cell}");
+                }
             }
+            Assert.Equal(expected, m.Counts.ToArray());
         }
     }
 

@@ -41,13 +41,16 @@ public class KernelTests(ITestOutputHelper output)
             for (int r = 0; r < expected.Length; r++) expected[r] = MetricsTestData.BruteArgMax(logits.AsSpan(r * C, C));
             var got = new int[MetricsTestData.MaxLength];
             var reference = new int[MetricsTestData.MaxLength];
+            var gathered = new int[MetricsTestData.MaxLength];
             for (int n = 0; n <= MetricsTestData.MaxLength; n++)
             {
                 int off = n % (extra + 1);
                 var x = logits.AsSpan(off * C, n * C);
-                Assert.False(ArgMaxKernel.Run(x, C, got.AsSpan(0, n), path));
+                Assert.False(ArgMaxKernel.Run(x, C, got.AsSpan(0, n), path));             // transposed variant where C >= 4
+                Assert.False(ArgMaxKernel.RunGather(x, C, gathered.AsSpan(0, n), path));  // strided-gather variant
                 Assert.False(ArgMaxKernel.Run(x, C, reference.AsSpan(0, n), KernelPath.Scalar));
-                if (!got.AsSpan(0, n).SequenceEqual(expected.AsSpan(off, n)) || !reference.AsSpan(0, n).SequenceEqual(got.AsSpan(0, n)))
+                if (!got.AsSpan(0, n).SequenceEqual(expected.AsSpan(off, n)) || !reference.AsSpan(0, n).SequenceEqual(got.AsSpan(0, n))
+                    || !gathered.AsSpan(0, n).SequenceEqual(got.AsSpan(0, n)))
                     Assert.Fail($"{path}: C={C} n={n} offset={off}: argmax differs from brute force");
             }
         }
@@ -78,7 +81,9 @@ public class KernelTests(ITestOutputHelper output)
                 exp[r] = expected[k];
             }
             var got = new int[n];
-            ArgMaxKernel.Run(x, 4, got, path);
+            Assert.False(ArgMaxKernel.Run(x, 4, got, path));
+            Assert.Equal(exp, got);
+            Assert.False(ArgMaxKernel.RunGather(x, 4, got, path));
             Assert.Equal(exp, got);
         }
     }
@@ -104,6 +109,8 @@ public class KernelTests(ITestOutputHelper output)
                     Assert.True(ArgMaxKernel.Run(y, C, got, path));
                     var exp = (int[])baseline.Clone();
                     exp[r] = -1;
+                    Assert.Equal(exp, got);
+                    Assert.True(ArgMaxKernel.RunGather(y, C, got, path));
                     Assert.Equal(exp, got);
                 }
             }

@@ -147,12 +147,13 @@ public class AcwaPolicyTests
     }
 
     [Property(MaxTest = 300)]
-    public bool WeightsNeverFallWithTargetOne(byte[] f1Bytes, byte alphaByte, byte betaByte, bool clip)
+    public bool WeightsNeverFallWithTargetOne(byte[] f1Bytes, byte alphaByte, byte betaByte, ushort initBits, bool clip)
     {
         const int classes = 3;
         double alpha = alphaByte / 255.0 * 0.5;
         double beta = betaByte / 255.0;
-        var p = new AcwaPolicy(classes, alpha: alpha, beta: beta, clip: clip);
+        double initial = 0.5 + 1.5 * initBits / 65535.0;   // anywhere in the clip range
+        var p = new AcwaPolicy(classes, alpha: alpha, beta: beta, clip: clip, initial: initial);
         var previous = p.Current.ToArray();
         for (int epoch = 0; epoch < f1Bytes.Length / classes; epoch++)
         {
@@ -166,6 +167,26 @@ public class AcwaPolicyTests
             previous = w;
         }
         return true;
+    }
+
+    [Fact]
+    public void FedFromARealClassificationReport()
+    {
+        // Class 0: 3 of 4 right; class 1: 1 of 2 right, one sample of class 1 predicted as 0.
+        var matrix = new Acwa.Onnx.Metrics.ConfusionMatrix(3);
+        matrix.Accumulate([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 0]);
+        var report = Acwa.Onnx.Metrics.ClassificationReport.Create(matrix);
+        var feedback = EpochFeedback.FromReport(0, 10, report, [400, 200, 7]);
+        Assert.Equal(FeedbackSource.Validation, feedback.Source);
+        Assert.Equal(new long[] { 4, 2, 0 }, feedback.Support);
+        Assert.Equal(0.75, feedback.F1[0], 14);      // P = 3/4, R = 3/4
+        Assert.Equal(0.5, feedback.F1[1], 14);       // P = 1/2, R = 1/2
+        Assert.Equal(0.0, feedback.F1[2]);           // absent class: 0 by the zero-division convention
+        var w = new AcwaPolicy(3).Update(feedback);
+        Assert.Equal(1 + 0.002 * 0.25, w[0], 14);
+        Assert.Equal(1 + 0.002 * 0.5, w[1], 14);
+        Assert.Equal(1.002, w[2], 14);
+        Assert.Throws<ArgumentException>(() => EpochFeedback.FromReport(0, 10, report, [1, 2]));
     }
 
     [Fact]

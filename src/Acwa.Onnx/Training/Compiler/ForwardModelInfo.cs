@@ -19,6 +19,9 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
     public static ForwardModelInfo Analyze(ModelProto forward, ArtifactOptions o)
     {
         var g = forward.Graph ?? throw new ArgumentException("the forward model has no graph");
+        int opset = StepGraph.Opset(forward);
+        if (opset < 13)
+            throw new NotSupportedException($"the forward model imports ONNX opset {opset}; the training-graph compiler needs opset 13 or later (re-export the model)");
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var feeds = g.Input.Where(i => !inits.ContainsKey(i.Name)).ToList();
         if (feeds.Count != 1)
@@ -61,6 +64,20 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
                 if (inits.ContainsKey(n.Input[i])) bufferSet.Add(n.Input[i]);
         var buffers = g.Initializer.Select(t => t.Name).Where(bufferSet.Contains).ToList();
 
+        // Initializers consumed only as op settings (Dropout ratio, Clip bounds, Pad values, Resize scales) are not parameters.
+        var settingOnly = new HashSet<string>(inits.Keys.Where(name =>
+        {
+            bool used = false;
+            foreach (var n in g.Node)
+                for (int i = 0; i < n.Input.Count; i++)
+                {
+                    if (n.Input[i] != name) continue;
+                    used = true;
+                    if (!SettingSlots.TryGetValue(n.OpType, out var slots) || !slots.Contains(i)) return false;
+                }
+            return used;
+        }), StringComparer.Ordinal);
+
         bool IsFloat(string name) => inits[name].DataType == (int)TensorProto.Types.DataType.Float;
         List<string> trainable;
         if (o.Trainable is { } tr)
@@ -79,17 +96,33 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
             var frozen = new HashSet<string>(o.Frozen ?? [], StringComparer.Ordinal);
             foreach (var f in frozen)
                 if (!inits.ContainsKey(f)) throw new ArgumentException($"frozen '{f}' is not an initializer of the forward model");
-            trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name))
+            trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name) && !settingOnly.Contains(t.Name))
                 .Select(t => t.Name).ToList();
         }
         if (trainable.Count == 0) throw new ArgumentException("no trainable parameters: the forward model has no fp32 initializers left to train");
         return new ForwardModelInfo(input.Name, shape, logits, (int)ld[1], trainable, buffers, shapes);
     }
 
-    /// <summary>Moves the named initializers of <paramref name="g"/> to graph inputs (same name, fp32, stored dims); returns their dims.</summary>
+    /// <summary>Input positions that hold op settings rather than differentiable data.</summary>
+    private static readonly Dictionary<string, int[]> SettingSlots = new(StringComparer.Ordinal)
+    {
+        ["Dropout"] = [1, 2],
+        ["Clip"] = [1, 2],
+        ["Pad"] = [1, 2, 3],
+        ["Resize"] = [1, 2, 3],
+    };
+
+    /// <summary>
+    /// Moves the named initializers of <paramref name="g"/> to graph inputs (same name, fp32, stored dims); returns their dims.
+    /// Graph inputs that merely repeat an initializer that stays (old exporters list them) are dropped, so that every
+    /// remaining input must be fed.
+    /// </summary>
     public static Dictionary<string, long[]> LiftToInputs(GraphProto g, IEnumerable<string> names)
     {
         var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        var lifting = new HashSet<string>(names, StringComparer.Ordinal);
+        var staying = new HashSet<string>(g.Initializer.Select(t => t.Name).Where(n => !lifting.Contains(n)), StringComparer.Ordinal);
+        for (int i = g.Input.Count - 1; i >= 0; i--) if (staying.Contains(g.Input[i].Name)) g.Input.RemoveAt(i);
         foreach (var name in names)
         {
             var t = g.Initializer.First(x => x.Name == name);

@@ -15,9 +15,30 @@ public sealed partial class StepRunner
 
     /// <summary>
     /// Runs the eval graph on <paramref name="batchSize"/> samples with the current parameters and buffers, which are bound
-    /// straight from the device-resident state (no copies). Any batch size of 1 or more works.
+    /// straight from the device-resident state (no copies). Any batch size of 1 or more works. When the eval graph takes
+    /// labels (it has an in-graph confusion output), zeros are fed and the confusion output is not computed.
     /// </summary>
-    public EvalResult Evaluate(ReadOnlySpan<float> x, int batchSize)
+    public EvalResult Evaluate(ReadOnlySpan<float> x, int batchSize) => EvaluateCore(x, default, batchSize, withLabels: false);
+
+    /// <summary>
+    /// Like <see cref="Evaluate(ReadOnlySpan{float}, int)"/>, also feeding the labels <paramref name="y"/>; when the eval
+    /// graph has an in-graph confusion output (<see cref="ArtifactManifest.EvalConfusionOutput"/>), the result's
+    /// <see cref="EvalResult.Confusion"/> holds this batch's C x C counts (rows = true class).
+    /// </summary>
+    public EvalResult Evaluate(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize)
+    {
+        if (y.Length != batchSize) throw new ArgumentException($"y has {y.Length} labels, expected batch size {batchSize}", nameof(y));
+        for (int i = 0; i < y.Length; i++)
+            if ((ulong)y[i] >= (ulong)NumClasses) throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
+        return EvaluateCore(x, y, batchSize, withLabels: true);
+    }
+
+    private Microsoft.ML.OnnxRuntime.OrtValue? _evalConfusionValue;
+    private readonly long[] _evalConfusion = [];
+    private long[]? _evalConfusionBuffer;
+    private bool _evalConfusionBound;
+
+    private EvalResult EvaluateCore(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize, bool withLabels)
     {
         ThrowIfDisposed();
         CheckBatch(x, batchSize);
@@ -31,15 +52,32 @@ public sealed partial class StepRunner
             _evalBoundSet = _current;
         }
         b.BindInput(Manifest.InputName, batch.X!);
-        if (_evalBoundVersion != batch.Version)
+        bool confusion = withLabels && _evalHasConfusion;
+        if (_evalTakesLabels)
         {
+            if (withLabels) y.CopyTo(batch.YSpan); else batch.YSpan.Clear();
+            b.BindInput(Manifest.LabelName, batch.Y!);
+        }
+        if (_evalBoundVersion != batch.Version || confusion != _evalConfusionBound)
+        {
+            b.ClearBoundOutputs();
             if (_evalHasLogits) b.BindOutput(Manifest.EvalLogitsOutput, batch.Logits!);
             if (_evalHasPredictions) b.BindOutput(Manifest.PredictionsOutput, batch.Predictions!);
+            if (confusion)
+            {
+                _evalConfusionBuffer ??= new long[NumClasses * NumClasses];
+                _evalConfusionValue ??= Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(_evalConfusionBuffer, [NumClasses, NumClasses]);
+                b.BindOutput(Manifest.EvalConfusionOutput, _evalConfusionValue);
+            }
+            _evalConfusionBound = confusion;
             _evalBoundVersion = batch.Version;
         }
         _eval.RunWithBinding(_runOptions, b);
         b.SynchronizeBoundOutputs();
-        return new EvalResult(_evalHasLogits ? batch.LogitSpan : [], _evalHasPredictions ? batch.PredictionSpan : [], batchSize, NumClasses);
+        return new EvalResult(_evalHasLogits ? batch.LogitSpan : [], _evalHasPredictions ? batch.PredictionSpan : [], batchSize, NumClasses)
+        {
+            Confusion = confusion ? _evalConfusionBuffer : _evalConfusion,
+        };
     }
 
     private StateSlot StateByName(string name)
@@ -95,7 +133,7 @@ public sealed partial class StepRunner
 
     /// <summary>
     /// Writes a checkpoint to <paramref name="path"/> atomically as one <see cref="TensorFile"/>: all state tensors, the
-    /// current control values (as <c>control/NAME</c>), and metadata <c>{format, step, optimizer, loss, num_classes,
+    /// current control values (as <c>control/NAME</c>), and metadata <c>{format, step, micro_step, optimizer, loss, num_classes,
     /// extra}</c>, where <c>extra</c> is <paramref name="extraMeta"/> (the trainer's epoch, RNG, policy state, ...).
     /// </summary>
     public void SaveCheckpoint(string path, JsonObject? extraMeta = null)
@@ -107,6 +145,7 @@ public sealed partial class StepRunner
         {
             ["format"] = CheckpointFormat,
             ["step"] = Step,
+            ["micro_step"] = MicroStep,
             ["optimizer"] = Manifest.Optimizer,
             ["loss"] = Manifest.Loss,
             ["num_classes"] = Manifest.NumClasses,
@@ -141,6 +180,8 @@ public sealed partial class StepRunner
             slot.Version++;
         }
         Step = step;
+        MicroStep = meta["micro_step"] is JsonValue ms && ms.TryGetValue<long>(out var micro) && micro >= 0 ? micro : step;
+        _evalBoundSet = -1;
         return meta["extra"] as JsonObject is { } extra ? (JsonObject)extra.DeepClone() : new JsonObject();
     }
 

@@ -12,6 +12,12 @@ public sealed partial class StepRunner
     public const string AdamBias2Role = "adam_bias2";
     /// <summary>Control role of the per-class loss weights [C].</summary>
     public const string ClassWeightsRole = "class_weights";
+    /// <summary>Control role of SGD momentum's first-step flag (1 on optimizer step 1, else 0; fed by the runner).</summary>
+    public const string FirstStepRole = "first_step";
+    /// <summary>Control role of gradient accumulation's reset flag (1 on the first run of a group; fed by the runner).</summary>
+    public const string AccumulateResetRole = "accumulate_reset";
+    /// <summary>Control role of gradient accumulation's apply flag (1 on the last run of a group; fed by the runner).</summary>
+    public const string AccumulateApplyRole = "accumulate_apply";
 
     private readonly int[] _boundBatchVersion = [-1, -1];
 
@@ -35,11 +41,13 @@ public sealed partial class StepRunner
                     throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
         }
 
-        UpdateComputedControls(Step + 1);
+        bool applies = (MicroStep + 1) % _accumulation == 0;
+        UpdateComputedControls(Step + 1, reset: MicroStep % _accumulation == 0, applies);
         var batch = _trainBatch;
         batch.EnsureBatchSize(batchSize);
         x.CopyTo(batch.XSpan);
         y.CopyTo(batch.YSpan);
+        FillDropoutMasks(batchSize);
 
         int k = _current;
         var binding = _trainBindings[k];
@@ -58,11 +66,13 @@ public sealed partial class StepRunner
             binding.BindInput(c.Spec.Name, c.Value);
             c.BoundVersion[k] = c.Version;
         }
+        foreach (var m in _masks) binding.BindInput(m.Spec.Name, m.Value!);
 
         _train.RunWithBinding(_runOptions, binding);
         binding.SynchronizeBoundOutputs();
         _current = 1 - k;
-        Step++;
+        MicroStep++;
+        if (applies) Step++;
         return new StepResult(batch.LossValue, _trainHasPredictions ? batch.PredictionSpan : [], Step);
     }
 
@@ -73,21 +83,44 @@ public sealed partial class StepRunner
             throw new ArgumentException($"x has {x.Length} values, expected batch size {batchSize} x {_sampleSize} values per sample = {batchSize * _sampleSize}", nameof(x));
     }
 
-    private void UpdateComputedControls(long t)
+    private void UpdateComputedControls(long t, bool reset, bool applies)
     {
         foreach (var c in _controls)
         {
-            double beta = c.Spec.Role switch
+            float v;
+            switch (c.Spec.Role)
             {
-                AdamBias1Role => _runnerOptions.AdamBeta1,
-                AdamBias2Role => _runnerOptions.AdamBeta2,
-                _ => double.NaN,
-            };
-            if (double.IsNaN(beta)) continue;
-            float v = (float)(1.0 - Math.Pow(beta, t));
+                case AdamBias1Role: v = (float)(1.0 - Math.Pow(_beta1, t)); break;
+                case AdamBias2Role: v = (float)(1.0 - Math.Pow(_beta2, t)); break;
+                case FirstStepRole: v = t == 1 ? 1f : 0f; break;
+                case AccumulateResetRole: v = reset ? 1f : 0f; break;
+                case AccumulateApplyRole: v = applies ? 1f : 0f; break;
+                default: continue;
+            }
             if (c.Values.Length == 1 && c.Values[0] == v) continue;
             Array.Fill(c.Values, v);
             c.Version++;
+        }
+    }
+
+    private void FillDropoutMasks(int batchSize)
+    {
+        for (int i = 0; i < _masks.Length; i++)
+        {
+            var m = _masks[i];
+            var shape = m.Spec.Shape.Select(d => d < 0 ? batchSize : d).ToArray();
+            long n = Graphs.Tensors.ElementCount(shape);
+            if (m.Buffer.Length != n || m.Value is null)
+            {
+                m.Value?.Dispose();
+                m.Buffer = new bool[n];
+                m.Value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(m.Buffer, shape);
+            }
+            // A pure function of (seed, run, mask): resuming at run r draws what an uninterrupted run draws.
+            var rng = Data.Xoshiro256StarStar.Derive(_runnerOptions.DropoutSeed, (ulong)MicroStep, (ulong)i);
+            double keep = 1 - m.Spec.Ratio;
+            var buf = m.Buffer;
+            for (long j = 0; j < buf.Length; j++) buf[j] = rng.NextDouble() < keep;
         }
     }
 

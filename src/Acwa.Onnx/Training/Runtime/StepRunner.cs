@@ -33,8 +33,13 @@ public sealed partial class StepRunner : IDisposable
     private readonly bool _trainHasPredictions;
     private readonly bool _evalHasLogits;
     private readonly bool _evalHasPredictions;
+    private readonly bool _evalTakesLabels;
+    private readonly bool _evalHasConfusion;
     private readonly HostBatch _trainBatch;
     private readonly HostBatch _evalBatch;
+    private readonly MaskSlot[] _masks;
+    private readonly double _beta1, _beta2;
+    private readonly int _accumulation;
     private int _current; // index of the buffer set holding the current state
     private bool _disposed;
 
@@ -73,12 +78,21 @@ public sealed partial class StepRunner : IDisposable
             built.Add(_evalBatch);
             _state = BuildState(built);
             _controls = BuildControls(built);
+            _masks = BuildMasks();
+            _beta1 = Manifest.Hyperparameters.TryGetValue("beta1", out var b1) ? b1 : _runnerOptions.AdamBeta1;
+            _beta2 = Manifest.Hyperparameters.TryGetValue("beta2", out var b2) ? b2 : _runnerOptions.AdamBeta2;
+            double acc = Manifest.Hyperparameters.GetValueOrDefault("accumulation_steps", 1);
+            if (acc < 1 || acc != Math.Floor(acc) || acc > int.MaxValue)
+                throw new InvalidDataException($"'{_manifestPath}': hyperparameters.accumulation_steps is {acc}, must be a whole number 1 or more");
+            _accumulation = (int)acc;
             ValidateTrainingGraph();
             _trainHasPredictions = Manifest.PredictionsOutput.Length > 0 && _train.OutputMetadata.ContainsKey(Manifest.PredictionsOutput);
             _evalHasLogits = Manifest.EvalLogitsOutput.Length > 0 && _eval.OutputMetadata.ContainsKey(Manifest.EvalLogitsOutput);
             _evalHasPredictions = Manifest.PredictionsOutput.Length > 0 && _eval.OutputMetadata.ContainsKey(Manifest.PredictionsOutput);
             if (!_evalHasLogits && !_evalHasPredictions)
                 throw new InvalidDataException($"'{_manifestPath}': eval model '{Manifest.EvalModel}' has neither the logits output '{Manifest.EvalLogitsOutput}' nor the predictions output '{Manifest.PredictionsOutput}'");
+            _evalTakesLabels = _eval.InputMetadata.ContainsKey(Manifest.LabelName);
+            _evalHasConfusion = Manifest.EvalConfusionOutput.Length > 0 && _eval.OutputMetadata.ContainsKey(Manifest.EvalConfusionOutput);
             ValidateEvalGraph();
 
             for (int k = 0; k < 2; k++)
@@ -121,8 +135,21 @@ public sealed partial class StepRunner : IDisposable
     /// <summary>The device the state lives on.</summary>
     public Device Device { get; }
 
-    /// <summary>Number of training steps taken so far (restored from checkpoints). Adam's bias corrections use <c>Step + 1</c>.</summary>
+    /// <summary>
+    /// Number of optimizer steps taken so far (restored from checkpoints). Adam's bias corrections use <c>Step + 1</c>.
+    /// Equal to <see cref="MicroStep"/> unless the artifact accumulates gradients (<c>hyperparameters.accumulation_steps</c>
+    /// k &gt; 1), where every k-th run is an optimizer step.
+    /// </summary>
     public long Step { get; private set; }
+
+    /// <summary>Number of training-graph runs (<see cref="TrainStep"/> calls) so far, restored from checkpoints.</summary>
+    public long MicroStep { get; private set; }
+
+    /// <summary>Seed of the Dropout keep masks (<see cref="StepRunnerOptions.DropoutSeed"/>).</summary>
+    public ulong DropoutSeed => _runnerOptions.DropoutSeed;
+
+    /// <summary>Runs per optimizer step (the manifest's <c>accumulation_steps</c>, 1 without accumulation).</summary>
+    public int AccumulationSteps => _accumulation;
 
     /// <summary>Number of classes C.</summary>
     public int NumClasses => Manifest.NumClasses;
@@ -215,6 +242,23 @@ public sealed partial class StepRunner : IDisposable
         return slots;
     }
 
+    private MaskSlot[] BuildMasks()
+    {
+        var slots = new MaskSlot[Manifest.DropoutMasks.Count];
+        for (int i = 0; i < slots.Length; i++)
+        {
+            var m = Manifest.DropoutMasks[i];
+            if (!_train.InputMetadata.TryGetValue(m.Name, out var meta))
+                throw new InvalidDataException($"'{_manifestPath}': dropout_masks[{i}] '{m.Name}' is not an input of '{Manifest.TrainingModel}'");
+            if (meta.ElementDataType != TensorElementType.Bool)
+                throw new InvalidDataException($"'{Manifest.TrainingModel}': dropout mask input '{m.Name}' is {meta.ElementDataType}, expected bool");
+            if (!(m.Ratio >= 0 && m.Ratio < 1))
+                throw new InvalidDataException($"'{_manifestPath}': dropout_masks[{i}] '{m.Name}' has ratio {m.Ratio}, must be in [0, 1)");
+            slots[i] = new MaskSlot(m);
+        }
+        return slots;
+    }
+
     private void ValidateTrainingGraph()
     {
         if (!_train.InputMetadata.TryGetValue(Manifest.LabelName, out var y))
@@ -228,6 +272,7 @@ public sealed partial class StepRunner : IDisposable
         var fed = new HashSet<string>(StringComparer.Ordinal) { Manifest.InputName, Manifest.LabelName };
         foreach (var s in _state) fed.Add(s.Spec.Input);
         foreach (var c in _controls) fed.Add(c.Spec.Name);
+        foreach (var m in _masks) fed.Add(m.Spec.Name);
         var unfed = _train.InputMetadata.Keys.Where(k => !fed.Contains(k)).ToList();
         if (unfed.Count > 0)
             throw new InvalidDataException($"'{_manifestPath}': training model inputs {string.Join(", ", unfed.Select(u => $"'{u}'"))} are not fed by the manifest (not the input, the label, a state input or a control)");
@@ -246,6 +291,7 @@ public sealed partial class StepRunner : IDisposable
                 throw new InvalidDataException($"'{_manifestPath}': eval_state_inputs names '{name}', which is not an input of '{Manifest.EvalModel}'");
         }
         var fed = new HashSet<string>(Manifest.EvalStateInputs, StringComparer.Ordinal) { Manifest.InputName };
+        if (_evalTakesLabels) fed.Add(Manifest.LabelName);
         var unfed = _eval.InputMetadata.Keys.Where(k => !fed.Contains(k)).ToList();
         if (unfed.Count > 0)
             throw new InvalidDataException($"'{_manifestPath}': eval model inputs {string.Join(", ", unfed.Select(u => $"'{u}'"))} are not fed (not the input and not in eval_state_inputs)");
@@ -264,11 +310,20 @@ public sealed partial class StepRunner : IDisposable
         _evalBatch.Dispose();
         foreach (var s in _state) { s.Buffers[0].Dispose(); s.Buffers[1].Dispose(); }
         foreach (var c in _controls) c.Value.Dispose();
+        foreach (var m in _masks) m.Value?.Dispose();
+        _evalConfusionValue?.Dispose();
         _transfer.Dispose();
         _eval.Dispose();
         _train.Dispose();
         _runOptions.Dispose();
         if (_ownsOptions) _options.Dispose();
+    }
+
+    private sealed class MaskSlot(MaskInput spec)
+    {
+        public MaskInput Spec { get; } = spec;
+        public bool[] Buffer { get; set; } = [];
+        public OrtValue? Value { get; set; }
     }
 
     private sealed record StateSlot(StateTensor Spec, TensorElementType Type, OrtValue[] Buffers);

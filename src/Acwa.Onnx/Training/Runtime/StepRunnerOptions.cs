@@ -21,11 +21,17 @@ public sealed record StepRunnerOptions
     /// <summary>Start from this checkpoint (written by <see cref="StepRunner.SaveCheckpoint"/>) instead of the artifact's initial state.</summary>
     public string? CheckpointPath { get; init; }
 
-    /// <summary>Adam's beta1, used to feed the <c>adam_bias1</c> control (1 - beta1^t). Default 0.9.</summary>
+    /// <summary>Adam's beta1, used to feed the <c>adam_bias1</c> control (1 - beta1^t) when the manifest's
+    /// <c>hyperparameters</c> has no <c>beta1</c>. Default 0.9.</summary>
     public double AdamBeta1 { get; init; } = 0.9;
 
-    /// <summary>Adam's beta2, used to feed the <c>adam_bias2</c> control (1 - beta2^t). Default 0.999.</summary>
+    /// <summary>Adam's beta2, used to feed the <c>adam_bias2</c> control (1 - beta2^t) when the manifest's
+    /// <c>hyperparameters</c> has no <c>beta2</c>. Default 0.999.</summary>
     public double AdamBeta2 { get; init; } = 0.999;
+
+    /// <summary>Seed of the Dropout keep masks: the masks of run r are a pure function of (seed, r, mask index), so a
+    /// resumed run draws the same masks as an uninterrupted one. Default 0.</summary>
+    public ulong DropoutSeed { get; init; }
 
     /// <summary>Check every label against [0, C) before a step (cheap; a bad label otherwise gives a silently wrong loss). Default true.</summary>
     public bool ValidateLabels { get; init; } = true;

@@ -12,7 +12,8 @@ internal sealed record LossGraph(string Loss, string DLogits, IReadOnlyList<Cont
 /// Appends a loss and its closed-form gradient w.r.t. the logits to a graph. Every knob (class weights, gamma, margins, scale,
 /// log prior, tau) is a graph input, never a constant, so the runtime changes it without rebuilding. Forward values use
 /// LogSoftmax, so logits of magnitude 1e4 (or -1e30 on non-target classes) give finite loss and gradient.
-/// Labels are int64 [N] in [0, C); out-of-range labels make ORT's Gather fail.
+/// Labels are int64 [N] in [0, C): a label >= C makes ORT's Gather fail, and a negative label wraps around like an ONNX
+/// index (-1 is class C - 1), so the runtime must validate labels.
 /// </summary>
 internal static class LossFragment
 {
@@ -33,6 +34,9 @@ internal static class LossFragment
         {
             if (v is null) return Enumerable.Repeat(fill, numClasses).ToArray();
             if (v.Length != numClasses) throw new ArgumentException($"{what} has {v.Length} values but the model has {numClasses} classes");
+            for (int c = 0; c < v.Length; c++)
+                if (!float.IsFinite(v[c]) || (what == "ClassWeights" && v[c] < 0))
+                    throw new ArgumentException($"{what}[{c}] = {v[c]} is not a finite{(what == "ClassWeights" ? ", non-negative" : "")} number");
             return (float[])v.Clone();
         }
 
