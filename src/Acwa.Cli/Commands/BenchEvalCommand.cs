@@ -120,7 +120,7 @@ internal static class BenchEvalCommand
         using var evaluator = new Evaluator(model, new EvaluatorOptions { Device = device, BatchSize = o.Batch, IntraOpThreads = o.Threads });
         using var naiveOptions = SessionOptionsFactory.Create(device, o.Threads);
         using var naive = new InferenceSession(OnnxModel.ToBytes(model), naiveOptions);
-        int n = data.Count, b = Math.Min(o.Batch, n);
+        int n = data.Count, b = evaluator.FixedBatch ?? Math.Min(o.Batch, n);
         long[] shape = evaluator.InputShape(data.Channels, data.Height, data.Width, data.Source);
 
         // (a): two slots filled once with normalised images; the loop only runs the bound forward passes.

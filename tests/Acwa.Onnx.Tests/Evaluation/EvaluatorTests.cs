@@ -30,6 +30,20 @@ public class EvaluatorTests
     }
 
     [Fact]
+    public void FixedBatchModelRunsAtItsBatchSizeAndIgnoresPadding()
+    {
+        var model = EvalModels.Linear(1, 3, 3, 3);
+        model.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new Acwa.Onnx.Graphs.Proto.TensorShapeProto.Types.Dimension { DimValue = 4 };
+        var data = EvalModels.Data(10, 1, 3, 3, 3); // 4 + 4 + 2
+        using var e = new Evaluator(model, new EvaluatorOptions { BatchSize = 256 });
+        Assert.Equal(4, e.FixedBatch);
+        var r = e.Evaluate(data);
+        Assert.Equal(10, r.Matrix.Total);
+        var dynamic = EvalModels.Linear(1, 3, 3, 3);
+        Assert.Equal(EvalModels.Direct(dynamic, data, Normalization.Scale01(1), 3).ToArray(), r.Matrix.ToArray());
+    }
+
+    [Fact]
     public void CallerSessionOptionsAreUsedAndNotDisposed()
     {
         var model = EvalModels.Linear(1, 3, 3, 3);
