@@ -126,6 +126,13 @@ public sealed class Evaluator : IDisposable
     /// <summary>True when predictions are computed in the graph (<see cref="EvaluatorOptions.ArgMaxInGraph"/>).</summary>
     public bool PredictionsInGraph => Options.ArgMaxInGraph;
 
+    /// <summary>
+    /// The input's batch dimension when the model fixes it (e.g. an export without a dynamic batch axis), else null.
+    /// Such a model runs every batch at that size, whatever <see cref="EvaluatorOptions.BatchSize"/> says; a short last
+    /// batch is padded with stale images whose predictions are ignored.
+    /// </summary>
+    public int? FixedBatch => _inputDims[0] is { } b ? checked((int)b) : null;
+
     /// <summary>The session (owned by the evaluator; valid until <see cref="Dispose"/>).</summary>
     internal InferenceSession Session => _session;
 
@@ -205,7 +212,9 @@ public sealed class Evaluator : IDisposable
         int n = labels.Length;
         if (n > 0)
         {
-            using var buffers = new BatchBuffers(this, Math.Min(Options.BatchSize, n), imageSize, shape);
+            // A model exported with a fixed batch size runs every batch at that size; the rows past a short last batch are ignored.
+            int batch = FixedBatch ?? Math.Min(Options.BatchSize, n);
+            using var buffers = new BatchBuffers(this, batch, imageSize, shape);
             buffers.Pipeline(n, fill, (slot, start, count) =>
             {
                 var y = labels.AsSpan(start, count);
@@ -275,6 +284,7 @@ public sealed class Evaluator : IDisposable
         /// <summary>Runs the forward pass of slot <paramref name="slot"/> on its first <paramref name="count"/> images.</summary>
         public void Forward(int slot, int count)
         {
+            if (_owner.FixedBatch is not null) count = _batch;
             var s = count == _batch ? (_full[slot] ??= CreateSlot(slot, count)) : TailSlot(slot, count);
             _owner._session.RunWithBinding(_owner._runOptions, s.Binding);
         }

@@ -30,6 +30,42 @@ public class EvaluatorTests
     }
 
     [Fact]
+    public void FixedBatchModelRunsAtItsBatchSizeAndIgnoresPadding()
+    {
+        var model = EvalModels.Linear(1, 3, 3, 3);
+        model.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new Acwa.Onnx.Graphs.Proto.TensorShapeProto.Types.Dimension { DimValue = 4 };
+        var data = EvalModels.Data(10, 1, 3, 3, 3); // 4 + 4 + 2
+        using var e = new Evaluator(model, new EvaluatorOptions { BatchSize = 256 });
+        Assert.Equal(4, e.FixedBatch);
+        var r = e.Evaluate(data);
+        Assert.Equal(10, r.Matrix.Total);
+        var dynamic = EvalModels.Linear(1, 3, 3, 3);
+        Assert.Equal(EvalModels.Direct(dynamic, data, Normalization.Scale01(1), 3).ToArray(), r.Matrix.ToArray());
+    }
+
+    [Fact]
+    public void CallerSessionOptionsAreUsedAndNotDisposed()
+    {
+        var model = EvalModels.Linear(1, 3, 3, 3);
+        var data = EvalModels.Data(10, 1, 3, 3, 3);
+        using var so = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1 };
+        using (var e = new Evaluator(model, new EvaluatorOptions { SessionOptions = so, BatchSize = 4 }))
+            Assert.Equal(10, e.Evaluate(data).Matrix.Total);
+        using var again = new Evaluator(model, new EvaluatorOptions { SessionOptions = so }); // still usable
+        Assert.Equal(EvalModels.Direct(model, data, Normalization.Scale01(1), 3).ToArray(), again.Evaluate(data).Matrix.ToArray());
+    }
+
+    [Fact]
+    public void CancellationStopsThePass()
+    {
+        using var e = new Evaluator(EvalModels.Linear(1, 3, 3, 3), new EvaluatorOptions { BatchSize = 2 });
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => e.Evaluate(EvalModels.Data(50, 1, 3, 3, 3), null, cts.Token));
+        Assert.Equal(50, e.Evaluate(EvalModels.Data(50, 1, 3, 3, 3)).Images); // usable afterwards
+    }
+
+    [Fact]
     public void PreprocessedFloatImagesAreFedAsTheyAre()
     {
         var model = EvalModels.Linear(1, 3, 3, 3);
