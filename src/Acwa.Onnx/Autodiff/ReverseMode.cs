@@ -17,7 +17,7 @@ public static class ReverseMode
     {
         "Shape", "Size", "ArgMax", "ArgMin", "ConstantOfShape", "EyeLike", "RandomNormalLike", "RandomUniformLike",
         "RandomNormal", "RandomUniform", "Multinomial", "Bernoulli", "NonZero", "Equal", "Greater", "GreaterOrEqual", "Less",
-        "LessOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "Floor", "Ceil", "Round", "Sign", "OneHot", "Range", "TopK_indices",
+        "LessOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "Floor", "Ceil", "Round", "Sign", "OneHot", "Range",
     };
 
     /// <summary>

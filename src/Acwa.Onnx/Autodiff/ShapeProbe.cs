@@ -44,6 +44,7 @@ public static class ShapeProbe
 
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
         using var session = new InferenceSession(OnnxModel.ToBytes(probe), options);
+        using var runOptions = new RunOptions();
         var runs = new List<Dictionary<string, (long[] Dims, ElementType Type)>>();
         foreach (var batch in ProbeBatches)
         {
@@ -59,7 +60,7 @@ public static class ShapeProbe
                     names.Add(input.Name);
                     values.Add(MakeInput(input, dims, batch));
                 }
-                using var results = session.Run(new RunOptions(), names, values, outputNames);
+                using var results = session.Run(runOptions, names, values, outputNames);
                 var rec = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);
                 int k = 0;
                 foreach (var r in results)
