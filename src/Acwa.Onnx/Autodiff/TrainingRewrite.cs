@@ -23,7 +23,8 @@ public static class TrainingRewrite
     /// <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward formula.
     /// Updated running statistics: momentum * running + (1 - momentum) * batch (ONNX momentum, the node's attribute,
     /// default 0.9), with the unbiased variance for running_var when <see cref="TrainingRewriteOptions.UnbiasedRunningVariance"/>.
-    /// Each Dropout gets its mask per <see cref="TrainingRewriteOptions.DropoutMasks"/>. Shapes of new values are added to
+    /// A running statistic that arrives as Identity(initializer) (torch.onnx.export's deduplication of equal
+    /// initializers) becomes an initializer of its own first. Each Dropout gets its mask per <see cref="TrainingRewriteOptions.DropoutMasks"/>. Shapes of new values are added to
     /// <paramref name="shapes"/>.
     /// </summary>
     /// <exception cref="NotSupportedException">A BatchNormalization's extra training outputs are used, two of them share a running-statistics value, or a Dropout ratio is not constant.</exception>
@@ -57,7 +58,7 @@ public static class TrainingRewrite
         var axes = Enumerable.Range(0, xd.Length).Where(i => i != 1).Select(i => (long)i).ToArray();
         var bshape = e.I64(Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray());
         double momentum = n.GetFloat("momentum", 0.9f);
-        string runMean = n.Input[3], runVar = n.Input[4];
+        string runMean = Untie(e, n.Input[3]), runVar = Untie(e, n.Input[4]);
         foreach (var buffer in new[] { runMean, runVar })
             if (stats.ContainsKey(buffer))
                 throw new NotSupportedException($"{n.Describe()}: running statistic '{buffer}' is shared with another BatchNormalization; each node needs its own buffers");
@@ -99,6 +100,26 @@ public static class TrainingRewrite
         foreach (var v in new[] { mean, variance, newMean, newVar }) e.Shapes.Set(v, [ch], t);
         stats[runMean] = newMean;
         stats[runVar] = newVar;
+    }
+
+    /// <summary>
+    /// torch.onnx.export deduplicates equal initializers, so a fresh BatchNorm's running_var (ones) can arrive as
+    /// Identity(bn.weight) and running_mean (zeros) as Identity(bn.bias). Such an Identity of an initializer becomes an
+    /// initializer of its own (same name as the Identity's output, same values), so the buffer is no longer tied to
+    /// the parameter. Returns the buffer's value name.
+    /// </summary>
+    private static string Untie(GradEmitter e, string value)
+    {
+        var g = e.B.Graph;
+        var producer = g.Node.FirstOrDefault(m => m.Output.Contains(value));
+        if (producer is null || producer.OpType != "Identity") return value;
+        var source = g.Initializer.FirstOrDefault(t => t.Name == producer.Input[0]);
+        if (source is null) return value;
+        var copy = source.Clone();
+        copy.Name = value;
+        g.Initializer.Add(copy);
+        g.Node.Remove(producer);
+        return value;
     }
 
     private static void RewriteDropout(GradEmitter e, NodeProto n, TrainingRewriteOptions o, List<DropoutMaskInput> masks)
