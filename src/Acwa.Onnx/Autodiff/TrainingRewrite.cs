@@ -65,30 +65,33 @@ public static class TrainingRewrite
         int index = b.Graph.Node.IndexOf(n);
         int before = b.Graph.Node.Count;
 
-        string ReduceMean(string v) => o.Opset >= 18
+        long[] cDims = [ch];
+        var bDims = Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray();
+        string Reg(string v, long[] dims) { e.Shapes.Set(v, dims, t); return v; }
+        string ReduceMean(string v) => Reg(o.Opset >= 18
             ? e.Op("ReduceMean", [v, e.I64(axes)], Attr.Int("keepdims", 0))
-            : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0));
+            : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
         var mean = ReduceMean(x);
-        var centered = e.Op("Sub", [x, e.Op("Reshape", [mean, bshape])]);
-        var variance = ReduceMean(e.Mul(centered, centered));
+        var centered = Reg(e.Op("Sub", [x, Reg(e.Op("Reshape", [mean, bshape]), bDims)]), xd);
+        var variance = ReduceMean(Reg(e.Mul(centered, centered), xd));
 
-        var newMean = e.Op("Add", [e.Scale(runMean, momentum, t), e.Scale(mean, 1 - momentum, t)]);
+        var newMean = Reg(e.Op("Add", [Reg(e.Scale(runMean, momentum, t), cDims), Reg(e.Scale(mean, 1 - momentum, t), cDims)]), cDims);
         string batchVar = variance;
         if (o.UnbiasedRunningVariance)
         {
             if (axes.All(a => xd[a] >= 0))
             {
                 long m = axes.Aggregate(1L, (p, a) => p * xd[a]);
-                batchVar = e.Scale(variance, m > 1 ? (double)m / (m - 1) : 1.0, t);
+                batchVar = Reg(e.Scale(variance, m > 1 ? (double)m / (m - 1) : 1.0, t), cDims);
             }
             else
             {
                 // M / (M - 1) with M = Size(X) / C, computed at run time.
                 var m = e.Op("Div", [e.Op("Cast", [e.Op("Size", [x])], Attr.Int("to", (long)t)), e.Scalar(ch, t)]);
-                batchVar = e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])]));
+                batchVar = Reg(e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])])), cDims);
             }
         }
-        var newVar = e.Op("Add", [e.Scale(runVar, momentum, t), e.Scale(batchVar, 1 - momentum, t)]);
+        var newVar = Reg(e.Op("Add", [Reg(e.Scale(runVar, momentum, t), cDims), Reg(e.Scale(batchVar, 1 - momentum, t), cDims)]), cDims);
         e.MoveAppendedTo(before, index);
 
         n.Input[3] = mean;
@@ -97,7 +100,6 @@ public static class TrainingRewrite
         var training = n.FindAttribute("training_mode");
         if (training is not null) n.Attribute.Remove(training);
         n.DocString = BatchNormMarker;
-        foreach (var v in new[] { mean, variance, newMean, newVar }) e.Shapes.Set(v, [ch], t);
         stats[runMean] = newMean;
         stats[runVar] = newVar;
     }

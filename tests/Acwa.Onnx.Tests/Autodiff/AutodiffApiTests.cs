@@ -259,4 +259,23 @@ public class AutodiffApiTests
         using var r = sess.Run(new RunOptions(), ["x"], [xv], ["new_rv"]);
         Assert.Equal(2, r[0].GetTensorDataAsSpan<float>().Length);
     }
+
+    [Fact]
+    public void ValueMissingFromTheShapeTableOnAPathIsAnError()
+    {
+        var b = new GraphBuilder("late");
+        b.Input("x", ElementType.Float, null, 4);
+        var w = b.ConstFloat("w", [4], new float[4]);
+        var y = b.Op("Mul", ["x", w]);
+        b.Output(y, ElementType.Float, null, 4);
+        var s = ShapeProbe.Infer(OnnxModel.Create(b.Graph), "x", [-1, 4]);
+        var late = b.Op("Tanh", [y]); // added after probing, not registered
+        var z = b.Op("Neg", [late]);  // added after probing, registered
+        s.Set(z, [-1, 4], ElementType.Float);
+        var dy = b.Input("dy", ElementType.Float, null, 4);
+        var e = Assert.Throws<ArgumentException>(() => ReverseMode.Differentiate(b, new Dictionary<string, string> { [z] = dy }, [w], s));
+        Assert.Contains($"'{late}'", e.Message);
+        s.Set(late, [-1, 4], ElementType.Float);
+        Assert.Single(ReverseMode.Differentiate(b, new Dictionary<string, string> { [z] = dy }, [w], s));
+    }
 }
