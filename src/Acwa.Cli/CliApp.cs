@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Acwa.Cli.Commands;
 
 namespace Acwa.Cli;
 
@@ -8,6 +9,11 @@ internal static class CliApp
     public static RootCommand Build()
     {
         var root = new RootCommand("acwa: train and evaluate classifiers on imbalanced data with adaptive class weights, on ONNX Runtime.");
+        root.Add(TrainCommand.Create());
+        root.Add(MetricsCommand.Create());
+        root.Add(EvalCommand.Create());
+        root.Add(BenchCommand.Create());
+        root.Add(ArtifactsCommand.Create());
         return root;
     }
 

@@ -71,6 +71,14 @@ public sealed record ArtifactManifest
     public List<StateTensor> State { get; init; } = [];
     /// <summary>Control inputs of the training graph.</summary>
     public List<ControlInput> Controls { get; init; } = [];
+    /// <summary>Eval-graph output with the batch's C x C confusion counts (int64, rows = true class, columns = prediction);
+    /// empty when the eval graph has none. When present the eval graph also takes <see cref="LabelName"/>.</summary>
+    public string EvalConfusionOutput { get; init; } = "";
+    /// <summary>Constant hyper-parameters compiled into the training graph (beta1, beta2, eps, momentum, dampening, nesterov,
+    /// weight_decay, accumulation_steps, ...): the runtime needs beta1/beta2 to feed the bias corrections.</summary>
+    public SortedDictionary<string, double> Hyperparameters { get; init; } = new(StringComparer.Ordinal);
+    /// <summary>Dropout keep-mask inputs of the training graph (bool), generated on the host; empty without Dropout.</summary>
+    public List<MaskInput> DropoutMasks { get; init; } = [];
     /// <summary>Names of the eval graph's parameter/buffer inputs (a subset of <see cref="State"/>'s names), fed from the current state.</summary>
     public List<string> EvalStateInputs { get; init; } = [];
 

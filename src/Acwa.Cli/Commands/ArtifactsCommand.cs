@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Globalization;
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Training.Compiler;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>Parsed options of <c>acwa artifacts</c>, independent of the command-line parser.</summary>
+internal sealed record ArtifactsCommandOptions(
+    string Model, string Out, string Loss = "ce", string Optimizer = "adam", float LearningRate = 1e-3f, float Momentum = 0f,
+    float WeightDecay = 0f, bool Nesterov = false, float? ClipNorm = null, int AccumulationSteps = 1, int? NumClasses = null,
+    long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null, string Device = "cpu");
+
+/// <summary><c>acwa artifacts</c>: compile a forward ONNX classifier into training artifacts.</summary>
+internal static class ArtifactsCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Forward ONNX model (one batch input; logits [N, C] as its first output)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder for training_model.onnx, eval_model.onnx, checkpoint.acwa, inference_model.onnx, manifest.json", Required = true };
+        var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train (default: all fp32 initializers except batch-norm statistics)" };
+        var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen (with the default trainable set)" };
+        var loss = new Option<string>("--loss") { Description = "Loss: ce (weighted cross-entropy), focal, ldam, la (logit adjustment)", DefaultValueFactory = _ => "ce" };
+        loss.AcceptOnlyFromAmong("ce", "focal", "ldam", "la");
+        var optimizer = new Option<string>("--optimizer") { Description = "Optimizer: adam, adamw, sgd", DefaultValueFactory = _ => "adam" };
+        optimizer.AcceptOnlyFromAmong("adam", "adamw", "sgd");
+        var lr = new Option<float>("--lr") { Description = "Default learning rate (a graph input; the trainer may schedule it)", DefaultValueFactory = _ => 1e-3f };
+        var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0f };
+        var wd = new Option<float>("--weight-decay") { Description = "Weight decay (L2 for sgd/adam, decoupled for adamw)", DefaultValueFactory = _ => 0f };
+        var nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum (sgd)" };
+        var clip = new Option<float?>("--clip-norm") { Description = "Global gradient-norm clipping threshold (default: none)" };
+        var accumulate = new Option<int>("--accumulate") { Description = "Micro-batches per optimizer step (gradient accumulation)", DefaultValueFactory = _ => 1 };
+        var classes = new Option<int?>("--num-classes") { Description = "Number of classes (default: from the logits output's shape)" };
+        var shape = new Option<string?>("--input-shape") { Description = "Input shape without the batch, e.g. 1,28,28 (default: from the model's input)" };
+        var device = new Option<string>("--device") { Description = "Device the gradient decompositions are chosen for: cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "cuda");
+        var cmd = new Command("artifacts", "Compile a forward ONNX classifier into training, eval and inference graphs, an initial checkpoint and a manifest.")
+        {
+            model, output, trainable, frozen, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape, device,
+        };
+        cmd.SetAction(r =>
+        {
+            ArtifactsCommandOptions o;
+            try
+            {
+                o = new ArtifactsCommandOptions(
+                    r.GetValue(model)!, r.GetValue(output)!, r.GetValue(loss)!, r.GetValue(optimizer)!, r.GetValue(lr), r.GetValue(momentum),
+                    r.GetValue(wd), r.GetValue(nesterov), r.GetValue(clip), r.GetValue(accumulate), r.GetValue(classes),
+                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)), r.GetValue(device)!);
+            }
+            catch (FormatException e)
+            {
+                r.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            return Execute(o, r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
+        });
+        return cmd;
+    }
+
+    /// <summary>Runs the command; returns 0 on success, 1 when the model or options are rejected (message on <paramref name="error"/>).</summary>
+    public static int Execute(ArtifactsCommandOptions o, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            var forward = OnnxModel.Load(o.Model);
+            if (o.Trainable is not null && o.Frozen is not null) throw new ArgumentException("give either --trainable or --frozen, not both");
+            var options = ToArtifactOptions(o);
+            var m = TrainingArtifacts.Generate(forward, options, o.Out);
+            output.WriteLine($"wrote artifacts to {Path.GetFullPath(o.Out)}: {m.NumClasses} classes, loss {m.Loss}, optimizer {m.Optimizer}, " +
+                $"{m.State.Count(s => s.Kind == Acwa.Onnx.Training.StateKind.Parameter)} trainable tensors, {m.State.Count} state tensors, {m.Controls.Count} controls");
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or NotSupportedException)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    public static ArtifactOptions ToArtifactOptions(ArtifactsCommandOptions o) => new()
+    {
+        Loss = o.Loss switch
+        {
+            "ce" => LossKind.CrossEntropy,
+            "focal" => LossKind.Focal,
+            "ldam" => LossKind.Ldam,
+            "la" => LossKind.LogitAdjusted,
+            _ => throw new ArgumentException($"unknown loss '{o.Loss}' (expected ce, focal, ldam or la)"),
+        },
+        Optimizer = o.Optimizer switch
+        {
+            "adam" => OptimizerKind.Adam,
+            "adamw" => OptimizerKind.AdamW,
+            "sgd" => OptimizerKind.Sgd,
+            _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (expected adam, adamw or sgd)"),
+        },
+        LearningRate = o.LearningRate,
+        Momentum = o.Momentum,
+        WeightDecay = o.WeightDecay,
+        Nesterov = o.Nesterov,
+        ClipNorm = o.ClipNorm,
+        AccumulationSteps = o.AccumulationSteps,
+        NumClasses = o.NumClasses,
+        InputShape = o.InputShape,
+        Trainable = o.Trainable,
+        Frozen = o.Frozen,
+        Device = o.Device,
+    };
+
+    internal static IReadOnlyList<string>? SplitList(string? s) =>
+        s is null ? null : s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    internal static long[]? ParseShape(string? s)
+    {
+        if (s is null) return null;
+        var parts = s.Split(',', StringSplitOptions.TrimEntries);
+        var dims = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out dims[i]) || dims[i] <= 0)
+                throw new FormatException($"--input-shape '{s}': dim {i} ('{parts[i]}') is not a positive integer");
+        return dims;
+    }
+}

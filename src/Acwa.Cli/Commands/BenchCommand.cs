@@ -1,0 +1,30 @@
+using System.CommandLine;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>
+/// <c>acwa bench</c>: parent of the benchmark subcommands. To add one, append its factory to <see cref="Subcommands"/>
+/// (or call <see cref="Add"/> on the command returned by <see cref="Create"/>).
+/// </summary>
+internal static class BenchCommand
+{
+    /// <summary>Factories of the subcommands <see cref="Create"/> registers, in help order.</summary>
+    private static readonly List<Func<Command>> Subcommands =
+    [
+        BenchMetricsCommand.Create,
+        BenchStepCommand.Create,
+        BenchTrainCommand.Create,
+        BenchEvalCommand.Create,
+    ];
+
+    /// <summary>The <c>bench</c> parent command with every registered subcommand.</summary>
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Measure the speed of acwa's kernels and pipelines on this machine.");
+        foreach (var f in Subcommands) Add(bench, f());
+        return bench;
+    }
+
+    /// <summary>Adds a subcommand under <paramref name="bench"/>.</summary>
+    public static void Add(Command bench, Command subcommand) => bench.Subcommands.Add(subcommand);
+}

@@ -1,0 +1,192 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Acwa.Onnx.Data;
+using Acwa.Onnx.Evaluation;
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.Training.Runtime;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>Plain options of <c>acwa bench eval</c>.</summary>
+internal sealed record BenchEvalOptions(
+    IReadOnlyList<string> Models, int Batch = 256, string Device = "cpu", int Repeats = 3,
+    int CnnImages = 10_000, int ResNetImages = 1024, int? Threads = null);
+
+/// <summary>Throughputs (images/s) of one model over the repeats.</summary>
+internal sealed record BenchEvalRow(string Model, string Data, double[] Forward, double[] Evaluator, double[] Naive)
+{
+    public double EvaluatorOverForward => BenchMetricsCommand.Median(Evaluator) / BenchMetricsCommand.Median(Forward);
+    public double EvaluatorOverNaive => BenchMetricsCommand.Median(Evaluator) / BenchMetricsCommand.Median(Naive);
+}
+
+/// <summary>
+/// <c>acwa bench eval</c>: images/s of (a) the bare forward pass over batches already in memory (IOBinding, preallocated
+/// buffers), (b) the <see cref="Evaluator"/> end to end (normalise from bytes, upload, forward, metrics), (c) a plain
+/// loop of <see cref="InferenceSession.Run(IReadOnlyCollection{NamedOnnxValue})"/> with new tensors per batch. The three
+/// are measured in turn inside every repeat (after one warm-up of each), so machine noise hits all of them.
+/// </summary>
+internal static class BenchEvalCommand
+{
+    /// <summary>Target of (b) / (a).</summary>
+    public const double TargetEvaluatorOverForward = 0.9;
+
+    public static Command Create()
+    {
+        var models = new Option<string>("--models") { Description = "Comma-separated: cnn (1x28x28, Fashion-MNIST test set), resnet32, resnet20 (3x32x32, synthetic CIFAR-shaped data), mlp.", DefaultValueFactory = _ => "cnn,resnet32" };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass.", DefaultValueFactory = _ => 256 };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var repeats = new Option<int>("--repeats") { Description = "Measured repeats (medians and min-max reported).", DefaultValueFactory = _ => 3 };
+        var cnnImages = new Option<int>("--cnn-images") { Description = "Images per pass for 28x28 models (at most the 10,000 test images).", DefaultValueFactory = _ => 10_000 };
+        var resImages = new Option<int>("--resnet-images") { Description = "Synthetic images per pass for 32x32 models.", DefaultValueFactory = _ => 1024 };
+        var threads = new Option<int?>("--threads") { Description = "CPU intra-op threads (default: one per core)." };
+        var cmd = new Command("eval", "Evaluation throughput: bare forward vs the Evaluator vs a naive InferenceSession.Run loop.")
+        {
+            models, batch, device, repeats, cnnImages, resImages, threads,
+        };
+        cmd.SetAction(pr =>
+        {
+            var o = new BenchEvalOptions(pr.GetValue(models)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                pr.GetValue(batch), pr.GetValue(device)!, pr.GetValue(repeats), pr.GetValue(cnnImages), pr.GetValue(resImages), pr.GetValue(threads));
+            try { Run(o, pr.InvocationConfiguration.Output); return 0; }
+            catch (Exception e) when (e is ArgumentException or FormatException or DeviceUnavailableException or OnnxRuntimeException or InvalidDataException)
+            { return ConsoleOutput.Fail(pr.InvocationConfiguration.Error, e.Message); }
+        });
+        return cmd;
+    }
+
+    /// <summary>Runs the benchmark and prints the table; returns the rows.</summary>
+    public static List<BenchEvalRow> Run(BenchEvalOptions o, TextWriter output)
+    {
+        if (o.Repeats < 1 || o.Batch < 1 || o.CnnImages < 1 || o.ResNetImages < 1) throw new ArgumentException("--repeats, --batch and image counts must be positive");
+        var device = Device.Parse(o.Device);
+        output.WriteLine($"acwa bench eval: device {device}, batch {o.Batch}, {o.Repeats} repeats, {Environment.ProcessorCount} logical cores, "
+                         + $"intra-op threads {o.Threads?.ToString(CultureInfo.InvariantCulture) ?? "one per core"}");
+        var rows = new List<BenchEvalRow>();
+        foreach (var name in o.Models)
+        {
+            var (model, data, norm) = Load(name, o);
+            output.WriteLine($"{name}: {data}");
+            rows.Add(Measure(name, model, data, norm, device, o, output));
+        }
+        output.WriteLine();
+        output.WriteLine("model     | (a) forward img/s        | (b) evaluator img/s      | (c) naive Run img/s      | (b)/(a) | (b)/(c)");
+        output.WriteLine("----------|--------------------------|--------------------------|--------------------------|---------|--------");
+        foreach (var r in rows)
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Model,-9} | {Cell(r.Forward),-24} | {Cell(r.Evaluator),-24} | {Cell(r.Naive),-24} | {r.EvaluatorOverForward,7:0.000} | {r.EvaluatorOverNaive,6:0.00}"));
+        output.WriteLine("cells: median [min - max] over the repeats. Targets: (b)/(a) >= 0.90, (b)/(c) > 1.");
+        foreach (var r in rows)
+            output.WriteLine($"{r.Model}: (b)/(a) {(r.EvaluatorOverForward >= TargetEvaluatorOverForward ? "meets" : "MISSES")} 0.90; (b)/(c) {(r.EvaluatorOverNaive > 1 ? "meets" : "MISSES")} > 1");
+        return rows;
+    }
+
+    private static string Cell(double[] v) => string.Create(CultureInfo.InvariantCulture, $"{BenchMetricsCommand.Median(v),7:0} [{v.Min():0} - {v.Max():0}]");
+
+    private static (ModelProto Model, ImageDataset Data, Normalization Norm) Load(string name, BenchEvalOptions o)
+    {
+        var entry = BuiltinModels.All.FirstOrDefault(m => m.FileName == name + ".onnx");
+        if (entry.Build is null) throw new ArgumentException($"unknown model '{name}' (known: {string.Join(", ", BuiltinModels.All.Select(m => Path.GetFileNameWithoutExtension(m.FileName)))})");
+        // Built in memory by the same builders as models/*.onnx (byte-identical, checked by BuiltinModelsTests): random weights, so only speed matters.
+        var model = entry.Build();
+        if (name is "cnn" or "mlp")
+        {
+            ImageDataset test = FashionMnist.IsAvailable() ? FashionMnist.Load(false)
+                : Synthetic(10_000, 1, 28, "synthetic Fashion-MNIST-shaped data (Fashion-MNIST not found)");
+            if (o.CnnImages < test.Count) test = test.Subset(Enumerable.Range(0, o.CnnImages).ToArray(), $"first {o.CnnImages} of {test.Source}");
+            return (model, test, Normalization.FashionMnist);
+        }
+        return (model, Synthetic(o.ResNetImages, 3, 32, "synthetic CIFAR-shaped data: random bytes and labels (CIFAR-10 is not available here)"), Normalization.Cifar10);
+    }
+
+    private static ImageDataset Synthetic(int n, int channels, int side, string source)
+    {
+        var rng = new Random(1234);
+        var pixels = new byte[n * channels * side * side];
+        rng.NextBytes(pixels);
+        var labels = Enumerable.Range(0, n).Select(_ => rng.Next(10)).ToArray();
+        return new ImageDataset(pixels, labels, channels, side, side, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), source);
+    }
+
+    private static BenchEvalRow Measure(string name, ModelProto model, ImageDataset data, Normalization norm, Device device, BenchEvalOptions o, TextWriter output)
+    {
+        using var evaluator = new Evaluator(model, new EvaluatorOptions { Device = device, BatchSize = o.Batch, IntraOpThreads = o.Threads });
+        using var naiveOptions = SessionOptionsFactory.Create(device, o.Threads);
+        using var naive = new InferenceSession(OnnxModel.ToBytes(model), naiveOptions);
+        int n = data.Count, b = Math.Min(o.Batch, n);
+        long[] shape = evaluator.InputShape(data.Channels, data.Height, data.Width, data.Source);
+
+        // (a): two slots filled once with normalised images; the loop only runs the bound forward passes.
+        using var buffers = new Evaluator.BatchBuffers(evaluator, b, data.ImageSize, shape);
+        var luts = Enumerable.Range(0, data.Channels).Select(norm.LookupTable).ToArray();
+        for (int s = 0; s < 2; s++)
+        {
+            var dst = buffers.Input(s);
+            for (int k = 0; k < b; k++)
+            {
+                var img = data.Image((s * b + k) % n);
+                for (int i = 0; i < img.Length; i++) dst[k * img.Length + i] = luts[i / (data.Height * data.Width)][img[i]];
+            }
+        }
+        double Forward()
+        {
+            var sw = Stopwatch.StartNew();
+            for (int start = 0, k = 0; start < n; start += b, k++) buffers.Forward(k & 1, Math.Min(b, n - start));
+            return n / sw.Elapsed.TotalSeconds;
+        }
+        double Eval() => evaluator.Evaluate(data, norm).ImagesPerSecond;
+        double Naive() => NaiveLoop(naive, evaluator.InputName, evaluator.OutputName, data, norm, b, shape);
+
+        Forward(); Eval(); Naive(); // warm-up
+        var a = new double[o.Repeats];
+        var e = new double[o.Repeats];
+        var c = new double[o.Repeats];
+        for (int r = 0; r < o.Repeats; r++)
+        {
+            a[r] = Forward();
+            e[r] = Eval();
+            c[r] = Naive();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name} repeat {r + 1}: forward {a[r]:0}, evaluator {e[r]:0}, naive {c[r]:0} images/s"));
+        }
+        return new BenchEvalRow(name, data.Source, a, e, c);
+    }
+
+    /// <summary>What a first-time user writes: a new array and DenseTensor per batch, Run with NamedOnnxValue, argmax by hand.</summary>
+    private static double NaiveLoop(InferenceSession session, string input, string outputName, ImageDataset data, Normalization norm, int batch, long[] shape)
+    {
+        var sw = Stopwatch.StartNew();
+        int n = data.Count, size = data.ImageSize, plane = data.Height * data.Width;
+        var counts = new long[100 * 100];
+        for (int start = 0; start < n; start += batch)
+        {
+            int count = Math.Min(batch, n - start);
+            var x = new float[count * size];
+            for (int k = 0; k < count; k++)
+            {
+                var img = data.Image(start + k);
+                for (int i = 0; i < size; i++)
+                {
+                    int ch = i / plane;
+                    x[k * size + i] = (img[i] / 255f - norm.Mean[ch]) / norm.Std[ch];
+                }
+            }
+            var dims = shape.Select(d => (int)d).ToArray();
+            dims[0] = count;
+            var tensor = new DenseTensor<float>(x, dims);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor(input, tensor)]);
+            var logits = results.First(r => r.Name == outputName).AsTensor<float>().ToArray();
+            int classes = logits.Length / count;
+            for (int k = 0; k < count; k++)
+            {
+                int best = 0;
+                for (int j = 1; j < classes; j++) if (logits[k * classes + j] > logits[k * classes + best]) best = j;
+                counts[(data.Label(start + k) * classes + best) % counts.Length]++;
+            }
+        }
+        return n / sw.Elapsed.TotalSeconds;
+    }
+}

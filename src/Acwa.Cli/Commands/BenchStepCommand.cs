@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
+using Microsoft.ML.OnnxRuntime;
+using Spectre.Console;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>Plain options of <c>acwa bench step</c>.</summary>
+internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
+    int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam");
+
+/// <summary>One model's timings (milliseconds per step / per forward pass, one value per repeat).</summary>
+internal sealed record BenchStepRow(string Model, double[] StepMs, double[] ForwardMs)
+{
+    public double StepMedian => BenchMetricsCommand.Median(StepMs);
+    public double ForwardMedian => BenchMetricsCommand.Median(ForwardMs);
+    public double Ratio => StepMedian / ForwardMedian;
+}
+
+/// <summary>
+/// <c>acwa bench step</c>: the time of one training step (forward + loss + gradients + optimizer, one graph run through the
+/// runtime's ping-pong IOBinding) against the time of the forward pass alone (inference graph, IOBinding, same device and
+/// batch), in the same process, alternating so that machine noise hits both. Optionally writes ORT profiles and prints a
+/// per-op-type breakdown of the training step.
+/// </summary>
+internal static class BenchStepCommand
+{
+    /// <summary>Target ratio (step / forward) on CPU for the small CNN and ResNet-20.</summary>
+    public const double TargetRatio = 3.0;
+
+    public static Command Create()
+    {
+        var models = new Option<string>("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32.", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+        var steps = new Option<int>("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 20 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed windows (median and min/max reported).", DefaultValueFactory = _ => 5 };
+        var profile = new Option<string?>("--profile") { Description = "Folder for ORT profiles of the training step; prints a per-op-type breakdown." };
+        var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd or adamw.", DefaultValueFactory = _ => "adam" };
+        var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
+        {
+            models, device, batch, steps, repeats, profile, optimizer,
+        };
+        cmd.SetAction(pr => Run(new BenchStepOptions(
+            pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!),
+            pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        return cmd;
+    }
+
+    public static int Run(BenchStepOptions o, TextWriter output, TextWriter error)
+    {
+        if (o.Batch < 1 || o.Steps < 1 || o.Repeats < 1)
+            return ConsoleOutput.Fail(error, "need --batch, --steps and --repeats >= 1");
+        Device device;
+        try { device = Device.Parse(o.Device); }
+        catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
+        var console = ConsoleOutput.For(output);
+        var rows = new List<BenchStepRow>();
+        try
+        {
+            foreach (var m in o.Models)
+                rows.Add(Measure(m, device, o, console));
+        }
+        catch (Exception e) when (e is ArgumentException or DeviceUnavailableException or InvalidDataException or NotSupportedException)
+        {
+            return ConsoleOutput.Fail(error, e.Message);
+        }
+        var t = new Table().AddColumns("model", "step ms (median)", "step min-max", "forward ms (median)", "forward min-max", "step / forward", "target");
+        foreach (var r in rows)
+        {
+            bool targeted = device.Kind == DeviceKind.Cpu && r.Model is "cnn" or "resnet20";
+            t.AddRow(r.Model, F(r.StepMedian), $"{F(r.StepMs.Min())}-{F(r.StepMs.Max())}", F(r.ForwardMedian),
+                $"{F(r.ForwardMs.Min())}-{F(r.ForwardMs.Max())}", r.Ratio.ToString("F2", CultureInfo.InvariantCulture),
+                targeted ? (r.Ratio <= TargetRatio ? $"<= {TargetRatio:F1} met" : $"<= {TargetRatio:F1} MISSED") : "-");
+        }
+        console.Write(t);
+        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
+        return 0;
+    }
+
+    private static string F(double ms) => ms.ToString(ms < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
+
+    private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
+    {
+        var (c, h, w) = ModelCatalog.DefaultInput(model);
+        var forward = ModelCatalog.Resolve(model, 10, c, h, w, seed: 0);
+        var dir = Directory.CreateTempSubdirectory($"acwa-bench-{model}-").FullName;
+        try
+        {
+            var opt = o.Optimizer switch { "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW, "adam" => OptimizerKind.Adam, _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adam, sgd, adamw)") };
+            TrainingArtifacts.Generate(forward, new ArtifactOptions { Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda" }, dir);
+            int n = o.Batch, sample = c * h * w;
+            var rng = new Random(1);
+            var x = new float[n * sample];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            var y = new long[n];
+            for (int i = 0; i < n; i++) y[i] = rng.Next(10);
+
+            using var runner = new StepRunner(dir, new StepRunnerOptions { Device = device });
+            using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, n, c, h, w);
+            for (int i = 0; i < o.Warmup; i++) { runner.TrainStep(x, y, n); fwd.Run(); }
+            var stepMs = new double[o.Repeats];
+            var fwdMs = new double[o.Repeats];
+            for (int r = 0; r < o.Repeats; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < o.Steps; i++) runner.TrainStep(x, y, n);
+                stepMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
+                sw.Restart();
+                for (int i = 0; i < o.Steps; i++) fwd.Run();
+                fwdMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
+            }
+            console.WriteLine($"{model}: step {F(BenchMetricsCommand.Median(stepMs))} ms, forward {F(BenchMetricsCommand.Median(fwdMs))} ms");
+            if (o.ProfileDir is not null) Profile(model, dir, device, x, y, n, o, console);
+            return new BenchStepRow(model, stepMs, fwdMs);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Runs a few steps with ORT profiling on and prints time per op type, largest first.</summary>
+    private static void Profile(string model, string dir, Device device, float[] x, long[] y, int n, BenchStepOptions o, IAnsiConsole console)
+    {
+        Directory.CreateDirectory(o.ProfileDir!);
+        var so = SessionOptionsFactory.Create(device);
+        // The prefix must be set before profiling is switched on: ORT takes it when profiling is enabled.
+        so.ProfileOutputPathPrefix = Path.Combine(Path.GetFullPath(o.ProfileDir!), $"{model}-step");
+        so.EnableProfiling = true;
+        string? file;
+        using (var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, SessionOptions = so }))
+        {
+            for (int i = 0; i < o.Warmup + o.Steps; i++) runner.TrainStep(x, y, n);
+        }
+        so.Dispose();
+        file = Directory.GetFiles(o.ProfileDir!, $"{model}-step*.json").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+        if (file is null) { console.WriteLine("no profile file was written"); return; }
+        var byOp = OpBreakdown(file);
+        double total = byOp.Values.Sum();
+        var t = new Table().AddColumns("op type", "ms per step", "share");
+        foreach (var (op, us) in byOp.OrderByDescending(kv => kv.Value).Take(15))
+            t.AddRow(op, (us / 1000.0 / (o.Warmup + o.Steps)).ToString("F3", CultureInfo.InvariantCulture), (us / total).ToString("P1", CultureInfo.InvariantCulture));
+        console.WriteLine($"{model}: per-op-type time of the training step (ORT profile {file})");
+        console.Write(t);
+    }
+
+    /// <summary>Sums kernel durations (microseconds) per op type from an ORT profile JSON file.</summary>
+    internal static Dictionary<string, double> OpBreakdown(string profileJson)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(profileJson));
+        var byOp = new Dictionary<string, double>();
+        foreach (var e in doc.RootElement.EnumerateArray())
+        {
+            if (!e.TryGetProperty("cat", out var cat) || cat.GetString() != "Node") continue;
+            if (!e.TryGetProperty("name", out var name) || !name.GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal)) continue;
+            var op = e.TryGetProperty("args", out var a) && a.TryGetProperty("op_name", out var on) ? on.GetString()! : "?";
+            byOp[op] = byOp.GetValueOrDefault(op) + e.GetProperty("dur").GetDouble();
+        }
+        return byOp;
+    }
+
+    /// <summary>The forward pass alone: the inference graph through IOBinding with preallocated input and output.</summary>
+    private sealed class ForwardTimer : IDisposable
+    {
+        private readonly InferenceSession _session;
+        private readonly OrtIoBinding _binding;
+        private readonly OrtValue _input, _output;
+        private readonly RunOptions _run = new();
+        private readonly SessionOptions _options;
+
+        public ForwardTimer(string path, Device device, float[] x, int n, int c, int h, int w)
+        {
+            _options = SessionOptionsFactory.Create(device);
+            _session = new InferenceSession(path, _options);
+            _input = OrtValue.CreateTensorValueFromMemory(x, [n, c, h, w]);
+            _output = OrtValue.CreateTensorValueFromMemory(new float[n * 10], [n, 10]);
+            _binding = _session.CreateIoBinding();
+            _binding.BindInput(_session.InputNames[0], _input);
+            _binding.BindOutput(_session.OutputNames[0], _output);
+        }
+
+        public void Run()
+        {
+            _binding.SynchronizeBoundInputs();
+            _session.RunWithBinding(_run, _binding);
+            _binding.SynchronizeBoundOutputs();
+        }
+
+        public void Dispose()
+        {
+            _binding.Dispose(); _input.Dispose(); _output.Dispose(); _run.Dispose(); _session.Dispose(); _options.Dispose();
+        }
+    }
+}

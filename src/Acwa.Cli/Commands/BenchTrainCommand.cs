@@ -1,0 +1,272 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Acwa.Cli.Training;
+using Acwa.Onnx.Data;
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
+using Acwa.Onnx.Weighting;
+using Microsoft.ML.OnnxRuntime;
+using Spectre.Console;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>Plain options of <c>acwa bench train</c>.</summary>
+internal sealed record BenchTrainOptions
+{
+    public IReadOnlyList<string>? Models { get; init; }
+    public string Device { get; init; } = "cpu";
+    public int Batch { get; init; } = 128;
+    public int Warmup { get; init; } = 20;
+    public int Steps { get; init; } = 50;
+    public int Windows { get; init; } = 5;
+    public int CheckSteps { get; init; } = 5;
+    public bool Epoch { get; init; } = true;
+    public string? TorchScript { get; init; }
+    public string Python { get; init; } = "python3";
+    public int Threads { get; init; }
+}
+
+/// <summary>
+/// <c>acwa bench train</c>, in one process: (1) on CUDA, checks that the CUDA step gives the same loss trajectory as the CPU
+/// step for a few steps (relative difference stated); (2) times training throughput (images/s, median of several windows
+/// after warm-up, batches uploaded from the host every step as in real training) per model; (3) times one epoch through the
+/// Trainer with ACWA in the loop (step-imbalanced Fashion-MNIST on CPU when installed, a synthetic dataset of the same size
+/// otherwise) and reports the ACWA epoch end (validation metrics + weight update) relative to the epoch; (4) optionally runs
+/// the PyTorch reference script (tools/torch_reference.py) in the same run and prints both side by side.
+/// </summary>
+internal static class BenchTrainCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string?>("--model") { Description = "Comma-separated models (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+        var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => 20 };
+        var steps = new Option<int>("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 50 };
+        var windows = new Option<int>("--windows") { Description = "Timed windows (median, min, max reported).", DefaultValueFactory = _ => 5 };
+        var check = new Option<int>("--check-steps") { Description = "CUDA only: steps compared against the CPU step.", DefaultValueFactory = _ => 5 };
+        var noEpoch = new Option<bool>("--no-epoch") { Description = "Skip the one-epoch Trainer measurement." };
+        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: runs the PyTorch reference in the same run." };
+        var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
+        var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("train", "Training throughput and epoch time per model (CPU or CUDA), CUDA-vs-CPU loss check, ACWA epoch-end overhead, PyTorch side by side.")
+        {
+            models, device, batch, warmup, steps, windows, check, noEpoch, torch, python, threads,
+        };
+        cmd.SetAction(pr => Run(new BenchTrainOptions
+        {
+            Models = pr.GetValue(models)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Device = pr.GetValue(device)!, Batch = pr.GetValue(batch), Warmup = pr.GetValue(warmup), Steps = pr.GetValue(steps),
+            Windows = pr.GetValue(windows), CheckSteps = pr.GetValue(check), Epoch = !pr.GetValue(noEpoch), TorchScript = pr.GetValue(torch),
+            Python = pr.GetValue(python)!, Threads = pr.GetValue(threads),
+        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        return cmd;
+    }
+
+    public static int Run(BenchTrainOptions o, TextWriter output, TextWriter error)
+    {
+        if (o.Batch < 1 || o.Steps < 1 || o.Windows < 1 || o.Warmup < 0) return ConsoleOutput.Fail(error, "need --batch, --steps, --windows >= 1 and --warmup >= 0");
+        Device device;
+        try { device = Device.Parse(o.Device); }
+        catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
+        var models = o.Models ?? (device.IsCuda ? ["resnet32", "cnn", "mlp"] : ["mlp", "cnn"]);
+        var console = ConsoleOutput.For(output);
+        console.WriteLine($"acwa bench train: device {device}, batch {o.Batch}, Adam, fp32, ORT {OrtEnv.Instance().GetVersionString()}, {Environment.ProcessorCount} cores");
+        int failures = 0;
+        var torch = new List<JsonObject>();
+        var throughput = new List<(string Model, double[] Rates)>();
+        var epochs = new List<(string Model, EpochTimings T, string Data)>();
+
+        foreach (var m in models)
+        {
+            try
+            {
+                if (device.IsCuda && o.CheckSteps > 0) CheckAgainstCpu(m, device, o, console);
+                throughput.Add((m, Throughput(m, device, o, console)));
+                if (o.Epoch && m != "resnet32") epochs.Add(EpochTime(m, device, o, console));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failures++;
+                console.WriteLine($"{m}: FAILED: {e.GetType().Name}: {e.Message}");
+            }
+        }
+        if (o.TorchScript is not null) torch = RunTorch(o, device, models, console);
+
+        var t = new Table().Title("training throughput (images/s, median of windows)").AddColumns("model", "acwa median", "min-max", "PyTorch median", "acwa / PyTorch");
+        foreach (var (m, rates) in throughput)
+        {
+            var pt = torch.FirstOrDefault(j => (string?)j["model"] == m && j["images_per_s_median"] is not null);
+            double? ptRate = pt?["images_per_s_median"]?.GetValue<double>();
+            t.AddRow(m, F0(BenchMetricsCommand.Median(rates)), $"{F0(rates.Min())}-{F0(rates.Max())}", ptRate is { } p ? F0(p) : "-",
+                ptRate is { } q ? (BenchMetricsCommand.Median(rates) / q).ToString("F2", CultureInfo.InvariantCulture) : "-");
+        }
+        console.Write(t);
+        if (epochs.Count > 0)
+        {
+            var e = new Table().Title("one epoch through the Trainer (ACWA policy)").AddColumns("model", "data", "train s", "validation forward s", "ACWA metrics+update ms", "ACWA share of epoch", "PyTorch epoch s (train)");
+            foreach (var (m, tm, data) in epochs)
+            {
+                var pt = torch.FirstOrDefault(j => (string?)j["model"] == m && j["epoch_s_median"] is not null);
+                e.AddRow(m, data, tm.Train.ToString("F2", CultureInfo.InvariantCulture), tm.ValidationForward.ToString("F3", CultureInfo.InvariantCulture),
+                    (tm.AcwaOverhead * 1000).ToString("F3", CultureInfo.InvariantCulture), tm.AcwaOverheadFraction.ToString("P3", CultureInfo.InvariantCulture),
+                    pt is null ? "-" : $"{pt["epoch_s_median"]!.GetValue<double>():F2} (x{pt["epoch_s_median"]!.GetValue<double>() / tm.Train:F2} slower)");
+            }
+            console.Write(e);
+        }
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string Compile(string model, Device device, string tag)
+    {
+        var (c, h, w) = ModelCatalog.DefaultInput(model);
+        var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{model}-{tag}-").FullName;
+        TrainingArtifacts.Generate(ModelCatalog.Resolve(model, 10, c, h, w, seed: 0),
+            new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device.IsCuda ? "cuda" : "cpu" }, dir);
+        return dir;
+    }
+
+    private static (float[][] X, long[][] Y) Batches(string model, int batch, int count)
+    {
+        var (c, h, w) = ModelCatalog.DefaultInput(model);
+        var rng = new Random(7);
+        var xs = new float[count][];
+        var ys = new long[count][];
+        for (int b = 0; b < count; b++)
+        {
+            xs[b] = new float[batch * c * h * w];
+            for (int i = 0; i < xs[b].Length; i++) xs[b][i] = (float)(rng.NextDouble() * 2 - 1);
+            ys[b] = new long[batch];
+            for (int i = 0; i < batch; i++) ys[b][i] = rng.Next(10);
+        }
+        return (xs, ys);
+    }
+
+    /// <summary>Same initial state and batches on CPU and CUDA; compares the loss trajectories and the final parameters.</summary>
+    private static void CheckAgainstCpu(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    {
+        var (xs, ys) = Batches(model, o.Batch, o.CheckSteps);
+        float[] Losses(Device d, out List<Acwa.Onnx.HostTensor> state)
+        {
+            var dir = Compile(model, d, d.IsCuda ? "gpu" : "cpu");
+            try
+            {
+                using var r = new StepRunner(dir, new StepRunnerOptions { Device = d, IntraOpThreads = o.Threads > 0 ? o.Threads : null });
+                var l = new float[o.CheckSteps];
+                for (int i = 0; i < o.CheckSteps; i++) l[i] = r.TrainStep(xs[i], ys[i], o.Batch).Loss;
+                state = r.GetState();
+                return l;
+            }
+            finally { TryDelete(dir); }
+        }
+        var cpu = Losses(Device.Cpu, out var cpuState);
+        var gpu = Losses(device, out var gpuState);
+        double maxRel = 0, maxParam = 0;
+        for (int i = 0; i < cpu.Length; i++) maxRel = Math.Max(maxRel, Math.Abs(cpu[i] - gpu[i]) / Math.Max(1e-12, Math.Abs(cpu[i])));
+        foreach (var (a, b) in cpuState.Zip(gpuState))
+            if (a.Data is not null)
+                for (int i = 0; i < a.Data.Length; i++) maxParam = Math.Max(maxParam, Math.Abs(a.Data[i] - b.Data![i]));
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{model}: CUDA vs CPU over {o.CheckSteps} steps: losses cpu [{string.Join(" ", cpu.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}] cuda [{string.Join(" ", gpu.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], max relative loss difference {maxRel:E2}, max |state difference| {maxParam:E2} ({(maxRel < 1e-3 ? "OK" : "MISMATCH")})"));
+        if (maxRel >= 1e-3) throw new InvalidOperationException($"{model}: CUDA loss trajectory differs from CPU by {maxRel:E2} (relative)");
+    }
+
+    private static double[] Throughput(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    {
+        var dir = Compile(model, device, "tp");
+        try
+        {
+            var (xs, ys) = Batches(model, o.Batch, 8);
+            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null });
+            for (int i = 0; i < o.Warmup; i++) r.TrainStep(xs[i % 8], ys[i % 8], o.Batch);
+            var rates = new double[o.Windows];
+            for (int w = 0; w < o.Windows; w++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < o.Steps; i++) r.TrainStep(xs[i % 8], ys[i % 8], o.Batch);
+                rates[w] = o.Steps * (double)o.Batch / sw.Elapsed.TotalSeconds;
+            }
+            console.WriteLine($"{model}: {F0(BenchMetricsCommand.Median(rates))} images/s (windows {string.Join(", ", rates.Select(F0))})");
+            return rates;
+        }
+        finally { TryDelete(dir); }
+    }
+
+    /// <summary>One epoch through the Trainer with paper ACWA: step-imbalanced Fashion-MNIST (29,700 train / 3,300 validation) when installed, else synthetic data of that size.</summary>
+    private static (string, EpochTimings, string) EpochTime(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    {
+        ImageDataset train, val;
+        string data;
+        if (FashionMnist.IsAvailable())
+        {
+            var pair = DatasetSpec.Parse("fashion-mnist").Load();
+            (train, val) = StratifiedSplit.Split(ImbalanceProtocol.PaperStep.Apply(pair.Train, 0), 0.1, 0);
+            data = "Fashion-MNIST step";
+        }
+        else
+        {
+            (train, val) = StratifiedSplit.Split(ImbalanceProtocol.PaperStep.Apply(Synthetic(60_000), 0), 0.1, 0);
+            data = "synthetic 1x28x28, step";
+        }
+        var dir = Compile(model, device, "epoch");
+        try
+        {
+            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null });
+            var counts = train.ClassCounts().Select(c => (long)c).ToArray();
+            var trainer = new Trainer(r, train, val, PolicyFactory.Create("acwa", counts, 2), new TrainerOptions { Epochs = 2, BatchSize = o.Batch, Normalization = Normalization.FashionMnist });
+            var result = trainer.Run();
+            var t = result.Epochs[^1].Timings; // the second epoch: warm
+            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{model}: epoch of {train.Count} images ({data}): train {t.Train:F2} s, validation forward {t.ValidationForward:F3} s, ACWA metrics + update {t.AcwaOverhead * 1000:F3} ms = {t.AcwaOverheadFraction:P3} of the epoch"));
+            return (model, t, data);
+        }
+        finally { TryDelete(dir); }
+    }
+
+    private static ImageDataset Synthetic(int n)
+    {
+        var rng = new Random(3);
+        var px = new byte[n * 784];
+        rng.NextBytes(px);
+        var y = new int[n];
+        for (int i = 0; i < n; i++) y[i] = i % 10;
+        return new ImageDataset(px, y, 1, 28, 28, Enumerable.Range(0, 10).Select(i => $"class{i}").ToArray(), "synthetic");
+    }
+
+    private static List<JsonObject> RunTorch(BenchTrainOptions o, Device device, IReadOnlyList<string> models, IAnsiConsole console)
+    {
+        var list = new List<JsonObject>();
+        var args = device.IsCuda
+            ? $"\"{o.TorchScript}\" gpu-throughput --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Windows} --warmup {Math.Max(o.Warmup, 10)}"
+            : $"\"{o.TorchScript}\" cpu-epoch --models {string.Join(",", models.Where(m => m is "mlp" or "cnn"))} --repeats 1";
+        console.WriteLine($"running PyTorch reference: {o.Python} {args}");
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo(o.Python, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            string? line;
+            while ((line = p.StandardOutput.ReadLine()) is not null)
+            {
+                console.WriteLine("  " + line);
+                if (line.StartsWith('{') && JsonNode.Parse(line) is JsonObject j) list.Add(j);
+            }
+            p.WaitForExit();
+            if (p.ExitCode != 0) console.WriteLine($"PyTorch reference exited with {p.ExitCode}: {stderr.Result.Trim()}");
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            console.WriteLine($"PyTorch reference could not run: {e.Message}");
+        }
+        return list;
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+    }
+}

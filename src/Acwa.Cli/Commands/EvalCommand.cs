@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Globalization;
+using Acwa.Onnx;
+using Acwa.Onnx.Data;
+using Acwa.Onnx.Evaluation;
+using Acwa.Onnx.Training.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary>Plain options of <c>acwa eval</c>; the logic never sees the parser.</summary>
+internal sealed record EvalOptions(
+    string Model,
+    string Dataset,
+    string Split = "test",
+    string? Input = null,
+    string? Output = null,
+    string Device = "cpu",
+    int Batch = 256,
+    string? JsonOut = null,
+    IReadOnlyList<float>? Mean = null,
+    IReadOnlyList<float>? Std = null,
+    bool HostArgMax = false,
+    int? Threads = null);
+
+/// <summary><c>acwa eval</c>: runs an ONNX classifier over a dataset and prints the per-class report.</summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "ONNX classifier: image input fp32 [N,C,H,W] (or [N,features]), logits output fp32 [N,classes].", Required = true };
+        var dataset = new Option<string>("--dataset")
+        {
+            Description = "fashion-mnist[:DIR] | cifar10:DIR | isic2018:DIR | idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy "
+                + "(X uint8 [N,H,W] or [N,C,H,W], normalised like the others; or float32, fed as it is. Y integer [N]).",
+            Required = true,
+        };
+        var split = new Option<string>("--split") { Description = "test or train (ignored for npy).", DefaultValueFactory = _ => "test" };
+        var input = new Option<string?>("--input") { Description = "Image input name (default: metadata acwa.input, else the only input)." };
+        var output = new Option<string?>("--output") { Description = "Logits output name (default: metadata acwa.output, else the first output)." };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass.", DefaultValueFactory = _ => 256 };
+        var json = new Option<string?>("--json") { Description = "Also write the report as JSON to this file." };
+        var mean = new Option<string?>("--mean") { Description = "Per-channel mean of x/255, comma-separated (overrides metadata acwa.normalization; default 0)." };
+        var std = new Option<string?>("--std") { Description = "Per-channel std of x/255, comma-separated (overrides metadata; default 1)." };
+        var hostArgMax = new Option<bool>("--host-argmax") { Description = "Bring fp32 logits back and take the argmax on the host (checks NaN) instead of in the graph." };
+        var threads = new Option<int?>("--threads") { Description = "CPU intra-op threads (default: one per core)." };
+        var cmd = new Command("eval", "Evaluate an ONNX classifier on a dataset: confusion matrix and per-class precision / recall / F1.")
+        {
+            model, dataset, split, input, output, device, batch, json, mean, std, hostArgMax, threads,
+        };
+        cmd.SetAction(pr =>
+        {
+            var o = new EvalOptions(pr.GetValue(model)!, pr.GetValue(dataset)!, pr.GetValue(split)!, pr.GetValue(input), pr.GetValue(output),
+                pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(json), ParseFloats(pr.GetValue(mean), "--mean"), ParseFloats(pr.GetValue(std), "--std"),
+                pr.GetValue(hostArgMax), pr.GetValue(threads));
+            return Run(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error);
+        });
+        return cmd;
+    }
+
+    private static float[]? ParseFloats(string? s, string flag)
+    {
+        if (s is null) return null;
+        return s.Split(',', StringSplitOptions.TrimEntries).Select(v => float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f
+            : throw new FormatException($"{flag}: '{v}' is not a number")).ToArray();
+    }
+
+    /// <summary>Does the work; returns 0, or 2 after printing a one-line error.</summary>
+    public static int Run(EvalOptions o, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            var result = Compute(o, out string summary);
+            output.WriteLine(summary);
+            MetricsCommand.Print(result.Report, result.Matrix, ConsoleOutput.For(output));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Images} images in {result.Elapsed.TotalSeconds:0.000} s ({result.ImagesPerSecond:0} images/s)"));
+            if (o.JsonOut is not null)
+            {
+                AtomicFile.WriteAllText(o.JsonOut, result.Report.ToJson() + "\n");
+                output.WriteLine($"report written to {o.JsonOut}");
+            }
+            return 0;
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException or FormatException
+                                      or DeviceUnavailableException or OnnxRuntimeException)
+        {
+            return ConsoleOutput.Fail(error, e.Message);
+        }
+    }
+
+    /// <summary>Loads the model and the dataset and evaluates; <paramref name="summary"/> says what ran on what.</summary>
+    internal static EvaluationResult Compute(EvalOptions o, out string summary)
+    {
+        if (o.Split is not ("test" or "train")) throw new ArgumentException($"--split must be test or train, got '{o.Split}'");
+        if (o.Batch < 1) throw new ArgumentException($"--batch must be at least 1, got {o.Batch}");
+        if ((o.Mean is null) != (o.Std is null)) throw new ArgumentException("give both --mean and --std, or neither");
+        var options = new EvaluatorOptions
+        {
+            Device = Device.Parse(o.Device), BatchSize = o.Batch, Input = o.Input, Output = o.Output,
+            ArgMaxInGraph = !o.HostArgMax, IntraOpThreads = o.Threads,
+        };
+        using var evaluator = Evaluator.Load(o.Model, options);
+        var flagNorm = o.Mean is null ? null : new Normalization(o.Mean, o.Std!);
+        if (o.Dataset.StartsWith("npy:", StringComparison.OrdinalIgnoreCase))
+            return EvaluateNpy(evaluator, o.Dataset[4..], flagNorm, o, out summary);
+
+        var pair = DatasetSpec.Parse(o.Dataset).Load();
+        var data = o.Split == "test" ? pair.Test : pair.Train;
+        var (norm, from) = Choose(flagNorm, evaluator, data.Channels);
+        summary = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "
+                  + $"{(evaluator.PredictionsInGraph ? "argmax in graph" : "argmax on host")}) on {options.Device}; {o.Split} set: {data}; normalisation {norm} ({from})";
+        return evaluator.Evaluate(data, norm);
+    }
+
+    private static (Normalization Norm, string From) Choose(Normalization? flags, Evaluator e, int channels) =>
+        flags is not null ? (flags, "--mean/--std")
+        : e.Metadata.Normalization is { } m ? (m, $"model metadata {ClassifierMetadata.NormalizationKey}")
+        : (Normalization.Scale01(channels), "default x/255");
+
+    private static EvaluationResult EvaluateNpy(Evaluator evaluator, string arg, Normalization? flagNorm, EvalOptions o, out string summary)
+    {
+        var files = arg.Split(',', StringSplitOptions.TrimEntries);
+        if (files.Length != 2 || files.Any(f => f.Length == 0)) throw new FormatException($"dataset 'npy:{arg}': expected npy:X.npy,Y.npy");
+        var x = NpyFile.Read(files[0]);
+        var yArr = NpyFile.Read(files[1]);
+        if (yArr.DType is not (NpyDType.Int32 or NpyDType.Int64 or NpyDType.UInt8) || yArr.Shape.Count != 1)
+            throw new InvalidDataException($"{files[1]}: labels must be a 1-D integer array, got {yArr.DType} ({string.Join(", ", yArr.Shape)})");
+        var y = yArr.ToInt32Array();
+        var s = x.Shape;
+        if (s.Count is not (3 or 4) || s[0] != y.Length)
+            throw new InvalidDataException($"{files[0]}: images must be [N, H, W] or [N, C, H, W] with N = {y.Length} (labels in {files[1]}), got ({string.Join(", ", s)})");
+        int c = s.Count == 4 ? checked((int)s[1]) : 1, h = checked((int)s[^2]), w = checked((int)s[^1]);
+        string where = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes) on {o.Device}; {y.Length} images [{c}x{h}x{w}] from {files[0]}";
+        if (x.DType == NpyDType.UInt8)
+        {
+            int classes = Math.Max(evaluator.Classes, y.DefaultIfEmpty(0).Max() + 1);
+            var names = Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+            var data = new ImageDataset(x.RawData.ToArray(), y, c, h, w, names, files[0]);
+            var (norm, from) = Choose(flagNorm, evaluator, c);
+            summary = $"{where}; normalisation {norm} ({from})";
+            return evaluator.Evaluate(data, norm);
+        }
+        if (x.DType is not (NpyDType.Float32 or NpyDType.Float64))
+            throw new InvalidDataException($"{files[0]}: images must be uint8 (normalised here) or float (fed as they are), got {x.DType}");
+        if (flagNorm is not null) throw new ArgumentException($"--mean/--std apply to uint8 images; {files[0]} holds floats, fed as they are");
+        summary = $"{where}; float images fed as they are (no normalisation)";
+        return evaluator.Evaluate(x.ToSingleArray(), y, c, h, w);
+    }
+}

@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Acwa.Cli.Training;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary><c>acwa train</c>: parses options into a <see cref="TrainRunOptions"/> and hands it to <see cref="TrainRun"/>.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS] (without test files a stratified test split is carved out).", DefaultValueFactory = _ => "fashion-mnist" };
+        var imbalance = new Option<string>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION | lt:RHO (long tail, ratio rho) | none.", DefaultValueFactory = _ => "step" };
+        var model = new Option<string>("--model") { Description = "mlp | cnn | resnet20 | resnet32 | PATH.onnx (a forward model with input x [N,C,H,W] and logits [N,classes]).", DefaultValueFactory = _ => "mlp" };
+        var loss = new Option<string>("--loss") { Description = "ce (class-weighted cross-entropy) | focal | ldam | la (logit adjustment).", DefaultValueFactory = _ => "ce" };
+        var policy = new Option<string>("--policy") { Description = "Class-weight policy: " + string.Join(", ", Acwa.Onnx.Weighting.PolicyFactory.Names) + " (options as name:key=value,...; see docs/policies.md).", DefaultValueFactory = _ => "acwa" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd | adamw.", DefaultValueFactory = _ => "adam" };
+        var lr = new Option<double>("--lr") { Description = "Base learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var schedule = new Option<string>("--schedule") { Description = "LR schedule: constant | step:... | cosine | with warmup (see docs/runtime.md).", DefaultValueFactory = _ => "constant" };
+        var momentum = new Option<double>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9 };
+        var wd = new Option<double>("--weight-decay") { Description = "Weight decay (L2 for sgd/adam, decoupled for adamw).", DefaultValueFactory = _ => 0.0 };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 15 };
+        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+        var valFraction = new Option<double>("--val-fraction") { Description = "Stratified validation split carved from the training set (feeds the policy).", DefaultValueFactory = _ => 0.1 };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<ulong>("--seed") { Description = "Seed for imbalance sampling, splits, shuffling and initialisation.", DefaultValueFactory = _ => 0UL };
+        var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/DATASET-MODEL-POLICY-seedN)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (a finished run is reported, not redone)." };
+        var testEach = new Option<bool>("--test-each-epoch") { Description = "Also evaluate the test split after every epoch." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bars; one line per epoch." };
+        var cmd = new Command("train", "Train a classifier on imbalanced data with a class-weight policy (ACWA by default) and write a report.")
+        {
+            dataset, imbalance, model, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, seed, outDir, resume, testEach, quiet,
+        };
+        cmd.SetAction(pr => TrainRun.Execute(new TrainRunOptions
+        {
+            Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Loss = pr.GetValue(loss)!,
+            Policy = pr.GetValue(policy)!, Optimizer = pr.GetValue(optimizer)!, LearningRate = pr.GetValue(lr), Schedule = pr.GetValue(schedule)!,
+            Momentum = pr.GetValue(momentum), WeightDecay = pr.GetValue(wd), Epochs = pr.GetValue(epochs), Batch = pr.GetValue(batch),
+            ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), Seed = pr.GetValue(seed),
+            OutDir = pr.GetValue(outDir), Resume = pr.GetValue(resume), TestEachEpoch = pr.GetValue(testEach), Quiet = pr.GetValue(quiet),
+        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        return cmd;
+    }
+}

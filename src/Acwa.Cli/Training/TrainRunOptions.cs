@@ -1,0 +1,49 @@
+using System.Text.Json.Nodes;
+
+namespace Acwa.Cli.Training;
+
+/// <summary>Everything <c>acwa train</c> needs, free of the command-line parser (also used by <c>acwa reproduce</c>).</summary>
+internal sealed record TrainRunOptions
+{
+    public string Dataset { get; init; } = "fashion-mnist";
+    public string Imbalance { get; init; } = "step";
+    public string Model { get; init; } = "mlp";
+    public string Loss { get; init; } = "ce";
+    public string Policy { get; init; } = "acwa";
+    public string Optimizer { get; init; } = "adam";
+    public double LearningRate { get; init; } = 1e-3;
+    public string Schedule { get; init; } = "constant";
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; }
+    public int Epochs { get; init; } = 15;
+    public int Batch { get; init; } = 128;
+    public double ValidationFraction { get; init; } = 0.1;
+    public string Device { get; init; } = "cpu";
+    public int Threads { get; init; }
+    public ulong Seed { get; init; }
+    public string? OutDir { get; init; }
+    public bool Resume { get; init; }
+    public bool TestEachEpoch { get; init; }
+    public bool Quiet { get; init; }
+    /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
+    public string? CacheDir { get; init; }
+
+    /// <summary>The run folder: <see cref="OutDir"/> or runs/DATASET-MODEL-LOSS-POLICY-seedN.</summary>
+    public string ResolveOutDir()
+    {
+        if (OutDir is not null) return OutDir;
+        static string Clean(string s) => string.Concat(s.Select(ch => char.IsLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_'));
+        var ds = Dataset.Contains(':') ? Dataset[..Dataset.IndexOf(':')] : Dataset;
+        var model = Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetFileNameWithoutExtension(Model) : Model;
+        return Path.Combine("runs", Clean($"{ds}-{Imbalance}-{model}-{Loss}-{Policy}-seed{Seed}"));
+    }
+
+    /// <summary>The configuration as JSON (written to config.json and into checkpoints).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["dataset"] = Dataset, ["imbalance"] = Imbalance, ["model"] = Model, ["loss"] = Loss, ["policy"] = Policy,
+        ["optimizer"] = Optimizer, ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
+        ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device, ["threads"] = Threads,
+        ["seed"] = Seed,
+    };
+}

@@ -1,0 +1,17 @@
+namespace Acwa.Onnx.Data;
+
+/// <summary>Dataset families a <see cref="DatasetSpec"/> can name.</summary>
+public enum DatasetKind
+{
+    /// <summary>Fashion-MNIST from the Debian package (<c>fashion-mnist[:DIR]</c>).</summary>
+    FashionMnist,
+
+    /// <summary>CIFAR-10 binary batches (<c>cifar10:DIR</c>).</summary>
+    Cifar10,
+
+    /// <summary>ISIC-2018 task 3 JPEGs + ground-truth CSV (<c>isic2018:DIR</c>).</summary>
+    Isic2018,
+
+    /// <summary>Any IDX image/label file pair(s) (<c>idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]</c>).</summary>
+    Idx,
+}

@@ -1,0 +1,8 @@
+namespace Acwa.Onnx.Data;
+
+/// <summary>A loaded dataset: training and test sets plus the preprocessing that suits it.</summary>
+/// <param name="Train">Training images (before any imbalance protocol or validation split).</param>
+/// <param name="Test">Test images (the official test set, or a stratified split carved from the training data).</param>
+/// <param name="Normalization">Default normalisation for this data (see <see cref="DatasetSpec.Load"/>).</param>
+/// <param name="Augmentation">Default training augmentation for this data.</param>
+public sealed record DatasetPair(ImageDataset Train, ImageDataset Test, Normalization Normalization, Augmentation Augmentation);

@@ -1,0 +1,114 @@
+namespace Acwa.Onnx.Data;
+
+/// <summary>
+/// A dataset named on the command line:
+/// <list type="bullet">
+/// <item><c>fashion-mnist</c> or <c>fashion-mnist:DIR</c>: the Debian package's IDX files (default folder
+/// <see cref="FashionMnist.DefaultDirectory"/>).</item>
+/// <item><c>cifar10:DIR</c>: CIFAR-10 binary batches in DIR or DIR/cifar-10-batches-bin.</item>
+/// <item><c>isic2018:DIR</c>: ISIC-2018 task 3 ground-truth CSV and JPEG folder (layout in <see cref="Isic2018Reader.ResolveTraining"/>).</item>
+/// <item><c>idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]</c>: any IDX files (raw or gzip); classes are
+/// <c>0 .. max label</c> over all label files, named by their numbers.</item>
+/// </list>
+/// When a source has no test set (<c>idx</c> with two files, ISIC-2018 without the official test files) the test set is a
+/// stratified split of <see cref="TestSplitFraction"/> of the training data with the fixed seed <see cref="TestSplitSeed"/>,
+/// so every run (whatever its own seed) tests on the same images.
+/// </summary>
+/// <param name="Kind">Dataset family.</param>
+/// <param name="Paths">The folder (fashion-mnist, cifar10, isic2018; empty for the default Fashion-MNIST folder) or the 2 or 4 IDX files.</param>
+public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
+{
+    /// <summary>Fraction of the training data carved out as test set when the source has none.</summary>
+    public const double TestSplitFraction = 0.2;
+
+    /// <summary>Seed of that carved test split (fixed, independent of the run seed).</summary>
+    public const ulong TestSplitSeed = 0;
+
+    private const string Forms = "expected fashion-mnist[:DIR], cifar10:DIR, isic2018:DIR or idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]";
+
+    /// <summary>Parses a spec; the kind is case-insensitive, everything after the first ':' is the argument.</summary>
+    /// <exception cref="FormatException">Unknown kind or missing/extra arguments; the message shows the accepted forms.</exception>
+    public static DatasetSpec Parse(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var s = spec.Trim();
+        int colon = s.IndexOf(':');
+        var kind = (colon < 0 ? s : s[..colon]).ToLowerInvariant();
+        var arg = colon < 0 ? null : s[(colon + 1)..];
+        if (arg is not null && arg.Length == 0) throw new FormatException($"dataset '{spec}': nothing after ':' ({Forms})");
+        switch (kind)
+        {
+            case "fashion-mnist" or "fashionmnist" or "fmnist":
+                return new DatasetSpec(DatasetKind.FashionMnist, arg is null ? [] : [arg]);
+            case "cifar10" or "cifar-10":
+                return new DatasetSpec(DatasetKind.Cifar10, [arg ?? throw new FormatException($"dataset '{spec}': cifar10 needs a folder, e.g. cifar10:/data/cifar-10-batches-bin ({Forms})")]);
+            case "isic2018" or "isic-2018" or "isic":
+                return new DatasetSpec(DatasetKind.Isic2018, [arg ?? throw new FormatException($"dataset '{spec}': isic2018 needs a folder, e.g. isic2018:/data/isic2018 ({Forms})")]);
+            case "idx":
+                var files = arg?.Split(',', StringSplitOptions.TrimEntries) ?? [];
+                if (files.Length is not (2 or 4) || files.Any(f => f.Length == 0))
+                    throw new FormatException($"dataset '{spec}': idx needs 2 or 4 comma-separated files, got {files.Length} ({Forms})");
+                return new DatasetSpec(DatasetKind.Idx, files);
+            default:
+                throw new FormatException($"unknown dataset '{spec}' ({Forms})");
+        }
+    }
+
+    /// <summary>
+    /// Loads the training and test sets. Default preprocessing: Fashion-MNIST <see cref="Normalization.FashionMnist"/>,
+    /// CIFAR-10 <see cref="Normalization.Cifar10"/>, ISIC-2018 and IDX statistics computed from the training set
+    /// (<see cref="Normalization.Compute"/>); augmentation <see cref="Augmentation.PadCropFlip"/> for colour images,
+    /// none for greyscale.
+    /// </summary>
+    /// <param name="imageSize">ISIC-2018 only: side of the resized square images.</param>
+    /// <param name="cacheDirectory">ISIC-2018 only: where to keep the decode cache (default: next to the CSV).</param>
+    public DatasetPair Load(int imageSize = Isic2018Reader.DefaultSize, string? cacheDirectory = null)
+    {
+        switch (Kind)
+        {
+            case DatasetKind.FashionMnist:
+            {
+                var dir = Paths.Count > 0 ? Paths[0] : null;
+                return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
+            }
+            case DatasetKind.Cifar10:
+                return new DatasetPair(Cifar10Reader.LoadTrain(Paths[0]), Cifar10Reader.LoadTest(Paths[0]), Normalization.Cifar10, Augmentation.PadCropFlip);
+            case DatasetKind.Isic2018:
+            {
+                var (csv, images) = Isic2018Reader.ResolveTraining(Paths[0]);
+                var train = Isic2018Reader.Load(csv, images, imageSize, imageSize, cacheDirectory);
+                ImageDataset test;
+                if (Isic2018Reader.ResolveTest(Paths[0]) is var (testCsv, testImages))
+                {
+                    test = Isic2018Reader.Load(testCsv, testImages, imageSize, imageSize, cacheDirectory);
+                    if (!test.ClassNames.SequenceEqual(train.ClassNames))
+                        throw new InvalidDataException($"'{testCsv}' has classes {string.Join(",", test.ClassNames)}, but '{csv}' has {string.Join(",", train.ClassNames)}");
+                }
+                else
+                    (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
+                return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);
+            }
+            default:
+            {
+                int classes = 1 + Paths.Where((_, i) => i % 2 == 1).Max(p => IdxReader.ReadLabels(p).DefaultIfEmpty().Max());
+                var names = Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                var train = IdxReader.Load(Paths[0], Paths[1], names);
+                ImageDataset test;
+                if (Paths.Count == 4) test = IdxReader.Load(Paths[2], Paths[3], names);
+                else (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
+                if (test.Height != train.Height || test.Width != train.Width)
+                    throw new InvalidDataException($"test images '{Paths[2]}' are {test.Height}x{test.Width}, training images '{Paths[0]}' are {train.Height}x{train.Width}");
+                return new DatasetPair(train, test, Normalization.Compute(train), train.Channels == 3 ? Augmentation.PadCropFlip : Augmentation.None);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Kind switch
+    {
+        DatasetKind.FashionMnist => Paths.Count == 0 ? "fashion-mnist" : $"fashion-mnist:{Paths[0]}",
+        DatasetKind.Cifar10 => $"cifar10:{Paths[0]}",
+        DatasetKind.Isic2018 => $"isic2018:{Paths[0]}",
+        _ => $"idx:{string.Join(",", Paths)}",
+    };
+}

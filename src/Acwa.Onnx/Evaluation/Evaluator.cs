@@ -1,0 +1,378 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Acwa.Onnx.Data;
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.Metrics;
+using Acwa.Onnx.Training.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Acwa.Onnx.Evaluation;
+
+/// <summary>
+/// Runs an ONNX classifier (image input fp32 [N, C, H, W] or [N, C*H*W], logits output fp32 [N, classes]) over a
+/// dataset and accumulates the confusion matrix, with the host and the model working at the same time:
+/// <list type="bullet">
+/// <item>a background task normalises batch k+1 into one of two reused, pinned input buffers while batch k runs;</item>
+/// <item>inputs and outputs are bound once per buffer through <see cref="OrtIoBinding"/> to preallocated OrtValues (no
+/// per-batch tensor allocation; the short last batch has its own pair);</item>
+/// <item>by default the graph gets an extra <c>ArgMax</c> output (<see cref="ClassifierGraphs.WithArgMaxOutput"/>) so only
+/// int64 predictions come back; otherwise the fp32 logits come back and the SIMD kernels of
+/// <see cref="ConfusionMatrix"/> take the argmax;</item>
+/// <item>on CPU the provider uses one intra-op thread per core unless told otherwise.</item>
+/// </list>
+/// One evaluator owns one session; <see cref="Evaluate(ImageDataset, Normalization?, CancellationToken)"/> may be called
+/// many times but not concurrently.
+/// </summary>
+public sealed class Evaluator : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly string _fetchName;
+    private readonly long?[] _inputDims;
+    private bool _disposed;
+
+    /// <summary>Loads the model at <paramref name="modelPath"/> (external data next to it is resolved).</summary>
+    /// <exception cref="InvalidDataException">The model is not a classifier as described on the class (the message names
+    /// the input or output and the shape found), or its metadata is malformed.</exception>
+    public static Evaluator Load(string modelPath, EvaluatorOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelPath);
+        if (!File.Exists(modelPath)) throw new FileNotFoundException($"model '{modelPath}' does not exist", modelPath);
+        ModelProto model;
+        try { model = OnnxModel.Load(modelPath); }
+        catch (Google.Protobuf.InvalidProtocolBufferException e) { throw new InvalidDataException($"'{modelPath}' is not an ONNX model: {e.Message}", e); }
+        return new Evaluator(model, options, modelPath);
+    }
+
+    /// <summary>Creates an evaluator for an in-memory model (which is not modified).</summary>
+    /// <exception cref="InvalidDataException">See <see cref="Load"/>.</exception>
+    public Evaluator(ModelProto model, EvaluatorOptions? options = null) : this(model, options, "model") { }
+
+    private Evaluator(ModelProto model, EvaluatorOptions? options, string source)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Options = options ?? new EvaluatorOptions();
+        if (Options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), Options.BatchSize, "EvaluatorOptions.BatchSize must be at least 1");
+        Metadata = ClassifierMetadata.Read(model);
+        var g = model.Graph ?? throw new InvalidDataException($"{source} has no graph");
+
+        var fed = ClassifierGraphs.FedInputs(g);
+        InputName = Options.Input ?? Metadata.Input ?? (fed.Count == 1 ? fed[0].Name
+            : throw new InvalidDataException($"{source} has {fed.Count} inputs ({string.Join(", ", fed.Select(i => i.Name))}); name the image input (--input or metadata '{ClassifierMetadata.InputKey}')"));
+        var input = fed.FirstOrDefault(i => i.Name == InputName)
+            ?? throw new InvalidDataException($"{source} has no input '{InputName}' (inputs: {string.Join(", ", fed.Select(i => i.Name))})");
+        if (fed.Count > 1) throw new InvalidDataException($"{source} needs inputs besides '{InputName}' ({string.Join(", ", fed.Where(i => i.Name != InputName).Select(i => i.Name))}); an evaluator feeds only the images");
+        if (input.Type?.TensorType?.ElemType is int et && et != (int)ElementType.Float)
+            throw new InvalidDataException($"{source}: input '{InputName}' has element type {(TensorProto.Types.DataType)et}; expected float (fp32)");
+        _inputDims = ClassifierGraphs.DeclaredDims(input) ?? throw new InvalidDataException($"{source}: input '{InputName}' declares no shape; expected [N, C, H, W] or [N, features]");
+        if (_inputDims.Length is not (2 or 4))
+            throw new InvalidDataException($"{source}: input '{InputName}' has shape {ClassifierGraphs.FormatShape(input)}; expected [N, C, H, W] or [N, features]");
+
+        OutputName = Options.Output ?? Metadata.Output ?? (g.Output.Count > 0 ? g.Output[0].Name : throw new InvalidDataException($"{source} has no outputs"));
+        var output = g.Output.FirstOrDefault(o => o.Name == OutputName)
+            ?? throw new InvalidDataException($"{source} has no output '{OutputName}' (outputs: {string.Join(", ", g.Output.Select(o => o.Name))})");
+        var outDims = ClassifierGraphs.DeclaredDims(output);
+        if (outDims is not { Length: 2 } || outDims[1] is not { } classes || classes < 1)
+            throw new InvalidDataException(
+                $"{source}: output '{OutputName}' has shape {ClassifierGraphs.FormatShape(output)}; expected logits [N, C] (batch, classes) with a fixed number of classes C");
+        if (output.Type?.TensorType?.ElemType is int ot && ot != (int)ElementType.Float)
+            throw new InvalidDataException($"{source}: output '{OutputName}' has element type {(TensorProto.Types.DataType)ot}; expected float (fp32) logits");
+        Classes = checked((int)classes);
+        if (Metadata.ClassNames is { } names && names.Count != Classes)
+            throw new InvalidDataException($"{source}: metadata '{ClassifierMetadata.ClassNamesKey}' names {names.Count} classes but output '{OutputName}' has {Classes}");
+
+        var run = model;
+        _fetchName = OutputName;
+        if (Options.ArgMaxInGraph)
+        {
+            var free = ClassifierGraphs.PredictionsOutput;
+            for (int k = 1; g.Node.Any(n => n.Output.Contains(free)) || g.Input.Any(i => i.Name == free); k++) free = $"{ClassifierGraphs.PredictionsOutput}.{k}";
+            run = ClassifierGraphs.WithArgMaxOutput(model, OutputName, free);
+            _fetchName = free;
+        }
+
+        SessionOptions? owned = Options.SessionOptions is null ? SessionOptionsFactory.Create(Options.Device, Options.IntraOpThreads) : null;
+        try
+        {
+            try { _session = new InferenceSession(OnnxModel.ToBytes(run), Options.SessionOptions ?? owned!); }
+            catch (OnnxRuntimeException e) when (Options.Device.IsCuda && Options.SessionOptions is null)
+            { throw SessionOptionsFactory.Explain(Options.Device, e, "creating the evaluation session"); }
+        }
+        catch
+        {
+            _runOptions.Dispose();
+            throw;
+        }
+        finally { owned?.Dispose(); }
+    }
+
+    /// <summary>The options this evaluator was created with.</summary>
+    public EvaluatorOptions Options { get; }
+
+    /// <summary>The model's <c>acwa.*</c> metadata (fields null when absent).</summary>
+    public ClassifierMetadata Metadata { get; }
+
+    /// <summary>Name of the image input.</summary>
+    public string InputName { get; }
+
+    /// <summary>Name of the logits output.</summary>
+    public string OutputName { get; }
+
+    /// <summary>Number of classes (the logits' second dimension).</summary>
+    public int Classes { get; }
+
+    /// <summary>True when predictions are computed in the graph (<see cref="EvaluatorOptions.ArgMaxInGraph"/>).</summary>
+    public bool PredictionsInGraph => Options.ArgMaxInGraph;
+
+    /// <summary>The session (owned by the evaluator; valid until <see cref="Dispose"/>).</summary>
+    internal InferenceSession Session => _session;
+
+    /// <summary>
+    /// Evaluates every image of <paramref name="data"/> in order. Pixels are normalised with
+    /// <paramref name="normalization"/>, else the model's <c>acwa.normalization</c>, else x/255
+    /// (<see cref="Normalization.Scale01"/>). Class names come from the model's <c>acwa.class_names</c>, else the
+    /// dataset's when it has as many classes as the model, else the class numbers.
+    /// </summary>
+    /// <exception cref="ArgumentException">The images do not fit the input shape, the normalisation has another channel
+    /// count, or a label is outside the model's classes (the message names the sizes or the sample).</exception>
+    public EvaluationResult Evaluate(ImageDataset data, Normalization? normalization = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var norm = normalization ?? Metadata.Normalization ?? Normalization.Scale01(data.Channels);
+        if (norm.Channels != data.Channels)
+            throw new ArgumentException($"normalisation has {norm.Channels} channels ({norm}) but the images of {data.Source} have {data.Channels}");
+        long[] shape = InputShape(data.Channels, data.Height, data.Width, data.Source);
+        var luts = Enumerable.Range(0, data.Channels).Select(norm.LookupTable).ToArray();
+        int size = data.ImageSize, plane = data.Height * data.Width;
+        var pixels = data;
+        void Fill(int start, int count, Span<float> dst)
+        {
+            for (int k = 0; k < count; k++)
+            {
+                var src = pixels.Image(start + k);
+                for (int c = 0; c < luts.Length; c++)
+                {
+                    var lut = luts[c];
+                    var s = src.Slice(c * plane, plane);
+                    var d = dst.Slice(k * size + c * plane, plane);
+                    for (int p = 0; p < s.Length; p++) d[p] = lut[s[p]];
+                }
+            }
+        }
+        var names = Metadata.ClassNames ?? (data.ClassCount == Classes ? data.ClassNames : null);
+        return Run(data.Labels.ToArray(), size, shape, Fill, names, data.Source, cancellationToken);
+    }
+
+    /// <summary>
+    /// Evaluates images that are already preprocessed: <paramref name="images"/> holds <c>labels.Length</c> images of
+    /// <paramref name="channels"/> x <paramref name="height"/> x <paramref name="width"/> floats each, fed as they are.
+    /// </summary>
+    /// <exception cref="ArgumentException">Sizes do not match the input or each other, or a label is outside the classes.</exception>
+    public EvaluationResult Evaluate(ReadOnlyMemory<float> images, ReadOnlyMemory<int> labels, int channels, int height, int width,
+        IReadOnlyList<string>? classNames = null, CancellationToken cancellationToken = default)
+    {
+        long[] shape = InputShape(channels, height, width, "images");
+        int size = checked(channels * height * width);
+        if ((long)labels.Length * size != images.Length)
+            throw new ArgumentException($"{images.Length} floats are not {labels.Length} images of {channels}x{height}x{width}");
+        void Fill(int start, int count, Span<float> dst) => images.Span.Slice(start * size, count * size).CopyTo(dst);
+        return Run(labels.ToArray(), size, shape, Fill, Metadata.ClassNames ?? classNames, "images", cancellationToken);
+    }
+
+    /// <summary>The input shape for a batch of one image of C x H x W, checked against the declared dims (dim 0 is then set per batch).</summary>
+    internal long[] InputShape(int channels, int height, int width, string source)
+    {
+        long[] shape = _inputDims.Length == 4 ? [1, channels, height, width] : [1, (long)channels * height * width];
+        for (int i = 1; i < shape.Length; i++)
+            if (_inputDims[i] is { } d && d != shape[i])
+                throw new ArgumentException(
+                    $"input '{InputName}' expects [{string.Join(", ", _inputDims.Select(x => x?.ToString(CultureInfo.InvariantCulture) ?? "N"))}] but {source} has images of {channels}x{height}x{width}");
+        return shape;
+    }
+
+    private EvaluationResult Run(int[] labels, int imageSize, long[] shape, Action<int, int, Span<float>> fill,
+        IReadOnlyList<string>? names, string source, CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        for (int i = 0; i < labels.Length; i++)
+            if ((uint)labels[i] >= (uint)Classes)
+                throw new ArgumentException($"{source}: label of sample {i} is {labels[i]}, outside the model's {Classes} classes [0, {Classes})");
+        if (names is not null && names.Count != Classes) names = null;
+        var matrix = new ConfusionMatrix(Classes);
+        var sw = Stopwatch.StartNew();
+        int n = labels.Length;
+        if (n > 0)
+        {
+            using var buffers = new BatchBuffers(this, Math.Min(Options.BatchSize, n), imageSize, shape);
+            buffers.Pipeline(n, fill, (slot, start, count) =>
+            {
+                var y = labels.AsSpan(start, count);
+                if (PredictionsInGraph)
+                {
+                    var p = buffers.Predictions(slot, count);
+                    var pi = buffers.PredictionScratch.AsSpan(0, count);
+                    for (int i = 0; i < count; i++) pi[i] = (int)p[i];
+                    matrix.Accumulate(y, pi);
+                }
+                else matrix.AccumulateLogits(y, buffers.Logits(slot, count), Options.NanPolicy);
+            }, ct);
+        }
+        sw.Stop();
+        return new EvaluationResult(matrix, ClassificationReport.Create(matrix, names), n, sw.Elapsed);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
+
+    /// <summary>
+    /// Two input slots (reused pinned float buffers with their OrtValues and IOBindings), the output buffers bound to them,
+    /// and the producer/consumer loop that overlaps filling one slot with running the other.
+    /// </summary>
+    internal sealed class BatchBuffers : IDisposable
+    {
+        private readonly Evaluator _owner;
+        private readonly int _batch, _imageSize;
+        private readonly long[] _shape;
+        private readonly float[][] _inputs = new float[2][];
+        private readonly long[][] _predictions = new long[2][];
+        private readonly float[][] _logits = new float[2][];
+        private readonly Slot?[] _full = new Slot?[2];
+        private readonly Slot?[] _tail = new Slot?[2];
+        private int _tailCount = -1;
+
+        public BatchBuffers(Evaluator owner, int batch, int imageSize, long[] shape)
+        {
+            _owner = owner;
+            _batch = batch;
+            _imageSize = imageSize;
+            _shape = shape;
+            PredictionScratch = new int[batch];
+            for (int s = 0; s < 2; s++)
+            {
+                _inputs[s] = GC.AllocateArray<float>(batch * imageSize, pinned: true);
+                if (owner.PredictionsInGraph) _predictions[s] = GC.AllocateArray<long>(batch, pinned: true);
+                else _logits[s] = GC.AllocateArray<float>(batch * owner.Classes, pinned: true);
+            }
+        }
+
+        public int[] PredictionScratch { get; }
+
+        /// <summary>Host view of slot <paramref name="slot"/>'s input buffer (for callers that fill it themselves).</summary>
+        public float[] Input(int slot) => _inputs[slot];
+
+        public ReadOnlySpan<long> Predictions(int slot, int count) => _predictions[slot].AsSpan(0, count);
+
+        public ReadOnlySpan<float> Logits(int slot, int count) => _logits[slot].AsSpan(0, count * _owner.Classes);
+
+        /// <summary>Runs the forward pass of slot <paramref name="slot"/> on its first <paramref name="count"/> images.</summary>
+        public void Forward(int slot, int count)
+        {
+            var s = count == _batch ? (_full[slot] ??= CreateSlot(slot, count)) : TailSlot(slot, count);
+            _owner._session.RunWithBinding(_owner._runOptions, s.Binding);
+        }
+
+        private Slot TailSlot(int slot, int count)
+        {
+            if (_tailCount != count)
+            {
+                for (int i = 0; i < 2; i++) { _tail[i]?.Dispose(); _tail[i] = null; }
+                _tailCount = count;
+            }
+            return _tail[slot] ??= CreateSlot(slot, count);
+        }
+
+        private Slot CreateSlot(int slot, int count)
+        {
+            var shape = (long[])_shape.Clone();
+            shape[0] = count;
+            var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _inputs[slot].AsMemory(0, count * _imageSize), shape);
+            OrtValue? output = null;
+            OrtIoBinding? binding = null;
+            try
+            {
+                output = _owner.PredictionsInGraph
+                    ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _predictions[slot].AsMemory(0, count), [count])
+                    : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _logits[slot].AsMemory(0, count * _owner.Classes), [count, _owner.Classes]);
+                binding = _owner._session.CreateIoBinding();
+                binding.BindInput(_owner.InputName, input);
+                binding.BindOutput(_owner._fetchName, output);
+                return new Slot(input, output, binding);
+            }
+            catch
+            {
+                binding?.Dispose();
+                output?.Dispose();
+                input.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Fills batches of <paramref name="n"/> images on a background task (at most two ahead, one per slot) while this
+        /// thread runs the forward pass of the other slot and then calls <paramref name="consume"/> (slot, start, count).
+        /// </summary>
+        public void Pipeline(int n, Action<int, int, Span<float>> fill, Action<int, int, int> consume, CancellationToken ct)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var free = new BlockingCollection<int>(2) { 0, 1 };
+            using var ready = new BlockingCollection<(int Slot, int Start, int Count)>(2);
+            var producer = Task.Run(() =>
+            {
+                try
+                {
+                    for (int start = 0; start < n; start += _batch)
+                    {
+                        int slot = free.Take(cts.Token), count = Math.Min(_batch, n - start);
+                        fill(start, count, _inputs[slot].AsSpan(0, count * _imageSize));
+                        ready.Add((slot, start, count), cts.Token);
+                    }
+                }
+                finally { ready.CompleteAdding(); }
+            }, cts.Token);
+            try
+            {
+                foreach (var (slot, start, count) in ready.GetConsumingEnumerable(cts.Token))
+                {
+                    Forward(slot, count);
+                    consume(slot, start, count);
+                    free.Add(slot, cts.Token);
+                }
+            }
+            catch
+            {
+                cts.Cancel();
+                try { producer.Wait(CancellationToken.None); } catch (AggregateException) { }
+                throw;
+            }
+            try { producer.GetAwaiter().GetResult(); }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+        }
+
+        public void Dispose()
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                _full[i]?.Dispose();
+                _tail[i]?.Dispose();
+            }
+        }
+
+        private sealed record Slot(OrtValue Input, OrtValue Output, OrtIoBinding Binding) : IDisposable
+        {
+            public void Dispose()
+            {
+                Binding.Dispose();
+                Output.Dispose();
+                Input.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+namespace Acwa.Onnx.Training.Compiler;
+
+/// <summary>
+/// What the training-graph compiler compiles: loss, optimizer, hyper-parameters, clipping, accumulation, and which
+/// initializers train. Hyper-parameters marked "input" become control inputs of the training graph (their value here is the
+/// manifest default); the others are constants baked into the graph.
+/// </summary>
+public sealed record ArtifactOptions
+{
+    /// <summary>Loss appended to the logits.</summary>
+    public LossKind Loss { get; init; } = LossKind.CrossEntropy;
+    /// <summary>Optimizer.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+    /// <summary>Learning rate default (input, role <c>lr</c>).</summary>
+    public float LearningRate { get; init; } = 1e-3f;
+    /// <summary>SGD momentum (constant; 0 disables the momentum buffer).</summary>
+    public float Momentum { get; init; }
+    /// <summary>SGD dampening (constant).</summary>
+    public float Dampening { get; init; }
+    /// <summary>SGD Nesterov momentum (requires momentum &gt; 0 and dampening 0, as in PyTorch).</summary>
+    public bool Nesterov { get; init; }
+    /// <summary>Weight decay (constant): L2 added to the gradient for SGD/Adam, decoupled for AdamW.</summary>
+    public float WeightDecay { get; init; }
+    /// <summary>Adam beta1 (constant).</summary>
+    public float Beta1 { get; init; } = 0.9f;
+    /// <summary>Adam beta2 (constant).</summary>
+    public float Beta2 { get; init; } = 0.999f;
+    /// <summary>Adam epsilon (constant).</summary>
+    public float Epsilon { get; init; } = 1e-8f;
+    /// <summary>Global gradient-norm clipping threshold default; null compiles no clipping. When set it is an input (role <c>clip_norm</c>).</summary>
+    public float? ClipNorm { get; init; }
+    /// <summary>Micro-batches per optimizer step; 1 compiles no accumulation. Greater than 1 adds an accumulator per parameter and the reset/apply flags.</summary>
+    public int AccumulationSteps { get; init; } = 1;
+    /// <summary>Focal gamma default (input).</summary>
+    public float FocalGamma { get; init; } = 2f;
+    /// <summary>LDAM scale s default (input).</summary>
+    public float LdamScale { get; init; } = 30f;
+    /// <summary>LDAM margins default [C] (input); null gives zeros (set them with <see cref="Losses.LossMath.LdamMargins"/>).</summary>
+    public float[]? LdamMargins { get; init; }
+    /// <summary>Logit-adjustment log prior default [C] (input); null gives zeros (no adjustment).</summary>
+    public float[]? LogPrior { get; init; }
+    /// <summary>Logit-adjustment tau default (input).</summary>
+    public float LogitAdjustTau { get; init; } = 1f;
+    /// <summary>Class weights default [C] (input); null gives ones.</summary>
+    public float[]? ClassWeights { get; init; }
+    /// <summary>Names of trainable initializers; null trains every fp32 initializer except batch-norm running statistics,
+    /// <see cref="Frozen"/>, and initializers used only as op settings (Dropout ratio, Clip bounds, Pad and Resize inputs 1-3).</summary>
+    public IReadOnlyList<string>? Trainable { get; init; }
+    /// <summary>Initializers to keep frozen (baked into the graphs as constants) when <see cref="Trainable"/> is null.</summary>
+    public IReadOnlyList<string>? Frozen { get; init; }
+    /// <summary>Number of classes; null reads it from the logits output's last dimension.</summary>
+    public int? NumClasses { get; init; }
+    /// <summary>Batch input shape without the batch dimension (e.g. [1, 28, 28]); null reads it from the model's input.</summary>
+    public long[]? InputShape { get; init; }
+    /// <summary>Logits output of the forward model; null takes its first graph output.</summary>
+    public string? LogitsOutput { get; init; }
+    /// <summary>Emit a per-batch C x C confusion-count output (int64, rows = true class) from the eval graph, which then takes labels.</summary>
+    public bool EvalConfusion { get; init; } = true;
+    /// <summary>Class names written into the inference model's metadata (<c>class_names</c>, a JSON array); optional.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+    /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
+    public string Device { get; init; } = "cpu";
+}

@@ -1,0 +1,102 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Acwa.Onnx.Training.Runtime;
+
+/// <summary>
+/// Builds ONNX Runtime <see cref="SessionOptions"/> for a <see cref="Device"/>: the CPU provider with a chosen number of
+/// intra-op threads, or the CUDA provider on one GPU with CPU fallback disabled (so that a node the GPU cannot run fails
+/// the session instead of silently running on the host).
+/// </summary>
+public static class SessionOptionsFactory
+{
+    /// <summary>Session config key that makes session creation fail when a node would fall back to the CPU provider.</summary>
+    public const string DisableCpuFallbackKey = "session.disable_cpu_ep_fallback";
+
+    /// <summary>
+    /// Creates session options for <paramref name="device"/>. <paramref name="intraOpThreads"/>: threads of the CPU
+    /// provider's intra-op pool; null means one per logical core (<see cref="Environment.ProcessorCount"/>); must be 1 or
+    /// more when given. For CUDA it also sets the CPU provider's thread count (shape ops run there).
+    /// Throws <see cref="DeviceUnavailableException"/> when the CUDA provider cannot be loaded.
+    /// The caller owns (disposes) the result.
+    /// </summary>
+    public static SessionOptions Create(Device device, int? intraOpThreads = null)
+    {
+        if (intraOpThreads is < 1) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), intraOpThreads, "intra-op threads must be 1 or more (null: one per core)");
+        var options = new SessionOptions
+        {
+            IntraOpNumThreads = intraOpThreads ?? Environment.ProcessorCount,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        try
+        {
+            if (device.IsCuda)
+            {
+                options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
+                try { options.AppendExecutionProvider_CUDA(device.Index); }
+                catch (OnnxRuntimeException e) { throw Explain(device, e, "loading ONNX Runtime's CUDA execution provider"); }
+                catch (EntryPointNotFoundException e) { throw Explain(device, e, "loading ONNX Runtime's CUDA execution provider"); }
+            }
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Turns an ONNX Runtime failure on a CUDA device into a message that says what is missing.</summary>
+    internal static DeviceUnavailableException Explain(Device device, Exception e, string stage)
+    {
+        var m = e.Message;
+        string cause;
+        if (m.Contains("Failed to load", StringComparison.OrdinalIgnoreCase) && MissingCudaLibraries() is { Count: > 0 } missing)
+            cause = DescribeMissing(missing);
+        else if (m.Contains("libcudnn", StringComparison.OrdinalIgnoreCase))
+            cause = "cuDNN 9 (libcudnn.so.9) was not found on the library path (LD_LIBRARY_PATH)";
+        else if (m.Contains("libcudart", StringComparison.OrdinalIgnoreCase) || m.Contains("libcublas", StringComparison.OrdinalIgnoreCase)
+                 || m.Contains("libcurand", StringComparison.OrdinalIgnoreCase) || m.Contains("libcufft", StringComparison.OrdinalIgnoreCase))
+            cause = "the CUDA runtime libraries (libcudart / libcublas / libcublasLt) were not found on the library path (LD_LIBRARY_PATH)";
+        else if (m.Contains("libonnxruntime_providers_cuda", StringComparison.OrdinalIgnoreCase) || m.Contains("providers_shared", StringComparison.OrdinalIgnoreCase))
+            cause = "ONNX Runtime's CUDA provider library (libonnxruntime_providers_cuda.so) or one of its dependencies (CUDA runtime, cuBLAS, cuDNN) could not be loaded; is the Microsoft.ML.OnnxRuntime.Gpu native package deployed?";
+        else if (m.Contains("no CUDA-capable device", StringComparison.OrdinalIgnoreCase) || m.Contains("cudaErrorNoDevice", StringComparison.OrdinalIgnoreCase)
+                 || m.Contains("CUDA failure 100", StringComparison.OrdinalIgnoreCase) || m.Contains("invalid device ordinal", StringComparison.OrdinalIgnoreCase)
+                 || m.Contains("CUDA failure 101", StringComparison.OrdinalIgnoreCase))
+            cause = $"no usable GPU with ordinal {device.Index} was found (no NVIDIA driver, no device, or the ordinal is out of range)";
+        else if (m.Contains("CUDA driver", StringComparison.OrdinalIgnoreCase) || m.Contains("CUDA failure 35", StringComparison.OrdinalIgnoreCase))
+            cause = "the NVIDIA driver is missing or older than the CUDA runtime needs";
+        else if (m.Contains("not in the list of available", StringComparison.OrdinalIgnoreCase) || e is EntryPointNotFoundException)
+            cause = "this ONNX Runtime build has no CUDA execution provider (use the Microsoft.ML.OnnxRuntime.Gpu native package)";
+        else if (m.Contains("fallback", StringComparison.OrdinalIgnoreCase) || m.Contains("assigned to the CPU", StringComparison.OrdinalIgnoreCase))
+            cause = "some nodes of the graph have no CUDA kernel and CPU fallback is disabled (session.disable_cpu_ep_fallback=1)";
+        else
+            cause = "the CUDA provider failed";
+        return new DeviceUnavailableException(device, $"device '{device}' is not usable: {cause} (while {stage}). ONNX Runtime said: {m}", e);
+    }
+
+    /// <summary>Shared libraries ONNX Runtime 1.31's CUDA provider loads (CUDA 13, cuDNN 9), with what each one is.</summary>
+    private static readonly (string File, string What)[] CudaLibraries =
+    [
+        ("libcuda.so.1", "the NVIDIA driver (libcuda; absent means no NVIDIA driver/GPU on this machine)"),
+        ("libcudart.so.13", "the CUDA 13 runtime (libcudart)"),
+        ("libcublas.so.13", "cuBLAS (libcublas)"),
+        ("libcublasLt.so.13", "cuBLASLt (libcublasLt)"),
+        ("libcurand.so.10", "cuRAND (libcurand)"),
+        ("libcudnn.so.9", "cuDNN 9 (libcudnn)"),
+    ];
+
+    /// <summary>The CUDA libraries the dynamic loader cannot find, as descriptions.</summary>
+    internal static List<string> MissingCudaLibraries()
+    {
+        var missing = new List<string>();
+        foreach (var (file, what) in CudaLibraries)
+        {
+            if (System.Runtime.InteropServices.NativeLibrary.TryLoad(file, out var h)) System.Runtime.InteropServices.NativeLibrary.Free(h);
+            else missing.Add($"{what}: {file}");
+        }
+        return missing;
+    }
+
+    private static string DescribeMissing(List<string> missing) =>
+        $"ONNX Runtime's CUDA provider could not be loaded because these libraries are not on the library path (LD_LIBRARY_PATH / ldconfig): {string.Join("; ", missing)}";
+}

@@ -1,0 +1,174 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Acwa.Onnx.Training.Runtime;
+
+public sealed partial class StepRunner
+{
+    /// <summary>Control role of the learning rate.</summary>
+    public const string LearningRateRole = "lr";
+    /// <summary>Control role of Adam's first bias correction, 1 - beta1^t (fed by the runner from <see cref="Step"/>).</summary>
+    public const string AdamBias1Role = "adam_bias1";
+    /// <summary>Control role of Adam's second bias correction, 1 - beta2^t (fed by the runner from <see cref="Step"/>).</summary>
+    public const string AdamBias2Role = "adam_bias2";
+    /// <summary>Control role of the per-class loss weights [C].</summary>
+    public const string ClassWeightsRole = "class_weights";
+    /// <summary>Control role of SGD momentum's first-step flag (1 on optimizer step 1, else 0; fed by the runner).</summary>
+    public const string FirstStepRole = "first_step";
+    /// <summary>Control role of gradient accumulation's reset flag (1 on the first run of a group; fed by the runner).</summary>
+    public const string AccumulateResetRole = "accumulate_reset";
+    /// <summary>Control role of gradient accumulation's apply flag (1 on the last run of a group; fed by the runner).</summary>
+    public const string AccumulateApplyRole = "accumulate_apply";
+
+    private readonly int[] _boundBatchVersion = [-1, -1];
+
+    /// <summary>
+    /// Runs one training step on a batch: <paramref name="x"/> holds <paramref name="batchSize"/> samples of
+    /// <see cref="SampleSize"/> values each (row-major), <paramref name="y"/> their labels in [0, C). Any batch size of 1
+    /// or more works (a smaller last batch rebinds the input shapes). The parameters, optimizer state and buffers are
+    /// updated on the device; <see cref="Step"/> grows by one. Adam's bias-correction controls (if the graph has them)
+    /// are fed 1 - beta^(Step+1) before the run.
+    /// </summary>
+    /// <exception cref="ArgumentException">Lengths do not match the batch size, or a label is outside [0, C) (the message names the index and value).</exception>
+    public StepResult TrainStep(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize)
+    {
+        ThrowIfDisposed();
+        CheckBatch(x, batchSize);
+        if (y.Length != batchSize) throw new ArgumentException($"y has {y.Length} labels, expected batch size {batchSize}", nameof(y));
+        if (_runnerOptions.ValidateLabels)
+        {
+            for (int i = 0; i < y.Length; i++)
+                if ((ulong)y[i] >= (ulong)NumClasses)
+                    throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
+        }
+
+        bool applies = (MicroStep + 1) % _accumulation == 0;
+        UpdateComputedControls(Step + 1, reset: MicroStep % _accumulation == 0, applies);
+        var batch = _trainBatch;
+        batch.EnsureBatchSize(batchSize);
+        x.CopyTo(batch.XSpan);
+        y.CopyTo(batch.YSpan);
+        FillDropoutMasks(batchSize);
+
+        int k = _current;
+        var binding = _trainBindings[k];
+        // Rebound every step: on a GPU, binding a host value is what copies it to the device.
+        binding.BindInput(Manifest.InputName, batch.X!);
+        binding.BindInput(Manifest.LabelName, batch.Y!);
+        if (_boundBatchVersion[k] != batch.Version)
+        {
+            binding.BindOutput(Manifest.LossOutput, batch.Loss!);
+            if (_trainHasPredictions) binding.BindOutput(Manifest.PredictionsOutput, batch.Predictions!);
+            _boundBatchVersion[k] = batch.Version;
+        }
+        foreach (var c in _controls)
+        {
+            if (c.BoundVersion[k] == c.Version) continue;
+            binding.BindInput(c.Spec.Name, c.Value);
+            c.BoundVersion[k] = c.Version;
+        }
+        foreach (var m in _masks) binding.BindInput(m.Spec.Name, m.Value!);
+
+        _train.RunWithBinding(_runOptions, binding);
+        binding.SynchronizeBoundOutputs();
+        _current = 1 - k;
+        MicroStep++;
+        if (applies) Step++;
+        return new StepResult(batch.LossValue, _trainHasPredictions ? batch.PredictionSpan : [], Step);
+    }
+
+    private void CheckBatch(ReadOnlySpan<float> x, int batchSize)
+    {
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be 1 or more");
+        if (x.Length != batchSize * _sampleSize)
+            throw new ArgumentException($"x has {x.Length} values, expected batch size {batchSize} x {_sampleSize} values per sample = {batchSize * _sampleSize}", nameof(x));
+    }
+
+    private void UpdateComputedControls(long t, bool reset, bool applies)
+    {
+        foreach (var c in _controls)
+        {
+            float v;
+            switch (c.Spec.Role)
+            {
+                case AdamBias1Role: v = (float)(1.0 - Math.Pow(_beta1, t)); break;
+                case AdamBias2Role: v = (float)(1.0 - Math.Pow(_beta2, t)); break;
+                case FirstStepRole: v = t == 1 ? 1f : 0f; break;
+                case AccumulateResetRole: v = reset ? 1f : 0f; break;
+                case AccumulateApplyRole: v = applies ? 1f : 0f; break;
+                default: continue;
+            }
+            if (c.Values.Length == 1 && c.Values[0] == v) continue;
+            Array.Fill(c.Values, v);
+            c.Version++;
+        }
+    }
+
+    private void FillDropoutMasks(int batchSize)
+    {
+        for (int i = 0; i < _masks.Length; i++)
+        {
+            var m = _masks[i];
+            var shape = m.Spec.Shape.Select(d => d < 0 ? batchSize : d).ToArray();
+            long n = Graphs.Tensors.ElementCount(shape);
+            if (m.Buffer.Length != n || m.Value is null)
+            {
+                m.Value?.Dispose();
+                m.Buffer = new bool[n];
+                m.Value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(m.Buffer, shape);
+            }
+            // A pure function of (seed, run, mask): resuming at run r draws what an uninterrupted run draws.
+            var rng = Data.Xoshiro256StarStar.Derive(_runnerOptions.DropoutSeed, (ulong)MicroStep, (ulong)i);
+            double keep = 1 - m.Spec.Ratio;
+            var buf = m.Buffer;
+            for (long j = 0; j < buf.Length; j++) buf[j] = rng.NextDouble() < keep;
+        }
+    }
+
+    /// <summary>True when the training graph has a control input with role (or name) <paramref name="roleOrName"/>.</summary>
+    public bool HasControl(string roleOrName) => _controls.Any(c => c.Spec.Role == roleOrName || c.Spec.Name == roleOrName);
+
+    /// <summary>The current values of the control(s) with role (or input name) <paramref name="roleOrName"/> (a copy of the first match).</summary>
+    public float[] GetControl(string roleOrName) =>
+        (_controls.FirstOrDefault(c => c.Spec.Role == roleOrName || c.Spec.Name == roleOrName)
+            ?? throw new KeyNotFoundException($"the training graph has no control with role or name '{roleOrName}' (controls: {ControlList()})")).Values.ToArray();
+
+    /// <summary>
+    /// Sets every control input whose role (or input name) is <paramref name="roleOrName"/>. <paramref name="values"/> must
+    /// have the control's element count, or 1 value to fill it. Takes effect from the next step. Throws
+    /// <see cref="KeyNotFoundException"/> when no control matches, <see cref="ArgumentException"/> on a length mismatch.
+    /// Setting an Adam bias role is allowed but is overwritten before each step.
+    /// </summary>
+    public void SetControl(string roleOrName, ReadOnlySpan<float> values)
+    {
+        ThrowIfDisposed();
+        bool any = false;
+        foreach (var c in _controls)
+        {
+            if (c.Spec.Role != roleOrName && c.Spec.Name != roleOrName) continue;
+            any = true;
+            if (values.Length == c.Values.Length) values.CopyTo(c.Values);
+            else if (values.Length == 1) c.Values.AsSpan().Fill(values[0]);
+            else throw new ArgumentException($"control '{c.Spec.Name}' (role '{c.Spec.Role}') has {c.Values.Length} values, got {values.Length}", nameof(values));
+            c.Version++;
+        }
+        if (!any) throw new KeyNotFoundException($"the training graph has no control with role or name '{roleOrName}' (controls: {ControlList()})");
+    }
+
+    /// <summary>Sets the learning rate (the <c>lr</c> control) for the next steps.</summary>
+    public void SetLearningRate(float lr) => SetControl(LearningRateRole, [lr]);
+
+    /// <summary>
+    /// Sets the class weights (the <c>class_weights</c> control, length C) for the next steps. Throws when the length is
+    /// not C or a weight is negative, NaN or infinite (the message names the index).
+    /// </summary>
+    public void SetClassWeights(ReadOnlySpan<float> weights)
+    {
+        if (weights.Length != NumClasses) throw new ArgumentException($"class weights have {weights.Length} values, expected C = {NumClasses}", nameof(weights));
+        for (int i = 0; i < weights.Length; i++)
+            if (!float.IsFinite(weights[i]) || weights[i] < 0)
+                throw new ArgumentException($"class weight [{i}] = {weights[i]} must be finite and >= 0", nameof(weights));
+        SetControl(ClassWeightsRole, weights);
+    }
+
+    private string ControlList() => _controls.Length == 0 ? "none" : string.Join(", ", _controls.Select(c => $"{c.Spec.Name}:{c.Spec.Role}"));
+}

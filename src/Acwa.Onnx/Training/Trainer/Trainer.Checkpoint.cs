@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+
+namespace Acwa.Onnx.Training;
+
+public sealed partial class Trainer
+{
+    /// <summary>Format tag of the trainer's part of a checkpoint's metadata (<c>extra.trainer</c>).</summary>
+    public const string TrainerStateFormat = "acwa-trainer/1";
+
+    private string OrderFingerprint(int epoch) =>
+        Convert.ToHexString(SHA256.HashData(MemoryMarshal.AsBytes(_trainLoader.EpochOrder(epoch).AsSpan())))[..16];
+
+    private JsonObject CheckpointMeta(EpochResult last)
+    {
+        var history = new JsonArray();
+        foreach (var r in _history) history.Add(r.ToJson());
+        history.Add(last.ToJson());
+        return new JsonObject
+        {
+            ["trainer"] = new JsonObject
+            {
+                ["format"] = TrainerStateFormat,
+                ["completed_epochs"] = CompletedEpochs,
+                ["global_step"] = GlobalStep,
+                ["epochs"] = Options.Epochs,
+                ["policy_spec"] = _policy.Spec,
+                ["policy"] = _policy.SaveState(),
+                ["schedule"] = _schedule.Spec,
+                ["rng"] = new JsonObject
+                {
+                    // Every random draw is derived from these seeds and a position, so they are the whole RNG state.
+                    ["data_seed"] = Options.Seed,
+                    ["dropout_seed"] = _runner.DropoutSeed,
+                    ["micro_step"] = _runner.MicroStep,
+                },
+                ["data"] = new JsonObject
+                {
+                    ["train_count"] = _train.Count,
+                    ["validation_count"] = _validation.Count,
+                    ["batch_size"] = Options.BatchSize,
+                    ["drop_last"] = Options.DropLast,
+                    ["next_epoch_order_sha256"] = OrderFingerprint(CompletedEpochs),
+                },
+                ["config"] = Options.Config?.DeepClone() ?? new JsonObject(),
+                ["history"] = history,
+            },
+        };
+    }
+
+    /// <summary>
+    /// Restores a checkpoint written by this trainer's loop (<see cref="TrainerOptions.CheckpointPath"/>): the runner's state
+    /// and step counters, the policy's state, the epoch and global step. <see cref="Run"/> then continues with the next
+    /// epoch exactly as the interrupted run would have. The run must use the same data (counts and order), batch size,
+    /// seed, epochs, schedule and policy; otherwise an <see cref="InvalidDataException"/> names the field and both values.
+    /// Returns the checkpoint's epoch history (JSON, one object per finished epoch).
+    /// </summary>
+    public JsonArray Resume(string checkpointPath)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointPath);
+        // Check the trainer part before touching the runner's state.
+        var (_, fileMeta) = TensorFile.Load(checkpointPath);
+        if ((fileMeta["extra"] as JsonObject)?["trainer"] is not JsonObject t)
+            throw new InvalidDataException($"'{checkpointPath}' has no trainer state (meta.extra.trainer); it was not written by the Trainer");
+        string Where(string f) => $"'{checkpointPath}': trainer.{f}";
+        if ((string?)t["format"] != TrainerStateFormat)
+            throw new InvalidDataException($"{Where("format")} is '{(string?)t["format"]}', expected '{TrainerStateFormat}'");
+        void Same<T>(string field, JsonNode? node, T now) where T : IEquatable<T>
+        {
+            T? was = node is null ? default : node.GetValue<T>();
+            if (was is null || !was.Equals(now)) throw new InvalidDataException($"{Where(field)} is {(was is null ? "missing" : was)}, this run has {now}; resuming would not continue the same run");
+        }
+        var data = t["data"] as JsonObject ?? throw new InvalidDataException($"{Where("data")} is missing");
+        var rng = t["rng"] as JsonObject ?? throw new InvalidDataException($"{Where("rng")} is missing");
+        Same("epochs", t["epochs"], Options.Epochs);
+        Same("schedule", t["schedule"], _schedule.Spec);
+        Same("policy_spec", t["policy_spec"], _policy.Spec);
+        Same("data.train_count", data["train_count"], _train.Count);
+        Same("data.validation_count", data["validation_count"], _validation.Count);
+        Same("data.batch_size", data["batch_size"], Options.BatchSize);
+        Same("data.drop_last", data["drop_last"], Options.DropLast);
+        Same("rng.data_seed", rng["data_seed"], Options.Seed);
+        Same("rng.dropout_seed", rng["dropout_seed"], _runner.DropoutSeed);
+        int completed = t["completed_epochs"]?.GetValue<int>() ?? throw new InvalidDataException($"{Where("completed_epochs")} is missing");
+        if (completed < 0 || completed > Options.Epochs) throw new InvalidDataException($"{Where("completed_epochs")} is {completed}, outside [0, {Options.Epochs}]");
+        Same("data.next_epoch_order_sha256", data["next_epoch_order_sha256"], OrderFingerprint(completed));
+        var policyState = t["policy"] as JsonObject ?? throw new InvalidDataException($"{Where("policy")} is missing");
+
+        _runner.LoadCheckpoint(checkpointPath);
+        try { _policy.LoadState((JsonObject)policyState.DeepClone()); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{Where("policy")}: {e.Message}", e); }
+        CompletedEpochs = completed;
+        GlobalStep = t["global_step"]?.GetValue<long>() ?? _runner.MicroStep;
+        return t["history"] is JsonArray h ? (JsonArray)h.DeepClone() : [];
+    }
+}

@@ -1,0 +1,57 @@
+namespace Acwa.Onnx.Weighting;
+
+/// <summary>
+/// Adaptive variant with a multiplicative update centred on the mean F1. After each epoch, with
+/// <c>m = mean_c f_c</c> over all C classes:
+/// <code>
+/// u_c = w_c * exp(eta*(m - f_c))
+/// v_c = u_c * C / sum_j u_j          (mean 1)
+/// w_c &lt;- clip(v_c, w_min, w_max)    (when clipping is on)
+/// </code>
+/// Defaults: eta 2.0, [w_min, w_max] = [0.2, 5], clipping on, weights start at 1. Weights stay positive; after the
+/// clip the mean can differ slightly from 1. A class with no support in the feedback split enters with the F1 it
+/// is given (normally 0).
+/// Spec: <c>acwa-mult</c>, options <c>eta</c>, <c>min</c>, <c>max</c>, <c>clip=on|off</c>.
+/// </summary>
+public sealed class AcwaMultiplicativePolicy : ClassWeightPolicy
+{
+    /// <summary>Creates the policy.</summary>
+    /// <param name="numClasses">Number of classes.</param>
+    /// <param name="eta">Rate in the exponent (finite, non-negative).</param>
+    /// <param name="minWeight">Lower clip bound (positive).</param>
+    /// <param name="maxWeight">Upper clip bound.</param>
+    /// <param name="clip">Whether the clip is applied.</param>
+    public AcwaMultiplicativePolicy(int numClasses, double eta = 2.0, double minWeight = 0.2, double maxWeight = 5.0, bool clip = true)
+        : base(numClasses, null)
+    {
+        AcwaPolicy.Require(eta >= 0 && double.IsFinite(eta), nameof(eta), eta, "must be finite and non-negative");
+        WeightMath.CheckBounds(minWeight, maxWeight);
+        (Eta, MinWeight, MaxWeight, Clip) = (eta, minWeight, maxWeight, clip);
+    }
+
+    /// <summary>Rate eta.</summary>
+    public double Eta { get; }
+    /// <summary>Lower clip bound.</summary>
+    public double MinWeight { get; }
+    /// <summary>Upper clip bound.</summary>
+    public double MaxWeight { get; }
+    /// <summary>Whether the clip is applied.</summary>
+    public bool Clip { get; }
+
+    /// <inheritdoc />
+    public override string Spec =>
+        $"acwa-mult:eta={PolicySpec.Num(Eta)},min={PolicySpec.Num(MinWeight)},max={PolicySpec.Num(MaxWeight)},clip={PolicySpec.OnOff(Clip)}";
+
+    private protected override double[] Step(EpochFeedback feedback)
+    {
+        var f1 = feedback.F1;
+        double mean = WeightMath.Mean(f1);
+        var next = Current.ToArray();
+        for (int c = 0; c < next.Length; c++)
+            next[c] *= Math.Exp(Eta * (mean - f1[c]));
+        WeightMath.NormaliseMean(next, Spec);
+        if (Clip)
+            WeightMath.Clip(next, MinWeight, MaxWeight);
+        return next;
+    }
+}

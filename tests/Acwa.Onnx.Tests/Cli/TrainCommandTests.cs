@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Acwa.Cli;
+using Acwa.Cli.Commands;
+using Acwa.Cli.Training;
+using Acwa.Onnx.Evaluation;
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Tests.Data;
+
+namespace Acwa.Onnx.Tests.Cli;
+
+/// <summary>
+/// <c>acwa train</c> end to end on a small learnable dataset written in the real IDX format: the run folder, the report,
+/// resume of a finished run, agreement of <c>acwa eval</c> with the run's final test evaluation, and bad input.
+/// </summary>
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    /// <summary>10 classes of 28x28 images; class c lights a 7x7 block at a class-specific place, plus noise.</summary>
+    private static (byte[] Pixels, byte[] Labels) Synthetic(int perClass, int seed)
+    {
+        var rng = new Random(seed);
+        int n = perClass * 10;
+        var px = new byte[n * 784];
+        var y = new byte[n];
+        for (int i = 0; i < n; i++)
+        {
+            int c = i % 10;
+            y[i] = (byte)c;
+            int r0 = c / 4 * 7 + 2, c0 = c % 4 * 7;
+            for (int p = 0; p < 784; p++) px[i * 784 + p] = (byte)rng.Next(0, 90);
+            for (int r = 0; r < 7; r++)
+                for (int q = 0; q < 7; q++)
+                    px[i * 784 + (r0 + r) * 28 + c0 + q] = (byte)rng.Next(120, 256);
+        }
+        return (px, y);
+    }
+
+    private string Dataset()
+    {
+        var (tx, ty) = Synthetic(60, 1);
+        var (vx, vy) = Synthetic(20, 2);
+        File.WriteAllBytes(_dir.File("train-images.gz"), DataFiles.Gzip(DataFiles.IdxImages(tx, ty.Length, 28, 28)));
+        File.WriteAllBytes(_dir.File("train-labels.gz"), DataFiles.Gzip(DataFiles.IdxLabels(ty)));
+        File.WriteAllBytes(_dir.File("test-images"), DataFiles.IdxImages(vx, vy.Length, 28, 28));
+        File.WriteAllBytes(_dir.File("test-labels"), DataFiles.IdxLabels(vy));
+        return $"idx:{_dir.File("train-images.gz")},{_dir.File("train-labels.gz")},{_dir.File("test-images")},{_dir.File("test-labels")}";
+    }
+
+    [Fact]
+    public void TrainsWritesRunFolderAndEvalAgrees()
+    {
+        var outDir = _dir.File("run");
+        var o = new TrainRunOptions { Dataset = Dataset(), Imbalance = "step", Model = "mlp", Epochs = 3, Batch = 32, OutDir = outDir, Quiet = true, Threads = 1 };
+        var log = new StringWriter();
+        var outcome = TrainRun.Run(o, log);
+
+        foreach (var f in new[] { "config.json", "metrics.csv", "metrics.json", "weights.csv", "checkpoint.acwa", "model.onnx", "confusion_matrix.csv",
+                     "confusion_matrix.png", "f1_per_class.png", "weights_per_class.png", "test_report.json" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), $"run folder lacks {f}");
+        var csv = File.ReadAllLines(Path.Combine(outDir, "metrics.csv"));
+        Assert.Equal(4, csv.Length); // header + 3 epochs
+        Assert.Equal(3, outcome.History.Count);
+        // The learnable task is easy: the MLP must be far above chance on the test split.
+        Assert.NotNull(outcome.Test);
+        Assert.True(outcome.Test!.MacroF1 > 0.8, $"test macro-F1 {outcome.Test.MacroF1}");
+        // Paper-exact ACWA never lowers a weight (f_target = 1).
+        var w = outcome.History.Select(h => h["weights"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray()).ToList();
+        for (int e = 1; e < w.Count; e++)
+            for (int c = 0; c < 10; c++) Assert.True(w[e][c] >= w[e - 1][c]);
+        Assert.Contains("test: macro-F1", log.ToString());
+
+        // The exported model carries metadata and `acwa eval` gives the same confusion matrix as the run's final test evaluation.
+        var meta = ClassifierMetadata.Read(OnnxModel.Load(Path.Combine(outDir, "model.onnx")));
+        Assert.NotNull(meta.Normalization);
+        Assert.Equal(10, meta.ClassNames!.Count);
+        var eval = EvalCommand.Compute(new EvalOptions(Path.Combine(outDir, "model.onnx"), o.Dataset, Batch: 17), out _);
+        Assert.Equal(outcome.TestConfusion!.Counts.ToArray(), eval.Matrix.Counts.ToArray());
+        Assert.Equal(outcome.Test.MacroF1, eval.Report.MacroF1, 12);
+    }
+
+
+    [Fact]
+    public void ResumeOfFinishedRunDoesNotRetrainAndRefusesToOverwrite()
+    {
+        var outDir = _dir.File("run2");
+        var o = new TrainRunOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Batch = 64, OutDir = outDir, Quiet = true, Threads = 1 };
+        var first = TrainRun.Run(o, new StringWriter());
+        var checkpointBytes = File.ReadAllBytes(Path.Combine(outDir, "checkpoint.acwa"));
+
+        // Without --resume an existing run is not overwritten.
+        var err = new StringWriter();
+        Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
+        Assert.Contains("--resume", err.ToString());
+
+        var again = TrainRun.Run(o with { Resume = true }, new StringWriter());
+        Assert.Equal(checkpointBytes, File.ReadAllBytes(Path.Combine(outDir, "checkpoint.acwa")));
+        Assert.Equal(2, again.History.Count);
+        Assert.Equal(first.TestConfusion!.Counts.ToArray(), again.TestConfusion!.Counts.ToArray());
+    }
+
+    [Theory]
+    [InlineData("--loss", "hinge", "unknown --loss 'hinge'")]
+    [InlineData("--policy", "acwa-magic", "acwa-magic")]
+    [InlineData("--model", "vgg", "unknown model 'vgg'")]
+    [InlineData("--device", "tpu", "tpu")]
+    [InlineData("--dataset", "mnist-ish", "mnist-ish")]
+    public void BadOptionsGiveClearErrors(string option, string value, string expected)
+    {
+        var args = new List<string> { "train", "--epochs", "1", "--out", _dir.File("bad"), "--quiet" };
+        if (option != "--dataset") args.AddRange(["--dataset", Dataset()]);
+        args.AddRange([option, value]);
+        var err = new StringWriter();
+        var config = new System.CommandLine.InvocationConfiguration { Output = new StringWriter(), Error = err };
+        int rc = CliApp.Build().Parse(args).Invoke(config);
+        Assert.NotEqual(0, rc);
+        Assert.Contains(expected, err.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HelpListsTrainWithDefaults()
+    {
+        var output = new StringWriter();
+        var config = new System.CommandLine.InvocationConfiguration { Output = output, Error = new StringWriter() };
+        CliApp.Build().Parse(["train", "--help"]).Invoke(config);
+        var text = output.ToString();
+        foreach (var opt in new[] { "--dataset", "--imbalance", "--model", "--loss", "--policy", "--optimizer", "--lr", "--epochs", "--batch", "--device", "--seed", "--out", "--resume" })
+            Assert.Contains(opt, text, StringComparison.Ordinal);
+        Assert.Contains("fashion-mnist", text, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}

@@ -1,0 +1,94 @@
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Compiler;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Acwa.Onnx.Tests.Compiler;
+
+public class BatchNormStepTests
+{
+    private static (float[] X, long[] Y) Batch(int seed, int n)
+    {
+        var rng = new Random(seed);
+        return (Enumerable.Range(0, n * 36).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray(),
+                Enumerable.Range(0, n).Select(_ => (long)rng.Next(3)).ToArray());
+    }
+
+    [Fact]
+    public void ConvBatchNormStepUpdatesRunningStatisticsAndGradientsMatchFiniteDifferences()
+    {
+        var forward = TestModels.ConvBn(1);
+        var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0f, ClassWeights = [1f, 2f, 0.5f] }, exposeGradients: true);
+        var m = set.Manifest;
+        Assert.Equal(["bn.running_mean", "bn.running_var"], m.State.Where(s => s.Kind == StateKind.Buffer).Select(s => s.Name));
+        Assert.DoesNotContain(m.State, s => s.Name.StartsWith("bn.running", StringComparison.Ordinal) && s.Kind == StateKind.Parameter);
+        Assert.Contains("bn.running_mean", m.EvalStateInputs);
+
+        var (x, y) = Batch(2, 5);
+        using var r = new StepRunner(set);
+        var mean0 = r.State["bn.running_mean"].Data!;
+        float loss0 = r.Step(x, y);
+        var grads = m.State.Where(s => s.Kind == StateKind.Parameter).ToDictionary(s => s.Name, s => (float[])r.Last["grad." + s.Name]);
+        // Running mean moved toward the batch mean: ONNX momentum 0.9.
+        Assert.NotEqual(mean0, r.State["bn.running_mean"].Data!);
+
+        // Finite differences of the training graph's own (fp32) loss, h = 2e-3 (small, so that no Relu kink is crossed; 1e-2 crossed one), on a few elements of each parameter:
+        // tolerance 2e-2 relative + 2e-3 absolute. lr = 0, so the parameters stay put between runs.
+        using var s = new Ort(set.TrainingModel);
+        var baseState = r.State.ToDictionary(kv => kv.Key, kv => kv.Value);
+        baseState["bn.running_mean"] = baseState["bn.running_mean"] with { Data = mean0 };
+        float Loss(string name, int k, float delta)
+        {
+            var feeds = new List<NamedOnnxValue> { Ort.F(m.InputName, x, 5, 1, 6, 6), Ort.L(m.LabelName, y, 5) };
+            foreach (var st in m.State)
+            {
+                var d = (float[])baseState[st.Name].Data!.Clone();
+                if (st.Name == name) d[k] += delta;
+                feeds.Add(Ort.F(st.Input, d, st.Shape.Select(v => (int)v).ToArray()));
+            }
+            foreach (var c in m.Controls)
+                feeds.Add(Ort.F(c.Name, c.Role == ControlRoles.LearningRate ? [0f] : c.Default, c.Shape.Select(v => (int)v).ToArray()));
+            return ((float[])s.Run(feeds)[m.LossOutput])[0];
+        }
+        Assert.Equal(loss0, Loss("", 0, 0), 6);
+        foreach (var (name, g) in grads)
+            for (int k = 0; k < g.Length; k += Math.Max(1, g.Length / 4))
+            {
+                double fd = (Loss(name, k, 2e-3f) - Loss(name, k, -2e-3f)) / 4e-3;
+                Assert.True(Math.Abs(fd - g[k]) <= 2e-3 + 2e-2 * Math.Abs(fd), $"d loss / d {name}[{k}]: finite differences {fd}, graph {g[k]}");
+            }
+    }
+}
+
+public class DropoutStepTests
+{
+    [Fact]
+    public void DropoutGetsAHostMaskInputAndItsRatioIsNotAParameter()
+    {
+        var forward = TestModels.Mlp([4, 6, 3], 1, dropout: 0.25f);
+        var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.1f }, exposeGradients: true);
+        var m = set.Manifest;
+        Assert.DoesNotContain(m.State, s => s.Name.StartsWith("dropout_ratio", StringComparison.Ordinal));
+        var mask = Assert.Single(m.DropoutMasks);
+        Assert.Equal(0.25, mask.Ratio, 6);
+        Assert.Equal([-1L, 6L], mask.Shape);
+
+        // A keep-nothing mask zeroes the hidden layer: the first layer gets no gradient; keep-all scales by 1 / (1 - ratio).
+        using var s = new Ort(set.TrainingModel);
+        var rng = new Random(3);
+        var x = Enumerable.Range(0, 20).Select(_ => (float)rng.NextDouble()).ToArray();
+        Dictionary<string, Array> Run(bool keep)
+        {
+            var feeds = new List<Microsoft.ML.OnnxRuntime.NamedOnnxValue> { Ort.F(m.InputName, x, 5, 4), Ort.L(m.LabelName, [0, 1, 2, 0, 1], 5) };
+            foreach (var st in m.State) feeds.Add(Ort.F(st.Input, set.InitialState.First(t => t.Name == st.Name).Data!, st.Shape.Select(v => (int)v).ToArray()));
+            foreach (var c in m.Controls) feeds.Add(Ort.F(c.Name, c.Default, c.Shape.Select(v => (int)v).ToArray()));
+            feeds.Add(Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(mask.Name,
+                new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<bool>(Enumerable.Repeat(keep, 30).ToArray(), [5, 6])));
+            return s.Run(feeds);
+        }
+        var none = Run(false);
+        Assert.All((float[])none["grad.fc0.weight"], v => Assert.Equal(0f, v));
+        var all = Run(true);
+        Assert.Contains((float[])all["grad.fc0.weight"], v => v != 0f);
+        Assert.True(float.IsFinite(((float[])all[m.LossOutput])[0]));
+    }
+}

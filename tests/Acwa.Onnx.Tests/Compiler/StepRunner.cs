@@ -1,0 +1,60 @@
+using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Compiler;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Acwa.Onnx.Tests.Compiler;
+
+/// <summary>A host-side training loop over a compiled step graph (real ORT session; state round-trips through the host).</summary>
+internal sealed class StepRunner : IDisposable
+{
+    private readonly Ort _session;
+    private readonly ArtifactManifest _m;
+    private readonly float _beta1, _beta2;
+    public Dictionary<string, HostTensor> State { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, float[]> ControlValues { get; } = new(StringComparer.Ordinal);
+    public int OptimizerStep { get; private set; }
+    public Dictionary<string, Array> Last { get; private set; } = [];
+
+    public StepRunner(ArtifactSet set)
+    {
+        _session = new Ort(set.TrainingModel);
+        _m = set.Manifest;
+        foreach (var t in set.InitialState) State[t.Name] = t;
+        _beta1 = (float)_m.Hyperparameters.GetValueOrDefault("beta1", 0.9);
+        _beta2 = (float)_m.Hyperparameters.GetValueOrDefault("beta2", 0.999);
+    }
+
+    /// <summary>One run of the step graph. <paramref name="applies"/> says whether this run is an optimizer step
+    /// (always true without accumulation); <paramref name="reset"/> starts an accumulation group.</summary>
+    public float Step(float[] x, long[] y, bool reset = true, bool applies = true)
+    {
+        int n = y.Length;
+        int t = OptimizerStep + 1;
+        var feeds = new List<NamedOnnxValue>
+        {
+            Ort.F(_m.InputName, x, [n, .. _m.InputShape.Skip(1).Select(d => (int)d)]),
+            Ort.L(_m.LabelName, y, n),
+        };
+        foreach (var s in _m.State) feeds.Add(Ort.F(s.Input, State[s.Name].Data!, s.Shape.Select(d => (int)d).ToArray()));
+        foreach (var c in _m.Controls)
+        {
+            float[] v = ControlValues.TryGetValue(c.Role, out var given) ? given : c.Role switch
+            {
+                ControlRoles.AdamBias1 => [1f - MathF.Pow(_beta1, t)],
+                ControlRoles.AdamBias2 => [1f - MathF.Pow(_beta2, t)],
+                ControlRoles.FirstStep => [t == 1 ? 1f : 0f],
+                ControlRoles.AccumulateReset => [reset ? 1f : 0f],
+                ControlRoles.AccumulateApply => [applies ? 1f : 0f],
+                _ => c.Default,
+            };
+            feeds.Add(Ort.F(c.Name, v, c.Shape.Select(d => (int)d).ToArray()));
+        }
+        Last = _session.Run(feeds);
+        foreach (var s in _m.State) State[s.Name] = State[s.Name] with { Data = (float[])Last[s.Output] };
+        if (applies) OptimizerStep++;
+        return ((float[])Last[_m.LossOutput])[0];
+    }
+
+    public void Dispose() => _session.Dispose();
+}

@@ -1,0 +1,100 @@
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Import;
+using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Compiler;
+
+namespace Acwa.Onnx.Tests.Models;
+
+/// <summary>
+/// Whole-model check against PyTorch: each exported fixture (opset 17, upgraded to 18) is compiled into a
+/// training-step graph (weighted CE, BN on batch statistics) and run once in ORT from its exported parameters;
+/// the loss, train-mode logits, every parameter gradient, the BN running statistics and the parameters after one
+/// SGD / Adam / AdamW step must match tools/export_torch_fixtures.py's float64 PyTorch references.
+/// </summary>
+public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private const double Tolerance = 1e-4;
+    private double _worst;
+    private string _worstWhat = "";
+
+    public static TheoryData<string, string> Cases
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet" })
+                foreach (var o in new[] { "sgd", "adam", "adamw" }) data.Add(f, o);
+            return data;
+        }
+    }
+
+    private static ArtifactOptions Options(string optimizer, float[] classWeights) => optimizer switch
+    {
+        // The hyper-parameters of the references (index.json): SGD lr 0.1, momentum 0.9, wd 1e-4, no Nesterov;
+        // Adam lr 1e-3; AdamW lr 1e-3, wd 1e-2; betas 0.9 / 0.999, eps 1e-8.
+        "sgd" => new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.1f, Momentum = 0.9f, WeightDecay = 1e-4f, ClassWeights = classWeights },
+        "adam" => new ArtifactOptions { Optimizer = OptimizerKind.Adam, LearningRate = 1e-3f, ClassWeights = classWeights },
+        "adamw" => new ArtifactOptions { Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3f, WeightDecay = 1e-2f, ClassWeights = classWeights },
+        _ => throw new ArgumentException(optimizer),
+    };
+
+    /// <summary>max |a - b| / max |b| over the tensor.</summary>
+    private static double RelativeError(float[] actual, float[] expected)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double diff = 0, scale = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            diff = Math.Max(diff, Math.Abs((double)actual[i] - expected[i]));
+            scale = Math.Max(scale, Math.Abs((double)expected[i]));
+        }
+        return diff / Math.Max(scale, 1e-12);
+    }
+
+    private void Close(string what, float[] actual, float[] expected, double tolerance = Tolerance)
+    {
+        double e = RelativeError(actual, expected);
+        if (tolerance == Tolerance && e > _worst) (_worst, _worstWhat) = (e, what);
+        Assert.True(e <= tolerance, $"{what}: relative error {e:G3} > {tolerance:G3}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void OneCompiledStepMatchesPyTorch(string fixture, string optimizer)
+    {
+        float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
+        var index = ModelTestUtil.Index($"{fixture}/index.json");
+        var forward = OpsetUpgrade.ToOpset18(OnnxModel.Load(ModelTestUtil.Fixture($"{fixture}.onnx")));
+        var x = Npy.Read(ModelTestUtil.Fixture($"{fixture}/x.npy"));
+        var y = Npy.Read(ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
+
+        var set = TrainingArtifacts.Compile(forward, Options(optimizer, Ref("w")), exposeGradients: true);
+        var parameters = index.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var buffers = index.GetProperty("buffers").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Equal(parameters.Order(StringComparer.Ordinal),
+            set.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(buffers.Order(StringComparer.Ordinal),
+            set.Manifest.State.Where(s => s.Kind == StateKind.Buffer).Select(s => s.Name).Order(StringComparer.Ordinal));
+
+        using var runner = new StepRunner(set);
+        var before = runner.State.ToDictionary(kv => kv.Key, kv => kv.Value.Data!);
+        float loss = runner.Step(x.Floats(), y);
+
+        double expectedLoss = index.GetProperty("loss_train").GetDouble();
+        Assert.True(Math.Abs(loss - expectedLoss) <= Tolerance * Math.Abs(expectedLoss), $"loss {loss} vs PyTorch {expectedLoss}");
+        Close("train-mode logits", (float[])runner.Last[set.Manifest.LogitsOutput], Ref("logits_train"));
+        foreach (var p in parameters)
+        {
+            Close($"gradient of {p}", (float[])runner.Last["grad." + p], Ref($"grad/{p}"));
+            var expected = Ref($"{optimizer}/{p}");
+            Close($"{optimizer} step of {p}", runner.State[p].Data!, expected);
+            // The update itself (new - old), so that a wrong step cannot hide behind the parameter's magnitude.
+            var delta = runner.State[p].Data!.Zip(before[p], (a, b) => a - b).ToArray();
+            var expectedDelta = expected.Zip(before[p], (a, b) => a - b).ToArray();
+            Close($"{optimizer} update of {p}", delta, expectedDelta, 1e-3);
+        }
+        foreach (var b in buffers) Close($"running statistic {b}", runner.State[b].Data!, Ref($"running/{b}"));
+        output.WriteLine($"{fixture}/{optimizer}: loss {loss} (PyTorch {expectedLoss}); largest relative error {_worst:G3} ({_worstWhat})");
+    }
+}

@@ -1,0 +1,54 @@
+using Acwa.Onnx.Training.Runtime;
+
+namespace Acwa.Onnx.Tests.Runtime;
+
+/// <summary>
+/// GPU path. With CUDA usable these run on cuda:0 with CPU fallback disabled and must match the CPU (they never fall back
+/// silently: a broken path fails). Without CUDA, the no-CUDA test checks the explanation instead.
+/// </summary>
+public class CudaRunnerTests
+{
+    private const int D = 6, C = 3;
+
+    [CudaFact]
+    public void CudaStepsMatchCpuStepsAndStateStaysOnDevice()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        using var gpu = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0) });
+        using var cpu = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
+        Assert.Equal(Device.Cuda(0), gpu.Device);
+        var rng = new Random(4);
+        foreach (var n in new[] { 8, 8, 3, 8, 1 })
+        {
+            var (x, y) = TestArtifacts.Batch(rng, n, D, C);
+            var a = gpu.TrainStep(x, y, n);
+            var aLoss = a.Loss; var aPred = a.Predictions.ToArray();
+            var b = cpu.TrainStep(x, y, n);
+            Assert.Equal(b.Loss, aLoss, 4);
+            Assert.Equal(b.Predictions.ToArray(), aPred);
+        }
+        var gs = gpu.GetState(); var cs = cpu.GetState();
+        for (int i = 0; i < gs.Count; i++)
+            for (int j = 0; j < gs[i].Data!.Length; j++)
+                Assert.True(Math.Abs(gs[i].Data![j] - cs[i].Data![j]) < 1e-4, $"{gs[i].Name}[{j}]: gpu {gs[i].Data![j]} cpu {cs[i].Data![j]}");
+        var (ex, _) = TestArtifacts.Batch(rng, 4, D, C);
+        var ge = gpu.Evaluate(ex, 4).Logits.ToArray();
+        var ce = cpu.Evaluate(ex, 4).Logits.ToArray();
+        for (int i = 0; i < ge.Length; i++) Assert.Equal(ce[i], ge[i], 4);
+        var ckpt = Path.Combine(dir, "gpu.acwa");
+        gpu.SaveCheckpoint(ckpt);
+        using var resumed = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CheckpointPath = ckpt });
+        Assert.Equal(gs[0].Data, resumed.GetState()[0].Data);
+    }
+
+    [NoCudaFact]
+    public void CudaWithoutGpuExplainsWhatIsMissing()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var e = Assert.Throws<DeviceUnavailableException>(() => new StepRunner(dir, new StepRunnerOptions { Device = Device.Parse("cuda:0") }));
+        Assert.Contains("device 'cuda:0' is not usable", e.Message);
+        Assert.Contains("ONNX Runtime said", e.Message);
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad("libcudnn.so.9", out _)) Assert.Contains("libcudnn.so.9", e.Message);
+        Assert.Equal(Device.Cuda(0), e.Device);
+    }
+}

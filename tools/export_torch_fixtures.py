@@ -1,0 +1,406 @@
+#!/usr/bin/python3
+"""Regenerates the PyTorch reference fixtures in tests/Acwa.Onnx.Tests/Fixtures/torch/.
+
+Run from the repository root with the system Python that has torch 1.13 and onnx 1.12:
+
+    /usr/bin/python3 tools/export_torch_fixtures.py
+
+It writes two kinds of fixtures:
+
+1. Tiny forward models exported with torch.onnx (opset 17, eval mode, no constant folding, dynamic batch),
+   each with PyTorch reference values for one training step: a fixed batch x (N=8), labels y, class weights w;
+   logits and the weighted cross-entropy loss (PyTorch's mean convention) in eval and train mode; the gradient
+   of every parameter (train mode, batch-norm with batch statistics); the batch-norm running statistics after
+   that one training forward; and the parameters after one step of SGD, Adam and AdamW from those gradients.
+   References are computed in float64 from the float32 parameters and stored as float32 .npy files.
+   <model>/index.json lists every file and the scalars.
+
+2. builtin/: checks for our own model builders (src/Acwa.Onnx/Models): parameter counts of the PyTorch
+   equivalents; logits of ResNet-20 (shortcut A and B) and the small CNN on a fixed input; and one training-mode
+   forward / backward of ResNet-8 (shortcuts A and B) on 3x8x8 input (loss, gradients, running statistics). Every
+   parameter and buffer is filled by the deterministic "pattern" below, which the C# test reproduces exactly.
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "Acwa.Onnx.Tests", "Fixtures", "torch")
+
+SGD = dict(lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
+ADAM = dict(lr=1e-3)
+ADAMW = dict(lr=1e-3, weight_decay=1e-2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tiny models for the import / training-step fixtures
+# ----------------------------------------------------------------------------------------------------------
+class TinyMlp(nn.Module):
+    """20-16-5 MLP on [N, 20]."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(20, 16)
+        self.fc2 = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class TinyCnn(nn.Module):
+    """[N, 1, 8, 8] -> conv 4ch 3x3 pad 1 (no bias) -> BN -> relu -> maxpool 2 -> fc 3.
+
+    No conv bias: before a training-mode BN its gradient is exactly zero, and Adam would turn the float rounding
+    noise of that zero (g / (|g| + eps) with |g| below eps) into an arbitrary step that no tolerance can compare."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+class TinyResNet(nn.Module):
+    """[N, 2, 6, 6] -> conv 4ch (no bias) -> BN -> relu -> one basic block (identity shortcut) -> mean over H, W
+    (exported as ReduceMean with an axes attribute, which the opset upgrade moves to an input) -> fc 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.block = BasicBlock(4, 4, 1, "A")
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.block(x)
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# PyTorch equivalents of our builders (src/Acwa.Onnx/Models)
+# ----------------------------------------------------------------------------------------------------------
+class BasicBlock(nn.Module):
+    """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
+
+    def __init__(self, in_planes, planes, stride, option):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.option = option
+        self.project = None
+        if stride != 1 or in_planes != planes:
+            if option == "A":
+                self.pad = planes // 4
+            else:
+                self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                                              nn.BatchNorm2d(planes))
+                self.project = True
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.project:
+            sc = self.shortcut(x)
+        elif hasattr(self, "pad"):
+            sc = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad), "constant", 0)
+        else:
+            sc = x
+        return F.relu(out + sc)
+
+
+class ResNetCifar(nn.Module):
+    def __init__(self, depth, classes=10, option="A"):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        planes_in = 16
+        for stage, planes in enumerate([16, 32, 64], start=1):
+            blocks = []
+            for i in range(n):
+                stride = 2 if (stage > 1 and i == 0) else 1
+                blocks.append(BasicBlock(planes_in, planes, stride, option))
+                planes_in = planes
+            setattr(self, f"layer{stage}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class SmallCnn(nn.Module):
+    def __init__(self, channels=1, size=28, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        s = size // 2 // 2
+        self.fc1 = nn.Linear(64 * s * s, 128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class Mlp(nn.Module):
+    def __init__(self, inputs=784, hidden=(256,), classes=10):
+        super().__init__()
+        sizes = [inputs, *hidden, classes]
+        for i in range(len(sizes) - 1):
+            setattr(self, f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1]))
+        self.layers = len(sizes) - 1
+
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        for i in range(1, self.layers + 1):
+            x = getattr(self, f"fc{i}")(x)
+            if i < self.layers:
+                x = F.relu(x)
+        return x
+
+
+def param_count(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Deterministic "pattern" values (reproduced bit-exactly by the C# test PatternWeights)
+# ----------------------------------------------------------------------------------------------------------
+def fnv1a32(name):
+    h = 2166136261
+    for b in name.encode("utf-8"):
+        h ^= b
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def pattern(name, shape):
+    """u_i = ((i * 2654435761 + fnv1a32(name)) mod 2^32) / 2^32 in [0, 1), then by role:
+    running_var and 1-D '.weight' (batch-norm gamma): 0.5 + u; other 1-D tensors (bias, beta, running_mean):
+    0.2 (2u - 1); tensors of rank >= 2: (2u - 1) * sqrt(3 / fan_in), fan_in = numel / shape[0].
+    Computed in float64, rounded once to float32."""
+    n = int(np.prod(shape))
+    i = np.arange(n, dtype=np.uint64)
+    v = (i * np.uint64(2654435761) + np.uint64(fnv1a32(name))) % np.uint64(2 ** 32)
+    u = v.astype(np.float64) / 4294967296.0
+    if name.endswith("running_var") or (len(shape) == 1 and name.endswith(".weight")):
+        out = 0.5 + u
+    elif len(shape) == 1:
+        out = 0.2 * (2.0 * u - 1.0)
+    else:
+        out = (2.0 * u - 1.0) * math.sqrt(3.0 / (n // shape[0]))
+    return out.astype(np.float32).reshape(shape)
+
+
+def fill_pattern(model):
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.dtype.is_floating_point:
+                t.copy_(torch.from_numpy(pattern(name, tuple(t.shape))))
+
+
+# ----------------------------------------------------------------------------------------------------------
+def save(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path, np.ascontiguousarray(array))
+
+
+def weighted_ce(logits, y, w):
+    return F.cross_entropy(logits, y, weight=w)  # PyTorch mean: sum w[y_i] l_i / sum w[y_i]
+
+
+def export_training_fixture(name, model, x, y, w):
+    folder = os.path.join(OUT, name)
+    # The model is in eval mode, so PRESERVE exports inference-mode BatchNormalization. TrainingMode.EVAL would
+    # run torch's eval peephole pass, which folds BatchNormalization into the preceding Conv (even with
+    # do_constant_folding=False) and drops the batch-norm parameters and their names.
+    model.eval()
+    torch.onnx.export(model, x, os.path.join(OUT, f"{name}.onnx"), opset_version=17,
+                      do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      keep_initializers_as_inputs=False, input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    files = {}
+
+    def put(key, array):
+        rel = f"{name}/{key}.npy"
+        save(os.path.join(OUT, rel), array.astype(np.float32) if array.dtype.kind == "f" else array)
+        files[key] = rel
+
+    put("x", x.numpy())
+    put("y", y.numpy())
+    put("w", w.numpy())
+
+    ref = model
+    import copy
+    m64 = copy.deepcopy(ref).double()
+    x64, w64 = x.double(), w.double()
+    params = [n for n, _ in m64.named_parameters()]
+    buffers = [n for n, t in m64.named_buffers() if t.dtype.is_floating_point]
+
+    m64.eval()
+    with torch.no_grad():
+        logits_eval = m64(x64)
+        loss_eval = weighted_ce(logits_eval, y, w64).item()
+    put("logits_eval", logits_eval.numpy())
+
+    m64.train()
+    m64.zero_grad()
+    logits_train = m64(x64)
+    loss_train = weighted_ce(logits_train, y, w64)
+    loss_train.backward()
+    put("logits_train", logits_train.detach().numpy())
+    grads = {n: p.grad.detach().clone() for n, p in m64.named_parameters()}
+    for n in params:
+        put(f"grad/{n}", grads[n].numpy())
+    state = m64.state_dict()
+    for n in buffers:
+        put(f"running/{n}", state[n].numpy())
+
+    steps = {"sgd": (torch.optim.SGD, SGD), "adam": (torch.optim.Adam, ADAM), "adamw": (torch.optim.AdamW, ADAMW)}
+    for key, (cls, kwargs) in steps.items():
+        m = copy.deepcopy(ref).double()
+        opt = cls(m.parameters(), **kwargs)
+        for n, p in m.named_parameters():
+            p.grad = grads[n].clone()
+        opt.step()
+        for n, p in m.named_parameters():
+            put(f"{key}/{n}", p.detach().numpy())
+
+    index = {
+        "model": f"{name}.onnx",
+        "opset": 17,
+        "input": "x", "output": "logits",
+        "parameters": params,
+        "buffers": buffers,
+        "loss": "weighted cross-entropy, PyTorch mean convention: sum_i w[y_i] l_i / sum_i w[y_i]",
+        "loss_eval": loss_eval,
+        "loss_train": loss_train.item(),
+        "batchnorm": "train mode uses batch statistics; running stats after one training forward with PyTorch "
+                     "momentum 0.1 (ONNX 0.9), running_var updated with the unbiased batch variance",
+        "sgd": SGD, "adam": {**ADAM, "betas": [0.9, 0.999], "eps": 1e-8},
+        "adamw": {**ADAMW, "betas": [0.9, 0.999], "eps": 1e-8},
+        "precision": "references computed in float64 from the float32 parameters, stored as float32",
+        "files": files,
+    }
+    with open(os.path.join(folder, "index.json"), "w") as f:
+        json.dump(index, f, indent=1, sort_keys=True)
+
+
+def resnet_training_reference(folder, option):
+    """One training-mode forward / backward of ResNet-8 (shortcut A or B) on [4, 3, 8, 8] with pattern weights:
+    the weighted-CE loss, every parameter's gradient and the running statistics after the step (float64)."""
+    model = ResNetCifar(8, 10, option)
+    fill_pattern(model)
+    model = model.double().train()
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 8, 8, generator=g) * 2 - 1
+    y = torch.tensor([3, 0, 7, 3])
+    w = torch.linspace(0.5, 2.0, 10)
+    loss = weighted_ce(model(x.double()), y, w.double())
+    loss.backward()
+    sub = os.path.join(folder, f"resnet8_{option}")
+    save(os.path.join(sub, "x.npy"), x.numpy())
+    save(os.path.join(sub, "y.npy"), y.numpy())
+    save(os.path.join(sub, "w.npy"), w.numpy())
+    params = []
+    for n, p in model.named_parameters():
+        save(os.path.join(sub, "grad", f"{n}.npy"), p.grad.numpy().astype(np.float32))
+        params.append(n)
+    buffers = []
+    for n, t in model.named_buffers():
+        if t.dtype.is_floating_point:
+            save(os.path.join(sub, "running", f"{n}.npy"), t.numpy().astype(np.float32))
+            buffers.append(n)
+    return {"folder": f"builtin/resnet8_{option}", "input_shape": [3, 8, 8], "loss_train": loss.item(),
+            "parameters": params, "buffers": buffers}
+
+
+def builtin_fixtures():
+    folder = os.path.join(OUT, "builtin")
+    counts = {
+        "mlp_784_256_10": param_count(Mlp()),
+        "cnn_1x28x28_10": param_count(SmallCnn(1, 28, 10)),
+        "cnn_3x32x32_10": param_count(SmallCnn(3, 32, 10)),
+        "resnet20_A_10": param_count(ResNetCifar(20, 10, "A")),
+        "resnet32_A_10": param_count(ResNetCifar(32, 10, "A")),
+        "resnet20_B_10": param_count(ResNetCifar(20, 10, "B")),
+        "resnet32_B_10": param_count(ResNetCifar(32, 10, "B")),
+    }
+    g = torch.Generator().manual_seed(1)
+    x_res = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    x_cnn = torch.rand(3, 1, 28, 28, generator=g)
+    save(os.path.join(folder, "x_resnet.npy"), x_res.numpy())
+    save(os.path.join(folder, "x_cnn.npy"), x_cnn.numpy())
+    outputs = {}
+    for key, model, x in [("resnet20_A", ResNetCifar(20, 10, "A"), x_res),
+                          ("resnet20_B", ResNetCifar(20, 10, "B"), x_res),
+                          ("cnn_1x28x28", SmallCnn(1, 28, 10), x_cnn)]:
+        fill_pattern(model)
+        model = model.double().eval()
+        with torch.no_grad():
+            logits = model(x.double()).numpy()
+        save(os.path.join(folder, f"logits_{key}.npy"), logits.astype(np.float32))
+        outputs[key] = f"builtin/logits_{key}.npy"
+    train_a = resnet_training_reference(folder, "A")
+    train_b = resnet_training_reference(folder, "B")
+    with open(os.path.join(folder, "index.json"), "w") as f:
+        json.dump({"parameter_counts": counts, "resnet8_A_train": train_a, "resnet8_B_train": train_b, "inputs": {"resnet": "builtin/x_resnet.npy", "cnn": "builtin/x_cnn.npy"},
+                   "logits": outputs,
+                   "weights": "pattern(name, shape) in tools/export_torch_fixtures.py; eval mode; float64 reference"},
+                  f, indent=1, sort_keys=True)
+    return counts
+
+
+def randomize_batchnorm(layers):
+    """Distinct batch-norm values: running statistics so that eval and train mode differ, and gamma / beta so
+    that torch.onnx does not merge equal-valued initializers of different layers into one (it replaces the
+    duplicates by Identity nodes, which would tie parameters that are separate in PyTorch)."""
+    with torch.no_grad():
+        for bn in layers:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 1.5)
+
+
+def main():
+    torch.manual_seed(0)
+    os.makedirs(OUT, exist_ok=True)
+    w3 = torch.tensor([1.0, 2.5, 0.5])
+    y8 = torch.tensor([0, 1, 2, 1, 0, 2, 1, 1])
+
+    torch.manual_seed(0)
+    mlp = TinyMlp()
+    export_training_fixture("tiny_mlp", mlp, torch.randn(8, 20), torch.tensor([0, 1, 2, 3, 4, 1, 3, 2]),
+                            torch.tensor([1.0, 2.0, 0.5, 1.5, 3.0]))
+    torch.manual_seed(1)
+    cnn = TinyCnn()
+    randomize_batchnorm([cnn.bn])
+    export_training_fixture("tiny_cnn", cnn, torch.randn(8, 1, 8, 8), y8, w3)
+    torch.manual_seed(2)
+    res = TinyResNet()
+    randomize_batchnorm([res.bn1, res.block.bn1, res.block.bn2])
+    export_training_fixture("tiny_resnet", res, torch.randn(8, 2, 6, 6), y8, w3)
+
+    counts = builtin_fixtures()
+    print(json.dumps(counts, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

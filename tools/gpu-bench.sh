@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One device call that checks and times the CUDA path (issue: CUDA training verified and fast on the GPU).
+# Made for the device machine (GPU, PyTorch, no .NET): the acwa CLI is carried self-contained by
+# ../shared/tools/gpu/pack (archives under .gpu/). Each step has its own time limit and writes its log to $OUT,
+# so one failing step does not hide the others.
+#   usage (on the device, from the repository root):  bash tools/gpu-bench.sh
+set -u
+out=${OUT:-/tmp/gpu-out}; mkdir -p "$out"
+bash .gpu/run.sh --stage-only >/dev/null || { echo "staging failed"; exit 1; }
+libs=$(for f in libcudart.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9; do find /opt /usr/local /usr/lib -name "$f" 2>/dev/null | head -1; done | xargs -r -n1 dirname | sort -u | paste -sd:)
+export LD_LIBRARY_PATH=$libs:/tmp/gpu/ort${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+acwa=/tmp/gpu/app/acwa
+step() { local name=$1 limit=$2; shift 2; echo "=== $name: $*"; timeout "$limit" "$@" 2>&1 | tee "$out/$name.txt"; echo "=== $name exit ${PIPESTATUS[0]}"; }
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } 2>&1 | tee "$out/device.txt"
+step bench-train 300 "$acwa" bench train --device cuda --torch tools/torch_reference.py --python python3 --windows 5 --steps 50 --warmup 20
+step bench-step 120 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+step bench-eval 120 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 8192 --repeats 3
