@@ -56,10 +56,14 @@ internal sealed class GradEmitter
         _ => throw new NotSupportedException($"gradient constants of element type {type} are not supported (float and double are)"),
     };
 
-    /// <summary>Reads an int64 constant (initializer or Constant node) or returns null when the value is not constant.</summary>
+    /// <summary>
+    /// Reads an int64/int32 constant (initializer, Constant node, or a small integer value the shape probe saw
+    /// unchanged at both batch sizes) or returns null when the value is not known to be constant.
+    /// </summary>
     public long[]? TryConstInt64(string value)
     {
-        if (value.Length == 0 || !Initializers.TryGetValue(value, out var t)) return null;
+        if (value.Length == 0) return null;
+        if (!Initializers.TryGetValue(value, out var t)) return Shapes.TryGetIntValue(value, out var probed) ? probed : null;
         if (t.DataType == (int)TensorProto.Types.DataType.Int64) return Tensors.ToInt64s(t);
         if (t.DataType == (int)TensorProto.Types.DataType.Int32)
             return t.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(t.RawData.Span).ToArray().Select(v => (long)v).ToArray() : t.Int32Data.Select(v => (long)v).ToArray();

@@ -9,7 +9,7 @@ internal static partial class GradientRules
     {
         ["Add"] = Add, ["Sub"] = Sub, ["Mul"] = Mul, ["Div"] = Div, ["Sum"] = Sum,
         ["Neg"] = Neg, ["Relu"] = Relu, ["LeakyRelu"] = LeakyRelu, ["Sigmoid"] = Sigmoid, ["Tanh"] = Tanh,
-        ["Exp"] = Exp, ["Log"] = Log, ["Sqrt"] = Sqrt, ["Identity"] = Identity, ["Cast"] = Cast,
+        ["Clip"] = Clip, ["Exp"] = Exp, ["Log"] = Log, ["Sqrt"] = Sqrt, ["Identity"] = Identity, ["Cast"] = Cast,
         ["Softmax"] = Softmax, ["LogSoftmax"] = LogSoftmax,
         ["Reshape"] = ReshapeLike, ["Flatten"] = ReshapeLike, ["Squeeze"] = ReshapeLike, ["Unsqueeze"] = ReshapeLike,
         ["Transpose"] = Transpose, ["Concat"] = Concat, ["Slice"] = Slice, ["Pad"] = Pad,
@@ -80,6 +80,23 @@ internal static partial class GradientRules
         double alpha = c.Node.GetFloat("alpha", 0.01f);
         var zero = c.E.Scalar(0, c.T);
         c.Add(0, c.E.Op("Where", [c.E.Op("Greater", [c.In(0), zero]), c.Dy0, c.E.Scale(c.Dy0, alpha, c.T)]));
+    }
+
+    /// <summary>Clip (min/max inputs, or attributes before opset 11): dY where min &lt;= X &lt;= max, else 0 (PyTorch clamp's convention).</summary>
+    private static void Clip(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        string? lo = c.In(1).Length > 0 ? c.In(1) : c.Node.FindAttribute("min") is { } mn ? c.E.Scalar(mn.F, c.T) : null;
+        string? hi = c.In(2).Length > 0 ? c.In(2) : c.Node.FindAttribute("max") is { } mx ? c.E.Scalar(mx.F, c.T) : null;
+        string? mask = null;
+        if (lo is not null) mask = c.E.Op("GreaterOrEqual", [x, lo]);
+        if (hi is not null)
+        {
+            var m = c.E.Op("LessOrEqual", [x, hi]);
+            mask = mask is null ? m : c.E.Op("And", [mask, m]);
+        }
+        c.Add(0, mask is null ? c.Dy0 : c.E.Op("Where", [mask, c.Dy0, c.E.Scalar(0, c.T)]));
     }
 
     private static void Sigmoid(RuleContext c)

@@ -17,7 +17,7 @@ public static class ReverseMode
     {
         "Shape", "Size", "ArgMax", "ArgMin", "ConstantOfShape", "EyeLike", "RandomNormalLike", "RandomUniformLike",
         "RandomNormal", "RandomUniform", "Multinomial", "Bernoulli", "NonZero", "Equal", "Greater", "GreaterOrEqual", "Less",
-        "LessOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "Floor", "Ceil", "Round", "Sign", "OneHot", "Range", "TopK_indices",
+        "LessOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "Floor", "Ceil", "Round", "Sign", "OneHot", "Range",
     };
 
     /// <summary>
@@ -30,7 +30,7 @@ public static class ReverseMode
     /// </summary>
     /// <returns>wrt name -> gradient value name (same shape as the wrt value).</returns>
     /// <exception cref="NotSupportedException">An op on a trainable path has no rule, or an attribute combination is not supported; the message names the node, the op type and the supported ops.</exception>
-    /// <exception cref="ArgumentException">A seed or wrt value is unknown to <paramref name="shapes"/>.</exception>
+    /// <exception cref="ArgumentException">A seed or wrt value, or a value between them, is unknown to <paramref name="shapes"/>.</exception>
     public static IReadOnlyDictionary<string, string> Differentiate(
         GraphBuilder b, IReadOnlyDictionary<string, string> seeds, IReadOnlyCollection<string> wrt,
         ShapeTable shapes, GradientOptions? options = null)
@@ -48,19 +48,28 @@ public static class ReverseMode
         var nodes = TopologicalOrder(b.Graph);
         var emitter = new GradEmitter(b, shapes);
 
+        // Values the seeds depend on.
+        var bwd = new HashSet<string>(seeds.Keys, StringComparer.Ordinal);
+        for (int i = nodes.Count - 1; i >= 0; i--)
+            if (nodes[i].Output.Any(bwd.Contains))
+                foreach (var x in nodes[i].Input) if (x.Length > 0) bwd.Add(x);
         // Values that depend differentiably on a wrt value.
         var fwd = new HashSet<string>(wrt, StringComparer.Ordinal);
         foreach (var n in nodes)
         {
             if (NonDifferentiable.Contains(n.OpType) || !n.Input.Any(fwd.Contains)) continue;
             foreach (var o in n.Output)
-                if (o.Length > 0 && shapes.Contains(o) && IsFloat(shapes.TypeOf(o))) fwd.Add(o);
+            {
+                if (o.Length == 0) continue;
+                if (!shapes.Contains(o))
+                {
+                    if (bwd.Contains(o))
+                        throw new ArgumentException($"{n.Describe()}: output '{o}' lies between a wrt value and a seed but has no entry in the shape table; probe the graph after adding the node or register it with ShapeTable.Set", nameof(shapes));
+                    continue;
+                }
+                if (IsFloat(shapes.TypeOf(o))) fwd.Add(o);
+            }
         }
-        // Values the seeds depend on.
-        var bwd = new HashSet<string>(seeds.Keys, StringComparer.Ordinal);
-        for (int i = nodes.Count - 1; i >= 0; i--)
-            if (nodes[i].Output.Any(bwd.Contains))
-                foreach (var x in nodes[i].Input) if (x.Length > 0) bwd.Add(x);
 
         var contributions = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         var total = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -17,6 +17,8 @@ public static class ShapeProbe
     /// dims and element type, and turns dims that change with the batch into -1. Initializers get their stored dims.
     /// <paramref name="batchInput"/> gets <paramref name="inputShapeWithBatchAsMinus1"/> with -1 replaced by the batch
     /// size; any other graph input gets its declared shape with symbolic or missing dims replaced by the batch size.
+    /// Small int32/int64 values that are the same at both batch sizes are recorded too, so that rules can read
+    /// Slice/Pad/Reduce parameters computed by ops (torch.onnx.export without constant folding) as constants.
     /// The model is not modified. Values of types other than tensors are not supported.
     /// </summary>
     /// <exception cref="ArgumentException">The batch input is not a graph input, or its shape has no -1 or a dim below -1.</exception>
@@ -44,7 +46,9 @@ public static class ShapeProbe
 
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
         using var session = new InferenceSession(OnnxModel.ToBytes(probe), options);
+        using var runOptions = new RunOptions();
         var runs = new List<Dictionary<string, (long[] Dims, ElementType Type)>>();
+        var intRuns = new List<Dictionary<string, long[]>>();
         foreach (var batch in ProbeBatches)
         {
             var values = new List<OrtValue>();
@@ -59,14 +63,21 @@ public static class ShapeProbe
                     names.Add(input.Name);
                     values.Add(MakeInput(input, dims, batch));
                 }
-                using var results = session.Run(new RunOptions(), names, values, outputNames);
+                using var results = session.Run(runOptions, names, values, outputNames);
                 var rec = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);
+                var ints = new Dictionary<string, long[]>(StringComparer.Ordinal);
                 int k = 0;
                 foreach (var r in results)
                 {
                     var info = r.GetTensorTypeAndShape();
-                    rec[outputNames[k++]] = (info.Shape, FromOrt(info.ElementDataType, outputNames[k - 1]));
+                    var name = outputNames[k++];
+                    rec[name] = (info.Shape, FromOrt(info.ElementDataType, name));
+                    if (info.ElementCount <= MaxRecordedInts && info.ElementDataType == TensorElementType.Int64)
+                        ints[name] = r.GetTensorDataAsSpan<long>().ToArray();
+                    else if (info.ElementCount <= MaxRecordedInts && info.ElementDataType == TensorElementType.Int32)
+                        ints[name] = r.GetTensorDataAsSpan<int>().ToArray().Select(v => (long)v).ToArray();
                 }
+                intRuns.Add(ints);
                 for (int i = 0; i < names.Count; i++)
                 {
                     var info = values[i].GetTensorTypeAndShape();
@@ -93,8 +104,14 @@ public static class ShapeProbe
             for (int i = 0; i < dims.Length; i++) dims[i] = first.Dims[i] == second.Dims[i] ? first.Dims[i] : -1;
             table.Set(name, dims, first.Type);
         }
+        foreach (var (name, first) in intRuns[0])
+            if (intRuns[1].TryGetValue(name, out var second) && first.AsSpan().SequenceEqual(second))
+                table.SetIntValue(name, first);
         return table;
     }
+
+    /// <summary>Integer tensors up to this many elements have their values recorded when equal at both batch sizes.</summary>
+    internal const int MaxRecordedInts = 64;
 
     private static long[] DeclaredDims(ValueInfoProto input, long batch)
     {

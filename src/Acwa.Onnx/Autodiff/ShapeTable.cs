@@ -11,6 +11,7 @@ public sealed class ShapeTable
 {
     private readonly Dictionary<string, long[]> _dims = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ElementType> _types = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long[]> _intValues = new(StringComparer.Ordinal);
 
     /// <summary>Number of values with a known shape.</summary>
     public int Count => _dims.Count;
@@ -48,6 +49,20 @@ public sealed class ShapeTable
             if (dims[i] < -1) throw new ArgumentException($"value '{value}': dim {i} is {dims[i]}; dims must be >= 0 or -1 (batch-dependent)", nameof(dims));
         _dims[value] = (long[])dims.Clone();
         _types[value] = type;
+    }
+
+    /// <summary>
+    /// Records the value of a small integer tensor that the probe saw unchanged at both batch sizes (e.g. Pad pads or
+    /// Slice starts computed by ops, as torch.onnx.export emits without constant folding).
+    /// </summary>
+    internal void SetIntValue(string value, long[] values) => _intValues[value] = (long[])values.Clone();
+
+    /// <summary>The batch-independent value of a small integer tensor, when the probe recorded one.</summary>
+    internal bool TryGetIntValue(string value, out long[] values)
+    {
+        if (_intValues.TryGetValue(value, out var v)) { values = (long[])v.Clone(); return true; }
+        values = [];
+        return false;
     }
 
     /// <summary>Formats a shape for messages, e.g. <c>[-1,3,28,28]</c>.</summary>

@@ -23,7 +23,8 @@ public static class TrainingRewrite
     /// <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward formula.
     /// Updated running statistics: momentum * running + (1 - momentum) * batch (ONNX momentum, the node's attribute,
     /// default 0.9), with the unbiased variance for running_var when <see cref="TrainingRewriteOptions.UnbiasedRunningVariance"/>.
-    /// Each Dropout gets its mask per <see cref="TrainingRewriteOptions.DropoutMasks"/>. Shapes of new values are added to
+    /// A running statistic that arrives as Identity(initializer) (torch.onnx.export's deduplication of equal
+    /// initializers) becomes an initializer of its own first. Each Dropout gets its mask per <see cref="TrainingRewriteOptions.DropoutMasks"/>. Shapes of new values are added to
     /// <paramref name="shapes"/>.
     /// </summary>
     /// <exception cref="NotSupportedException">A BatchNormalization's extra training outputs are used, two of them share a running-statistics value, or a Dropout ratio is not constant.</exception>
@@ -57,37 +58,40 @@ public static class TrainingRewrite
         var axes = Enumerable.Range(0, xd.Length).Where(i => i != 1).Select(i => (long)i).ToArray();
         var bshape = e.I64(Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray());
         double momentum = n.GetFloat("momentum", 0.9f);
-        string runMean = n.Input[3], runVar = n.Input[4];
+        string runMean = Untie(e, n.Input[3]), runVar = Untie(e, n.Input[4]);
         foreach (var buffer in new[] { runMean, runVar })
             if (stats.ContainsKey(buffer))
                 throw new NotSupportedException($"{n.Describe()}: running statistic '{buffer}' is shared with another BatchNormalization; each node needs its own buffers");
         int index = b.Graph.Node.IndexOf(n);
         int before = b.Graph.Node.Count;
 
-        string ReduceMean(string v) => o.Opset >= 18
+        long[] cDims = [ch];
+        var bDims = Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray();
+        string Reg(string v, long[] dims) { e.Shapes.Set(v, dims, t); return v; }
+        string ReduceMean(string v) => Reg(o.Opset >= 18
             ? e.Op("ReduceMean", [v, e.I64(axes)], Attr.Int("keepdims", 0))
-            : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0));
+            : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
         var mean = ReduceMean(x);
-        var centered = e.Op("Sub", [x, e.Op("Reshape", [mean, bshape])]);
-        var variance = ReduceMean(e.Mul(centered, centered));
+        var centered = Reg(e.Op("Sub", [x, Reg(e.Op("Reshape", [mean, bshape]), bDims)]), xd);
+        var variance = ReduceMean(Reg(e.Mul(centered, centered), xd));
 
-        var newMean = e.Op("Add", [e.Scale(runMean, momentum, t), e.Scale(mean, 1 - momentum, t)]);
+        var newMean = Reg(e.Op("Add", [Reg(e.Scale(runMean, momentum, t), cDims), Reg(e.Scale(mean, 1 - momentum, t), cDims)]), cDims);
         string batchVar = variance;
         if (o.UnbiasedRunningVariance)
         {
             if (axes.All(a => xd[a] >= 0))
             {
                 long m = axes.Aggregate(1L, (p, a) => p * xd[a]);
-                batchVar = e.Scale(variance, m > 1 ? (double)m / (m - 1) : 1.0, t);
+                batchVar = Reg(e.Scale(variance, m > 1 ? (double)m / (m - 1) : 1.0, t), cDims);
             }
             else
             {
                 // M / (M - 1) with M = Size(X) / C, computed at run time.
                 var m = e.Op("Div", [e.Op("Cast", [e.Op("Size", [x])], Attr.Int("to", (long)t)), e.Scalar(ch, t)]);
-                batchVar = e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])]));
+                batchVar = Reg(e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])])), cDims);
             }
         }
-        var newVar = e.Op("Add", [e.Scale(runVar, momentum, t), e.Scale(batchVar, 1 - momentum, t)]);
+        var newVar = Reg(e.Op("Add", [Reg(e.Scale(runVar, momentum, t), cDims), Reg(e.Scale(batchVar, 1 - momentum, t), cDims)]), cDims);
         e.MoveAppendedTo(before, index);
 
         n.Input[3] = mean;
@@ -96,9 +100,28 @@ public static class TrainingRewrite
         var training = n.FindAttribute("training_mode");
         if (training is not null) n.Attribute.Remove(training);
         n.DocString = BatchNormMarker;
-        foreach (var v in new[] { mean, variance, newMean, newVar }) e.Shapes.Set(v, [ch], t);
         stats[runMean] = newMean;
         stats[runVar] = newVar;
+    }
+
+    /// <summary>
+    /// torch.onnx.export deduplicates equal initializers, so a fresh BatchNorm's running_var (ones) can arrive as
+    /// Identity(bn.weight) and running_mean (zeros) as Identity(bn.bias). Such an Identity of an initializer becomes an
+    /// initializer of its own (same name as the Identity's output, same values), so the buffer is no longer tied to
+    /// the parameter. Returns the buffer's value name.
+    /// </summary>
+    private static string Untie(GradEmitter e, string value)
+    {
+        var g = e.B.Graph;
+        var producer = g.Node.FirstOrDefault(m => m.Output.Contains(value));
+        if (producer is null || producer.OpType != "Identity") return value;
+        var source = g.Initializer.FirstOrDefault(t => t.Name == producer.Input[0]);
+        if (source is null) return value;
+        var copy = source.Clone();
+        copy.Name = value;
+        g.Initializer.Add(copy);
+        g.Node.Remove(producer);
+        return value;
     }
 
     private static void RewriteDropout(GradEmitter e, NodeProto n, TrainingRewriteOptions o, List<DropoutMaskInput> masks)

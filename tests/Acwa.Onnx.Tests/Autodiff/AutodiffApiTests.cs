@@ -233,4 +233,49 @@ public class AutodiffApiTests
             Assert.Equal(mask[i] ? 2 * d[i] : 0f, dx[i]);
         }
     }
+
+    [Fact]
+    public void RunningStatisticsTiedToParametersByExportDedupAreUntied()
+    {
+        // torch.onnx.export (1.13) of a fresh BatchNorm2d: running_var = Identity(bn.weight), running_mean = Identity(bn.bias).
+        var b = new GraphBuilder("dedup");
+        b.Input("x", ElementType.Float, null, 2, 2, 2);
+        b.Graph.Initializer.Add(Tensors.Float("bn.weight", [2], [1f, 1f]));
+        b.Graph.Initializer.Add(Tensors.Float("bn.bias", [2], [0f, 0f]));
+        b.OpNamed("Identity", ["bn.weight"], "bn.running_var");
+        b.OpNamed("Identity", ["bn.bias"], "bn.running_mean");
+        var y = b.Op("BatchNormalization", ["x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]);
+        b.Output(y, ElementType.Float, null, 2, 2, 2);
+        var model = OnnxModel.Create(b.Graph, 14);
+        var s = ShapeProbe.Infer(model, "x", [-1, 2, 2, 2]);
+        var stats = TrainingRewrite.Apply(b, s, new TrainingRewriteOptions { Opset = 14 });
+        Assert.Equal(["bn.running_mean", "bn.running_var"], stats.Keys.Order());
+        Assert.DoesNotContain(b.Graph.Node, n => n.OpType == "Identity" && n.Input[0].StartsWith("bn.", StringComparison.Ordinal));
+        Assert.Equal([1f, 1f], Tensors.ToFloats(b.Graph.Initializer.Single(t => t.Name == "bn.running_var")));
+        Assert.Equal([0f, 0f], Tensors.ToFloats(b.Graph.Initializer.Single(t => t.Name == "bn.running_mean")));
+        b.OutputAs(stats["bn.running_var"], "new_rv", ElementType.Float, 2);
+        using var sess = new InferenceSession(OnnxModel.ToBytes(model));
+        using var xv = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 16).Select(i => (float)i).ToArray(), [2, 2, 2, 2]);
+        using var r = sess.Run(new RunOptions(), ["x"], [xv], ["new_rv"]);
+        Assert.Equal(2, r[0].GetTensorDataAsSpan<float>().Length);
+    }
+
+    [Fact]
+    public void ValueMissingFromTheShapeTableOnAPathIsAnError()
+    {
+        var b = new GraphBuilder("late");
+        b.Input("x", ElementType.Float, null, 4);
+        var w = b.ConstFloat("w", [4], new float[4]);
+        var y = b.Op("Mul", ["x", w]);
+        b.Output(y, ElementType.Float, null, 4);
+        var s = ShapeProbe.Infer(OnnxModel.Create(b.Graph), "x", [-1, 4]);
+        var late = b.Op("Tanh", [y]); // added after probing, not registered
+        var z = b.Op("Neg", [late]);  // added after probing, registered
+        s.Set(z, [-1, 4], ElementType.Float);
+        var dy = b.Input("dy", ElementType.Float, null, 4);
+        var e = Assert.Throws<ArgumentException>(() => ReverseMode.Differentiate(b, new Dictionary<string, string> { [z] = dy }, [w], s));
+        Assert.Contains($"'{late}'", e.Message);
+        s.Set(late, [-1, 4], ElementType.Float);
+        Assert.Single(ReverseMode.Differentiate(b, new Dictionary<string, string> { [z] = dy }, [w], s));
+    }
 }

@@ -64,6 +64,16 @@ public class ReverseModeTests
         Check(D, [new("x", [3, 5], Positive)], g => g.Op(op, ["x"]));
 
     [Fact]
+    public void ClipBothBoundsAndOneBound()
+    {
+        // values in [-1, 1] away from the bounds +-0.5 by at least 1e-3 (FD step 1e-6)
+        static double Draw(Random r) { double v; do v = r.NextDouble() * 2 - 1; while (Math.Abs(Math.Abs(v) - 0.5) < 1e-3); return v; }
+        var r1 = Check(D, [new("x", [4, 5], Draw)], g => g.Op("Clip", ["x", g.Initializer(Tensors.Double("lo", [], [-0.5])), g.Initializer(Tensors.Double("hi", [], [0.5]))]), samples: 20);
+        Assert.Contains(r1.GradModel.Graph.Node, n => n.OpType == "And");
+        Check(D, [new("x", [4, 5], Draw)], g => g.Op("Clip", ["x", "", g.Initializer(Tensors.Double("hi", [], [0.5]))]), samples: 20);
+    }
+
+    [Fact]
     public void FlattenAndReshapeKeepTheBatchDynamic()
     {
         Check(D, [new("x", [2, 3, 2, 2]), new("w", [12, 4])], g =>

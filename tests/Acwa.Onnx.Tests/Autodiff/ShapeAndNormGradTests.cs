@@ -49,6 +49,18 @@ public class ShapeAndNormGradTests
         Check(D, [new("x", [2, 3, 4])], g => g.Op("Pad", ["x", g.ConstInt64("pads", 1, 2, 0, 1), "", g.ConstInt64("axes", -1, 1)]));
     }
 
+    [Fact]
+    public void PadsComputedByOpsAreReadFromTheProbe()
+    {
+        // torch.onnx.export without constant folding computes F.pad's pads with ops (Concat/Reshape/Cast...).
+        var r = Check(D, [new("x", [2, 3, 4])], g =>
+        {
+            var pads = g.Op("Concat", [g.ConstInt64("a", 0, 1), g.Op("Cast", [g.ConstInt64("b", 2, 0, 0, 3)], Attr.Int("to", 7))], Attr.Int("axis", 0));
+            return g.Op("Pad", ["x", pads]);
+        });
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "Slice");
+    }
+
     [Theory]
     [InlineData("ReduceSum", 1)]
     [InlineData("ReduceSum", 0)]
