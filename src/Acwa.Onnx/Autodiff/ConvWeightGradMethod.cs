@@ -24,6 +24,14 @@ public enum ConvWeightGradMethod
     /// </summary>
     PerTapGemm,
 
+    /// <summary>
+    /// im2col by one depthwise Conv: X convolved (the forward's strides, pads and dilations, group Cin) with a constant
+    /// one-hot kernel [Cin k k, 1, kh, kw] gives every tap at once as [N, Cin k k, Ho, Wo] (channel-major, then tap), which
+    /// is contracted with dY per sample by a batched MatMul and summed over the batch as in <see cref="SlicedPatchesMatMul"/>.
+    /// Exact: each output is one input element times 1 plus zeros.
+    /// </summary>
+    Im2ColConvMatMul,
+
     /// <summary>A Conv over N/C-transposed X with N/C-transposed dY as the kernel (strides and dilations swapped); groups 1 only.</summary>
     ConvOverTransposed,
 }

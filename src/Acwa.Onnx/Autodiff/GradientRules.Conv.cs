@@ -53,6 +53,7 @@ internal static partial class GradientRules
             c.Add(1, method switch
             {
                 ConvWeightGradMethod.SlicedPatchesMatMul => WeightGradSlicedPatches(c, x, dy, xd, wd, g),
+                ConvWeightGradMethod.Im2ColConvMatMul => WeightGradIm2ColConv(c, x, dy, xd, wd, g),
                 ConvWeightGradMethod.ConvOverTransposed when g.Group == 1 => WeightGradConvOverTransposed(c, x, dy, wd, g),
                 ConvWeightGradMethod.PerTapGemm when g.Group == 1 => WeightGradPerTapGemm(c, x, dy, xd, wd, g),
                 _ => WeightGradTapsGemm(c, x, dy, xd, wd, g),
@@ -75,15 +76,18 @@ internal static partial class GradientRules
     }
 
     /// <summary>
-    /// Auto: SlicedPatchesMatMul on every device (fastest with several threads on CPU: the batched MatMul splits over
-    /// the batch, while the one-GEMM forms have a tiny [Cout, Cin k k] output and a huge inner dimension that ORT's
-    /// CPU GEMM does not split; fastest of the measured forms on an H100 in design.md).
+    /// Auto: "cpu" -> Im2ColConvMatMul (one depthwise Conv replaces the k k strided Slices, the Concat and the Pad of
+    /// SlicedPatchesMatMul: ResNet-20's training step 10.0 -> 7.9 times its forward pass); "cuda" -> SlicedPatchesMatMul
+    /// (fastest of the measured forms on an H100 in design.md; Im2ColConvMatMul is not measured there yet). The batched
+    /// MatMul forms beat the one-GEMM forms on CPU: it splits over the batch, while the one-GEMM forms have a tiny
+    /// [Cout, Cin k k] output and a huge inner dimension that ORT's CPU GEMM does not split. Measured: docs/autodiff.md.
     /// </summary>
     internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g)
     {
         _ = g;
         var m = o.ConvWeightGrad;
-        return m == ConvWeightGradMethod.Auto ? ConvWeightGradMethod.SlicedPatchesMatMul : m;
+        if (m != ConvWeightGradMethod.Auto) return m;
+        return IsCuda(o) ? ConvWeightGradMethod.SlicedPatchesMatMul : ConvWeightGradMethod.Im2ColConvMatMul;
     }
 
     private static bool IsCuda(GradientOptions o) => o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
@@ -165,6 +169,25 @@ internal static partial class GradientRules
         var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]
         var t = c.E.Transpose(sum, 0, 2, 1);                          // [g, Cout/g, Cin/g k]
         return c.E.Op("Reshape", [t, c.E.I64(wd)]);
+    }
+
+    /// <summary>All taps of X by one depthwise Conv with a one-hot kernel ([N, Cin k k, Ho, Wo]), contracted with dY per sample, summed over N.</summary>
+    private static string WeightGradIm2ColConv(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
+        var eye = new double[cin * k * k];
+        for (long i = 0; i < cin; i++)
+            for (long t = 0; t < k; t++)
+                eye[(i * k + t) * k + t] = 1;
+        var kernel = c.E.Const("ad_im2col_eye", [cin * k, 1, g.Kh, g.Kw], eye, c.T);
+        var cols = c.E.Op("Conv", [x, kernel], Attr.Ints("strides", g.Sh, g.Sw), Attr.Ints("dilations", g.Dh, g.Dw),
+            Attr.Ints("pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight), Attr.Int("group", cin)); // [N, Cin k, Ho, Wo]
+        var p = c.E.Op("Reshape", [cols, c.E.I64(-1, G, cin / G * k, hw)]);
+        var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, G, cout / G, hw)]), 0, 1, 3, 2);
+        var prod = c.E.Op("MatMul", [p, dyt]);                       // [N, g, Cin/g k, Cout/g]
+        var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]
+        var t2 = c.E.Transpose(sum, 0, 2, 1);                         // [g, Cout/g, Cin/g k]
+        return c.E.Op("Reshape", [t2, c.E.I64(wd)]);
     }
 
     /// <summary>X and dY transposed to channel-major once; taps [Cin, k, N Ho Wo] contracted with dY [Cout, N Ho Wo] in one GEMM (batched per group).</summary>

@@ -4,7 +4,10 @@ namespace Acwa.Onnx.Autodiff;
 
 internal static partial class GradientRules
 {
-    /// <summary>MaxPool: dY scattered (reduction add) to the argmax positions from the forward's Indices output, which is added when missing.</summary>
+    /// <summary>
+    /// MaxPool: dY placed at the argmax positions from the forward's Indices output (added when missing): MaxUnpool for
+    /// non-overlapping windows on CPU, else ScatterElements with reduction add (see <see cref="MaxPoolGradMethod"/>).
+    /// </summary>
     private static void MaxPool(RuleContext c)
     {
         if (!c.Needs(0)) return;
@@ -20,12 +23,39 @@ internal static partial class GradientRules
         }
         var x = c.In(0);
         var xd = c.Dims(x);
+        if (ResolveMaxPoolMethod(c) == MaxPoolGradMethod.IndicesUnpool)
+        {
+            var k = c.Node.GetInts("kernel_shape")!;
+            c.Add(0, c.E.Op("MaxUnpool", [c.Dy0, idx, c.E.ShapeVec(xd, x)], Attr.Ints("kernel_shape", k), Attr.Ints("strides", k)));
+            return;
+        }
         string flatShape = xd.All(d => d >= 0) ? c.E.I64(Tensors.ElementCount(xd)) : c.E.Op("Reshape", [c.E.Op("Size", [x]), c.E.I64(1)]);
         var zeros = c.E.Op("ConstantOfShape", [flatShape], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)));
         var flatIdx = c.E.Op("Reshape", [idx, c.E.I64(-1)]);
         var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(-1)]);
         var scattered = c.E.Op("ScatterElements", [zeros, flatIdx, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
         c.Add(0, c.E.ReshapeTo(scattered, xd, x));
+    }
+
+    /// <summary>
+    /// Auto: "cpu" -> IndicesUnpool where it is exact (ORT's CPU MaxUnpool is about 2.5x faster than ConstantOfShape +
+    /// ScatterElements), "cuda" -> IndicesScatter (MaxUnpool has no CUDA kernel). IndicesUnpool falls back to
+    /// IndicesScatter unless the windows are non-overlapping 2-D windows: strides equal to kernel_shape, dilations 1,
+    /// no padding (pads 0, auto_pad NOTSET or VALID), ceil_mode 0.
+    /// </summary>
+    internal static MaxPoolGradMethod ResolveMaxPoolMethod(RuleContext c)
+    {
+        var m = c.Options.MaxPoolGrad;
+        if (m == MaxPoolGradMethod.Auto) m = IsCuda(c.Options) ? MaxPoolGradMethod.IndicesScatter : MaxPoolGradMethod.IndicesUnpool;
+        if (m != MaxPoolGradMethod.IndicesUnpool) return m;
+        var k = c.Node.GetInts("kernel_shape");
+        var s = c.Node.GetInts("strides") ?? [1, 1];
+        var d = c.Node.GetInts("dilations") ?? [1, 1];
+        var p = c.Node.GetInts("pads") ?? [0, 0, 0, 0];
+        var auto = c.Node.GetString("auto_pad", "NOTSET");
+        bool disjoint = k is { Length: 2 } && s.SequenceEqual(k) && d.All(v => v == 1) && p.All(v => v == 0)
+            && auto is "NOTSET" or "VALID" && c.Node.GetInt("ceil_mode", 0) == 0 && c.Dims(c.In(0)).Length == 4;
+        return disjoint ? MaxPoolGradMethod.IndicesUnpool : MaxPoolGradMethod.IndicesScatter;
     }
 
     /// <summary>AveragePool: dY divided by the window counts, spread back by a depthwise Conv (or ConvTranspose) with a ones kernel.</summary>

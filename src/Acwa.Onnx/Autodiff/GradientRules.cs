@@ -67,11 +67,19 @@ internal static partial class GradientRules
 
     private static void Identity(RuleContext c) { if (c.Needs(0)) c.Add(0, c.Dy0); }
 
+    /// <summary>
+    /// Relu: dY where Y = Relu(X) &gt; 0 (the same set as X &gt; 0), else 0. Reading Y rather than X lets ORT fuse the
+    /// forward Conv with its Relu. CPU: dY Ceil(Min(Y, 1)) (the factor is exactly 1 for Y &gt; 0 and 0 for Y = 0; three
+    /// vectorised elementwise ops, faster than ORT's CPU Where); CUDA: Where(Y &gt; 0, dY, 0).
+    /// </summary>
     private static void Relu(RuleContext c)
     {
         if (!c.Needs(0)) return;
+        var y = c.Out(0);
         var zero = c.E.Scalar(0, c.T);
-        c.Add(0, c.E.Op("Where", [c.E.Op("Greater", [c.In(0), zero]), c.Dy0, zero]));
+        c.Add(0, IsCuda(c.Options)
+            ? c.E.Op("Where", [c.E.Op("Greater", [y, zero]), c.Dy0, zero])
+            : c.E.Mul(c.Dy0, c.E.Op("Ceil", [c.E.Op("Min", [y, c.E.Scalar(1, c.T)])])));
     }
 
     private static void LeakyRelu(RuleContext c)

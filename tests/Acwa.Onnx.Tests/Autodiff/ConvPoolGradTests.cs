@@ -53,6 +53,19 @@ public class ConvPoolGradTests
         ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose, ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }, bias: false);
         if (group == 1)
             ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }, bias: false);
+        // The CPU default is Im2ColConvMatMul (covered by ConvDefaultMethods); the CUDA default SlicedPatchesMatMul here.
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }, bias: false);
+    }
+
+    [Fact]
+    public void ConvWeightGradDefaultOnCpuIsOneDepthwiseIm2ColConv()
+    {
+        var r = Check(F, [new("x", [2, 3, 6, 6]), new("w", [4, 3, 3, 3])],
+            g => g.Op("Conv", ["x", "w"], Attr.Ints("pads", 1, 1, 1, 1)), samples: 8);
+        // Forward conv + input-gradient conv + the im2col conv (group = Cin); no tap slices (the one Slice flips the kernel).
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "Conv" && n.GetInt("group", 1) == 3);
+        Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType is "Concat" or "Pad");
+        Assert.Equal(1, CountOps(r.GradModel, "Slice"));
     }
 
     [Fact]
@@ -67,9 +80,45 @@ public class ConvPoolGradTests
     public void MaxPoolUsesIndicesWithScatterAdd(long k, long s, long pad)
     {
         var r = Check(ElementType.Double, [new("x", [2, 3, 7, 7])],
-            g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", s, s), Attr.Ints("pads", pad, pad, pad, pad)), samples: 30);
+            g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", s, s), Attr.Ints("pads", pad, pad, pad, pad)),
+            options: new GradientOptions { MaxPoolGrad = MaxPoolGradMethod.IndicesScatter }, samples: 30);
         Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
         Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "MaxPool" && n.Output.Count == 2);
+    }
+
+    [Theory]
+    [InlineData(2, 2, 0, 8, 8, true)]    // the CNN's 2x2/2 pool
+    [InlineData(2, 2, 0, 7, 5, true)]    // odd sizes: the last row/column is in no window (gradient 0)
+    [InlineData(3, 3, 0, 7, 6, true)]
+    [InlineData(3, 2, 0, 7, 7, false)]   // overlapping: falls back to ScatterElements
+    [InlineData(2, 2, 1, 7, 7, false)]   // padded: falls back to ScatterElements
+    public void MaxPoolDefaultOnCpuUnpoolsNonOverlappingWindows(long k, long s, long pad, long h, long w, bool unpool)
+    {
+        var r = Check(F, [new("x", [2, 3, h, w])],
+            g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", s, s), Attr.Ints("pads", pad, pad, pad, pad)),
+            step: 1e-3, tolerance: 1e-2, samples: 30);
+        Assert.Equal(unpool, r.GradModel.Graph.Node.Any(n => n.OpType == "MaxUnpool"));
+        Assert.Equal(!unpool, r.GradModel.Graph.Node.Any(n => n.OpType == "ScatterElements"));
+        var cuda = Check(F, [new("x", [2, 3, h, w])],
+            g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", s, s), Attr.Ints("pads", pad, pad, pad, pad)),
+            options: new GradientOptions { Device = "cuda" }, step: 1e-3, tolerance: 1e-2, samples: 10);
+        Assert.DoesNotContain(cuda.GradModel.Graph.Node, n => n.OpType == "MaxUnpool");
+    }
+
+    [Fact]
+    public void MaxPoolUnpoolMatchesScatterOnTies()
+    {
+        // Windows full of equal values (zeros after a Relu, repeated values): both forms send dY to the element that
+        // MaxPool's Indices name (the first maximum), so the gradients are bit-identical.
+        var x = new double[2 * 2 * 4 * 6];
+        for (int i = 0; i < x.Length; i++) x[i] = i % 3 == 0 ? 0 : (i / 5) % 4 * 0.5;
+        var results = new List<double[]>();
+        foreach (var m in new[] { MaxPoolGradMethod.IndicesScatter, MaxPoolGradMethod.IndicesUnpool })
+            results.Add(GradAt(F, [new("x", [2, 2, 4, 6])], [x],
+                g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", 2, 2), Attr.Ints("strides", 2, 2)),
+                new GradientOptions { MaxPoolGrad = m })[0]);
+        Assert.Equal(results[0], results[1]);
+        Assert.Equal(2 * 2 * 2 * 3, results[0].Count(v => v != 0));
     }
 
     [Theory]

@@ -92,6 +92,35 @@ internal static class GradCheck
         return new Result(maxErr, count, gradModel);
     }
 
+    /// <summary>
+    /// The analytic gradients (no finite differences) of f = sum(Y * R) at the given input values (R drawn from
+    /// <paramref name="seed"/>): for comparing decompositions where Y has kinks, e.g. MaxPool ties.
+    /// </summary>
+    public static double[][] GradAt(ElementType type, GradInput[] inputs, double[][] values, Func<GraphBuilder, string> body,
+        GradientOptions options, int seed = 1)
+    {
+        var fb = new GraphBuilder("fwd");
+        for (int i = 0; i < inputs.Length; i++)
+            fb.Input(inputs[i].Name, type, inputs[i].Dims.Select((d, k) => i == 0 && k == 0 ? (long?)null : d).ToArray());
+        var y = body(fb);
+        fb.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+        var fwdModel = OnnxModel.Create(fb.Graph);
+        var shapes = ShapeProbe.Infer(fwdModel, inputs[0].Name, inputs[0].Dims.Select((d, k) => k == 0 ? -1 : d).ToArray());
+        var gb = new GraphBuilder(fwdModel.Graph);
+        var yDims = shapes[y];
+        var dy = gb.Input("ad_test_dy", type, yDims.Select(d => d < 0 ? (long?)null : d).ToArray());
+        var names = inputs.Select(i => i.Name).ToArray();
+        var grads = ReverseMode.Differentiate(gb, new Dictionary<string, string> { [y] = dy }, names, shapes, options);
+        var outs = names.Select(w => gb.OutputAs(grads[w], "grad_" + w, type)).ToArray();
+        foreach (var o in fwdModel.Graph.Output) if (o.Type?.TensorType is { } tt) tt.Shape = null;
+        var dyDims = BatchDims(yDims, inputs[0].Dims[0]);
+        var rng = new Random(seed);
+        var r = Enumerable.Range(0, (int)Tensors.ElementCount(dyDims)).Select(_ => Uniform(rng)).ToArray();
+        if (type != ElementType.Double) r = r.Select(x => (double)(float)x).ToArray();
+        using var runner = new Runner(null, inputs[0].Dims[0]);
+        return Run(runner, fwdModel, inputs, values, type, outs, "ad_test_dy", (r, dyDims));
+    }
+
     private static long[] BatchDims(long[] dims, long batch) => dims.Select(d => d < 0 ? batch : d).ToArray();
 
     private static double Dot(double[] a, double[] b)
