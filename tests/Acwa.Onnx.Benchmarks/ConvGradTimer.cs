@@ -39,6 +39,7 @@ public static class ConvGradTimer
         ("dW TapsGemm", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.TapsGemm }),
         ("dW PerTapGemm", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }),
         ("dW SlicedPatchesMatMul", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }),
+        ("dW Im2ColConvMatMul", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.Im2ColConvMatMul }),
         ("dW ConvOverTransposed", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }),
     ];
 
