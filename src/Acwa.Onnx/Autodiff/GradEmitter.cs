@@ -21,6 +21,27 @@ internal sealed class GradEmitter
     }
 
     public GraphBuilder B { get; }
+
+    /// <summary>
+    /// Gradient value -> the Relu output it was sent to, for gradients that are already zero wherever that Relu's output
+    /// is 0 (a MaxPool over the Relu applies the Relu's mask at pooled size); the Relu rule passes such a gradient through.
+    /// </summary>
+    public Dictionary<string, string> ReluMaskedGradients { get; } = new(StringComparer.Ordinal);
+
+    private Dictionary<string, NodeProto>? _producers;
+
+    /// <summary>The node that produced <paramref name="value"/> among the nodes present at the first call, or null.</summary>
+    public NodeProto? Producer(string value)
+    {
+        if (_producers is null)
+        {
+            _producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+            foreach (var n in B.Graph.Node)
+                foreach (var o in n.Output)
+                    if (o.Length > 0) _producers[o] = n;
+        }
+        return _producers.GetValueOrDefault(value);
+    }
     public ShapeTable Shapes { get; }
 
     /// <summary>Constant tensors by value name: initializers and outputs of Constant nodes (value attribute).</summary>

@@ -26,7 +26,13 @@ internal static partial class GradientRules
         if (ResolveMaxPoolMethod(c) == MaxPoolGradMethod.IndicesUnpool)
         {
             var k = c.Node.GetInts("kernel_shape")!;
-            c.Add(0, c.E.Op("MaxUnpool", [c.Dy0, idx, c.E.ShapeVec(xd, x)], Attr.Ints("kernel_shape", k), Attr.Ints("strides", k)));
+            // Over a Relu, dY goes only to window maxima, where the Relu's output equals Y: apply the Relu's mask here at
+            // pooled size (same values: dY or 0) and let the Relu rule pass the unpooled gradient through.
+            bool overRelu = c.E.Producer(x)?.OpType == "Relu";
+            var dy = overRelu ? ReluMask(c, c.Dy0, c.Out(0)) : c.Dy0;
+            var g = c.E.Op("MaxUnpool", [dy, idx, c.E.ShapeVec(xd, x)], Attr.Ints("kernel_shape", k), Attr.Ints("strides", k));
+            if (overRelu) c.E.ReluMaskedGradients[g] = x;
+            c.Add(0, g);
             return;
         }
         string flatShape = xd.All(d => d >= 0) ? c.E.I64(Tensors.ElementCount(xd)) : c.E.Op("Reshape", [c.E.Op("Size", [x]), c.E.I64(1)]);

@@ -71,15 +71,22 @@ internal static partial class GradientRules
     /// Relu: dY where Y = Relu(X) &gt; 0 (the same set as X &gt; 0), else 0. Reading Y rather than X lets ORT fuse the
     /// forward Conv with its Relu. CPU: dY Ceil(Min(Y, 1)) (the factor is exactly 1 for Y &gt; 0 and 0 for Y = 0; three
     /// vectorised elementwise ops, faster than ORT's CPU Where); CUDA: Where(Y &gt; 0, dY, 0).
+    /// A gradient that a MaxPool rule already masked for this Relu (<see cref="GradEmitter.ReluMaskedGradients"/>) passes through.
     /// </summary>
     private static void Relu(RuleContext c)
     {
         if (!c.Needs(0)) return;
-        var y = c.Out(0);
+        if (c.E.ReluMaskedGradients.TryGetValue(c.Dy0, out var masked) && masked == c.Out(0)) { c.Add(0, c.Dy0); return; }
+        c.Add(0, ReluMask(c, c.Dy0, c.Out(0)));
+    }
+
+    /// <summary><paramref name="dy"/> where <paramref name="y"/> &gt; 0, else 0, for y &gt;= 0 (a Relu's output or a max of such).</summary>
+    internal static string ReluMask(RuleContext c, string dy, string y)
+    {
         var zero = c.E.Scalar(0, c.T);
-        c.Add(0, IsCuda(c.Options)
-            ? c.E.Op("Where", [c.E.Op("Greater", [y, zero]), c.Dy0, zero])
-            : c.E.Mul(c.Dy0, c.E.Op("Ceil", [c.E.Op("Min", [y, c.E.Scalar(1, c.T)])])));
+        return IsCuda(c.Options)
+            ? c.E.Op("Where", [c.E.Op("Greater", [y, zero]), dy, zero])
+            : c.E.Mul(dy, c.E.Op("Ceil", [c.E.Op("Min", [y, c.E.Scalar(1, c.T)])]));
     }
 
     private static void LeakyRelu(RuleContext c)

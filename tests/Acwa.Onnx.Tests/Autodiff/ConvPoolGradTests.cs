@@ -105,6 +105,26 @@ public class ConvPoolGradTests
         Assert.DoesNotContain(cuda.GradModel.Graph.Node, n => n.OpType == "MaxUnpool");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]   // the Relu output also feeds an Add: its gradient is a Sum, so the Relu masks it itself
+    public void MaxPoolOverReluMasksAtPooledSize(bool fanOut)
+    {
+        var r = Check(F, [new("x", [2, 3, 6, 8], AwayFromZero), new("w", [4, 3, 3, 3])],
+            g =>
+            {
+                var a = g.Op("Relu", [g.Op("Conv", ["x", "w"], Attr.Ints("pads", 1, 1, 1, 1))]);
+                var p = g.Op("MaxPool", [a], Attr.Ints("kernel_shape", 2, 2), Attr.Ints("strides", 2, 2));
+                if (!fanOut) return p;
+                var flat = g.Op("Reshape", [a, g.ConstInt64("shape", -1, 4, 12, 4)]);
+                return g.Op("Add", [flat, g.Op("Reshape", [p, g.ConstInt64("shape2", -1, 4, 12, 1)])]);
+            },
+            step: 1e-3, tolerance: 2e-2, samples: 12);
+        var ceil = r.GradModel.Graph.Node.Where(n => n.OpType == "Ceil").ToList();
+        Assert.Equal(fanOut ? 2 : 1, ceil.Count);
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "MaxUnpool");
+    }
+
     [Fact]
     public void MaxPoolUnpoolMatchesScatterOnTies()
     {
