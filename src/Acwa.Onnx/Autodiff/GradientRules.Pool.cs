@@ -20,8 +20,11 @@ internal static partial class GradientRules
         }
         var x = c.In(0);
         var xd = c.Dims(x);
-        string flatShape = xd.All(d => d >= 0) ? c.E.I64(Tensors.ElementCount(xd)) : c.E.Op("Reshape", [c.E.Op("Size", [x]), c.E.I64(1)]);
-        var zeros = c.E.Op("ConstantOfShape", [flatShape], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)));
+        // Flat zeros of X's size; with a batch-dependent X they come from ConstantOfShape(Shape(X)) so that no shape
+        // arithmetic runs on the host.
+        var zeros = xd.All(d => d >= 0)
+            ? c.E.Op("ConstantOfShape", [c.E.I64(Tensors.ElementCount(xd))], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)))
+            : c.E.Op("Reshape", [c.E.Op("ConstantOfShape", [c.E.Op("Shape", [x])], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T))), c.E.I64(-1)]);
         var flatIdx = c.E.Op("Reshape", [idx, c.E.I64(-1)]);
         var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(-1)]);
         var scattered = c.E.Op("ScatterElements", [zeros, flatIdx, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
@@ -104,9 +107,10 @@ internal static partial class GradientRules
         if (!c.Needs(0)) return;
         var gi = c.E.Op("Reshape", [c.E.Mul(c.In(1), invStd), bshape]);
         if (!training) { c.Add(0, c.E.Mul(dy, gi)); return; }
+        // 1/M with M = elements per channel; a batch-dependent M is counted on the device (GradEmitter.ElementCount).
         string invM;
         if (axes.All(a => xd[a] >= 0)) invM = c.E.Scalar(1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), t);
-        else invM = c.E.Op("Div", [c.E.Scalar(ch, t), c.E.Op("Cast", [c.E.Op("Size", [x])], Attr.Int("to", (long)t))]);
+        else invM = c.E.Op("Div", [c.E.Scalar(1, t), c.E.ElementCount(x, axes, t)]);
         var mb = c.E.Mul(c.E.Op("Reshape", [dbeta!, bshape]), invM);
         var mg = c.E.Mul(c.E.Mul(XHat(), c.E.Op("Reshape", [dgamma!, bshape])), invM);
         c.Add(0, c.E.Mul(gi, c.E.Op("Sub", [c.E.Op("Sub", [dy, mb]), mg])));
