@@ -127,10 +127,11 @@ internal static partial class GradientRules
                 if (spread[i] > 1) split.Add(1);
                 merged.Add(spread[i] > 1 ? count[i] * spread[i] : count[i]);
             }
+            // Both reshapes keep the axes up to the first spread axis at their index (0 may copy them); behind it the
+            // axes shift by the inserted ones, so a batch-dependent dim there must be the single -1.
             var splitDims = ReshapeDims(split.ToArray(), spreadAxes[0] + 1);
             var mergedDims = ReshapeDims(merged.ToArray(), spreadAxes[0] + 1);
             if (splitDims is null || mergedDims is null) return null;
-            // Merging back has no inserted axis, but its dims behind the first spread axis shift in the input.
             up = c.E.I64(splitDims);
             down = c.E.I64(mergedDims);
         }
