@@ -82,23 +82,54 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
         Assert.Equal(0, found[0].InputIndex); // Slice's data input, not its starts/ends
     }
 
+    /// <summary>x [N, 2, 3] -> flatten (torch-export style with <paramref name="torchFlatten"/>, else Flatten) -> MatMul [6, 3].</summary>
+    private static ModelProto FlattenModel(bool torchFlatten, bool divideBySize = false)
+    {
+        var b = new GraphBuilder("fwd");
+        var x = b.Input("x", ElementType.Float, null, 2, 3);
+        string flat;
+        if (torchFlatten)
+        {
+            // x.view(x.size(0), -1) as torch.onnx.export writes it with a dynamic batch.
+            var n = b.Op("Unsqueeze", [b.Op("Gather", [b.Op("Shape", [x]), b.Initializer(Tensors.Int64("zero", [], [0]))], Attr.Int("axis", 0)), b.ConstInt64("ax", 0)]);
+            flat = b.Op("Reshape", [x, b.Op("Concat", [n, b.ConstInt64("minus1", -1)], Attr.Int("axis", 0))]);
+        }
+        else flat = b.Op("Flatten", [x], Attr.Int("axis", 1));
+        // Host arithmetic that cannot be folded: x / Cast(Size(x)).
+        if (divideBySize) flat = b.Op("Div", [flat, b.Op("Cast", [b.Op("Size", [x])], Attr.Int("to", (long)ElementType.Float))]);
+        var w = b.ConstFloat("fc.weight", [6, 3], Enumerable.Range(0, 18).Select(i => (i % 7 - 3) * 0.05f).ToArray());
+        b.OutputAs(b.Op("MatMul", [flat, w]), "logits", ElementType.Float, null, 3);
+        return OnnxModel.Create(b.Graph);
+    }
+
+    [Fact]
+    public void TorchStyleFlattenIsFoldedToAConstantShapeWithTheSameStep()
+    {
+        var torch = TrainingArtifacts.Compile(FlattenModel(torchFlatten: true), new ArtifactOptions { Device = "cuda", Optimizer = OptimizerKind.Sgd, LearningRate = 0.5f });
+        var plain = TrainingArtifacts.Compile(FlattenModel(torchFlatten: false), new ArtifactOptions { Device = "cuda", Optimizer = OptimizerKind.Sgd, LearningRate = 0.5f });
+        foreach (var m in new[] { torch.TrainingModel, torch.EvalModel })
+        {
+            Assert.Empty(DevicePlacementCheck.FindHostShapeArithmetic(m));
+            Assert.DoesNotContain(m.Graph.Node, n => n.OpType is "Shape" or "Concat" || n.Input.Contains("zero") || n.Input.Contains("minus1"));
+            Assert.DoesNotContain(m.Graph.Initializer, t => t.Name is "zero" or "minus1");
+        }
+        var x = Enumerable.Range(0, 5 * 6).Select(i => MathF.Sin(i)).ToArray();
+        long[] y = [0, 2, 1, 1, 0];
+        using var a = new StepRunner(torch);
+        using var b = new StepRunner(plain);
+        for (int step = 0; step < 2; step++) Assert.Equal(b.Step(x, y), a.Step(x, y));
+        Assert.Equal(b.State["fc.weight"].Data, a.State["fc.weight"].Data);
+    }
+
     [Fact]
     public void CudaCompileRejectsHostShapeArithmeticInTheForwardModel()
     {
-        // A torch-export-like flatten: Reshape(x, Concat(Gather(Shape(x), 0), [-1])).
-        var b = new GraphBuilder("fwd");
-        var x = b.Input("x", ElementType.Float, null, 2, 3);
-        var n = b.Op("Unsqueeze", [b.Op("Gather", [b.Op("Shape", [x]), b.Initializer(Tensors.Int64("zero", [], [0]))], Attr.Int("axis", 0)), b.ConstInt64("ax", 0)]);
-        var flat = b.Op("Reshape", [x, b.Op("Concat", [n, b.ConstInt64("minus1", -1)], Attr.Int("axis", 0))]);
-        var w = b.ConstFloat("fc.weight", [6, 3], Enumerable.Range(0, 18).Select(i => i * 0.01f).ToArray());
-        b.OutputAs(b.Op("MatMul", [flat, w]), "logits", ElementType.Float, null, 3);
-        var model = OnnxModel.Create(b.Graph);
-
+        var model = FlattenModel(torchFlatten: false, divideBySize: true);
         TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cpu" });
         var e = Assert.Throws<InvalidOperationException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cuda" }));
         Assert.Contains("training graph", e.Message);
-        Assert.Contains("(Gather)", e.Message);
-        Assert.Contains("host", e.Message);
+        Assert.Contains("(Cast)", e.Message);
+        Assert.Contains("placed on the CPU EP", e.Message);
     }
 
     public static TheoryData<string, LossKind, OptimizerKind, string> Matrix()
