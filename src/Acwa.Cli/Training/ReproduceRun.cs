@@ -50,6 +50,7 @@ internal static class ReproduceRun
             {
                 var ro = o.RunOptions(m, seed, outDir);
                 var prefix = $"{m.Name} seed{seed}";
+                CheckSameConfig(ro);
                 var status = StatusBefore(ro.OutDir!, o.Epochs);
                 var clock = Stopwatch.StartNew();
                 var outcome = TrainRun.Run(ro, new ReproduceLogWriter(output, prefix));
@@ -62,6 +63,37 @@ internal static class ReproduceRun
         }
         ReproduceReport.Write(outDir, o, all, output);
         return all;
+    }
+
+    /// <summary>Settings that must match for a run folder to be picked up (the device and thread count may change).</summary>
+    private static readonly string[] RunIdentity = ["dataset", "imbalance", "model", "loss", "policy", "optimizer", "lr", "schedule", "momentum", "weight_decay", "epochs", "batch", "val_fraction", "seed"];
+
+    /// <summary>
+    /// Refuses to pick up a run folder whose config.json was written with other settings (another model, learning rate, ...):
+    /// its artifacts and checkpoint would otherwise be reused and reported under the new settings. No config.json: nothing to check.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting differs (the message names the folder, the setting and both values).</exception>
+    private static void CheckSameConfig(TrainRunOptions ro)
+    {
+        var path = Path.Combine(ro.OutDir!, "config.json");
+        if (!File.Exists(path)) return;
+        JsonObject old;
+        try
+        {
+            old = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"'{path}' is not a JSON object");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
+        }
+        var now = ro.ToJson();
+        foreach (var key in RunIdentity)
+        {
+            var a = old[key]?.ToJsonString();
+            var b = now[key]?.ToJsonString();
+            if (a != b)
+                throw new ArgumentException($"'{ro.OutDir}' holds a run with {key} {a ?? "(missing)"}, this invocation asks for {b}; choose another --out or remove that folder");
+        }
     }
 
     /// <summary>"trained" (no checkpoint yet), "already finished, re-evaluated", or "resumed after epoch K/N".</summary>

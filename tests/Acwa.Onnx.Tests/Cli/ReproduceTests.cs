@@ -121,6 +121,13 @@ public sealed class ReproduceTests : IDisposable
         Assert.Equal(6, log2.ToString().Split('\n').Count(l => l.Contains(": already finished, re-evaluated;", StringComparison.Ordinal)));
         Assert.Equal(md, File.ReadAllLines(Path.Combine(outDir, "results.md")));
         Assert.True(second < first, $"second invocation took {second:F1} s, the first {first:F1} s");
+
+        // The same folders with another model or learning rate are refused before anything is touched.
+        var err = new StringWriter();
+        Assert.Equal(2, ReproduceRun.Execute(o with { LearningRate = 0.01 }, new StringWriter(), err));
+        Assert.Contains("ce", err.ToString(), StringComparison.Ordinal);
+        Assert.Contains("holds a run with lr 0.001, this invocation asks for 0.01", err.ToString(), StringComparison.Ordinal);
+        foreach (var (p, bytes) in checkpoints) Assert.Equal(bytes, File.ReadAllBytes(p));
     }
 
     [Theory]
