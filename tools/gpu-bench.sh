@@ -12,6 +12,6 @@ export LD_LIBRARY_PATH=$libs:/tmp/gpu/ort${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 acwa=/tmp/gpu/app/acwa
 step() { local name=$1 limit=$2; shift 2; echo "=== $name: $*"; timeout "$limit" "$@" 2>&1 | tee "$out/$name.txt"; echo "=== $name exit ${PIPESTATUS[0]}"; }
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } 2>&1 | tee "$out/device.txt"
-step bench-train 230 "$acwa" bench train --device cuda --torch tools/torch_reference.py --python python3 --windows 5 --steps 50 --warmup 20
-step bench-step 90 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
-step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3
+step bench-train 140 "$acwa" bench train --device cuda --torch tools/torch_reference.py --python python3 --windows 5 --steps 50 --warmup 20
+step bench-step 45 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+[[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3

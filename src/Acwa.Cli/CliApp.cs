@@ -10,6 +10,7 @@ internal static class CliApp
     {
         var root = new RootCommand("acwa: train and evaluate classifiers on imbalanced data with adaptive class weights, on ONNX Runtime.");
         root.Add(TrainCommand.Create());
+        root.Add(ReproduceCommand.Create());
         root.Add(MetricsCommand.Create());
         root.Add(EvalCommand.Create());
         root.Add(BenchCommand.Create());

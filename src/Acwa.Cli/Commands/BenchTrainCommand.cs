@@ -84,7 +84,7 @@ internal static class BenchTrainCommand
         {
             try
             {
-                if (device.IsCuda && o.CheckSteps > 0) CheckAgainstCpu(m, device, o, console);
+                if (device.IsCuda && o.CheckSteps > 0 && !CheckAgainstCpu(m, device, o, console)) failures++;
                 throughput.Add((m, Throughput(m, device, o, console)));
                 if (o.Epoch && m != "resnet32") epochs.Add(EpochTime(m, device, o, console));
             }
@@ -147,8 +147,13 @@ internal static class BenchTrainCommand
         return (xs, ys);
     }
 
-    /// <summary>Same initial state and batches on CPU and CUDA; compares the loss trajectories and the final parameters.</summary>
-    private static void CheckAgainstCpu(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    /// <summary>
+    /// Same initial state and batches on CPU and CUDA; compares the loss trajectories and the final parameters. Returns
+    /// false (and says so) when the relative loss difference reaches 1e-3. ORT's CUDA provider computes fp32 convolutions
+    /// and matrix products with TF32 on Ampere and newer GPUs by default, so deep convolutional nets drift further from the
+    /// CPU's fp32 than the MLP does; the difference is reported either way and the throughput is still measured.
+    /// </summary>
+    private static bool CheckAgainstCpu(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
     {
         var (xs, ys) = Batches(model, o.Batch, o.CheckSteps);
         float[] Losses(Device d, out List<Acwa.Onnx.HostTensor> state)
@@ -173,7 +178,7 @@ internal static class BenchTrainCommand
                 for (int i = 0; i < a.Data.Length; i++) maxParam = Math.Max(maxParam, Math.Abs(a.Data[i] - b.Data![i]));
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{model}: CUDA vs CPU over {o.CheckSteps} steps: losses cpu [{string.Join(" ", cpu.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}] cuda [{string.Join(" ", gpu.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], max relative loss difference {maxRel:E2}, max |state difference| {maxParam:E2} ({(maxRel < 1e-3 ? "OK" : "MISMATCH")})"));
-        if (maxRel >= 1e-3) throw new InvalidOperationException($"{model}: CUDA loss trajectory differs from CPU by {maxRel:E2} (relative)");
+        return maxRel < 1e-3;
     }
 
     private static double[] Throughput(string model, Device device, BenchTrainOptions o, IAnsiConsole console)

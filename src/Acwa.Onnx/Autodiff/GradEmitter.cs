@@ -111,12 +111,16 @@ internal sealed class GradEmitter
     }
 
     /// <summary>
-    /// A 1-D int64 shape vector for <paramref name="dims"/>: a constant when every dim is fixed, otherwise built from
-    /// Shape(<paramref name="reference"/>), whose dim at each -1 axis must be the wanted one.
+    /// A 1-D int64 shape vector for <paramref name="dims"/>: a constant when every dim is fixed; Shape(<paramref name="reference"/>)
+    /// when the reference's dims (shape table) are exactly <paramref name="dims"/>; otherwise built from Slices of
+    /// Shape(<paramref name="reference"/>), whose dim at each -1 axis must be the wanted one, and constants.
+    /// Only the first two forms keep the shape off host arithmetic (ONNX Runtime runs a Concat of Shape slices on the
+    /// CPU EP; see docs/training-graphs.md, "CUDA placement"), so callers prefer references of the exact shape.
     /// </summary>
     public string ShapeVec(long[] dims, string reference)
     {
         if (dims.All(d => d >= 0)) return I64(dims);
+        if (Shapes.TryGet(reference, out var refDims) && refDims.SequenceEqual(dims)) return Op("Shape", [reference]);
         var shape = Op("Shape", [reference]);
         var parts = new List<string>();
         var run = new List<long>();
@@ -130,13 +134,18 @@ internal sealed class GradEmitter
         return parts.Count == 1 ? parts[0] : Op("Concat", parts, Attr.Int("axis", 0));
     }
 
-    /// <summary>Reshape to <paramref name="dims"/>; a single -1 is left to Reshape, several come from <paramref name="reference"/>.</summary>
+    /// <summary>
+    /// Reshape to <paramref name="dims"/>: a constant shape when at most one dim is -1 (left to Reshape), else
+    /// <see cref="ShapeVec"/> of <paramref name="reference"/> (Shape(reference) when its dims are <paramref name="dims"/>).
+    /// </summary>
     public string ReshapeTo(string value, long[] dims, string reference) =>
         Op("Reshape", [value, dims.Count(d => d < 0) <= 1 ? I64(dims) : ShapeVec(dims, reference)]);
 
     /// <summary>
     /// Expands <paramref name="value"/> (dims <paramref name="srcDims"/>, same rank) to <paramref name="targetDims"/>.
-    /// Batch-dependent axes the value already has stay 1 in the expand shape; others come from <paramref name="targetRef"/>.
+    /// Batch-dependent axes the value already has stay 1 in the expand shape; when other batch-dependent axes remain,
+    /// the shape is Shape(<paramref name="targetRef"/>) (whose dims must be <paramref name="targetDims"/>; Expand reads it
+    /// on the host, so nothing is computed there).
     /// </summary>
     public string ExpandTo(string value, long[] srcDims, long[] targetDims, string targetRef)
     {
@@ -145,7 +154,35 @@ internal sealed class GradEmitter
         for (int i = 0; i < shape.Length; i++)
             if (shape[i] < 0 && i - off >= 0 && srcDims[i - off] < 0) shape[i] = 1;
         if (srcDims.SequenceEqual(targetDims)) return value;
+        if (shape.Any(d => d < 0) && Shapes.TryGet(targetRef, out var refDims) && refDims.SequenceEqual(targetDims))
+            return Op("Expand", [value, Op("Shape", [targetRef])]);
         return Op("Expand", [value, ShapeVec(shape, targetRef)]);
+    }
+
+    /// <summary>
+    /// A scalar of element type <paramref name="type"/>: the product of <paramref name="reference"/>'s dims over
+    /// <paramref name="axes"/> (non-negative, distinct). Fixed dims give a constant. Batch-dependent dims are counted on
+    /// the device, without host shape arithmetic: ReduceSum(ConstantOfShape(Shape(s), 1), keepdims 0) with s =
+    /// Slice(reference) to length 1 on every other axis (so s has exactly the batch-dependent dims), times the
+    /// fixed factor. Exact while the count stays below 2^24 (float) or 2^53 (double).
+    /// </summary>
+    public string ElementCount(string reference, long[] axes, ElementType type)
+    {
+        var dims = Shapes[reference];
+        long fixedPart = 1;
+        var dynamic = new HashSet<long>();
+        foreach (var a in axes)
+        {
+            if (dims[a] < 0) dynamic.Add(a);
+            else fixedPart *= dims[a];
+        }
+        if (dynamic.Count == 0) return Scalar(fixedPart, type);
+        var cut = Enumerable.Range(0, dims.Length).Where(i => !dynamic.Contains(i) && dims[i] != 1).Select(i => (long)i).ToArray();
+        var s = cut.Length == 0 ? reference
+            : Op("Slice", [reference, I64(new long[cut.Length]), I64(Enumerable.Repeat(1L, cut.Length).ToArray()), I64(cut)]);
+        var ones = Op("ConstantOfShape", [Op("Shape", [s])], Attr.Tensor("value", MakeTensor("one", [1], [1.0], type)));
+        var count = Op("ReduceSum", [ones], Attr.Int("keepdims", 0));
+        return fixedPart == 1 ? count : Mul(count, Scalar(fixedPart, type));
     }
 
     /// <summary>Sums <paramref name="grad"/> (dims <paramref name="gradDims"/>) over the axes where the target was broadcast, then reshapes to the target's dims.</summary>
@@ -171,7 +208,10 @@ internal sealed class GradEmitter
 
     public string Scale(string a, double factor, ElementType type) => factor == 1.0 ? a : Mul(a, Scalar(factor, type));
 
-    /// <summary>Zeros of <paramref name="dims"/> (batch dims from <paramref name="reference"/>) and element type <paramref name="type"/>.</summary>
+    /// <summary>
+    /// Zeros of <paramref name="dims"/> (batch dims from <paramref name="reference"/>; ConstantOfShape(Shape(reference))
+    /// when the reference has exactly these dims) and element type <paramref name="type"/>.
+    /// </summary>
     public string Zeros(long[] dims, string reference, ElementType type) =>
         Op("ConstantOfShape", [ShapeVec(dims, reference)], Attr.Tensor("value", MakeTensor("zero", [1], [0.0], type)));
 

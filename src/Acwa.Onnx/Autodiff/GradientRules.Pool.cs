@@ -30,13 +30,16 @@ internal static partial class GradientRules
             // pooled size (same values: dY or 0) and let the Relu rule pass the unpooled gradient through.
             bool overRelu = c.E.Producer(x)?.OpType == "Relu";
             var dy = overRelu ? ReluMask(c, c.Dy0, c.Out(0)) : c.Dy0;
-            var g = c.E.Op("MaxUnpool", [dy, idx, c.E.ShapeVec(xd, x)], Attr.Ints("kernel_shape", k), Attr.Ints("strides", k));
+            var g = c.E.Op("MaxUnpool", [dy, idx], Attr.Ints("kernel_shape", k), Attr.Ints("strides", k));
             if (overRelu) c.E.ReluMaskedGradients[g] = x;
             c.Add(0, g);
             return;
         }
-        string flatShape = xd.All(d => d >= 0) ? c.E.I64(Tensors.ElementCount(xd)) : c.E.Op("Reshape", [c.E.Op("Size", [x]), c.E.I64(1)]);
-        var zeros = c.E.Op("ConstantOfShape", [flatShape], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)));
+        // Flat zeros of X's size; with a batch-dependent X they come from ConstantOfShape(Shape(X)) so that no shape
+        // arithmetic runs on the host.
+        var zeros = xd.All(d => d >= 0)
+            ? c.E.Op("ConstantOfShape", [c.E.I64(Tensors.ElementCount(xd))], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)))
+            : c.E.Op("Reshape", [c.E.Op("ConstantOfShape", [c.E.Op("Shape", [x])], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T))), c.E.I64(-1)]);
         var flatIdx = c.E.Op("Reshape", [idx, c.E.I64(-1)]);
         var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(-1)]);
         var scattered = c.E.Op("ScatterElements", [zeros, flatIdx, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
@@ -46,8 +49,10 @@ internal static partial class GradientRules
     /// <summary>
     /// Auto: "cpu" -> IndicesUnpool where it is exact (ORT's CPU MaxUnpool is about 2.5x faster than ConstantOfShape +
     /// ScatterElements), "cuda" -> IndicesScatter (MaxUnpool has no CUDA kernel). IndicesUnpool falls back to
-    /// IndicesScatter unless the windows are non-overlapping 2-D windows: strides equal to kernel_shape, dilations 1,
-    /// no padding (pads 0, auto_pad NOTSET or VALID), ceil_mode 0.
+    /// IndicesScatter unless the windows are non-overlapping 2-D windows that tile X: strides equal to kernel_shape,
+    /// dilations 1, no padding (pads 0, auto_pad NOTSET or VALID), ceil_mode 0, H and W multiples of the kernel (then
+    /// MaxUnpool's own output size is X's, and no output_shape input - host shape arithmetic - is needed), float only
+    /// (ORT's CPU MaxUnpool has no double kernel).
     /// </summary>
     internal static MaxPoolGradMethod ResolveMaxPoolMethod(RuleContext c)
     {
@@ -59,8 +64,10 @@ internal static partial class GradientRules
         var d = c.Node.GetInts("dilations") ?? [1, 1];
         var p = c.Node.GetInts("pads") ?? [0, 0, 0, 0];
         var auto = c.Node.GetString("auto_pad", "NOTSET");
+        var xd = c.Dims(c.In(0));
         bool disjoint = k is { Length: 2 } && s.SequenceEqual(k) && d.All(v => v == 1) && p.All(v => v == 0)
-            && auto is "NOTSET" or "VALID" && c.Node.GetInt("ceil_mode", 0) == 0 && c.Dims(c.In(0)).Length == 4;
+            && auto is "NOTSET" or "VALID" && c.Node.GetInt("ceil_mode", 0) == 0
+            && c.T == ElementType.Float && xd.Length == 4 && xd[2] > 0 && xd[3] > 0 && xd[2] % k[0] == 0 && xd[3] % k[1] == 0;
         return disjoint ? MaxPoolGradMethod.IndicesUnpool : MaxPoolGradMethod.IndicesScatter;
     }
 
@@ -140,9 +147,10 @@ internal static partial class GradientRules
         if (!c.Needs(0)) return;
         var gi = c.E.Op("Reshape", [c.E.Mul(c.In(1), invStd), bshape]);
         if (!training) { c.Add(0, c.E.Mul(dy, gi)); return; }
+        // 1/M with M = elements per channel; a batch-dependent M is counted on the device (GradEmitter.ElementCount).
         string invM;
         if (axes.All(a => xd[a] >= 0)) invM = c.E.Scalar(1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), t);
-        else invM = c.E.Op("Div", [c.E.Scalar(ch, t), c.E.Op("Cast", [c.E.Op("Size", [x])], Attr.Int("to", (long)t))]);
+        else invM = c.E.Op("Div", [c.E.Scalar(1, t), c.E.ElementCount(x, axes, t)]);
         var mb = c.E.Mul(c.E.Op("Reshape", [dbeta!, bshape]), invM);
         var mg = c.E.Mul(c.E.Mul(XHat(), c.E.Op("Reshape", [dgamma!, bshape])), invM);
         c.Add(0, c.E.Mul(gi, c.E.Op("Sub", [c.E.Op("Sub", [dy, mb]), mg])));

@@ -33,7 +33,15 @@ internal static partial class GradientRules
         for (int i = 0; i < k; i++) if (c.Needs(i)) c.Add(i, parts[i]);
     }
 
-    /// <summary>Slice: dY placed into zeros of X's shape (Pad for unit steps, ScatterElements per axis otherwise).</summary>
+    /// <summary>
+    /// Slice: dY placed into zeros of X's shape. Unit steps: one Pad. Other steps, per sliced axis: axes with a negative
+    /// step are reversed first (Slice with step -1), so that positions ascend; an axis with step s &gt; 1 and k &gt; 1
+    /// positions is spread out by Reshape to [.., k, 1, ..], Pad of the new axis to s and Reshape to [.., k s, ..];
+    /// then one Slice crops what runs past X's end and one Pad puts the values at their offsets. Every shape is a
+    /// constant (0 copies a batch dim, a single -1 is left to Reshape), so no shape arithmetic runs on the host; when
+    /// the dims cannot be written so (several batch-dependent axes behind a spread axis), ScatterElements per axis is
+    /// used instead.
+    /// </summary>
     private static void Slice(RuleContext c)
     {
         if (!c.Needs(0)) return;
@@ -59,8 +67,7 @@ internal static partial class GradientRules
             for (long p = s; step > 0 ? p < e : p > e; p += step) pos.Add(p);
             plan.Add((ax, pos.ToArray(), s, step));
         }
-        var cur = c.Dy0;
-        var curDims = c.Dims(c.Out(0));
+        var yd = c.Dims(c.Out(0));
         if (plan.All(p => p.Step == 1))
         {
             var pads = new long[2 * r];
@@ -69,9 +76,106 @@ internal static partial class GradientRules
                 pads[p.Axis] = p.Positions.Length == 0 ? 0 : p.Positions[0];
                 pads[r + p.Axis] = xd[p.Axis] - pads[p.Axis] - p.Positions.Length;
             }
-            c.Add(0, c.E.Op("Pad", [cur, c.E.I64(pads)]));
+            c.Add(0, c.E.Op("Pad", [c.Dy0, c.E.I64(pads)]));
             return;
         }
+        c.Add(0, SliceGradSpread(c, plan, xd, yd) ?? SliceGradScatter(c, plan, xd, yd));
+    }
+
+    /// <summary>The Reshape/Pad form of the strided Slice gradient (see <see cref="Slice"/>), or null when a Reshape shape cannot be a constant.</summary>
+    private static string? SliceGradSpread(RuleContext c, List<(int Axis, long[] Positions, long Start, long Step)> plan, long[] xd, long[] yd)
+    {
+        int r = xd.Length;
+        // Per axis: the step of the spread (1 = none) and the smallest position.
+        var spread = new long[r];
+        var first = new long[r];
+        var count = new long[r];
+        Array.Fill(spread, 1);
+        for (int i = 0; i < r; i++) count[i] = yd[i];
+        var reversed = new List<long>();
+        foreach (var p in plan)
+        {
+            if (count[p.Axis] != p.Positions.Length) return null;
+            if (p.Positions.Length == 0) continue;
+            if (p.Step < 0 && p.Positions.Length > 1) reversed.Add(p.Axis);
+            first[p.Axis] = p.Positions.Min();
+            if (p.Positions.Length > 1) spread[p.Axis] = Math.Abs(p.Step);
+        }
+        var spreadAxes = Enumerable.Range(0, r).Where(i => spread[i] > 1).ToArray();
+        // Reshape shapes with an inserted axis after each spread axis; dims before the first inserted axis may be copied
+        // (0), behind it at most one batch-dependent dim (-1) may remain.
+        long[]? ReshapeDims(long[] dims, int firstInserted)
+        {
+            var res = (long[])dims.Clone();
+            int free = 0;
+            for (int i = 0; i < res.Length; i++)
+            {
+                if (i < firstInserted) { if (res[i] < 0) res[i] = 0; continue; }
+                if (res[i] == 0) return null; // a fixed 0 would read as "copy"
+                if (res[i] < 0) free++;
+            }
+            return free <= 1 ? res : null;
+        }
+        string? up = null, down = null;
+        if (spreadAxes.Length > 0)
+        {
+            var split = new List<long>();
+            var merged = new List<long>();
+            for (int i = 0; i < r; i++)
+            {
+                split.Add(count[i]);
+                if (spread[i] > 1) split.Add(1);
+                merged.Add(spread[i] > 1 ? count[i] * spread[i] : count[i]);
+            }
+            // Both reshapes keep the axes up to the first spread axis at their index (0 may copy them); behind it the
+            // axes shift by the inserted ones, so a batch-dependent dim there must be the single -1.
+            var splitDims = ReshapeDims(split.ToArray(), spreadAxes[0] + 1);
+            var mergedDims = ReshapeDims(merged.ToArray(), spreadAxes[0] + 1);
+            if (splitDims is null || mergedDims is null) return null;
+            up = c.E.I64(splitDims);
+            down = c.E.I64(mergedDims);
+        }
+
+        var cur = c.Dy0;
+        if (reversed.Count > 0)
+            cur = c.E.Op("Slice", [cur, c.E.I64(reversed.Select(_ => -1L).ToArray()), c.E.I64(reversed.Select(_ => long.MinValue).ToArray()),
+                c.E.I64(reversed.ToArray()), c.E.I64(reversed.Select(_ => -1L).ToArray())]);
+        if (spreadAxes.Length > 0)
+        {
+            cur = c.E.Op("Reshape", [cur, up!]);
+            var pads = new long[2 * (r + spreadAxes.Length)];
+            int rr = r + spreadAxes.Length, k = 0;
+            for (int i = 0; i < r; i++)
+            {
+                k++;
+                if (spread[i] > 1) { pads[rr + k] = spread[i] - 1; k++; }
+            }
+            cur = c.E.Op("Reshape", [c.E.Op("Pad", [cur, c.E.I64(pads)]), down!]);
+        }
+        // Along each planned axis the values now sit at first + j * step (j < count), in a run of length
+        // count * spread that may run past X's end: crop it, then pad to X's dim.
+        var cropAxes = new List<long>();
+        var cropEnds = new List<long>();
+        var finalPads = new long[2 * r];
+        foreach (var p in plan)
+        {
+            int a = p.Axis;
+            long len = count[a] * spread[a];
+            if (first[a] + len > xd[a]) { cropAxes.Add(a); cropEnds.Add(xd[a] - first[a]); len = xd[a] - first[a]; }
+            finalPads[a] = first[a];
+            finalPads[r + a] = xd[a] - first[a] - len;
+        }
+        if (cropAxes.Count > 0)
+            cur = c.E.Op("Slice", [cur, c.E.I64(new long[cropAxes.Count]), c.E.I64(cropEnds.ToArray()), c.E.I64(cropAxes.ToArray())]);
+        return finalPads.All(v => v == 0) ? cur : c.E.Op("Pad", [cur, c.E.I64(finalPads)]);
+    }
+
+    /// <summary>The ScatterElements form of the strided Slice gradient: per sliced axis, dY scattered into zeros.</summary>
+    private static string SliceGradScatter(RuleContext c, List<(int Axis, long[] Positions, long Start, long Step)> plan, long[] xd, long[] yd)
+    {
+        int r = xd.Length;
+        var cur = c.Dy0;
+        var curDims = yd;
         foreach (var p in plan)
         {
             var target = (long[])curDims.Clone();
@@ -84,7 +188,7 @@ internal static partial class GradientRules
             cur = c.E.Op("ScatterElements", [zeros, idxFull, cur], Attr.Int("axis", p.Axis));
             curDims = target;
         }
-        c.Add(0, cur);
+        return cur;
     }
 
     /// <summary>Pad (constant mode, non-negative constant pads, optional axes): dX = Slice of dY at X's position.</summary>
@@ -134,11 +238,7 @@ internal static partial class GradientRules
         {
             if (axes.All(a => xd[a] >= 0))
                 g = c.E.Scale(g, 1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), c.T);
-            else
-            {
-                var count = c.E.Op("Div", [c.E.Op("Size", [x]), c.E.Op("Size", [c.Out(0)])]);
-                g = c.E.Op("Div", [g, c.E.Op("Cast", [count], Attr.Int("to", (long)c.T))]);
-            }
+            else g = c.E.Op("Div", [g, c.E.ElementCount(x, axes, c.T)]); // batch-dependent count, counted on the device
         }
         c.Add(0, c.E.ExpandTo(g, keep, xd, x));
     }

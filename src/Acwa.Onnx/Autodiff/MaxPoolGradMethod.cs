@@ -13,9 +13,10 @@ public enum MaxPoolGradMethod
     IndicesScatter,
 
     /// <summary>
-    /// The forward MaxPool gains its Indices output; MaxUnpool(dY, Indices, Shape(X)) places dY there. Exact only for
-    /// non-overlapping windows (every stride equal to its kernel size, dilations 1, no padding, ceil_mode 0), where no
-    /// two windows pick the same element; other geometries use <see cref="IndicesScatter"/>. MaxUnpool has no CUDA kernel.
+    /// The forward MaxPool gains its Indices output; MaxUnpool(dY, Indices) places dY there. Used only for windows that
+    /// tile X without overlap (every stride equal to its kernel size, dilations 1, no padding, ceil_mode 0, H and W
+    /// multiples of the kernel; float), where no two windows pick the same element and MaxUnpool's output has X's size; other
+    /// geometries use <see cref="IndicesScatter"/>. MaxUnpool has no CUDA kernel.
     /// </summary>
     IndicesUnpool,
 }

@@ -86,8 +86,8 @@ public static class TrainingRewrite
             }
             else
             {
-                // M / (M - 1) with M = Size(X) / C, computed at run time.
-                var m = e.Op("Div", [e.Op("Cast", [e.Op("Size", [x])], Attr.Int("to", (long)t)), e.Scalar(ch, t)]);
+                // M / (M - 1) with M = elements per channel, counted on the device at run time (no host shape arithmetic).
+                var m = e.ElementCount(x, axes, t);
                 batchVar = Reg(e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])])), cDims);
             }
         }

@@ -23,6 +23,27 @@ internal static class BuiltinModels
         ("resnet32.onnx", () => ResNetCifar.Build(depth: 32, classes: 10, shortcut: ResNetShortcut.A, channels: 3, height: 32, width: 32, seed: Seed)),
     ];
 
+    /// <summary>
+    /// Built-in models whose default training artifacts are committed under <c>models/artifacts/NAME/</c>: class-weighted
+    /// cross-entropy, Adam (lr 1e-3), CPU decompositions, all float initializers trainable. ResNet artifacts are not
+    /// committed (5-8 MB each); <c>acwa artifacts --model models/resnet20.onnx --out DIR</c> makes them.
+    /// </summary>
+    public static IReadOnlyList<string> WithCommittedArtifacts { get; } = ["mlp", "cnn"];
+
+    /// <summary>Writes the default training artifacts of <see cref="WithCommittedArtifacts"/> into <c>dir/NAME/</c>; returns the folders.</summary>
+    public static IReadOnlyList<string> WriteArtifacts(string dir)
+    {
+        var dirs = new List<string>();
+        foreach (var name in WithCommittedArtifacts)
+        {
+            var build = All.First(m => m.FileName == name + ".onnx").Build;
+            var outDir = Path.Combine(dir, name);
+            Training.Compiler.TrainingArtifacts.Generate(build(), new Training.Compiler.ArtifactOptions(), outDir);
+            dirs.Add(outDir);
+        }
+        return dirs;
+    }
+
     /// <summary>Writes every built-in model into <paramref name="dir"/> (created if missing; files replaced
     /// atomically) and returns the paths written.</summary>
     public static IReadOnlyList<string> WriteAll(string dir)

@@ -13,6 +13,7 @@ namespace Acwa.Onnx.Tests.Models;
 public class ResNetTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Theory]
+    [InlineData(ResNetShortcut.A)]
     [InlineData(ResNetShortcut.B)]
     public void ResNet8StepMatchesPyTorch(ResNetShortcut shortcut)
     {

@@ -8,7 +8,7 @@ namespace Acwa.Onnx.Training.Compiler;
 internal sealed record EvalGraph(ModelProto Model, string Logits, string Predictions, string Confusion, List<string> StateInputs)
 {
     /// <summary>
-    /// The forward graph in inference mode with trainable parameters and buffers as inputs (their initializer names, fed
+    /// The forward graph (computed Reshape shapes folded to constants, <see cref="ForwardShapeFolding"/>) in inference mode with trainable parameters and buffers as inputs (their initializer names, fed
     /// from the current state). Outputs: the logits, predictions = ArgMax(logits, axis 1, keepdims 0) (int64 [N], ties go to
     /// the lowest index), and with <see cref="ArtifactOptions.EvalConfusion"/> the batch's confusion counts
     /// Cast(MatMul(Transpose(OneHot(y)), OneHot(pred)), int64) [C, C] (exact up to 2^24 samples per batch), which needs
@@ -19,6 +19,7 @@ internal sealed record EvalGraph(ModelProto Model, string Logits, string Predict
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_eval";
+        ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
         var stateInputs = info.Trainable.Concat(info.Buffers).ToList();
         ForwardModelInfo.LiftToInputs(g, stateInputs);
         g.Output.Clear();

@@ -11,7 +11,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
     List<StateTensor> State, List<ControlInput> Controls, List<MaskInput> Masks, IReadOnlyDictionary<string, string> GradientOutputs)
 {
     /// <summary>
-    /// forward -> TrainingRewrite (BN on batch statistics, Dropout masks) -> loss fragment on the logits ->
+    /// forward -> computed Reshape shapes folded to constants (<see cref="ForwardShapeFolding"/>) -> TrainingRewrite (BN on batch statistics, Dropout masks) -> loss fragment on the logits ->
     /// ReverseMode with seeds {logits: dLogits} -> [accumulation] -> [global-norm clipping] -> optimizer per parameter.
     /// Trainable parameters and buffers become graph inputs under their initializer names; their next values, the optimizer
     /// state and the loss, logits and predictions are outputs. With <paramref name="exposeGradients"/> every parameter's raw
@@ -24,6 +24,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_training_step";
+        ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
         var paramDims = ForwardModelInfo.LiftToInputs(g, info.Trainable);
         var bufferDims = ForwardModelInfo.LiftToInputs(g, info.Buffers);
         g.Output.Clear();

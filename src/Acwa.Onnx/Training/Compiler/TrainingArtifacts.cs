@@ -14,6 +14,8 @@ public static class TrainingArtifacts
     /// <summary>Builds the artifact set in memory. <paramref name="forward"/> is not modified.</summary>
     /// <exception cref="ArgumentException">Bad options or a model the compiler cannot use; the message names what is wrong.</exception>
     /// <exception cref="NotSupportedException">An op on a trainable path has no gradient rule.</exception>
+    /// <exception cref="InvalidOperationException">With <see cref="ArtifactOptions.Device"/> "cuda": a compiled graph does shape
+    /// arithmetic on the host (nodes ONNX Runtime would run on the CPU EP); the message names the nodes.</exception>
     public static ArtifactSet Compile(ModelProto forward, ArtifactOptions options) => Compile(forward, options, exposeGradients: false);
 
     internal static ArtifactSet Compile(ModelProto forward, ArtifactOptions options, bool exposeGradients)
@@ -24,6 +26,11 @@ public static class TrainingArtifacts
         // The step graph's TrainingRewrite adds entries to the shape table; the eval graph does not read it.
         var step = StepGraph.Build(forward, info, options, exposeGradients);
         var eval = EvalGraph.Build(forward, info, options, step.Labels);
+        if (options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+        {
+            DevicePlacementCheck.EnsureNoHostShapeArithmetic(step.Model, "training graph");
+            DevicePlacementCheck.EnsureNoHostShapeArithmetic(eval.Model, "eval graph");
+        }
 
         var initial = new List<HostTensor>();
         foreach (var s in step.State)

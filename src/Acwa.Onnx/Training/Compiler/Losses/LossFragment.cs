@@ -115,7 +115,10 @@ internal static class LossFragment
         var qg1 = g.Pow(q, g.Sub(gamma, g.K(1f, "one")));
         var ay = g.Gather(alpha, labels);
         var loss = g.MeanAll(g.Neg(g.Mul(g.Mul(ay, qg), logPt)));
-        var n = g.CastFloat(g.B.Op("Shape", [labels]));
+        // N as an fp32 scalar counted on the device: ReduceSum(ConstantOfShape(Shape(labels), 1)). Cast(Shape(labels))
+        // would be shape arithmetic that ONNX Runtime runs on the CPU EP.
+        var ones = g.B.Op("ConstantOfShape", [g.B.Op("Shape", [labels])], Attr.Tensor("value", Tensors.Float("one", [1], [1f])));
+        var n = g.ReduceSum(ones);
         var inner = g.Sub(g.Mul(g.Mul(gamma, qg1), g.Mul(pt, logPt)), qg);
         var coef = g.Unsqueeze(g.Div(g.Mul(ay, inner), n), 1);
         var dz = g.Mul(g.Sub(oh, p), coef);

@@ -1,0 +1,35 @@
+using System.CommandLine;
+using Acwa.Cli.Training;
+
+namespace Acwa.Cli.Commands;
+
+/// <summary><c>acwa reproduce</c>: parses options into a <see cref="ReproduceOptions"/> and hands it to <see cref="ReproduceRun"/>.</summary>
+internal static class ReproduceCommand
+{
+    public static Command Create()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS].", DefaultValueFactory = _ => "fashion-mnist" };
+        var imbalance = new Option<string>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION | lt:RHO | none.", DefaultValueFactory = _ => "step" };
+        var model = new Option<string>("--model") { Description = "mlp | cnn | resnet20 | resnet32 | PATH.onnx.", DefaultValueFactory = _ => "cnn" };
+        var seeds = new Option<int>("--seeds") { Description = "Seeds 0..N-1 per method.", DefaultValueFactory = _ => 3 };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs per run.", DefaultValueFactory = _ => 30 };
+        var methods = new Option<string?>("--methods") { Description = "Comma-separated subset of: " + string.Join(", ", ReproduceMethod.Names) + " (default all)." };
+        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate (constant).", DefaultValueFactory = _ => 1e-3 };
+        var valFraction = new Option<double>("--val-fraction") { Description = "Stratified validation split carved from the training set (feeds the adaptive policies).", DefaultValueFactory = _ => 0.1 };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var outDir = new Option<string?>("--out") { Description = "Output folder (default runs/reproduce-DATASET-IMBALANCE-MODEL); runs go to OUT/METHOD/seedN and are resumed, never redone." };
+        var cmd = new Command("reproduce", "Run the paper's comparison (baselines, paper-exact ACWA, its ablations and variants) over several seeds and write results.md/json and plots.")
+        {
+            dataset, imbalance, model, seeds, epochs, methods, batch, lr, valFraction, device, threads, outDir,
+        };
+        cmd.SetAction(pr => ReproduceRun.Execute(new ReproduceOptions
+        {
+            Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Seeds = pr.GetValue(seeds),
+            Epochs = pr.GetValue(epochs), Methods = pr.GetValue(methods), Batch = pr.GetValue(batch), LearningRate = pr.GetValue(lr),
+            ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), OutDir = pr.GetValue(outDir),
+        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        return cmd;
+    }
+}

@@ -1,0 +1,52 @@
+namespace Acwa.Cli.Training;
+
+/// <summary>
+/// One method of <c>acwa reproduce</c>: a loss and a class-weight policy spec, plus the paper's claimed macro-F1 (percent) on
+/// CIFAR-10 and ISIC-2018 where the paper gives one (docs/protocol.md; the paper has no Fashion-MNIST numbers).
+/// Every method shares the model, optimiser (Adam), learning rate, batch size, data split and seeds.
+/// </summary>
+internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018)
+{
+    /// <summary>Every method, in the order of the results table: baselines first, then the paper's ACWA and its variants.</summary>
+    public static IReadOnlyList<ReproduceMethod> All { get; } =
+    [
+        new("ce", "ce", "uniform", "plain cross-entropy", null, null),
+        new("focal", "focal", "uniform", "focal loss, gamma 2, uniform weights", 81.3, 68.2),
+        new("cb", "ce", "cb:beta=0.9999", "class-balanced weights (Cui et al.), beta 0.9999", 82.7, 69.5),
+        new("ldam-drw", "ldam", "drw:at=0.8,then=[cb:beta=0.9999]", "LDAM (s 30, max margin 0.5) + deferred re-weighting to class-balanced at 80%", 84.1, 71.0),
+        new("acwa", "ce", "acwa", "ACWA exactly as the paper (alpha 0.02, beta 0.9, target 1, clip [0.5, 2])", 87.5, 73.8),
+        new("acwa-beta0", "ce", "acwa:beta=0", "paper ablation: no smoothing (beta 0)", 84.2, 70.1),
+        new("acwa-noclip", "ce", "acwa:clip=off", "paper ablation: no clipping", 85.9, 71.6),
+        new("acwa-alpha0.1", "ce", "acwa:alpha=0.1", "paper ablation: alpha 0.1", 86.0, 72.3),
+        new("acwa-centered", "ce", "acwa-centered", "additive step on mean(F1) - F1_c, normalised to mean 1, clipped [0.2, 5]", null, null),
+        new("acwa-mult", "ce", "acwa-mult", "multiplicative step exp(2 (mean(F1) - F1_c)), normalised to mean 1, clipped [0.2, 5]", null, null),
+        new("acwa-prior", "ce", "acwa-prior", "class-balanced prior x smoothed, support-weighted F1 feedback", null, null),
+    ];
+
+    /// <summary>The names valid in <c>--methods</c>.</summary>
+    public static IReadOnlyList<string> Names { get; } = All.Select(m => m.Name).ToArray();
+
+    /// <summary>The baselines the verdict compares ACWA variants with.</summary>
+    public bool IsBaseline => !Name.StartsWith("acwa", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Parses a comma-separated list of method names (case-insensitive, blanks around names ignored, duplicates kept once,
+    /// in the order given); null or empty selects every method.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is unknown (the message lists the valid names) or the list has an empty entry.</exception>
+    public static IReadOnlyList<ReproduceMethod> Select(string? list)
+    {
+        if (string.IsNullOrWhiteSpace(list)) return All;
+        var chosen = new List<ReproduceMethod>();
+        foreach (var raw in list.Split(','))
+        {
+            var name = raw.Trim();
+            if (name.Length == 0)
+                throw new ArgumentException($"--methods '{list}' has an empty entry; valid methods: {string.Join(", ", Names)}");
+            var m = All.FirstOrDefault(x => string.Equals(x.Name, name, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"unknown method '{name}' in --methods; valid methods: {string.Join(", ", Names)}");
+            if (!chosen.Contains(m)) chosen.Add(m);
+        }
+        return chosen;
+    }
+}

@@ -1,0 +1,41 @@
+namespace Acwa.Cli.Training;
+
+/// <summary>Everything <c>acwa reproduce</c> needs, free of the command-line parser.</summary>
+internal sealed record ReproduceOptions
+{
+    public string Dataset { get; init; } = "fashion-mnist";
+    public string Imbalance { get; init; } = "step";
+    public string Model { get; init; } = "cnn";
+    /// <summary>Seeds 0 .. Seeds-1.</summary>
+    public int Seeds { get; init; } = 3;
+    public int Epochs { get; init; } = 30;
+    /// <summary>Comma-separated method names (<see cref="ReproduceMethod.Names"/>); null = all.</summary>
+    public string? Methods { get; init; }
+    public int Batch { get; init; } = 128;
+    public double LearningRate { get; init; } = 1e-3;
+    public double ValidationFraction { get; init; } = 0.1;
+    public string Device { get; init; } = "cpu";
+    public int Threads { get; init; }
+    public string? OutDir { get; init; }
+    /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
+    public string? CacheDir { get; init; }
+
+    /// <summary>The output folder: <see cref="OutDir"/> or runs/reproduce-DATASET-IMBALANCE-MODEL.</summary>
+    public string ResolveOutDir()
+    {
+        if (OutDir is not null) return OutDir;
+        static string Clean(string s) => string.Concat(s.Select(ch => char.IsLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_'));
+        var ds = Dataset.Contains(':') ? Dataset[..Dataset.IndexOf(':')] : Dataset;
+        var model = Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetFileNameWithoutExtension(Model) : Model;
+        return Path.Combine("runs", Clean($"reproduce-{ds}-{Imbalance}-{model}"));
+    }
+
+    /// <summary>The training options of one (method, seed) run in OUT/METHOD/seedN, always with resume semantics.</summary>
+    public TrainRunOptions RunOptions(ReproduceMethod method, int seed, string outDir) => new()
+    {
+        Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = method.Loss, Policy = method.Policy, Optimizer = "adam",
+        LearningRate = LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
+        Device = Device, Threads = Threads, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
+        Resume = true, Quiet = true, CacheDir = CacheDir,
+    };
+}

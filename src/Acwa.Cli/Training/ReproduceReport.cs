@@ -1,0 +1,258 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Acwa.Cli.Reporting;
+using Acwa.Onnx;
+
+namespace Acwa.Cli.Training;
+
+/// <summary>
+/// The report of <c>acwa reproduce</c> in OUT: results.md (summary table with the paper's claims beside it, verdict,
+/// per-class F1, final weights, per-seed macro-F1), results.json (every number), per-method plots of the mean class weights
+/// and mean validation F1 over epochs, and a bar chart of macro-F1 per method with the seed spread as error bars.
+/// Means are over seeds; std is the sample standard deviation (n - 1), 0 with one seed.
+/// </summary>
+internal static class ReproduceReport
+{
+    /// <summary>Mean and sample standard deviation (n - 1 in the denominator; 0 for a single value).</summary>
+    /// <exception cref="ArgumentException">No values.</exception>
+    public static (double Mean, double Std) MeanStd(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) throw new ArgumentException("no values to average", nameof(values));
+        double mean = values.Average();
+        if (values.Count == 1) return (mean, 0);
+        double ss = values.Sum(v => (v - mean) * (v - mean));
+        return (mean, Math.Sqrt(ss / (values.Count - 1)));
+    }
+
+    /// <summary>"81.23 ± 1.05": a fraction's mean and std in percent, two decimals.</summary>
+    public static string Percent((double Mean, double Std) s) => string.Create(CultureInfo.InvariantCulture, $"{100 * s.Mean:F2} ± {100 * s.Std:F2}");
+
+    /// <summary>Writes results.md, results.json and the plots into <paramref name="outDir"/> and prints the summary table.</summary>
+    public static void Write(string outDir, ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, TextWriter output)
+    {
+        var md = Markdown(o, results, out var table);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "results.md"), md);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), Json(o, results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        Plots(outDir, results);
+        output.WriteLine();
+        output.Write(table);
+        output.WriteLine($"report: {Path.Combine(outDir, "results.md")} (also results.json, macro_f1.png, METHOD/mean_weights.png, METHOD/mean_val_f1.png)");
+    }
+
+    private static string Markdown(ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, out string summaryTable)
+    {
+        var names = results[0].Runs[0].ClassNames;
+        int classes = names.Count, seeds = results[0].Runs.Count;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# Reproduction: {o.Dataset}, imbalance {o.Imbalance}, model {o.Model}");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Every method: model `{o.Model}`, Adam lr {o.LearningRate}, batch {o.Batch}, {o.Epochs} epochs, constant learning rate, stratified validation split {o.ValidationFraction} of the training set, " +
+            $"device {o.Device}, seeds 0..{seeds - 1} (each seed fixes imbalance sampling, split, initialisation and shuffling, identical across methods). " +
+            $"Test metrics of the final model; mean ± sample std over {seeds} seed{(seeds == 1 ? "" : "s")}, in percent.");
+        sb.AppendLine();
+
+        var t = new StringBuilder();
+        t.AppendLine(CultureInfo.InvariantCulture, $"| method | loss | policy | test macro-F1 | minority-class F1 (classes {classes / 2}-{classes - 1}) | balanced accuracy | paper macro-F1 CIFAR-10 | paper macro-F1 ISIC-2018 |");
+        t.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (m, runs) in results)
+        {
+            t.AppendLine(CultureInfo.InvariantCulture,
+                $"| {m.Name} | {m.Loss} | `{m.Policy}` | {Percent(MeanStd(runs.Select(r => r.MacroF1).ToArray()))} | {Percent(MeanStd(runs.Select(r => r.MinorityF1).ToArray()))} | " +
+                $"{Percent(MeanStd(runs.Select(r => r.BalancedAccuracy).ToArray()))} | {Claim(m.PaperCifar10)} | {Claim(m.PaperIsic2018)} |");
+        }
+        summaryTable = t.ToString();
+        sb.Append(summaryTable);
+        sb.AppendLine();
+        sb.AppendLine(PaperNote(o));
+        sb.AppendLine();
+
+        sb.AppendLine("## Verdict");
+        sb.AppendLine();
+        foreach (var line in Verdict(results)) sb.AppendLine(line);
+        sb.AppendLine();
+
+        sb.AppendLine("## Per-class test F1 (mean over seeds, percent)");
+        sb.AppendLine();
+        AppendPerClass(sb, names, results, r => r.ClassF1, 100, "F2");
+        sb.AppendLine();
+        sb.AppendLine("## Final class weights (mean over seeds)");
+        sb.AppendLine();
+        AppendPerClass(sb, names, results, r => r.FinalWeights, 1, "F3");
+        sb.AppendLine();
+
+        sb.AppendLine("## Test macro-F1 per seed (percent)");
+        sb.AppendLine();
+        sb.AppendLine("| method | " + string.Join(" | ", results[0].Runs.Select(r => $"seed {r.Seed}")) + " |");
+        sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", seeds)));
+        foreach (var (m, runs) in results)
+            sb.AppendLine($"| {m.Name} | " + string.Join(" | ", runs.Select(r => (100 * r.MacroF1).ToString("F2", CultureInfo.InvariantCulture))) + " |");
+        sb.AppendLine();
+        sb.AppendLine("Run folders: `METHOD/seedN` (config, metrics, weights, checkpoint, model, confusion matrix). Plots: `macro_f1.png`, `METHOD/mean_weights.png`, `METHOD/mean_val_f1.png`.");
+        return sb.ToString();
+    }
+
+    private static string Claim(double? v) => v is { } x ? x.ToString("F1", CultureInfo.InvariantCulture) : "-";
+
+    private static string PaperNote(ReproduceOptions o)
+    {
+        var ds = o.Dataset.ToLowerInvariant();
+        string which = ds.StartsWith("cifar10", StringComparison.Ordinal)
+            ? "This run is on CIFAR-10: compare with the CIFAR-10 column, keeping in mind that the paper trained 100 epochs and does not name its model."
+            : ds.StartsWith("isic2018", StringComparison.Ordinal)
+                ? "This run is on ISIC-2018: compare with the ISIC-2018 column, keeping in mind that the paper trained 100 epochs and does not name its model."
+                : "The paper has no Fashion-MNIST numbers (nor numbers for any dataset other than CIFAR-10 and ISIC-2018); its columns are shown for context only and are not a target for this dataset.";
+        return "Paper columns: the macro-F1 (percent) the paper claims on step-imbalanced CIFAR-10 (ratio 10) and ISIC-2018 task 3 (docs/protocol.md); " +
+               "'-' where it gives none (it reports no plain-CE baseline and none of the centred, multiplicative or prior variants). " + which;
+    }
+
+    private static void AppendPerClass(StringBuilder sb, IReadOnlyList<string> names, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results,
+        Func<ReproduceRunResult, double[]> values, double scale, string format)
+    {
+        sb.AppendLine("| method | " + string.Join(" | ", names.Select((n, i) => $"{i} {n.Replace('|', '/')}")) + " |");
+        sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", names.Count)));
+        foreach (var (m, runs) in results)
+        {
+            var mean = MeanPerClass(runs.Select(values).ToArray());
+            sb.AppendLine($"| {m.Name} | " + string.Join(" | ", mean.Select(v => (scale * v).ToString(format, CultureInfo.InvariantCulture))) + " |");
+        }
+    }
+
+    private static double[] MeanPerClass(IReadOnlyList<double[]> rows) =>
+        Enumerable.Range(0, rows[0].Length).Select(c => rows.Average(r => r[c])).ToArray();
+
+    /// <summary>
+    /// One line per ACWA variant: its macro-F1 against CE and against the best baseline (highest mean macro-F1 among ce, focal,
+    /// cb, ldam-drw that were run), in points, called "within noise" when |difference| is below the larger of the two stds.
+    /// </summary>
+    internal static IReadOnlyList<string> Verdict(IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    {
+        var stats = results.Select(r => (r.Method, S: MeanStd(r.Runs.Select(x => x.MacroF1).ToArray()))).ToList();
+        int seeds = results[0].Runs.Count;
+        var lines = new List<string>();
+        var ce = stats.FirstOrDefault(s => s.Method.Name == "ce");
+        var baselines = stats.Where(s => s.Method.IsBaseline).ToList();
+        var best = baselines.Count == 0 ? default : baselines.MaxBy(s => s.S.Mean);
+        var variants = stats.Where(s => !s.Method.IsBaseline).ToList();
+        if (seeds < 2)
+            lines.Add("With one seed there is no seed spread: the differences below are not tested against noise; rerun with --seeds 3 or more.");
+        else if (seeds == 2)
+            lines.Add("With two seeds the std is a rough estimate of the spread: treat differences close to it with caution.");
+        if (variants.Count == 0) lines.Add("No ACWA variant was run, so there is nothing to judge.");
+        if (baselines.Count == 0 && variants.Count > 0) lines.Add("No baseline was run (ce, focal, cb, ldam-drw), so the variants are not compared with anything.");
+        foreach (var v in variants)
+        {
+            var parts = new List<string>();
+            if (ce.Method is not null) parts.Add($"vs CE ({Percent(ce.S)}): {Compare(v.S, ce.S, seeds)}");
+            if (best.Method is not null && best.Method != ce.Method)
+                parts.Add($"vs the best baseline, {best.Method.Name} ({Percent(best.S)}): {Compare(v.S, best.S, seeds)}");
+            else if (best.Method is not null)
+                parts.Add("CE is the best baseline run");
+            if (parts.Count > 0) lines.Add($"- **{v.Method.Name}** ({Percent(v.S)}): {string.Join("; ", parts)}.");
+        }
+        var acwa = stats.FirstOrDefault(s => s.Method.Name == "acwa");
+        var ldam = stats.FirstOrDefault(s => s.Method.Name == "ldam-drw");
+        if (acwa.Method is not null && ldam.Method is not null)
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"\nThe paper claims paper-exact ACWA beats LDAM-DRW by +3.4 points on CIFAR-10 and +2.8 on ISIC-2018; here the difference is {100 * (acwa.S.Mean - ldam.S.Mean):+0.00;-0.00;0.00} points, " +
+                $"{Spread(acwa.S, ldam.S, seeds)}."));
+        return lines;
+    }
+
+    private static string Compare((double Mean, double Std) a, (double Mean, double Std) b, int seeds)
+    {
+        double diff = 100 * (a.Mean - b.Mean);
+        var d = diff.ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);
+        return $"{d} points, {Spread(a, b, seeds)}";
+    }
+
+    private static string Spread((double Mean, double Std) a, (double Mean, double Std) b, int seeds)
+    {
+        double diff = 100 * (a.Mean - b.Mean), spread = 100 * Math.Max(a.Std, b.Std);
+        var s = spread.ToString("F2", CultureInfo.InvariantCulture);
+        if (seeds < 2) return "one seed, no spread to compare with";
+        if (Math.Abs(diff) < spread) return $"within noise (larger std {s})";
+        return diff > 0 ? $"better by more than the seed spread (larger std {s})" : $"worse by more than the seed spread (larger std {s})";
+    }
+
+    private static JsonObject Json(ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    {
+        static JsonArray Arr(IEnumerable<double> v) => new(v.Select(x => (JsonNode)x).ToArray());
+        static JsonObject Stat(IReadOnlyList<double> v)
+        {
+            var (mean, std) = MeanStd(v);
+            return new JsonObject { ["mean"] = mean, ["std"] = std };
+        }
+        var methods = new JsonArray();
+        foreach (var (m, runs) in results)
+        {
+            methods.Add(new JsonObject
+            {
+                ["name"] = m.Name, ["loss"] = m.Loss, ["policy"] = m.Policy, ["description"] = m.Description,
+                ["paper_macro_f1_cifar10"] = m.PaperCifar10, ["paper_macro_f1_isic2018"] = m.PaperIsic2018,
+                ["macro_f1"] = Stat(runs.Select(r => r.MacroF1).ToArray()),
+                ["minority_f1"] = Stat(runs.Select(r => r.MinorityF1).ToArray()),
+                ["balanced_accuracy"] = Stat(runs.Select(r => r.BalancedAccuracy).ToArray()),
+                ["class_f1_mean"] = Arr(MeanPerClass(runs.Select(r => r.ClassF1).ToArray())),
+                ["final_weights_mean"] = Arr(MeanPerClass(runs.Select(r => r.FinalWeights).ToArray())),
+                ["runs"] = new JsonArray(runs.Select(r => (JsonNode)new JsonObject
+                {
+                    ["seed"] = r.Seed, ["dir"] = r.Dir, ["status"] = r.Status, ["seconds"] = r.Seconds,
+                    ["macro_f1"] = r.MacroF1, ["minority_f1"] = r.MinorityF1, ["balanced_accuracy"] = r.BalancedAccuracy,
+                    ["class_f1"] = Arr(r.ClassF1), ["final_weights"] = Arr(r.FinalWeights),
+                    ["val_macro_f1"] = Arr(r.ValidationF1.Select(e => e.Average())),
+                }).ToArray()),
+            });
+        }
+        var names = results[0].Runs[0].ClassNames;
+        return new JsonObject
+        {
+            ["dataset"] = o.Dataset, ["imbalance"] = o.Imbalance, ["model"] = o.Model, ["optimizer"] = "adam", ["lr"] = o.LearningRate,
+            ["batch"] = o.Batch, ["epochs"] = o.Epochs, ["seeds"] = results[0].Runs.Count, ["val_fraction"] = o.ValidationFraction, ["device"] = o.Device,
+            ["std"] = "sample standard deviation over seeds (n - 1), 0 for one seed",
+            ["minority_classes"] = new JsonArray(Enumerable.Range(names.Count / 2, names.Count - names.Count / 2).Select(c => (JsonNode)c).ToArray()),
+            ["class_names"] = new JsonArray(names.Select(n => (JsonNode)n).ToArray()),
+            ["methods"] = methods,
+            ["verdict"] = new JsonArray(Verdict(results).Select(l => (JsonNode)l.Trim()).ToArray()),
+        };
+    }
+
+    private static void Plots(string outDir, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    {
+        foreach (var (m, runs) in results)
+        {
+            var names = runs[0].ClassNames;
+            int epochs = runs.Min(r => Math.Min(r.Weights.Count, r.ValidationF1.Count));
+            if (epochs == 0) continue;
+            var weights = Enumerable.Range(0, epochs).Select(e => MeanPerClass(runs.Select(r => r.Weights[e]).ToArray())).ToList();
+            var f1 = Enumerable.Range(0, epochs).Select(e => MeanPerClass(runs.Select(r => r.ValidationF1[e]).ToArray())).ToList();
+            var dir = Path.Combine(outDir, m.Name);
+            TrainingPlots.PerClassLines(Path.Combine(dir, "mean_weights.png"), $"{m.Name}: class weights per epoch (mean over {runs.Count} seeds)", "weight", weights, names);
+            TrainingPlots.PerClassLines(Path.Combine(dir, "mean_val_f1.png"), $"{m.Name}: validation F1 per class (mean over {runs.Count} seeds)", "F1", f1, names);
+        }
+        MacroF1Bars(Path.Combine(outDir, "macro_f1.png"), results);
+    }
+
+    private static void MacroF1Bars(string path, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    {
+        var plt = new ScottPlot.Plot();
+        plt.Font.Set("DejaVu Sans");
+        plt.Title($"Test macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
+        plt.YLabel("test macro-F1 (axis not from 0)");
+        var palette = new ScottPlot.Palettes.Category10();
+        var bars = results.Select((r, i) =>
+        {
+            var (mean, std) = MeanStd(r.Runs.Select(x => x.MacroF1).ToArray());
+            return new ScottPlot.Bar { Position = i, Value = mean, Error = std, FillColor = palette.GetColor(r.Method.IsBaseline ? 0 : 1) };
+        }).ToList();
+        plt.Add.Bars(bars);
+        var pos = Enumerable.Range(0, results.Count).Select(i => (double)i).ToArray();
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(pos, results.Select(r => r.Method.Name).ToArray());
+        double lo = bars.Min(b => b.Value - b.Error), hi = bars.Max(b => b.Value + b.Error);
+        plt.Axes.SetLimitsY(Math.Max(0, lo - 0.1 * (hi - lo + 0.01) - 0.02), Math.Min(1.0, hi + 0.02));
+        plt.Axes.SetLimitsX(-0.6, results.Count - 0.4);
+        plt.SavePng(path, Math.Max(700, 115 * results.Count), 560);
+    }
+}

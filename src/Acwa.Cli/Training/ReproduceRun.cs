@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Acwa.Cli.Commands;
+using Acwa.Onnx;
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Runtime;
+
+namespace Acwa.Cli.Training;
+
+/// <summary>
+/// <c>acwa reproduce</c>: every selected method (<see cref="ReproduceMethod"/>) for seeds 0..N-1, each one
+/// <see cref="TrainRun"/> in OUT/METHOD/seedN with resume semantics (a finished run is only re-evaluated, an interrupted one
+/// continues from its checkpoint), then results.md, results.json and plots in OUT (<see cref="ReproduceReport"/>).
+/// </summary>
+internal static class ReproduceRun
+{
+    /// <summary>Runs <see cref="Run"/>; bad input and failed runs print <c>error: ...</c> and return exit code 2.</summary>
+    public static int Execute(ReproduceOptions o, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            Run(o, output);
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+                                    or FormatException or NotSupportedException or DeviceUnavailableException or NonFiniteLossException)
+        {
+            return ConsoleOutput.Fail(error, e.Message);
+        }
+    }
+
+    /// <summary>Trains (or picks up) every run, writes the report, prints the results table, and returns the per-run results by method.</summary>
+    /// <exception cref="ArgumentException">Unknown method, seeds or epochs below 1, or any bad training option.</exception>
+    public static IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> Run(ReproduceOptions o, TextWriter output)
+    {
+        var methods = ReproduceMethod.Select(o.Methods);
+        if (o.Seeds < 1) throw new ArgumentException($"--seeds must be 1 or more, got {o.Seeds}");
+        if (o.Epochs < 1) throw new ArgumentException($"--epochs must be 1 or more, got {o.Epochs}");
+        var outDir = Path.GetFullPath(o.ResolveOutDir());
+        Directory.CreateDirectory(outDir);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"reproduce: {methods.Count} methods x {o.Seeds} seeds | {o.Dataset} ({o.Imbalance}) | model {o.Model} | adam lr {o.LearningRate} | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | {outDir}"));
+
+        var all = new List<(ReproduceMethod, IReadOnlyList<ReproduceRunResult>)>();
+        foreach (var m in methods)
+        {
+            var runs = new List<ReproduceRunResult>();
+            for (int seed = 0; seed < o.Seeds; seed++)
+            {
+                var ro = o.RunOptions(m, seed, outDir);
+                var prefix = $"{m.Name} seed{seed}";
+                CheckSameConfig(ro);
+                var status = StatusBefore(ro.OutDir!, o.Epochs);
+                var clock = Stopwatch.StartNew();
+                var outcome = TrainRun.Run(ro, new ReproduceLogWriter(output, prefix));
+                var r = FromOutcome(seed, status, clock.Elapsed.TotalSeconds, outcome);
+                runs.Add(r);
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{prefix}: {status}; test macro-F1 {r.MacroF1:F4}, minority F1 {r.MinorityF1:F4}, balanced accuracy {r.BalancedAccuracy:F4} ({r.Seconds:F1} s)"));
+            }
+            all.Add((m, runs));
+        }
+        ReproduceReport.Write(outDir, o, all, output);
+        return all;
+    }
+
+    /// <summary>Settings that must match for a run folder to be picked up (the device and thread count may change).</summary>
+    private static readonly string[] RunIdentity = ["dataset", "imbalance", "model", "loss", "policy", "optimizer", "lr", "schedule", "momentum", "weight_decay", "epochs", "batch", "val_fraction", "seed"];
+
+    /// <summary>
+    /// Refuses to pick up a run folder whose config.json was written with other settings (another model, learning rate, ...):
+    /// its artifacts and checkpoint would otherwise be reused and reported under the new settings. No config.json: nothing to check.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting differs (the message names the folder, the setting and both values).</exception>
+    private static void CheckSameConfig(TrainRunOptions ro)
+    {
+        var path = Path.Combine(ro.OutDir!, "config.json");
+        if (!File.Exists(path)) return;
+        JsonObject old;
+        try
+        {
+            old = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"'{path}' is not a JSON object");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
+        }
+        var now = ro.ToJson();
+        foreach (var key in RunIdentity)
+        {
+            var a = old[key]?.ToJsonString();
+            var b = now[key]?.ToJsonString();
+            if (a != b)
+                throw new ArgumentException($"'{ro.OutDir}' holds a run with {key} {a ?? "(missing)"}, this invocation asks for {b}; choose another --out or remove that folder");
+        }
+    }
+
+    /// <summary>"trained" (no checkpoint yet), "already finished, re-evaluated", or "resumed after epoch K/N".</summary>
+    private static string StatusBefore(string runDir, int epochs)
+    {
+        if (!File.Exists(Path.Combine(runDir, "checkpoint.acwa"))) return "trained";
+        int done = 0;
+        try
+        {
+            var metrics = Path.Combine(runDir, "metrics.json");
+            if (File.Exists(metrics)) done = (JsonNode.Parse(File.ReadAllText(metrics)) as JsonArray)?.Count ?? 0;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            done = 0; // a damaged metrics.json only affects this message; the checkpoint decides what is redone
+        }
+        return done >= epochs ? "already finished, re-evaluated" : $"resumed after epoch {done}/{epochs}";
+    }
+
+    private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainRun.Outcome outcome)
+    {
+        var test = outcome.Test ?? throw new InvalidDataException($"run '{outcome.OutDir}' has no test evaluation");
+        static double[] Row(JsonObject h, string key) =>
+            (h[key] as JsonArray ?? throw new InvalidDataException($"epoch history lacks '{key}'")).Select(v => v!.GetValue<double>()).ToArray();
+        return new ReproduceRunResult(seed, outcome.OutDir, status, seconds, test.MacroF1, TrainRun.MinorityF1(test), test.BalancedAccuracy,
+            test.Classes.Select(c => c.Name).ToArray(), test.Classes.Select(c => c.F1).ToArray(), outcome.FinalWeights,
+            outcome.History.Select(h => Row(h, "weights")).ToArray(), outcome.History.Select(h => Row(h, "val_f1")).ToArray());
+    }
+}

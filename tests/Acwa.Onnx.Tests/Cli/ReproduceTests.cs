@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Acwa.Cli;
+using Acwa.Cli.Training;
+using Acwa.Onnx.Tests.Data;
+
+namespace Acwa.Onnx.Tests.Cli;
+
+/// <summary>
+/// <c>acwa reproduce</c> end to end on a small learnable dataset in the real IDX format: folder layout, results.md numbers
+/// recomputed from the runs' own test reports, a second invocation that redoes nothing, and bad method names.
+/// </summary>
+public sealed class ReproduceTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    /// <summary>10 classes of 28x28 images; class c lights a 7x7 block at a class-specific place, plus noise.</summary>
+    private static (byte[] Pixels, byte[] Labels) Synthetic(int perClass, int seed)
+    {
+        var rng = new Random(seed);
+        int n = perClass * 10;
+        var px = new byte[n * 784];
+        var y = new byte[n];
+        for (int i = 0; i < n; i++)
+        {
+            int c = i % 10;
+            y[i] = (byte)c;
+            int r0 = c / 4 * 7 + 2, c0 = c % 4 * 7;
+            for (int p = 0; p < 784; p++) px[i * 784 + p] = (byte)rng.Next(0, 90);
+            for (int r = 0; r < 7; r++)
+                for (int q = 0; q < 7; q++)
+                    px[i * 784 + (r0 + r) * 28 + c0 + q] = (byte)rng.Next(120, 256);
+        }
+        return (px, y);
+    }
+
+    private string Dataset()
+    {
+        var (tx, ty) = Synthetic(60, 1);
+        var (vx, vy) = Synthetic(20, 2);
+        File.WriteAllBytes(_dir.File("train-images.gz"), DataFiles.Gzip(DataFiles.IdxImages(tx, ty.Length, 28, 28)));
+        File.WriteAllBytes(_dir.File("train-labels.gz"), DataFiles.Gzip(DataFiles.IdxLabels(ty)));
+        File.WriteAllBytes(_dir.File("test-images"), DataFiles.IdxImages(vx, vy.Length, 28, 28));
+        File.WriteAllBytes(_dir.File("test-labels"), DataFiles.IdxLabels(vy));
+        return $"idx:{_dir.File("train-images.gz")},{_dir.File("train-labels.gz")},{_dir.File("test-images")},{_dir.File("test-labels")}";
+    }
+
+    private static string Pct(IReadOnlyList<double> v)
+    {
+        double mean = v.Average();
+        double std = Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1));
+        return string.Create(CultureInfo.InvariantCulture, $"{100 * mean:F2} ± {100 * std:F2}");
+    }
+
+    [Fact]
+    public void RunsEveryMethodAndSeedReportsFromTheRunsAndSecondInvocationRedoesNothing()
+    {
+        var outDir = _dir.File("repro");
+        string[] methods = ["ce", "cb", "acwa"];
+        var o = new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Seeds = 2, Batch = 32, Methods = string.Join(",", methods), OutDir = outDir, Threads = 1 };
+        var log = new StringWriter();
+        var clock = Stopwatch.StartNew();
+        ReproduceRun.Run(o, log);
+        double first = clock.Elapsed.TotalSeconds;
+        var text = log.ToString();
+
+        // Layout: one run folder per (method, seed), the report files, the per-method plots.
+        foreach (var f in new[] { "results.md", "results.json", "macro_f1.png" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), $"output lacks {f}");
+        foreach (var m in methods)
+        {
+            foreach (var f in new[] { "mean_weights.png", "mean_val_f1.png" })
+                Assert.True(File.Exists(Path.Combine(outDir, m, f)), $"{m} lacks {f}");
+            for (int s = 0; s < 2; s++)
+                foreach (var f in new[] { "checkpoint.acwa", "test_report.json", "metrics.json", "config.json" })
+                    Assert.True(File.Exists(Path.Combine(outDir, m, $"seed{s}", f)), $"{m}/seed{s} lacks {f}");
+            Assert.False(Directory.Exists(Path.Combine(outDir, m, "seed2")));
+            // Quiet progress: one line per epoch per run, prefixed with method and seed.
+            Assert.Contains($"{m} seed1 epoch 2/2: loss", text, StringComparison.Ordinal);
+            Assert.Contains($"{m} seed0: trained; test macro-F1", text, StringComparison.Ordinal);
+        }
+        Assert.Equal(methods.Length * 2 * 2, text.Split('\n').Count(l => l.Contains(" epoch ", StringComparison.Ordinal) && l.Contains("val macro-F1", StringComparison.Ordinal)));
+        Assert.DoesNotContain("precision", text, StringComparison.Ordinal); // the per-run tables are not printed
+
+        // results.md: a row per method whose numbers are mean ± sample std of the runs' own test reports.
+        var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
+        foreach (var m in methods)
+        {
+            var reports = Enumerable.Range(0, 2).Select(s => JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, m, $"seed{s}", "test_report.json")))!).ToList();
+            var macro = reports.Select(r => r["macro"]!["f1"]!.GetValue<double>()).ToList();
+            var bal = reports.Select(r => r["balanced_accuracy"]!.GetValue<double>()).ToList();
+            var minority = reports.Select(r => r["classes"]!.AsArray().Skip(5).Average(c => c!["f1"]!.GetValue<double>())).ToList();
+            var row = Assert.Single(md, l => l.StartsWith($"| {m} |", StringComparison.Ordinal) && l.Contains('±'));
+            Assert.Contains($"| {Pct(macro)} | {Pct(minority)} | {Pct(bal)} |", row, StringComparison.Ordinal);
+            Assert.True(macro.Min() > 0.5, $"{m}: macro-F1 {string.Join(", ", macro)} is not far above chance on a learnable task");
+        }
+        Assert.Contains(md, l => l.StartsWith("| acwa |", StringComparison.Ordinal) && l.EndsWith("| 87.5 | 73.8 |", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.Contains("no Fashion-MNIST numbers", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("- **acwa**", StringComparison.Ordinal) && l.Contains("vs CE", StringComparison.Ordinal));
+        Assert.Contains("| ce |", log.ToString(), StringComparison.Ordinal); // the table is printed at the end
+
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
+        Assert.Equal(methods, json["methods"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()));
+        Assert.Equal(2, json["methods"]![0]!["runs"]!.AsArray().Count);
+
+        // A second invocation re-evaluates the finished runs: no epoch is trained, no checkpoint (run or artifacts) changes.
+        var checkpoints = Directory.GetFiles(outDir, "*.acwa", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
+        var stamps = checkpoints.Keys.ToDictionary(p => p, File.GetLastWriteTimeUtc);
+        Assert.Equal(12, checkpoints.Count); // per run: seedN/checkpoint.acwa and the initial state seedN/artifacts/checkpoint.acwa
+        var log2 = new StringWriter();
+        clock.Restart();
+        ReproduceRun.Run(o, log2);
+        double second = clock.Elapsed.TotalSeconds;
+        foreach (var (p, bytes) in checkpoints)
+        {
+            Assert.Equal(bytes, File.ReadAllBytes(p));
+            Assert.Equal(stamps[p], File.GetLastWriteTimeUtc(p));
+        }
+        Assert.DoesNotContain("val macro-F1", log2.ToString(), StringComparison.Ordinal);
+        Assert.Equal(6, log2.ToString().Split('\n').Count(l => l.Contains(": already finished, re-evaluated;", StringComparison.Ordinal)));
+        Assert.Equal(md, File.ReadAllLines(Path.Combine(outDir, "results.md")));
+        Assert.True(second < first, $"second invocation took {second:F1} s, the first {first:F1} s");
+
+        // The same folders with another model or learning rate are refused before anything is touched.
+        var err = new StringWriter();
+        Assert.Equal(2, ReproduceRun.Execute(o with { LearningRate = 0.01 }, new StringWriter(), err));
+        Assert.Contains("ce", err.ToString(), StringComparison.Ordinal);
+        Assert.Contains("holds a run with lr 0.001, this invocation asks for 0.01", err.ToString(), StringComparison.Ordinal);
+        foreach (var (p, bytes) in checkpoints) Assert.Equal(bytes, File.ReadAllBytes(p));
+    }
+
+    [Theory]
+    [InlineData("ce,magic", "unknown method 'magic' in --methods; valid methods: ce, focal, cb, ldam-drw, acwa, acwa-beta0, acwa-noclip, acwa-alpha0.1, acwa-centered, acwa-mult, acwa-prior")]
+    [InlineData("ce,,cb", "has an empty entry")]
+    public void BadMethodListGivesClearErrorListingValidNames(string methods, string expected)
+    {
+        var err = new StringWriter();
+        var config = new System.CommandLine.InvocationConfiguration { Output = new StringWriter(), Error = err };
+        int rc = CliApp.Build().Parse(["reproduce", "--dataset", Dataset(), "--methods", methods, "--out", _dir.File("bad")]).Invoke(config);
+        Assert.Equal(2, rc);
+        Assert.Contains(expected, err.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir.File("bad")), "nothing is written for a bad method list");
+    }
+
+    [Fact]
+    public void MethodsMapToTheDocumentedLossAndPolicy()
+    {
+        var all = ReproduceMethod.Select(null);
+        Assert.Equal(11, all.Count);
+        var o = new ReproduceOptions { Epochs = 7, Seeds = 3 };
+        var ldam = o.RunOptions(ReproduceMethod.Select("LDAM-DRW")[0], 2, "out");
+        Assert.Equal(("ldam", "drw:at=0.8,then=[cb:beta=0.9999]", 2UL, true), (ldam.Loss, ldam.Policy, ldam.Seed, ldam.Resume));
+        Assert.Equal(Path.Combine("out", "ldam-drw", "seed2"), ldam.OutDir);
+        Assert.Equal(("adam", 1e-3, 128, 7), (ldam.Optimizer, ldam.LearningRate, ldam.Batch, ldam.Epochs));
+        Assert.Equal(["focal", "cb"], ReproduceMethod.Select(" focal , cb,focal").Select(m => m.Name));
+        // Every policy spec is valid for the factory.
+        foreach (var m in all) Onnx.Weighting.PolicyFactory.Create(m.Policy, [100, 10], 10);
+    }
+
+    [Fact]
+    public void VerdictCallsDifferencesBelowTheLargerStdNoise()
+    {
+        static ReproduceRunResult R(int seed, double f1) => new(seed, "", "", 0, f1, f1, f1, ["a", "b"], [f1, f1], [1, 1], [], []);
+        var ce = ReproduceMethod.Select("ce")[0];
+        var cb = ReproduceMethod.Select("cb")[0];
+        var acwa = ReproduceMethod.Select("acwa")[0];
+        var mult = ReproduceMethod.Select("acwa-mult")[0];
+        var lines = ReproduceReport.Verdict(
+        [
+            (ce, [R(0, 0.78), R(1, 0.82)]),   // 80.00 ± 2.83
+            (cb, [R(0, 0.85), R(1, 0.85)]),   // 85.00 ± 0
+            (acwa, [R(0, 0.79), R(1, 0.83)]), // 81.00 ± 2.83: +1 vs CE within noise; -4 vs cb beyond the spread
+            (mult, [R(0, 0.90), R(1, 0.90)]), // 90.00 ± 0: +10 vs CE, +5 vs cb
+        ]);
+        var a = Assert.Single(lines, l => l.StartsWith("- **acwa**", StringComparison.Ordinal));
+        Assert.Contains("vs CE (80.00 ± 2.83): +1.00 points, within noise (larger std 2.83)", a, StringComparison.Ordinal);
+        Assert.Contains("vs the best baseline, cb (85.00 ± 0.00): -4.00 points, worse by more than the seed spread", a, StringComparison.Ordinal);
+        var m = Assert.Single(lines, l => l.StartsWith("- **acwa-mult**", StringComparison.Ordinal));
+        Assert.Contains("+10.00 points, better by more than the seed spread", m, StringComparison.Ordinal);
+        Assert.Contains("+5.00 points, better", m, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
