@@ -19,10 +19,12 @@ public static class SessionOptionsFactory
     /// rate: measured on an H200, compiled MLP 784-256-10 step, 1,342 steps/s with 16 threads vs 1,675 with 1). <paramref name="allowCpuFallback"/>: on CUDA,
     /// let ONNX Runtime place nodes on the CPU provider (it does so on purpose for small int64 shape computations, and for
     /// ops without a CUDA kernel); false (default) sets <see cref="DisableCpuFallbackKey"/> so that any such node fails the
-    /// session. Throws <see cref="DeviceUnavailableException"/> when the CUDA provider cannot be loaded.
-    /// The caller owns (disposes) the result.
+    /// session. <paramref name="cudaTf32"/>: on CUDA, let fp32 convolutions and matrix products use TF32 tensor cores
+    /// (ONNX Runtime's default on Ampere and newer, true here too); false sets the provider option <c>use_tf32=0</c> for
+    /// full fp32 arithmetic (parity checks against the CPU). Throws <see cref="DeviceUnavailableException"/> when the
+    /// CUDA provider cannot be loaded. The caller owns (disposes) the result.
     /// </summary>
-    public static SessionOptions Create(Device device, int? intraOpThreads = null, bool allowCpuFallback = false)
+    public static SessionOptions Create(Device device, int? intraOpThreads = null, bool allowCpuFallback = false, bool cudaTf32 = true)
     {
         if (intraOpThreads is < 1) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), intraOpThreads, "intra-op threads must be 1 or more (null: one per core)");
         var options = new SessionOptions
@@ -35,7 +37,20 @@ public static class SessionOptionsFactory
             if (device.IsCuda)
             {
                 if (!allowCpuFallback) options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
-                try { options.AppendExecutionProvider_CUDA(device.Index); }
+                try
+                {
+                    if (cudaTf32) options.AppendExecutionProvider_CUDA(device.Index);
+                    else
+                    {
+                        using var cuda = new OrtCUDAProviderOptions();
+                        cuda.UpdateOptions(new Dictionary<string, string>
+                        {
+                            ["device_id"] = device.Index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                            ["use_tf32"] = "0",
+                        });
+                        options.AppendExecutionProvider_CUDA(cuda);
+                    }
+                }
                 catch (OnnxRuntimeException e) { throw Explain(device, e, "loading ONNX Runtime's CUDA execution provider"); }
                 catch (EntryPointNotFoundException e) { throw Explain(device, e, "loading ONNX Runtime's CUDA execution provider"); }
             }

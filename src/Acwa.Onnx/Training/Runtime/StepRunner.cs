@@ -60,7 +60,7 @@ public sealed partial class StepRunner : IDisposable
         if (Manifest.NumClasses < 1) throw new InvalidDataException($"'{_manifestPath}': num_classes is {Manifest.NumClasses}, must be 1 or more");
 
         _ownsOptions = _runnerOptions.SessionOptions is null;
-        _options = _runnerOptions.SessionOptions ?? SessionOptionsFactory.Create(Device, _runnerOptions.IntraOpThreads, _runnerOptions.AllowCpuFallback);
+        _options = _runnerOptions.SessionOptions ?? SessionOptionsFactory.Create(Device, _runnerOptions.IntraOpThreads, _runnerOptions.AllowCpuFallback, _runnerOptions.CudaTf32);
         var built = new List<IDisposable>();
         try
         {

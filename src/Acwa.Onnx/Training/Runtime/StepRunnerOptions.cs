@@ -19,6 +19,12 @@ public sealed record StepRunnerOptions
     public bool AllowCpuFallback { get; init; }
 
     /// <summary>
+    /// On CUDA, allow TF32 tensor-core arithmetic for fp32 convolutions and matrix products (ONNX Runtime's default; see
+    /// <see cref="SessionOptionsFactory.Create"/>). False gives full fp32, for parity checks. Ignored when <see cref="SessionOptions"/> is given.
+    /// </summary>
+    public bool CudaTf32 { get; init; } = true;
+
+    /// <summary>
     /// The caller's own session options (execution provider, threads, logging, optimisation level), used as they are for
     /// every session the runner opens, and not disposed by it. <see cref="Device"/> must name the device their execution
     /// provider runs on (state buffers are allocated there). Null: built by <see cref="SessionOptionsFactory"/>.
