@@ -15,36 +15,7 @@ public sealed class ReproduceTests : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    /// <summary>10 classes of 28x28 images; class c lights a 7x7 block at a class-specific place, plus noise.</summary>
-    private static (byte[] Pixels, byte[] Labels) Synthetic(int perClass, int seed)
-    {
-        var rng = new Random(seed);
-        int n = perClass * 10;
-        var px = new byte[n * 784];
-        var y = new byte[n];
-        for (int i = 0; i < n; i++)
-        {
-            int c = i % 10;
-            y[i] = (byte)c;
-            int r0 = c / 4 * 7 + 2, c0 = c % 4 * 7;
-            for (int p = 0; p < 784; p++) px[i * 784 + p] = (byte)rng.Next(0, 90);
-            for (int r = 0; r < 7; r++)
-                for (int q = 0; q < 7; q++)
-                    px[i * 784 + (r0 + r) * 28 + c0 + q] = (byte)rng.Next(120, 256);
-        }
-        return (px, y);
-    }
-
-    private string Dataset()
-    {
-        var (tx, ty) = Synthetic(60, 1);
-        var (vx, vy) = Synthetic(20, 2);
-        File.WriteAllBytes(_dir.File("train-images.gz"), DataFiles.Gzip(DataFiles.IdxImages(tx, ty.Length, 28, 28)));
-        File.WriteAllBytes(_dir.File("train-labels.gz"), DataFiles.Gzip(DataFiles.IdxLabels(ty)));
-        File.WriteAllBytes(_dir.File("test-images"), DataFiles.IdxImages(vx, vy.Length, 28, 28));
-        File.WriteAllBytes(_dir.File("test-labels"), DataFiles.IdxLabels(vy));
-        return $"idx:{_dir.File("train-images.gz")},{_dir.File("train-labels.gz")},{_dir.File("test-images")},{_dir.File("test-labels")}";
-    }
+    private string Dataset() => LearnableIdxDataset.Write(_dir);
 
     private static string Pct(IReadOnlyList<double> v)
     {
