@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Acwa.Cli;
@@ -31,9 +30,7 @@ public sealed class ReproduceTests : IDisposable
         string[] methods = ["ce", "cb", "acwa"];
         var o = new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Seeds = 2, Batch = 32, Methods = string.Join(",", methods), OutDir = outDir, Threads = 1 };
         var log = new StringWriter();
-        var clock = Stopwatch.StartNew();
         ReproduceRun.Run(o, log);
-        double first = clock.Elapsed.TotalSeconds;
         var text = log.ToString();
 
         // Layout: one run folder per (method, seed), the report files, the per-method plots.
@@ -80,9 +77,9 @@ public sealed class ReproduceTests : IDisposable
         var stamps = checkpoints.Keys.ToDictionary(p => p, File.GetLastWriteTimeUtc);
         Assert.Equal(12, checkpoints.Count); // per run: seedN/checkpoint.acwa and the initial state seedN/artifacts/checkpoint.acwa
         var log2 = new StringWriter();
-        clock.Restart();
+        // Nothing is retrained: no epoch lines, and every checkpoint keeps its bytes and time stamp (no timing assertion:
+        // this machine's speed varies too much for one).
         ReproduceRun.Run(o, log2);
-        double second = clock.Elapsed.TotalSeconds;
         foreach (var (p, bytes) in checkpoints)
         {
             Assert.Equal(bytes, File.ReadAllBytes(p));
@@ -91,7 +88,6 @@ public sealed class ReproduceTests : IDisposable
         Assert.DoesNotContain("val macro-F1", log2.ToString(), StringComparison.Ordinal);
         Assert.Equal(6, log2.ToString().Split('\n').Count(l => l.Contains(": already finished, re-evaluated;", StringComparison.Ordinal)));
         Assert.Equal(md, File.ReadAllLines(Path.Combine(outDir, "results.md")));
-        Assert.True(second < first, $"second invocation took {second:F1} s, the first {first:F1} s");
 
         // The same folders with another model or learning rate are refused before anything is touched.
         var err = new StringWriter();
