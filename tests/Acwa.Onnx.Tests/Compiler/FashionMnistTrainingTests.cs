@@ -68,7 +68,6 @@ public class FashionMnistTrainingTests(ITestOutputHelper log)
         Assert.True(last < 0.6 * first, $"loss did not fall enough: first 20 steps {first:F3}, last 20 {last:F3}");
         Assert.True(acc > 0.7, $"held-out accuracy {acc:F3}");
         Assert.Equal((long)Math.Round(acc * 1000), diag);
-        Assert.True(sw.Elapsed.TotalSeconds < 20, $"took {sw.Elapsed.TotalSeconds:F1} s");
         log.WriteLine($"fashion-mnist MLP 784-64-10, 2000 images, {steps} Adam steps: loss {first:F3} -> {last:F3}, held-out accuracy {acc:F3}, {sw.Elapsed.TotalSeconds:F2} s");
     }
 }
