@@ -18,6 +18,19 @@ public static class TrainingArtifacts
     /// arithmetic on the host (nodes ONNX Runtime would run on the CPU EP); the message names the nodes.</exception>
     public static ArtifactSet Compile(ModelProto forward, ArtifactOptions options) => Compile(forward, options, exposeGradients: false);
 
+    /// <summary>
+    /// Drops constants that no node reads (left behind when a gradient rule picks another form): ORT would remove them
+    /// with a warning at every session start.
+    /// </summary>
+    internal static void RemoveUnusedInitializers(Graphs.Proto.GraphProto g)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in g.Node) foreach (var i in n.Input) used.Add(i);
+        foreach (var o in g.Output) used.Add(o.Name);
+        for (int i = g.Initializer.Count - 1; i >= 0; i--)
+            if (!used.Contains(g.Initializer[i].Name)) g.Initializer.RemoveAt(i);
+    }
+
     internal static ArtifactSet Compile(ModelProto forward, ArtifactOptions options, bool exposeGradients)
     {
         ArgumentNullException.ThrowIfNull(forward);
@@ -26,6 +39,8 @@ public static class TrainingArtifacts
         // The step graph's TrainingRewrite adds entries to the shape table; the eval graph does not read it.
         var step = StepGraph.Build(forward, info, options, exposeGradients);
         var eval = EvalGraph.Build(forward, info, options, step.Labels);
+        RemoveUnusedInitializers(step.Model.Graph);
+        RemoveUnusedInitializers(eval.Model.Graph);
         if (options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
         {
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(step.Model, "training graph");
