@@ -23,8 +23,7 @@ internal static class ReproduceRun
             Run(o, output);
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-                                    or FormatException or NotSupportedException or DeviceUnavailableException or NonFiniteLossException)
+        catch (Exception e) when (TrainRun.IsUserFacing(e))
         {
             return ConsoleOutput.Fail(error, e.Message);
         }

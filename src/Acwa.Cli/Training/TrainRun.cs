@@ -36,12 +36,16 @@ internal static class TrainRun
             Run(o, output);
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-                                    or FormatException or NotSupportedException or DeviceUnavailableException or NonFiniteLossException)
+        catch (Exception e) when (IsUserFacing(e))
         {
             return ConsoleOutput.Fail(error, e.Message);
         }
     }
+
+    /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
+    internal static bool IsUserFacing(Exception e) =>
+        e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+            or FormatException or NotSupportedException or DeviceUnavailableException or NonFiniteLossException;
 
     public static Outcome Run(TrainRunOptions o, TextWriter output)
     {
