@@ -24,10 +24,8 @@ internal sealed record ReproduceOptions
     public string ResolveOutDir()
     {
         if (OutDir is not null) return OutDir;
-        static string Clean(string s) => string.Concat(s.Select(ch => char.IsLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_'));
-        var ds = Dataset.Contains(':') ? Dataset[..Dataset.IndexOf(':')] : Dataset;
-        var model = Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetFileNameWithoutExtension(Model) : Model;
-        return Path.Combine("runs", Clean($"reproduce-{ds}-{Imbalance}-{model}"));
+        return Path.Combine("runs", TrainRunOptions.RunFolderName(
+            $"reproduce-{TrainRunOptions.DatasetName(Dataset)}-{Imbalance}-{TrainRunOptions.ModelName(Model)}"));
     }
 
     /// <summary>The training options of one (method, seed) run in OUT/METHOD/seedN, always with resume semantics.</summary>

@@ -32,11 +32,19 @@ internal sealed record TrainRunOptions
     public string ResolveOutDir()
     {
         if (OutDir is not null) return OutDir;
-        static string Clean(string s) => string.Concat(s.Select(ch => char.IsLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_'));
-        var ds = Dataset.Contains(':') ? Dataset[..Dataset.IndexOf(':')] : Dataset;
-        var model = Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetFileNameWithoutExtension(Model) : Model;
-        return Path.Combine("runs", Clean($"{ds}-{Imbalance}-{model}-{Loss}-{Policy}-seed{Seed}"));
+        return Path.Combine("runs", RunFolderName($"{DatasetName(Dataset)}-{Imbalance}-{ModelName(Model)}-{Loss}-{Policy}-seed{Seed}"));
     }
+
+    /// <summary>The dataset spec without its paths (<c>cifar10:DIR</c> -> <c>cifar10</c>).</summary>
+    internal static string DatasetName(string dataset) => dataset.Contains(':') ? dataset[..dataset.IndexOf(':')] : dataset;
+
+    /// <summary>A built-in model name, or a model file's name without folder and extension.</summary>
+    internal static string ModelName(string model) =>
+        model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetFileNameWithoutExtension(model) : model;
+
+    /// <summary>Replaces every character other than letters, digits, '.' and '-' by '_' (safe as a folder name).</summary>
+    internal static string RunFolderName(string name) =>
+        string.Concat(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_'));
 
     /// <summary>The configuration as JSON (written to config.json and into checkpoints).</summary>
     public JsonObject ToJson() => new()
