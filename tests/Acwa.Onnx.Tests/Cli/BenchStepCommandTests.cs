@@ -1,0 +1,46 @@
+using System.CommandLine;
+using Acwa.Cli;
+
+namespace Acwa.Onnx.Tests.Cli;
+
+public sealed class BenchStepCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("acwa-bench-step-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Invoke(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CliApp.Build().Parse(args).Invoke(new InvocationConfiguration { Output = o, Error = e });
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void TimesStepAgainstBothForwardReferencesAndProfilesStepAndForward()
+    {
+        var prof = Path.Combine(_dir, "prof");
+        var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "2", "--batch", "16", "--profile", prof);
+        Assert.True(code == 0, err);
+        Assert.Contains("step / forward", output);
+        Assert.Contains("step / eval forward", output);
+        Assert.Contains("per-op-type time of the training step", output);
+        Assert.Contains("per-op-type time of the forward pass", output);
+        // The step's breakdown names the gradient ops, the forward's only the inference graph's.
+        var files = Directory.GetFiles(prof, "*.json");
+        Assert.Contains(files, f => Path.GetFileName(f).StartsWith("mlp-step_", StringComparison.Ordinal));
+        Assert.Contains(files, f => Path.GetFileName(f).StartsWith("mlp-forward_", StringComparison.Ordinal));
+        var step = Acwa.Cli.Commands.BenchStepCommand.OpBreakdown(files.Where(f => Path.GetFileName(f).StartsWith("mlp-step_", StringComparison.Ordinal)).OrderByDescending(f => new FileInfo(f).Length).First());
+        var fwd = Acwa.Cli.Commands.BenchStepCommand.OpBreakdown(files.Single(f => Path.GetFileName(f).StartsWith("mlp-forward_", StringComparison.Ordinal)));
+        Assert.True(step.Count > fwd.Count, $"step ops {string.Join(",", step.Keys)} vs forward ops {string.Join(",", fwd.Keys)}");
+    }
+
+    [Fact]
+    public void RejectsAnUnknownModelWithItsName()
+    {
+        var (code, _, err) = Invoke("bench", "step", "--model", "vgg", "--steps", "1", "--repeats", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("vgg", err);
+    }
+}
