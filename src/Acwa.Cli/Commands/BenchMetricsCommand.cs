@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using Acwa.Onnx.Metrics;
+using Microsoft.ML.OnnxRuntime;
 using Spectre.Console;
 
 namespace Acwa.Cli.Commands;
@@ -76,6 +77,14 @@ internal static class BenchMetricsCommand
             preds[i] = rng.Next(4) == 0 ? rng.Next(C) : labels[i]; // 75% right: mostly diagonal, like a real model
         }
         for (long i = 0; i < logits.Length; i++) logits[i] = (float)rng.NextDouble();
+        // The same logits in the 16-bit formats models export (fp16 rounded, bf16 truncated).
+        var half = new Half[logits.Length];
+        var bf16 = new BFloat16[logits.Length];
+        for (long i = 0; i < logits.Length; i++)
+        {
+            half[i] = (Half)logits[i];
+            bf16[i] = new BFloat16((ushort)(BitConverter.SingleToUInt32Bits(logits[i]) >> 16));
+        }
 
         float sink = 0;
         var ops = new (string Name, Action Run)[]
@@ -85,6 +94,8 @@ internal static class BenchMetricsCommand
             ($"confusion from logits, {threads} threads", () => ConfusionMatrix.ComputeParallelFromLogits(labels, logits, C, NanPolicy.Throw, threads)),
             ("confusion from int predictions, 1 thread", () => new ConfusionMatrix(C).Accumulate(labels, preds)),
             ($"confusion from int predictions, {threads} threads", () => ConfusionMatrix.ComputeParallel(labels, preds, C, threads)),
+            ("confusion from fp16 logits, 1 thread", () => new ConfusionMatrix(C).AccumulateLogits(labels, half)),
+            ("confusion from bf16 logits, 1 thread", () => new ConfusionMatrix(C).AccumulateLogits(labels, bf16)),
         };
         // Warm-up: tier the JIT up (small calls first, then one full call each).
         for (int w = 0; w < 40; w++)

@@ -17,7 +17,7 @@ public static class OrtValueMetrics
     /// Adds one batch: <paramref name="labels"/>[i] is the true class of row i of <paramref name="logits"/>, an fp32 or
     /// fp16 tensor [N, C] with C = <see cref="ConfusionMatrix.Classes"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">The value is not a tensor, not fp32/fp16, not 2-D, has another class count or
+    /// <exception cref="ArgumentException">The value is not a tensor, not fp32/fp16/bf16, not 2-D, has another class count or
     /// another row count than <paramref name="labels"/> (the message gives the shape), or lives in device memory.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, C).</exception>
     /// <exception cref="ArgumentException">With <see cref="NanPolicy.Throw"/>, a row holds NaN.</exception>
@@ -38,8 +38,11 @@ public static class OrtValueMetrics
                 // ORT's Float16 is a 16-bit IEEE half, the same bits as System.Half.
                 matrix.AccumulateLogits(labels, System.Runtime.InteropServices.MemoryMarshal.Cast<Float16, Half>(logits.GetTensorDataAsSpan<Float16>()), nanPolicy);
                 break;
+            case TensorElementType.BFloat16:
+                matrix.AccumulateLogits(labels, logits.GetTensorDataAsSpan<BFloat16>(), nanPolicy);
+                break;
             default:
-                throw new ArgumentException($"logits have element type {info.ElementDataType}; expected Float or Float16", nameof(logits));
+                throw new ArgumentException($"logits have element type {info.ElementDataType}; expected Float, Float16 or BFloat16", nameof(logits));
         }
     }
 

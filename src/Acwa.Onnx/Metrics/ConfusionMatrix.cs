@@ -118,18 +118,47 @@ public sealed class ConfusionMatrix
     public void AccumulateLogits(ReadOnlySpan<int> labels, ReadOnlySpan<float> logits, NanPolicy nanPolicy = NanPolicy.Throw) =>
         AccumulateLogitsCore(labels, logits, nanPolicy, KernelDispatch.Best, 0);
 
-    /// <summary>Half-precision logits: converted to fp32 (exactly) then counted as in the fp32 overload.</summary>
+    /// <summary>Half-precision logits: converted to fp32 (exactly, block by block) then counted as in the fp32 overload.</summary>
     /// <inheritdoc cref="AccumulateLogits(ReadOnlySpan{int}, ReadOnlySpan{float}, NanPolicy)"/>
-    public void AccumulateLogits(ReadOnlySpan<int> labels, ReadOnlySpan<Half> logits, NanPolicy nanPolicy = NanPolicy.Throw)
+    public void AccumulateLogits(ReadOnlySpan<int> labels, ReadOnlySpan<Half> logits, NanPolicy nanPolicy = NanPolicy.Throw) =>
+        AccumulateConverted(labels, logits, nanPolicy, static (src, dst) => TensorPrimitives.ConvertToSingle(src, dst));
+
+    /// <summary>
+    /// bfloat16 logits (ORT's <see cref="Microsoft.ML.OnnxRuntime.BFloat16"/>, e.g. from a model run in bf16):
+    /// converted to fp32 (exactly: a bfloat16 is the upper half of an fp32) block by block with a vectorised kernel, then
+    /// counted as in the fp32 overload. Rows are numbered globally in error messages.
+    /// </summary>
+    /// <inheritdoc cref="AccumulateLogits(ReadOnlySpan{int}, ReadOnlySpan{float}, NanPolicy)"/>
+    public void AccumulateLogits(ReadOnlySpan<int> labels, ReadOnlySpan<Microsoft.ML.OnnxRuntime.BFloat16> logits, NanPolicy nanPolicy = NanPolicy.Throw) =>
+        AccumulateConverted(labels, MemoryMarshal.Cast<Microsoft.ML.OnnxRuntime.BFloat16, ushort>(logits), nanPolicy,
+            static (src, dst) => BFloat16Kernel.ToSingle(src, dst, KernelDispatch.Best));
+
+    private delegate void ToSingleConverter<T>(ReadOnlySpan<T> src, Span<float> dst);
+
+    /// <summary>Rows converted to fp32 per block: small enough to stay in cache between conversion and counting.</summary>
+    private const int ConvertRows = 4096;
+
+    private void AccumulateConverted<T>(ReadOnlySpan<int> labels, ReadOnlySpan<T> logits, NanPolicy nanPolicy, ToSingleConverter<T> convert)
     {
-        var buffer = ArrayPool<float>.Shared.Rent(logits.Length);
+        CheckLogitsShape(labels.Length, logits.Length, Classes);
+        int n = labels.Length, C = Classes;
+        int rowsPerBlock = Math.Max(1, Math.Min(n, ConvertRows * 16 / C));
+        // Several blocks count into a scratch matrix first, so that an error in a later block leaves this one unchanged
+        // (as the fp32 overload does).
+        var target = n > rowsPerBlock ? new ConfusionMatrix(C) : this;
+        var buffer = ArrayPool<float>.Shared.Rent(rowsPerBlock * C);
         try
         {
-            var f = buffer.AsSpan(0, logits.Length);
-            TensorPrimitives.ConvertToSingle(logits, f);
-            AccumulateLogitsCore(labels, f, nanPolicy, KernelDispatch.Best, 0);
+            for (int start = 0; start < n; start += rowsPerBlock)
+            {
+                int len = Math.Min(rowsPerBlock, n - start);
+                var f = buffer.AsSpan(0, len * C);
+                convert(logits.Slice(start * C, len * C), f);
+                target.AccumulateLogitsCore(labels.Slice(start, len), f, nanPolicy, KernelDispatch.Best, start);
+            }
         }
         finally { ArrayPool<float>.Shared.Return(buffer); }
+        if (target != this) Add(target);
     }
 
     /// <summary>Adds the counts of <paramref name="other"/> (same class count) into this matrix.</summary>

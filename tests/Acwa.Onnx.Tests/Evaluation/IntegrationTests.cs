@@ -16,7 +16,7 @@ public class IntegrationTests
     }
 
     [Fact]
-    public void AccumulateFromSessionOutputFp32AndFp16EqualsSpanAccumulation()
+    public void AccumulateFromSessionOutputFp32Fp16AndBf16EqualsSpanAccumulation()
     {
         var (x, y) = Random(200, 6, 3);
         var model = EvalModels.Linear(1, 1, 6, 6);
@@ -38,6 +38,16 @@ public class IntegrationTests
         var expectedHalf = new ConfusionMatrix(6);
         expectedHalf.AccumulateLogits(y, half.Select(v => BitConverter.UInt16BitsToHalf(v.value)).ToArray());
         Assert.Equal(expectedHalf.ToArray(), fromHalf.ToArray());
+
+        // bf16 logits: the upper 16 bits of each fp32
+        var bf = outs[0].GetTensorDataAsSpan<float>().ToArray().Select(v => new BFloat16((ushort)(BitConverter.SingleToUInt32Bits(v) >> 16))).ToArray();
+        using var b = OrtValue.CreateTensorValueFromMemory(bf, [200, 6]);
+        var fromBf = new ConfusionMatrix(6);
+        fromBf.AccumulateLogits(y, b);
+        var expectedBf = new ConfusionMatrix(6);
+        expectedBf.AccumulateLogits(y, bf.Select(v => BitConverter.UInt32BitsToSingle((uint)v.value << 16)).ToArray());
+        Assert.Equal(expectedBf.ToArray(), fromBf.ToArray());
+        Assert.Equal(200, fromBf.Total);
     }
 
     [Fact]

@@ -184,6 +184,53 @@ public class ConfusionMatrixTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void BFloat16LogitsGiveTheSameCountsAsTheirFloatValuesAcrossConversionBlocks()
+    {
+        // 20,000 rows of 10 classes span several conversion blocks.
+        const int C = 10, n = 20_000;
+        var x = MetricsTestData.Logits(n, C, 31);
+        var y = MetricsTestData.Labels(n, C, 32);
+        var bf = x.Select(v => new Microsoft.ML.OnnxRuntime.BFloat16((ushort)(BitConverter.SingleToUInt32Bits(v) >> 16))).ToArray();
+        var asFloat = bf.Select(v => BitConverter.UInt32BitsToSingle((uint)v.value << 16)).ToArray();
+        var a = new ConfusionMatrix(C);
+        a.AccumulateLogits(y, asFloat);
+        var b = new ConfusionMatrix(C);
+        b.AccumulateLogits(y, bf);
+        Assert.Equal(a.Counts.ToArray(), b.Counts.ToArray());
+        Assert.Equal(n, b.Total);
+        // Truncating to bf16 changes some argmaxes: the test would not notice a path that ignored the conversion only if
+        // none changed, so check that the float and bf16 views differ somewhere.
+        var direct = new ConfusionMatrix(C);
+        direct.AccumulateLogits(y, x);
+        Assert.NotEqual(direct.Counts.ToArray(), b.Counts.ToArray());
+    }
+
+    [Fact]
+    public void SixteenBitLogitsWithNaNInALaterBlockNameTheGlobalRowAndLeaveTheMatrixUnchanged()
+    {
+        const int C = 10, n = 20_000, bad = 15_001;
+        var x = MetricsTestData.Logits(n, C, 41);
+        var y = MetricsTestData.Labels(n, C, 42);
+        var bf = x.Select(v => new Microsoft.ML.OnnxRuntime.BFloat16((ushort)(BitConverter.SingleToUInt32Bits(v) >> 16))).ToArray();
+        bf[bad * C + 3] = new Microsoft.ML.OnnxRuntime.BFloat16(0x7FC0);
+        var h = x.Select(v => (Half)v).ToArray();
+        h[bad * C + 3] = Half.NaN;
+        var m = new ConfusionMatrix(C);
+        m.Accumulate([1], [2]);
+        var before = m.Counts.ToArray();
+        var e = Assert.Throws<ArgumentException>(() => m.AccumulateLogits(y, bf));
+        Assert.Contains($"row {bad} contains NaN", e.Message);
+        Assert.Equal(before, m.Counts.ToArray());
+        e = Assert.Throws<ArgumentException>(() => m.AccumulateLogits(y, h));
+        Assert.Contains($"row {bad} contains NaN", e.Message);
+        Assert.Equal(before, m.Counts.ToArray());
+        // CountAsWrong counts the row as invalid instead.
+        m.AccumulateLogits(y, bf, NanPolicy.CountAsWrong);
+        Assert.Equal(1 + n, m.Total);
+        Assert.Equal(1, m.InvalidTotal);
+    }
+
+    [Fact]
     public void AddCloneClearAndAccessors()
     {
         var a = new ConfusionMatrix(3);

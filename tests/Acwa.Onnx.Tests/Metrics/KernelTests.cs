@@ -28,6 +28,37 @@ public class KernelTests(ITestOutputHelper output)
     }
 
     [Theory, MemberData(nameof(Paths))]
+    public void BFloat16ConversionMatchesTheScalarReferenceForEveryBitPatternAndLength(string pathName)
+    {
+        var path = Enum.Parse<KernelPath>(pathName);
+        if (Skip(path)) return;
+        // All 65,536 patterns (NaNs, infinities, subnormals, signed zeros) in one span, then every short length and offset.
+        var bits = Enumerable.Range(0, 65536).Select(i => (ushort)i).ToArray();
+        var got = new float[bits.Length];
+        BFloat16Kernel.ToSingle(bits, got, path);
+        for (int i = 0; i < bits.Length; i++)
+        {
+            float expected = BitConverter.Int32BitsToSingle(i << 16);
+            Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(got[i]), $"pattern 0x{i:X4}: {got[i]} != {expected}");
+        }
+        Assert.Equal(1.0f, got[0x3F80]);
+        Assert.Equal(-2.0f, got[0xC000]);
+        Assert.True(float.IsPositiveInfinity(got[0x7F80]) && float.IsNaN(got[0x7FC0]));
+        for (int off = 0; off < 3; off++)
+            for (int n = 0; n <= 70; n++)
+            {
+                var src = bits.AsSpan(0x3F00 + off, n);
+                var a = new float[n + 1];
+                var b = new float[n + 1];
+                a[n] = b[n] = 42f; // nothing past the end is written
+                BFloat16Kernel.ToSingle(src, a.AsSpan(0, n), path);
+                BFloat16Kernel.ToSingle(src, b.AsSpan(0, n), KernelPath.Scalar);
+                Assert.Equal(b, a);
+            }
+        Assert.Throws<ArgumentException>(() => BFloat16Kernel.ToSingle(bits.AsSpan(0, 4), new float[3], path));
+    }
+
+    [Theory, MemberData(nameof(Paths))]
     public void ArgMaxMatchesScalarAndBruteForceForAllLengthsAndClassCounts(string pathName)
     {
         var path = Enum.Parse<KernelPath>(pathName);
