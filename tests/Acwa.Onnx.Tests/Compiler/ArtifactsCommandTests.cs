@@ -25,7 +25,7 @@ public class ArtifactsCommandTests
             Assert.Equal(3, m.NumClasses);
             Assert.Equal([-1L, 4L], m.InputShape);
             Assert.DoesNotContain(m.State, s => s.Name == "fc0.bias");
-            Assert.Contains(m.State, s => s.Name == "fc1.weight.momentum");
+            Assert.Contains(m.State, s => s.Name == "optimizer.momentum");
             Assert.Equal(0.05f, m.Controls.Single(c => c.Role == "lr").Default[0]);
             Assert.Equal(5f, m.Controls.Single(c => c.Role == "clip_norm").Default[0]);
             Assert.Equal(1.0, m.Hyperparameters["nesterov"]);

@@ -22,7 +22,7 @@ public class OptimizerFragmentTests
         var c = OptimizerFragment.DeclareControls(b, o, controls);
         var grads = new[] { g };
         if (clip is { } m) grads = GradientTransforms.Clip(b, controls, grads, m).Grads;
-        OptimizerFragment.Append(b, o, c, reg, p, [P], grads[0], null);
+        reg.Bind(p, OptimizerFragment.Update(b, o, c, reg, p, p, [P], grads[0], null));
         return (new Ort(OnnxModel.Create(b.Graph)), reg.Ordered(), controls);
     }
 

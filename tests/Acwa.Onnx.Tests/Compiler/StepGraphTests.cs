@@ -92,7 +92,53 @@ public class StepGraphTests
             var e = rb.State[s.Name].Data!; var a = ra.State[s.Name].Data!;
             for (int k = 0; k < e.Length; k++) Assert.True(Math.Abs(e[k] - a[k]) <= 1e-5 * (1 + Math.Abs(e[k])), $"{s.Name}[{k}]: {e[k]} vs {a[k]}");
         }
-        Assert.Contains(acc.Manifest.State, s => s.Name == "fc0.weight.grad_acc" && s.Kind == StateKind.Optimizer);
+        Assert.Contains(acc.Manifest.State, s => s.Name == "optimizer.grad_acc" && s.Kind == StateKind.Optimizer);
+    }
+
+    [Theory]
+    [InlineData(OptimizerKind.Adam, 0f, 0f, false, 1, false)]
+    [InlineData(OptimizerKind.Adam, 0f, 0.01f, false, 1, false)]
+    [InlineData(OptimizerKind.AdamW, 0f, 0.01f, false, 1, false)]
+    [InlineData(OptimizerKind.Sgd, 0.9f, 0.001f, true, 1, false)]
+    [InlineData(OptimizerKind.Sgd, 0.9f, 0f, false, 2, false)]
+    [InlineData(OptimizerKind.Adam, 0f, 0f, false, 2, true)]
+    public void FusedOptimizerGivesThePerTensorResultsWithFewerNodes(OptimizerKind opt, float momentum, float wd, bool nesterov, int accumulation, bool clip)
+    {
+        var forward = TestModels.Mlp(Sizes, 5);
+        ArtifactOptions Options(bool fused) => new()
+        {
+            Optimizer = opt, Momentum = momentum, WeightDecay = wd, Nesterov = nesterov, LearningRate = 0.05f,
+            AccumulationSteps = accumulation, ClipNorm = clip ? 0.3f : null, FusedOptimizer = fused,
+        };
+        var fused = TrainingArtifacts.Compile(forward, Options(true));
+        var perTensor = TrainingArtifacts.Compile(forward, Options(false));
+        using var rf = new StepRunner(fused);
+        using var rp = new StepRunner(perTensor);
+        for (int step = 0; step < 3; step++)
+            for (int m = 0; m < accumulation; m++)
+            {
+                var (x, y) = Batch(40 + step * 7 + m, 8);
+                float lf = rf.Step(x, y, reset: m == 0, applies: m == accumulation - 1);
+                float lp = rp.Step(x, y, reset: m == 0, applies: m == accumulation - 1);
+                if (clip) Assert.Equal(lp, lf, 5); else Assert.Equal(lp, lf);
+            }
+        var parameters = perTensor.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).ToArray();
+        Assert.Equal(parameters, fused.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name));
+        foreach (var name in parameters)
+        {
+            var e = rp.State[name].Data!; var a = rf.State[name].Data!;
+            if (clip) // one reduction over all squares instead of a sum of per-tensor reductions: rounding-level differences
+                for (int k = 0; k < e.Length; k++) Assert.True(Math.Abs(e[k] - a[k]) <= 1e-6 * (1 + Math.Abs(e[k])), $"{name}[{k}]: {e[k]} vs {a[k]}");
+            else
+                Assert.Equal(e, a); // same arithmetic per element: bit for bit
+        }
+        // One flat optimizer state per kind, holding every parameter element; far fewer nodes.
+        long total = parameters.Sum(n => rp.State[n].Data!.Length);
+        var optState = fused.Manifest.State.Where(s => s.Kind == StateKind.Optimizer).ToList();
+        Assert.All(optState, s => { Assert.StartsWith("optimizer.", s.Name); Assert.Equal([total], s.Shape); });
+        Assert.Equal(perTensor.Manifest.State.Count(s => s.Kind == StateKind.Optimizer), optState.Count * parameters.Length);
+        Assert.True(fused.TrainingModel.Graph.Node.Count < perTensor.TrainingModel.Graph.Node.Count,
+            $"fused {fused.TrainingModel.Graph.Node.Count} nodes, per tensor {perTensor.TrainingModel.Graph.Node.Count}");
     }
 
     [Fact]

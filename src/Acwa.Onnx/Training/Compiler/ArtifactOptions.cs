@@ -58,6 +58,14 @@ public sealed record ArtifactOptions
     public bool EvalConfusion { get; init; } = true;
     /// <summary>Class names written into the inference model's metadata (<c>class_names</c>, a JSON array); optional.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
+    /// <summary>
+    /// Update all trainable parameters as one flattened vector (one Concat of the gradients and one of the parameters, one
+    /// optimizer update, one Split back) instead of one update per parameter tensor. Same arithmetic per element; the
+    /// optimizer state is then one tensor per kind (<c>optimizer.adam_m</c>, <c>optimizer.adam_v</c>, <c>optimizer.momentum</c>,
+    /// <c>optimizer.grad_acc</c>) instead of one per parameter (<c>P.adam_m</c>, ...). Cuts the step graph's node count by
+    /// ~14 per parameter tensor (about 1,400 for ResNet-32).
+    /// </summary>
+    public bool FusedOptimizer { get; init; } = true;
     /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
     public string Device { get; init; } = "cpu";
 }

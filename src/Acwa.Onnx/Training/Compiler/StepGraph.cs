@@ -53,14 +53,10 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         foreach (var buf in info.Buffers) reg.Adopt(buf, StateKind.Buffer, bufferDims[buf]);
 
         var optControls = OptimizerFragment.DeclareControls(b, o, controls);
-        var gl = info.Trainable.Select(p => grads[p]).ToArray();
-        string? apply = null;
-        if (o.AccumulationSteps > 1)
-            (gl, apply) = GradientTransforms.Accumulate(b, reg, controls, info.Trainable, info.Trainable.Select(p => paramDims[p]).ToArray(), gl, o.AccumulationSteps);
-        if (o.ClipNorm is { } maxNorm)
-            gl = GradientTransforms.Clip(b, controls, gl, maxNorm).Grads;
-        for (int i = 0; i < gl.Length; i++)
-            OptimizerFragment.Append(b, o, optControls, reg, info.Trainable[i], paramDims[info.Trainable[i]], gl[i], apply);
+        if (o.FusedOptimizer && info.Trainable.Count > 1)
+            AppendFusedUpdate(b, o, optControls, controls, reg, info.Trainable, paramDims, grads);
+        else
+            AppendPerTensorUpdate(b, o, optControls, controls, reg, info.Trainable, paramDims, grads);
 
         foreach (var buf in info.Buffers)
         {
@@ -70,6 +66,52 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         }
         var masks = rewrite.DropoutMasks.Select(m => new MaskInput(m.Name, m.Dims, m.Ratio)).ToList();
         return new StepGraph(model, labels, lossOut, info.Logits, predictions, reg.Ordered(), controls, masks, gradOutputs);
+    }
+
+    /// <summary>Accumulation, clipping and the optimizer per parameter tensor: state <c>P.grad_acc</c>, <c>P.adam_m</c>, ...</summary>
+    private static void AppendPerTensorUpdate(GraphBuilder b, ArtifactOptions o, OptimizerControls optControls, List<ControlInput> controls,
+        StateRegistry reg, IReadOnlyList<string> trainable, IReadOnlyDictionary<string, long[]> dims, IReadOnlyDictionary<string, string> grads)
+    {
+        var gl = trainable.Select(p => grads[p]).ToArray();
+        string? apply = null;
+        if (o.AccumulationSteps > 1)
+            (gl, apply) = GradientTransforms.Accumulate(b, reg, controls, trainable, trainable.Select(p => dims[p]).ToArray(), gl, o.AccumulationSteps);
+        if (o.ClipNorm is { } maxNorm)
+            gl = GradientTransforms.Clip(b, controls, gl, maxNorm).Grads;
+        for (int i = 0; i < gl.Length; i++)
+            reg.Bind(trainable[i], OptimizerFragment.Update(b, o, optControls, reg, trainable[i], trainable[i], dims[trainable[i]], gl[i], apply));
+    }
+
+    /// <summary>Name prefix of the fused optimizer's state (<c>optimizer.adam_m</c>, <c>optimizer.grad_acc</c>, ...).</summary>
+    public const string FusedStatePrefix = "optimizer";
+
+    /// <summary>
+    /// One update for all parameters: gradients and parameters are flattened and concatenated (manifest order) into one
+    /// vector each, accumulated, clipped and updated as one tensor with one flat optimizer state per kind, and the new vector
+    /// is split back into the parameters' shapes. Every element sees the same arithmetic as in the per-tensor form (same
+    /// results, bit for bit, except that clipping sums the squares in one reduction); the graph has ~14 optimizer nodes
+    /// instead of ~14 per parameter tensor, which matters where each node costs a kernel launch (CUDA).
+    /// </summary>
+    private static void AppendFusedUpdate(GraphBuilder b, ArtifactOptions o, OptimizerControls optControls, List<ControlInput> controls,
+        StateRegistry reg, IReadOnlyList<string> trainable, IReadOnlyDictionary<string, long[]> dims, IReadOnlyDictionary<string, string> grads)
+    {
+        var g = new GraphOps(b);
+        var sizes = trainable.Select(p => Graphs.Tensors.ElementCount(dims[p])).ToArray();
+        long total = sizes.Sum();
+        string Flat(IEnumerable<string> values) =>
+            b.Op("Concat", values.Zip(sizes, (v, n) => b.Op("Reshape", [v, g.Axes([n])])).ToArray(), Attr.Int("axis", 0));
+        string[] gl = [Flat(trainable.Select(p => grads[p]))];
+        long[] flatShape = [total];
+        string? apply = null;
+        if (o.AccumulationSteps > 1)
+            (gl, apply) = GradientTransforms.Accumulate(b, reg, controls, [FusedStatePrefix], [flatShape], gl, o.AccumulationSteps);
+        if (o.ClipNorm is { } maxNorm)
+            gl = GradientTransforms.Clip(b, controls, gl, maxNorm).Grads;
+        var theta = Flat(trainable);
+        var next = OptimizerFragment.Update(b, o, optControls, reg, theta, FusedStatePrefix, flatShape, gl[0], apply);
+        var parts = b.OpMulti("Split", [next, g.Axes(sizes)], trainable.Count, Attr.Int("axis", 0));
+        for (int i = 0; i < trainable.Count; i++)
+            reg.Bind(trainable[i], b.Op("Reshape", [parts[i], g.Axes(dims[trainable[i]])]));
     }
 
     /// <summary>ArgMax over classes (axis 1, keepdims 0): int64 [N].</summary>

@@ -31,6 +31,40 @@ public static class TrainingArtifacts
             if (!used.Contains(g.Initializer[i].Name)) g.Initializer.RemoveAt(i);
     }
 
+    /// <summary>
+    /// Removes the Identity nodes that only give a computed value its graph-output name (<c>P.next</c>, <c>loss</c>, ...):
+    /// the producing node writes the output name directly instead. ORT keeps such Identities and runs each as a copy (a
+    /// kernel launch on CUDA; ResNet-32's step had ~350). An Identity stays when its input is a graph input, an initializer or
+    /// itself a graph output, or when another Identity already took the value; graphs with subgraph attributes are left alone.
+    /// </summary>
+    internal static void ElideOutputIdentities(GraphProto g)
+    {
+        if (g.Node.Any(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0))) return;
+        var outputs = new HashSet<string>(g.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var external = new HashSet<string>(g.Input.Select(i => i.Name).Concat(g.Initializer.Select(t => t.Name)), StringComparer.Ordinal);
+        var produced = new HashSet<string>(g.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
+        var rename = new Dictionary<string, string>(StringComparer.Ordinal);
+        var drop = new HashSet<NodeProto>();
+        foreach (var n in g.Node)
+        {
+            if (n.OpType != "Identity" || n.Domain.Length > 0 || n.Input.Count != 1 || n.Output.Count != 1) continue;
+            string v = n.Input[0], o = n.Output[0];
+            if (!outputs.Contains(o) || outputs.Contains(v) || external.Contains(v) || !produced.Contains(v) || rename.ContainsKey(v)) continue;
+            rename[v] = o;
+            drop.Add(n);
+        }
+        if (rename.Count == 0) return;
+        for (int i = g.Node.Count - 1; i >= 0; i--)
+            if (drop.Contains(g.Node[i])) g.Node.RemoveAt(i);
+        foreach (var n in g.Node)
+        {
+            for (int i = 0; i < n.Input.Count; i++) if (rename.TryGetValue(n.Input[i], out var r)) n.Input[i] = r;
+            for (int i = 0; i < n.Output.Count; i++) if (rename.TryGetValue(n.Output[i], out var r)) n.Output[i] = r;
+        }
+        for (int i = g.ValueInfo.Count - 1; i >= 0; i--)
+            if (rename.ContainsKey(g.ValueInfo[i].Name)) g.ValueInfo.RemoveAt(i);
+    }
+
     internal static ArtifactSet Compile(ModelProto forward, ArtifactOptions options, bool exposeGradients)
     {
         ArgumentNullException.ThrowIfNull(forward);
@@ -39,6 +73,8 @@ public static class TrainingArtifacts
         // The step graph's TrainingRewrite adds entries to the shape table; the eval graph does not read it.
         var step = StepGraph.Build(forward, info, options, exposeGradients);
         var eval = EvalGraph.Build(forward, info, options, step.Labels);
+        ElideOutputIdentities(step.Model.Graph);
+        ElideOutputIdentities(eval.Model.Graph);
         RemoveUnusedInitializers(step.Model.Graph);
         RemoveUnusedInitializers(eval.Model.Graph);
         if (options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))

@@ -49,11 +49,14 @@ internal static class OptimizerFragment
     }
 
     /// <summary>
-    /// Appends the update of one parameter and binds its next value and its optimizer state in <paramref name="state"/>.
-    /// <paramref name="param"/> is the parameter's state input, <paramref name="grad"/> its (clipped, accumulated) gradient.
+    /// Appends the update of one parameter tensor (or of all parameters flattened into one vector, see
+    /// <see cref="ArtifactOptions.FusedOptimizer"/>), declares and binds its optimizer state (named
+    /// <paramref name="stateName"/><c>.momentum</c>, <c>.adam_m</c>, <c>.adam_v</c>) in <paramref name="state"/>, and returns
+    /// the parameter's next value; the caller binds it. <paramref name="param"/> is the current value, <paramref name="grad"/>
+    /// its (clipped, accumulated) gradient of the same shape.
     /// </summary>
-    public static void Append(GraphBuilder b, ArtifactOptions o, OptimizerControls c, StateRegistry state,
-        string param, long[] shape, string grad, string? apply)
+    public static string Update(GraphBuilder b, ArtifactOptions o, OptimizerControls c, StateRegistry state,
+        string param, string stateName, long[] shape, string grad, string? apply)
     {
         var g = new GraphOps(b);
         string Gate(string next, string current) => apply is null ? next : g.Where(apply, next, current);
@@ -64,7 +67,7 @@ internal static class OptimizerFragment
             string step = grad2;
             if (o.Momentum != 0)
             {
-                var buf = state.Declare(param + ".momentum", StateKind.Optimizer, shape);
+                var buf = state.Declare(stateName + ".momentum", StateKind.Optimizer, shape);
                 var mu = g.K(o.Momentum, "momentum");
                 var upd = g.Add(g.Mul(mu, buf), o.Dampening != 0 ? g.Mul(g.K(1f - o.Dampening, "one_minus_dampening"), grad2) : grad2);
                 var first = g.Greater(c.FirstStep!, g.K(0.5f, "half"));
@@ -72,13 +75,12 @@ internal static class OptimizerFragment
                 state.Bind(buf, Gate(bufNext, buf));
                 step = o.Nesterov ? g.Add(grad2, g.Mul(mu, bufNext)) : bufNext;
             }
-            state.Bind(param, Gate(g.Sub(param, g.Mul(c.Lr, step)), param));
-            return;
+            return Gate(g.Sub(param, g.Mul(c.Lr, step)), param);
         }
 
         var gAdam = o.Optimizer == OptimizerKind.Adam && o.WeightDecay != 0 ? g.Add(grad, g.Mul(g.K(o.WeightDecay, "weight_decay"), param)) : grad;
-        var m = state.Declare(param + ".adam_m", StateKind.Optimizer, shape);
-        var v = state.Declare(param + ".adam_v", StateKind.Optimizer, shape);
+        var m = state.Declare(stateName + ".adam_m", StateKind.Optimizer, shape);
+        var v = state.Declare(stateName + ".adam_v", StateKind.Optimizer, shape);
         var mNext = g.Add(g.Mul(g.K(o.Beta1, "beta1"), m), g.Mul(g.K(1f - o.Beta1, "one_minus_beta1"), gAdam));
         var vNext = g.Add(g.Mul(g.K(o.Beta2, "beta2"), v), g.Mul(g.K(1f - o.Beta2, "one_minus_beta2"), g.Mul(gAdam, gAdam)));
         var denom = g.Add(g.Sqrt(g.Div(vNext, c.Bias2!)), g.K(o.Epsilon, "adam_eps"));
@@ -88,6 +90,6 @@ internal static class OptimizerFragment
             : param;
         state.Bind(m, Gate(mNext, m));
         state.Bind(v, Gate(vNext, v));
-        state.Bind(param, Gate(g.Sub(theta, upd2), param));
+        return Gate(g.Sub(theta, upd2), param);
     }
 }

@@ -1,0 +1,52 @@
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.Training.Compiler;
+
+namespace Acwa.Onnx.Tests.Compiler;
+
+public class GraphCleanupTests
+{
+    [Fact]
+    public void OutputIdentitiesAreElidedExceptWhereTheyCopyAnInputAndTheGraphStillComputesTheSame()
+    {
+        var b = new GraphBuilder("g");
+        var x = b.Input("x", ElementType.Float, 3);
+        var y = b.Op("Relu", [x]);
+        var z = b.Op("Neg", [y]);
+        foreach (var (value, name) in new[] { (y, "relu_out"), (z, "neg_out"), (x, "x_copy"), (y, "relu_again") })
+        {
+            var n = new NodeProto { OpType = "Identity", Name = "id_" + name };
+            n.Input.Add(value);
+            n.Output.Add(name);
+            b.Graph.Node.Add(n);
+            b.Output(name, ElementType.Float, 3);
+        }
+        var before = OnnxModel.Create(b.Graph.Clone());
+        TrainingArtifacts.ElideOutputIdentities(b.Graph);
+        var after = OnnxModel.Create(b.Graph);
+        // relu_out and neg_out are now written by Relu and Neg; the copy of the input x and the second name for y stay.
+        Assert.Equal(["id_x_copy", "id_relu_again"], after.Graph.Node.Where(n => n.OpType == "Identity").Select(n => n.Name));
+        Assert.Contains(after.Graph.Node, n => n.OpType == "Relu" && n.Output[0] == "relu_out");
+        Assert.Contains(after.Graph.Node, n => n.OpType == "Neg" && n.Input[0] == "relu_out" && n.Output[0] == "neg_out");
+        float[] input = [-1f, 0.5f, 2f];
+        using var s0 = new Ort(before);
+        using var s1 = new Ort(after);
+        var r0 = s0.Run([Ort.F("x", input, 3)]);
+        var r1 = s1.Run([Ort.F("x", input, 3)]);
+        foreach (var name in new[] { "relu_out", "neg_out", "x_copy", "relu_again" })
+            Assert.Equal((float[])r0[name], (float[])r1[name]);
+    }
+
+    [Fact]
+    public void CompiledCnnStepHasNoOutputIdentitiesLeftAndOneFusedOptimizerUpdate()
+    {
+        var set = TrainingArtifacts.Compile(SmallCnn.Build(10, 1, 28, 28, seed: 0), new ArtifactOptions());
+        var g = set.TrainingModel.Graph;
+        var outputs = g.Output.Select(o => o.Name).ToHashSet();
+        var inputs = g.Input.Select(i => i.Name).ToHashSet();
+        Assert.DoesNotContain(g.Node, n => n.OpType == "Identity" && outputs.Contains(n.Output[0]) && !inputs.Contains(n.Input[0]));
+        Assert.Single(g.Node, n => n.OpType == "Split");
+        Assert.Single(g.Node, n => n.OpType == "Sqrt"); // Adam's denominator, once for all parameters
+    }
+}
