@@ -9,7 +9,8 @@ namespace Acwa.Cli.Commands;
 internal sealed record ArtifactsCommandOptions(
     string Model, string Out, string Loss = "ce", string Optimizer = "adam", float LearningRate = 1e-3f, float Momentum = 0f,
     float WeightDecay = 0f, bool Nesterov = false, float? ClipNorm = null, int AccumulationSteps = 1, int? NumClasses = null,
-    long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null, string Device = "cpu");
+    long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null, string Device = "cpu",
+    bool PerTensorOptimizer = false);
 
 /// <summary><c>acwa artifacts</c>: compile a forward ONNX classifier into training artifacts.</summary>
 internal static class ArtifactsCommand
@@ -34,9 +35,10 @@ internal static class ArtifactsCommand
         var shape = new Option<string?>("--input-shape") { Description = "Input shape without the batch, e.g. 1,28,28 (default: from the model's input)" };
         var device = new Option<string>("--device") { Description = "Device the gradient decompositions are chosen for: cpu or cuda", DefaultValueFactory = _ => "cpu" };
         device.AcceptOnlyFromAmong("cpu", "cuda");
+        var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update (and state) per parameter tensor instead of one fused update over all parameters" };
         var cmd = new Command("artifacts", "Compile a forward ONNX classifier into training, eval and inference graphs, an initial checkpoint and a manifest.")
         {
-            model, output, trainable, frozen, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape, device,
+            model, output, trainable, frozen, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape, device, perTensor,
         };
         cmd.SetAction(r =>
         {
@@ -46,7 +48,7 @@ internal static class ArtifactsCommand
                 o = new ArtifactsCommandOptions(
                     r.GetValue(model)!, r.GetValue(output)!, r.GetValue(loss)!, r.GetValue(optimizer)!, r.GetValue(lr), r.GetValue(momentum),
                     r.GetValue(wd), r.GetValue(nesterov), r.GetValue(clip), r.GetValue(accumulate), r.GetValue(classes),
-                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)), r.GetValue(device)!);
+                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)), r.GetValue(device)!, r.GetValue(perTensor));
             }
             catch (FormatException e)
             {
@@ -106,6 +108,7 @@ internal static class ArtifactsCommand
         Trainable = o.Trainable,
         Frozen = o.Frozen,
         Device = o.Device,
+        FusedOptimizer = !o.PerTensorOptimizer,
     };
 
     internal static IReadOnlyList<string>? SplitList(string? s) =>

@@ -26,6 +26,11 @@ public class ArtifactsCommandTests
             Assert.Equal([-1L, 4L], m.InputShape);
             Assert.DoesNotContain(m.State, s => s.Name == "fc0.bias");
             Assert.Contains(m.State, s => s.Name == "optimizer.momentum");
+            var perTensorOut = Path.Combine(dir, "art-per-tensor");
+            Assert.Equal(0, CliApp.Run(["artifacts", "--model", model, "--out", perTensorOut, "--optimizer", "sgd", "--momentum", "0.9", "--per-tensor-optimizer", "--input-shape", "4"]));
+            var mp = ArtifactManifest.Load(Path.Combine(perTensorOut, "manifest.json"));
+            Assert.Contains(mp.State, s => s.Name == "fc1.weight.momentum");
+            Assert.DoesNotContain(mp.State, s => s.Name == "optimizer.momentum");
             Assert.Equal(0.05f, m.Controls.Single(c => c.Role == "lr").Default[0]);
             Assert.Equal(5f, m.Controls.Single(c => c.Role == "clip_norm").Default[0]);
             Assert.Equal(1.0, m.Hyperparameters["nesterov"]);
