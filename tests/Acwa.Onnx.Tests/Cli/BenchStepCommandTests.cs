@@ -37,6 +37,15 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
+    public void RejectsAnUnknownConvWeightGradMethodListingTheValidOnes()
+    {
+        var (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--conv-weight-grad", "fastest");
+        Assert.NotEqual(0, code);
+        Assert.Contains("'fastest'", err);
+        Assert.Contains("Im2ColConvMatMul", err);
+    }
+
+    [Fact]
     public void RejectsAnUnknownModelWithItsName()
     {
         var (code, _, err) = Invoke("bench", "step", "--model", "vgg", "--steps", "1", "--repeats", "1");

@@ -49,4 +49,28 @@ public class GraphCleanupTests
         Assert.Single(g.Node, n => n.OpType == "Split");
         Assert.Single(g.Node, n => n.OpType == "Sqrt"); // Adam's denominator, once for all parameters
     }
+
+    [Fact]
+    public void ForcedConvWeightGradMethodIsHonouredAndGivesTheSameGradients()
+    {
+        var cnn = SmallCnn.Build(10, 1, 28, 28, seed: 0);
+        var sliced = TrainingArtifacts.Compile(cnn, new ArtifactOptions { Gradients = new Acwa.Onnx.Autodiff.GradientOptions { ConvWeightGrad = Acwa.Onnx.Autodiff.ConvWeightGradMethod.SlicedPatchesMatMul } }, exposeGradients: true);
+        var im2col = TrainingArtifacts.Compile(cnn, new ArtifactOptions { Gradients = new Acwa.Onnx.Autodiff.GradientOptions { ConvWeightGrad = Acwa.Onnx.Autodiff.ConvWeightGradMethod.Im2ColConvMatMul } }, exposeGradients: true);
+        // 9 tap slices per convolution (2) instead of one im2col Conv each
+        Assert.Equal(18, sliced.TrainingModel.Graph.Node.Count(n => n.OpType == "Slice") - im2col.TrainingModel.Graph.Node.Count(n => n.OpType == "Slice"));
+        Assert.Equal(2, im2col.TrainingModel.Graph.Node.Count(n => n.OpType == "Conv") - sliced.TrainingModel.Graph.Node.Count(n => n.OpType == "Conv"));
+        var rng = new Random(5);
+        var x = Enumerable.Range(0, 4 * 784).Select(_ => (float)rng.NextDouble()).ToArray();
+        var y = Enumerable.Range(0, 4).Select(_ => (long)rng.Next(10)).ToArray();
+        using var a = new StepRunner(sliced);
+        using var b = new StepRunner(im2col);
+        a.Step(x, y);
+        b.Step(x, y);
+        foreach (var p in new[] { "conv1.weight", "conv2.weight" })
+        {
+            var ga = (float[])a.Last["grad." + p]; var gb = (float[])b.Last["grad." + p];
+            float scale = ga.Max(MathF.Abs);
+            for (int k = 0; k < ga.Length; k++) Assert.True(MathF.Abs(ga[k] - gb[k]) <= 1e-5f * scale, $"{p}[{k}]: {ga[k]} vs {gb[k]}");
+        }
+    }
 }

@@ -66,6 +66,12 @@ public sealed record ArtifactOptions
     /// ~14 per parameter tensor (about 1,400 for ResNet-32).
     /// </summary>
     public bool FusedOptimizer { get; init; } = true;
+    /// <summary>
+    /// Gradient decompositions to force (e.g. <see cref="Autodiff.ConvWeightGradMethod.Im2ColConvMatMul"/> on CUDA to compare
+    /// whole steps); null, or methods left at Auto, take the measured default for <see cref="Device"/>. Its own Device is
+    /// ignored (<see cref="Device"/> wins).
+    /// </summary>
+    public Autodiff.GradientOptions? Gradients { get; init; }
     /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
     public string Device { get; init; } = "cpu";
 }

@@ -42,7 +42,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var predictions = GraphOps.OutputUnique(b, ArgMax(b, info.Logits), "predictions", ElementType.Int64, [null]);
 
         var grads = ReverseMode.Differentiate(b, new Dictionary<string, string>(StringComparer.Ordinal) { [info.Logits] = loss.DLogits },
-            info.Trainable, shapes, new GradientOptions { Device = o.Device });
+            info.Trainable, shapes, (o.Gradients ?? new GradientOptions()) with { Device = o.Device });
         var gradOutputs = new Dictionary<string, string>(StringComparer.Ordinal);
         if (exposeGradients)
             foreach (var p in info.Trainable)
