@@ -14,4 +14,8 @@ step() { local name=$1 limit=$2; shift 2; echo "=== $name: $*"; timeout "$limit"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } 2>&1 | tee "$out/device.txt"
 step bench-train 140 "$acwa" bench train --device cuda --torch tools/torch_reference.py --python python3 --windows 5 --steps 50 --warmup 20
 step bench-step 45 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+# Whole-step comparisons of the choices made without a GPU (each ~15 s): the per-tensor optimizer (the fused update removes
+# ~1,400 of ResNet-32's nodes) and the im2col weight gradient (one depthwise Conv instead of 9 Slices + Concat + Pad per conv).
+step bench-step-pertensor 30 "$acwa" bench step --device cuda --model mlp,resnet32 --steps 20 --repeats 5 --per-tensor-optimizer
+step bench-step-im2col 30 "$acwa" bench step --device cuda --model cnn,resnet32 --steps 20 --repeats 5 --conv-weight-grad Im2ColConvMatMul
 [[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3
