@@ -1,5 +1,3 @@
-using System.CommandLine;
-using Acwa.Cli;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -9,13 +7,7 @@ public sealed class BenchStepCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Invoke(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CliApp.Build().Parse(args).Invoke(new InvocationConfiguration { Output = o, Error = e });
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Invoke(params string[] args) => CliRun.Invoke(args);
 
     [Fact]
     public void TimesStepAgainstBothForwardReferencesAndProfilesStepAndForward()

@@ -102,11 +102,9 @@ public sealed class ReproduceTests : IDisposable
     [InlineData("ce,,cb", "has an empty entry")]
     public void BadMethodListGivesClearErrorListingValidNames(string methods, string expected)
     {
-        var err = new StringWriter();
-        var config = new System.CommandLine.InvocationConfiguration { Output = new StringWriter(), Error = err };
-        int rc = CliApp.Build().Parse(["reproduce", "--dataset", Dataset(), "--methods", methods, "--out", _dir.File("bad")]).Invoke(config);
+        var (rc, _, err) = CliRun.Invoke("reproduce", "--dataset", Dataset(), "--methods", methods, "--out", _dir.File("bad"));
         Assert.Equal(2, rc);
-        Assert.Contains(expected, err.ToString(), StringComparison.Ordinal);
+        Assert.Contains(expected, err, StringComparison.Ordinal);
         Assert.False(Directory.Exists(_dir.File("bad")), "nothing is written for a bad method list");
     }
 

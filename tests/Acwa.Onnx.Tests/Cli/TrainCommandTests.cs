@@ -82,20 +82,15 @@ public sealed class TrainCommandTests : IDisposable
         var args = new List<string> { "train", "--epochs", "1", "--out", _dir.File("bad"), "--quiet" };
         if (option != "--dataset") args.AddRange(["--dataset", Dataset()]);
         args.AddRange([option, value]);
-        var err = new StringWriter();
-        var config = new System.CommandLine.InvocationConfiguration { Output = new StringWriter(), Error = err };
-        int rc = CliApp.Build().Parse(args).Invoke(config);
+        var (rc, _, err) = CliRun.Invoke([.. args]);
         Assert.NotEqual(0, rc);
-        Assert.Contains(expected, err.ToString(), StringComparison.Ordinal);
+        Assert.Contains(expected, err, StringComparison.Ordinal);
     }
 
     [Fact]
     public void HelpListsTrainWithDefaults()
     {
-        var output = new StringWriter();
-        var config = new System.CommandLine.InvocationConfiguration { Output = output, Error = new StringWriter() };
-        CliApp.Build().Parse(["train", "--help"]).Invoke(config);
-        var text = output.ToString();
+        var (_, text, _) = CliRun.Invoke("train", "--help");
         foreach (var opt in new[] { "--dataset", "--imbalance", "--model", "--loss", "--policy", "--optimizer", "--lr", "--epochs", "--batch", "--device", "--seed", "--out", "--resume" })
             Assert.Contains(opt, text, StringComparison.Ordinal);
         Assert.Contains("fashion-mnist", text, StringComparison.Ordinal);

@@ -14,14 +14,7 @@ public sealed class EvalCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var config = new System.CommandLine.InvocationConfiguration { Output = o, Error = e };
-        int code = Acwa.Cli.CliApp.Build().Parse(args).Invoke(config);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Cli(params string[] args) => Acwa.Onnx.Tests.Cli.CliRun.Invoke(args);
 
     private static void AssertReportMatches(ConfusionMatrix expected, string jsonPath)
     {

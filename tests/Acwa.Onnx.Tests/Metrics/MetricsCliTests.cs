@@ -14,13 +14,7 @@ public sealed class MetricsCliTests : IDisposable
 
     private static string Fx(string name) => GoldenReportTests.Fixture(name);
 
-    private static (int Code, string Out, string Err) Invoke(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CliApp.Build().Parse(args).Invoke(new InvocationConfiguration { Output = o, Error = e });
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Invoke(params string[] args) => Acwa.Onnx.Tests.Cli.CliRun.Invoke(args);
 
     [Fact]
     public void HelpListsMetricsAndBenchMetrics()
