@@ -17,6 +17,8 @@ internal sealed record ReproduceOptions
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
     public string? OutDir { get; init; }
+    /// <summary>Train nothing: report the methods whose runs for every seed have finished, and list the others with their progress.</summary>
+    public bool ReportOnly { get; init; }
     /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
     public string? CacheDir { get; init; }
 

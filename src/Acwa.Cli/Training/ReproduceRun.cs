@@ -42,6 +42,19 @@ internal static class ReproduceRun
             $"reproduce: {methods.Count} methods x {o.Seeds} seeds | {o.Dataset} ({o.Imbalance}) | model {o.Model} | adam lr {o.LearningRate} | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | {outDir}"));
 
         var all = new List<(ReproduceMethod, IReadOnlyList<ReproduceRunResult>)>();
+        if (o.ReportOnly)
+        {
+            var incomplete = new List<string>();
+            methods = methods.Where(m =>
+            {
+                var states = Enumerable.Range(0, o.Seeds).Select(s => StatusBefore(o.RunOptions(m, s, outDir).OutDir!, o.Epochs)).ToList();
+                if (states.All(st => st.StartsWith("already finished", StringComparison.Ordinal))) return true;
+                incomplete.Add($"{m.Name}: " + string.Join(", ", states.Select((st, s) => $"seed{s} " + (st == "trained" ? "not started" : st.StartsWith("already", StringComparison.Ordinal) ? "finished" : st.Replace("resumed after", "stopped after", StringComparison.Ordinal)))));
+                return false;
+            }).ToList();
+            foreach (var line in incomplete) output.WriteLine($"not in the report (--report-only trains nothing): {line}");
+            if (methods.Count == 0) throw new ArgumentException($"--report-only: no method has finished all {o.Seeds} seeds in '{outDir}'");
+        }
         foreach (var m in methods)
         {
             var runs = new List<ReproduceRunResult>();

@@ -146,5 +146,27 @@ public sealed class ReproduceTests : IDisposable
         Assert.Contains("+5.00 points, better", m, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void ReportOnlyReportsFinishedMethodsListsTheOthersAndTrainsNothing()
+    {
+        var outDir = _dir.File("partial");
+        var o = new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Seeds = 2, Batch = 32, Methods = "ce", OutDir = outDir, Threads = 1 };
+        ReproduceRun.Run(o, new StringWriter());
+        var log = new StringWriter();
+        var results = ReproduceRun.Run(o with { Methods = "ce,cb", ReportOnly = true }, log);
+        Assert.Equal(["ce"], results.Select(r => r.Method.Name));
+        Assert.Contains("not in the report (--report-only trains nothing): cb: seed0 not started, seed1 not started", log.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" epoch ", log.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "cb")));
+        var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
+        Assert.Contains(md, l => l.StartsWith("| ce |", StringComparison.Ordinal));
+        Assert.DoesNotContain(md, l => l.StartsWith("| cb |", StringComparison.Ordinal));
+        // Nothing finished at all: a clear error, exit code 2.
+        var (rc, _, err) = CliRun.Invoke("reproduce", "--dataset", Dataset(), "--model", "mlp", "--epochs", "2", "--seeds", "2", "--batch", "32",
+            "--methods", "cb", "--out", outDir, "--report-only");
+        Assert.Equal(2, rc);
+        Assert.Contains("no method has finished all 2 seeds", err, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _dir.Dispose();
 }
