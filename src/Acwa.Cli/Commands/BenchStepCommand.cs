@@ -95,6 +95,8 @@ internal static class BenchStepCommand
         return 0;
     }
 
+    private static int NodeCount(string dir, string file) => Acwa.Onnx.Graphs.OnnxModel.Load(Path.Combine(dir, file)).Graph.Node.Count;
+
     private static string F(double ms) => ms.ToString(ms < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
 
     private static string Spread(double[] ms) => $"{F(BenchMetricsCommand.Median(ms))} ({F(ms.Min())}-{F(ms.Max())})";
@@ -147,7 +149,7 @@ internal static class BenchStepCommand
             }
             var row = new BenchStepRow(model, stepMs, fwdMs, evalMs);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms"));
+                $"{model}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}"));
             if (o.ProfileDir is not null) Profile(model, dir, device, x, y, n, o, console);
             return row;
         }

@@ -17,6 +17,7 @@ public sealed class BenchStepCommandTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("step / forward", output);
         Assert.Contains("step / eval forward", output);
+        Assert.Matches(@"graph nodes: training step \d+, inference \d+", output);
         Assert.Contains("per-op-type time of the training step", output);
         Assert.Contains("per-op-type time of the forward pass", output);
         // The step's breakdown names the gradient ops, the forward's only the inference graph's.
