@@ -73,4 +73,24 @@ public class GraphCleanupTests
             for (int k = 0; k < ga.Length; k++) Assert.True(MathF.Abs(ga[k] - gb[k]) <= 1e-5f * scale, $"{p}[{k}]: {ga[k]} vs {gb[k]}");
         }
     }
+
+    [Fact]
+    public void TinyLossGradientsAreFlushedToZeroAndEverythingElseIsKept()
+    {
+        var b = new GraphBuilder("flush");
+        var d = b.Input("d", ElementType.Float, 8);
+        b.Output(StepGraph.FlushTiny(b, d, 1e-30f), ElementType.Float, 8);
+        float subnormal = BitConverter.Int32BitsToSingle(5);
+        float[] input = [1e-31f, -1e-35f, subnormal, 1e-30f, -2e-30f, -0.5f, 3e-8f, 0f];
+        using var s = new Ort(OnnxModel.Create(b.Graph));
+        var output = (float[])s.Run([Ort.F("d", input, 8)]).Values.Single();
+        Assert.Equal([0f, 0f, 0f, 1e-30f, -2e-30f, -0.5f, 3e-8f, 0f], output);
+
+        var mlp = TestModels.Mlp([4, 6, 3], 1);
+        static int Flushes(ArtifactSet a) => a.TrainingModel.Graph.Node.Count(n => n.OpType == "Abs");
+        Assert.Equal(1, Flushes(TrainingArtifacts.Compile(mlp, new ArtifactOptions())));
+        Assert.Equal(0, Flushes(TrainingArtifacts.Compile(mlp, new ArtifactOptions { FlushGradientsBelow = 0 })));
+        var e = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(mlp, new ArtifactOptions { FlushGradientsBelow = -1 }));
+        Assert.Contains("FlushGradientsBelow", e.Message);
+    }
 }

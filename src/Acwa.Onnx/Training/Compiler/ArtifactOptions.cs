@@ -72,6 +72,12 @@ public sealed record ArtifactOptions
     /// ignored (<see cref="Device"/> wins).
     /// </summary>
     public Autodiff.GradientOptions? Gradients { get; init; }
+    /// <summary>
+    /// Elements of the loss gradient (dLoss/dLogits) smaller in magnitude than this are set to 0 before the backward pass
+    /// (0 disables). They cannot change any sum that also holds a normal-sized term, but their products become subnormal
+    /// floats, which x86 CPUs process very slowly: trained LDAM models (scale 30) ran their CPU step 1.5-1.8x slower.
+    /// </summary>
+    public float FlushGradientsBelow { get; init; } = 1e-30f;
     /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
     public string Device { get; init; } = "cpu";
 }
