@@ -6,6 +6,8 @@ internal static class Program
     {
         // `convgrad [cpu|cuda] [reps]`: quick table of conv gradient decompositions (docs/autodiff.md).
         if (args.Length > 0 && args[0] == "convgrad") return ConvGradReport.Run(args.Skip(1).ToArray());
+        // `flush MODEL.onnx [threads] [steps]`: LDAM step of a trained model with and without the tiny-gradient flush.
+        if (args.Length > 0 && args[0] == "flush") return FlushReport.Run(args.Skip(1).ToArray());
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
