@@ -24,6 +24,7 @@ internal static class FlushReport
         var ds = FashionMnist.Load(train: true);
         const int n = 128;
         var rng = new Random(3);
+        var normalize = Normalization.FashionMnist.LookupTable(0);
         var xs = new float[steps][];
         var ys = new long[steps][];
         for (int s = 0; s < steps; s++)
@@ -33,7 +34,7 @@ internal static class FlushReport
             for (int i = 0; i < n; i++)
             {
                 int k = rng.Next(ds.Count);
-                for (int j = 0; j < 784; j++) xs[s][i * 784 + j] = (ds.Pixels[k * 784 + j] / 255f - 0.286f) / 0.353f;
+                for (int j = 0; j < 784; j++) xs[s][i * 784 + j] = normalize[ds.Pixels[k * 784 + j]];
                 ys[s][i] = ds.Labels[k];
             }
         }

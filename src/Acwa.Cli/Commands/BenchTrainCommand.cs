@@ -159,19 +159,16 @@ internal static class BenchTrainCommand
     private static bool CheckAgainstCpu(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
     {
         var (xs, ys) = Batches(model, o.Batch, o.CheckSteps);
-        float[] Losses(Device d, bool perturb, out List<Acwa.Onnx.HostTensor> state)
+        var (cpu, cpuUlp, cpuState) = CpuTrajectories(model, o, xs, ys);
+        List<Acwa.Onnx.HostTensor> gpuState;
+        float[] gpu;
+        var dir = Compile(model, device, "gpu");
+        try
         {
-            var dir = Compile(model, d, d.IsCuda ? "gpu" : "cpu");
-            try
-            {
-                var options = new StepRunnerOptions { Device = d, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaTf32 = false };
-                return LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturb, out state);
-            }
-            finally { TryDelete(dir); }
+            var options = new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaTf32 = false };
+            gpu = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: false, out gpuState);
         }
-        var cpu = Losses(Device.Cpu, false, out var cpuState);
-        var cpuUlp = Losses(Device.Cpu, true, out _);
-        var gpu = Losses(device, false, out var gpuState);
+        finally { TryDelete(dir); }
         double first = LossTrajectory.MaxRelative(cpu, gpu, 1), maxRel = LossTrajectory.MaxRelative(cpu, gpu);
         double sensitivity = LossTrajectory.MaxRelative(cpu, cpuUlp), maxParam = 0;
         foreach (var (a, b) in cpuState.Zip(gpuState))
@@ -194,15 +191,22 @@ internal static class BenchTrainCommand
     private static void CpuSensitivity(string model, BenchTrainOptions o, IAnsiConsole console)
     {
         var (xs, ys) = Batches(model, o.Batch, o.CheckSteps);
+        var (a, b, _) = CpuTrajectories(model, o, xs, ys);
+        string rel = string.Join(" ", LossTrajectory.RelativePerStep(a, b).Select(r => r.ToString("E1", CultureInfo.InvariantCulture)));
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{model}: CPU one-ulp sensitivity over {o.CheckSteps} Adam steps: losses [{string.Join(" ", a.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], relative change per step [{rel}], max {LossTrajectory.MaxRelative(a, b):E2}"));
+    }
+
+    /// <summary>The CPU loss trajectory on the given batches, the same from a one-ulp-perturbed start, and the final CPU state (one compile).</summary>
+    private static (float[] Losses, float[] Perturbed, List<Acwa.Onnx.HostTensor> State) CpuTrajectories(string model, BenchTrainOptions o, float[][] xs, long[][] ys)
+    {
         var dir = Compile(model, Device.Cpu, "cpu");
         try
         {
             var options = new StepRunnerOptions { IntraOpThreads = o.Threads > 0 ? o.Threads : null };
-            var a = LossTrajectory.Run(dir, options, xs, ys, o.Batch, false, out _);
-            var b = LossTrajectory.Run(dir, options, xs, ys, o.Batch, true, out _);
-            string rel = string.Join(" ", a.Zip(b, (u, v) => (Math.Abs(u - v) / Math.Max(1e-12, Math.Abs(u))).ToString("E1", CultureInfo.InvariantCulture)));
-            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model}: CPU one-ulp sensitivity over {o.CheckSteps} Adam steps: losses [{string.Join(" ", a.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], relative change per step [{rel}], max {LossTrajectory.MaxRelative(a, b):E2}"));
+            var losses = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: false, out var state);
+            var perturbed = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: true, out _);
+            return (losses, perturbed, state);
         }
         finally { TryDelete(dir); }
     }

@@ -33,12 +33,14 @@ internal static class LossTrajectory
         return losses;
     }
 
-    /// <summary>Largest |a_i - b_i| / |a_i| over the steps (the first <paramref name="count"/> steps when given).</summary>
-    public static double MaxRelative(float[] a, float[] b, int? count = null)
+    /// <summary>|a_i - b_i| / |a_i| per step.</summary>
+    public static double[] RelativePerStep(float[] a, float[] b)
     {
         if (a.Length != b.Length) throw new ArgumentException($"trajectories of {a.Length} and {b.Length} steps");
-        double m = 0;
-        for (int i = 0; i < (count ?? a.Length); i++) m = Math.Max(m, Math.Abs(a[i] - b[i]) / Math.Max(1e-12, Math.Abs(a[i])));
-        return m;
+        return a.Zip(b, (u, v) => Math.Abs(u - v) / Math.Max(1e-12, Math.Abs(u))).ToArray();
     }
+
+    /// <summary>Largest <see cref="RelativePerStep"/> value (over the first <paramref name="count"/> steps when given).</summary>
+    public static double MaxRelative(float[] a, float[] b, int? count = null) =>
+        RelativePerStep(a, b).Take(count ?? a.Length).DefaultIfEmpty(0).Max();
 }

@@ -47,9 +47,10 @@ internal static class ReproduceRun
             var incomplete = new List<string>();
             methods = methods.Where(m =>
             {
-                var states = Enumerable.Range(0, o.Seeds).Select(s => StatusBefore(o.RunOptions(m, s, outDir).OutDir!, o.Epochs)).ToList();
-                if (states.All(st => st.StartsWith("already finished", StringComparison.Ordinal))) return true;
-                incomplete.Add($"{m.Name}: " + string.Join(", ", states.Select((st, s) => $"seed{s} " + (st == "trained" ? "not started" : st.StartsWith("already", StringComparison.Ordinal) ? "finished" : st.Replace("resumed after", "stopped after", StringComparison.Ordinal)))));
+                var done = Enumerable.Range(0, o.Seeds).Select(s => EpochsDone(o.RunOptions(m, s, outDir).OutDir!)).ToList();
+                if (done.All(d => d >= o.Epochs)) return true;
+                incomplete.Add($"{m.Name}: " + string.Join(", ", done.Select((d, s) => $"seed{s} " +
+                    (d < 0 ? "not started" : d >= o.Epochs ? "finished" : $"stopped after epoch {d}/{o.Epochs}"))));
                 return false;
             }).ToList();
             foreach (var line in incomplete) output.WriteLine($"not in the report (--report-only trains nothing): {line}");
@@ -109,9 +110,17 @@ internal static class ReproduceRun
     }
 
     /// <summary>"trained" (no checkpoint yet), "already finished, re-evaluated", or "resumed after epoch K/N".</summary>
-    private static string StatusBefore(string runDir, int epochs)
+    private static string StatusBefore(string runDir, int epochs) => EpochsDone(runDir) switch
     {
-        if (!File.Exists(Path.Combine(runDir, "checkpoint.acwa"))) return "trained";
+        < 0 => "trained",
+        var done when done >= epochs => "already finished, re-evaluated",
+        var done => $"resumed after epoch {done}/{epochs}",
+    };
+
+    /// <summary>Epochs a run folder has finished (its metrics.json entries); -1 when it has no checkpoint yet.</summary>
+    private static int EpochsDone(string runDir)
+    {
+        if (!File.Exists(Path.Combine(runDir, "checkpoint.acwa"))) return -1;
         int done = 0;
         try
         {
@@ -120,9 +129,9 @@ internal static class ReproduceRun
         }
         catch (System.Text.Json.JsonException)
         {
-            done = 0; // a damaged metrics.json only affects this message; the checkpoint decides what is redone
+            done = 0; // a damaged metrics.json only affects the status shown; the checkpoint decides what is redone
         }
-        return done >= epochs ? "already finished, re-evaluated" : $"resumed after epoch {done}/{epochs}";
+        return done;
     }
 
     private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainRun.Outcome outcome)
