@@ -12,7 +12,8 @@ namespace Acwa.Cli.Commands;
 
 /// <summary>Plain options of <c>acwa bench step</c>.</summary>
 internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
-    int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false);
+    int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
+    string MaxPoolGrad = "auto");
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -50,15 +51,16 @@ internal static class BenchStepCommand
         var profile = new Option<string?>("--profile") { Description = "Folder for ORT profiles of the training step; prints a per-op-type breakdown." };
         var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd or adamw.", DefaultValueFactory = _ => "adam" };
         var convWeightGrad = new Option<string>("--conv-weight-grad") { Description = "Convolution weight-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<ConvWeightGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
+        var maxPoolGrad = new Option<string>("--maxpool-grad") { Description = "MaxPool input-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<MaxPoolGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor, maxPoolGrad,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
-            pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor)),
+            pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -90,7 +92,7 @@ internal static class BenchStepCommand
                 Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture));
         }
         console.Write(t);
-        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
+        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, maxpool grad {o.MaxPoolGrad}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
         console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
         return 0;
     }
@@ -111,10 +113,12 @@ internal static class BenchStepCommand
             var opt = o.Optimizer switch { "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW, "adam" => OptimizerKind.Adam, _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adam, sgd, adamw)") };
             if (!Enum.TryParse<ConvWeightGradMethod>(o.ConvWeightGrad, ignoreCase: true, out var cwg) || int.TryParse(o.ConvWeightGrad, out _))
                 throw new ArgumentException($"unknown --conv-weight-grad '{o.ConvWeightGrad}' (auto, {string.Join(", ", Enum.GetNames<ConvWeightGradMethod>().Skip(1))})");
+            if (!Enum.TryParse<MaxPoolGradMethod>(o.MaxPoolGrad, ignoreCase: true, out var mpg) || int.TryParse(o.MaxPoolGrad, out _))
+                throw new ArgumentException($"unknown --maxpool-grad '{o.MaxPoolGrad}' (auto, {string.Join(", ", Enum.GetNames<MaxPoolGradMethod>().Skip(1))})");
             TrainingArtifacts.Generate(forward, new ArtifactOptions
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
-                Gradients = new GradientOptions { ConvWeightGrad = cwg }, FusedOptimizer = !o.PerTensorOptimizer,
+                Gradients = new GradientOptions { ConvWeightGrad = cwg, MaxPoolGrad = mpg }, FusedOptimizer = !o.PerTensorOptimizer,
             }, dir);
             int n = o.Batch, sample = c * h * w;
             var rng = new Random(1);

@@ -11,7 +11,9 @@ namespace Acwa.Cli.Training;
 /// <summary>
 /// <c>acwa reproduce</c>: every selected method (<see cref="ReproduceMethod"/>) for seeds 0..N-1, each one
 /// <see cref="TrainRun"/> in OUT/METHOD/seedN with resume semantics (a finished run is only re-evaluated, an interrupted one
-/// continues from its checkpoint), then results.md, results.json and plots in OUT (<see cref="ReproduceReport"/>).
+/// continues from its checkpoint), then results.md, results.json and plots in OUT (<see cref="ReproduceReport"/>). Several
+/// processes may share one OUT (one per core or GPU): each run folder is held by one process at a time (<see cref="TryHoldRun"/>),
+/// the others skip it and leave its method out of their report.
 /// </summary>
 internal static class ReproduceRun
 {
@@ -56,6 +58,7 @@ internal static class ReproduceRun
             foreach (var line in incomplete) output.WriteLine($"not in the report (--report-only trains nothing): {line}");
             if (methods.Count == 0) throw new ArgumentException($"--report-only: no method has finished all {o.Seeds} seeds in '{outDir}'");
         }
+        var elsewhere = new List<string>();
         foreach (var m in methods)
         {
             var runs = new List<ReproduceRunResult>();
@@ -63,6 +66,13 @@ internal static class ReproduceRun
             {
                 var ro = o.RunOptions(m, seed, outDir);
                 var prefix = $"{m.Name} seed{seed}";
+                using var hold = TryHoldRun(ro.OutDir!);
+                if (hold is null)
+                {
+                    output.WriteLine($"{prefix}: held by another acwa process (its {LockFile}), skipped here");
+                    elsewhere.Add(prefix);
+                    continue;
+                }
                 CheckSameConfig(ro);
                 var status = StatusBefore(ro.OutDir!, o.Epochs);
                 var clock = Stopwatch.StartNew();
@@ -72,10 +82,34 @@ internal static class ReproduceRun
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{prefix}: {status}; test macro-F1 {r.MacroF1:F4}, minority F1 {r.MinorityF1:F4}, balanced accuracy {r.BalancedAccuracy:F4} ({r.Seconds:F1} s)"));
             }
-            all.Add((m, runs));
+            if (runs.Count == o.Seeds) all.Add((m, runs));
         }
+        if (elsewhere.Count > 0)
+            output.WriteLine($"not in this report (running in another process): {string.Join(", ", elsewhere)}; when they finish, `--report-only` with the same options reports every method");
+        if (all.Count == 0) return all;
         ReproduceReport.Write(outDir, o, all, output);
         return all;
+    }
+
+    /// <summary>The lock file in a run folder while a process trains (or re-evaluates) that run.</summary>
+    internal const string LockFile = "run.lock";
+
+    /// <summary>
+    /// Whether an IOException is .NET's "being used by another process": the lock call's error as HResult, EWOULDBLOCK on
+    /// Linux (11) and macOS (35), ERROR_SHARING_VIOLATION on Windows.
+    /// </summary>
+    private static bool HeldElsewhere(IOException e) => e.HResult is 11 or 35 or unchecked((int)0x80070020);
+
+    /// <summary>
+    /// Holds a run folder for this process: an exclusive OS lock on <see cref="LockFile"/> (released when the handle is
+    /// disposed or the process dies), so that several `acwa reproduce` processes can share one --out, each taking the runs
+    /// no other holds. Null when another process holds it.
+    /// </summary>
+    internal static FileStream? TryHoldRun(string runDir)
+    {
+        Directory.CreateDirectory(runDir);
+        try { return new FileStream(Path.Combine(runDir, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e) when (HeldElsewhere(e)) { return null; }
     }
 
     /// <summary>Settings that must match for a run folder to be picked up (the device and thread count may change).</summary>

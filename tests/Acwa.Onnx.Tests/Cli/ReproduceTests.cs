@@ -168,5 +168,37 @@ public sealed class ReproduceTests : IDisposable
         Assert.Contains("no method has finished all 2 seeds", err, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void RunHeldByAnotherProcessIsSkippedLeftOutOfTheReportAndTakenOnceReleased()
+    {
+        var outDir = _dir.File("shared");
+        var o = new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 1, Seeds = 2, Batch = 32, Methods = "ce,cb", OutDir = outDir, Threads = 1 };
+        var cb1 = Path.Combine(outDir, "cb", "seed1");
+        // Another process training cb seed1 holds an exclusive OS lock on its run.lock (flock on Linux: per open file, so a
+        // second handle in this process is refused like another process's would be).
+        using (var held = ReproduceRun.TryHoldRun(cb1))
+        {
+            Assert.NotNull(held);
+            Assert.Null(ReproduceRun.TryHoldRun(cb1));
+            var log = new StringWriter();
+            var results = ReproduceRun.Run(o, log);
+            Assert.Equal(["ce"], results.Select(r => r.Method.Name));
+            Assert.Contains("cb seed1: held by another acwa process (its run.lock), skipped here", log.ToString(), StringComparison.Ordinal);
+            Assert.Contains("cb seed0: trained;", log.ToString(), StringComparison.Ordinal);
+            Assert.Contains("not in this report (running in another process): cb seed1", log.ToString(), StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(cb1, "checkpoint.acwa")));
+            var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
+            Assert.Contains(md, l => l.StartsWith("| ce |", StringComparison.Ordinal));
+            Assert.DoesNotContain(md, l => l.StartsWith("| cb |", StringComparison.Ordinal));
+        }
+        // Released: the next invocation trains only that run and reports both methods.
+        var log2 = new StringWriter();
+        var all = ReproduceRun.Run(o, log2);
+        Assert.Equal(["ce", "cb"], all.Select(r => r.Method.Name));
+        Assert.Contains("cb seed1: trained;", log2.ToString(), StringComparison.Ordinal);
+        Assert.Equal(1, log2.ToString().Split('\n').Count(l => l.Contains("val macro-F1", StringComparison.Ordinal)));
+        Assert.NotNull(ReproduceRun.TryHoldRun(cb1)); // and the finished process let go of it
+    }
+
     public void Dispose() => _dir.Dispose();
 }
