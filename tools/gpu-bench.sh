@@ -13,6 +13,8 @@ acwa=/tmp/gpu/app/acwa
 step() { local name=$1 limit=$2; shift 2; echo "=== $name: $*"; timeout "$limit" "$@" 2>&1 | tee "$out/$name.txt"; echo "=== $name exit ${PIPESTATUS[0]}"; }
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } 2>&1 | tee "$out/device.txt"
 step bench-train 140 "$acwa" bench train --device cuda --torch tools/torch_reference.py --python python3 --windows 5 --steps 50 --warmup 20
+# CUDA graphs (StepRunnerOptions.CudaGraph): graph vs CPU trajectory over 8 steps (replays from step 3), throughput beside the plain step.
+step bench-train-graph 150 "$acwa" bench train --device cuda --cuda-graph --no-epoch --check-steps 8 --windows 5 --steps 50 --warmup 20
 step bench-step 45 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
 # Whole-step comparisons of the choices made without a GPU (each ~15 s): the per-tensor optimizer (the fused update removes
 # ~1,400 of ResNet-32's nodes) and the im2col weight gradient (one depthwise Conv instead of 9 Slices + Concat + Pad per conv).

@@ -27,6 +27,7 @@ internal sealed record BenchTrainOptions
     public string? TorchScript { get; init; }
     public string Python { get; init; } = "python3";
     public int Threads { get; init; }
+    public bool CudaGraph { get; init; }
 }
 
 /// <summary>
@@ -52,16 +53,17 @@ internal static class BenchTrainCommand
         var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: runs the PyTorch reference in the same run." };
         var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
         var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: also check and time the step captured as a CUDA graph (StepRunnerOptions.CudaGraph), beside the plain step in the same run." };
         var cmd = new Command("train", "Training throughput and epoch time per model (CPU or CUDA), CUDA-vs-CPU loss check, ACWA epoch-end overhead, PyTorch side by side.")
         {
-            models, device, batch, warmup, steps, windows, check, noEpoch, torch, python, threads,
+            models, device, batch, warmup, steps, windows, check, noEpoch, torch, python, threads, cudaGraph,
         };
         cmd.SetAction(pr => Run(new BenchTrainOptions
         {
             Models = pr.GetValue(models)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Device = pr.GetValue(device)!, Batch = pr.GetValue(batch), Warmup = pr.GetValue(warmup), Steps = pr.GetValue(steps),
             Windows = pr.GetValue(windows), CheckSteps = pr.GetValue(check), Epoch = !pr.GetValue(noEpoch), TorchScript = pr.GetValue(torch),
-            Python = pr.GetValue(python)!, Threads = pr.GetValue(threads),
+            Python = pr.GetValue(python)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph),
         }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -72,12 +74,13 @@ internal static class BenchTrainCommand
         Device device;
         try { device = Device.Parse(o.Device); }
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
+        if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
         var models = o.Models ?? (device.IsCuda ? ["resnet32", "cnn", "mlp"] : ["mlp", "cnn"]);
         var console = ConsoleOutput.For(output);
         console.WriteLine($"acwa bench train: device {device}, batch {o.Batch}, Adam, fp32, ORT {OrtEnv.Instance().GetVersionString()}, {Environment.ProcessorCount} cores");
         int failures = 0;
         var torch = new List<JsonObject>();
-        var throughput = new List<(string Model, double[] Rates)>();
+        var throughput = new List<(string Model, string Label, double[] Rates)>();
         var epochs = new List<(string Model, EpochTimings T, string Data)>();
 
         foreach (var m in models)
@@ -86,7 +89,8 @@ internal static class BenchTrainCommand
             {
                 if (device.IsCuda && o.CheckSteps > 0 && !CheckAgainstCpu(m, device, o, console)) failures++;
                 if (!device.IsCuda && o.CheckSteps > 0) CpuSensitivity(m, o, console);
-                throughput.Add((m, Throughput(m, device, o, console)));
+                throughput.Add((m, m, Throughput(m, device, o, console, graph: false)));
+                if (o.CudaGraph) throughput.Add((m, m + " (CUDA graph)", Throughput(m, device, o, console, graph: true)));
                 if (o.Epoch && m != "resnet32") epochs.Add(EpochTime(m, device, o, console));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -98,11 +102,11 @@ internal static class BenchTrainCommand
         if (o.TorchScript is not null) torch = RunTorch(o, device, models, console);
 
         var t = new Table().Title("training throughput (images/s, median of windows)").AddColumns("model", "acwa median", "min-max", "PyTorch median", "acwa / PyTorch");
-        foreach (var (m, rates) in throughput)
+        foreach (var (m, label, rates) in throughput)
         {
             var pt = torch.FirstOrDefault(j => (string?)j["model"] == m && j["images_per_s_median"] is not null);
             double? ptRate = pt?["images_per_s_median"]?.GetValue<double>();
-            t.AddRow(m, F0(BenchMetricsCommand.Median(rates)), $"{F0(rates.Min())}-{F0(rates.Max())}", ptRate is { } p ? F0(p) : "-",
+            t.AddRow(label, F0(BenchMetricsCommand.Median(rates)), $"{F0(rates.Min())}-{F0(rates.Max())}", ptRate is { } p ? F0(p) : "-",
                 ptRate is { } q ? (BenchMetricsCommand.Median(rates) / q).ToString("F2", CultureInfo.InvariantCulture) : "-");
         }
         console.Write(t);
@@ -162,26 +166,34 @@ internal static class BenchTrainCommand
         var (cpu, cpuUlp, cpuState) = CpuTrajectories(model, o, xs, ys);
         List<Acwa.Onnx.HostTensor> gpuState;
         float[] gpu;
+        float[]? graph = null;
         var dir = Compile(model, device, "gpu");
         try
         {
             var options = new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaTf32 = false };
             gpu = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: false, out gpuState);
+            // The graphs are captured from each direction's second run and replayed after it: 8 or more steps show replays.
+            if (o.CudaGraph) graph = LossTrajectory.Run(dir, options with { CudaGraph = true }, xs, ys, o.Batch, perturbUlp: false, out _);
         }
         finally { TryDelete(dir); }
-        double first = LossTrajectory.MaxRelative(cpu, gpu, 1), maxRel = LossTrajectory.MaxRelative(cpu, gpu);
         double sensitivity = LossTrajectory.MaxRelative(cpu, cpuUlp), maxParam = 0;
         foreach (var (a, b) in cpuState.Zip(gpuState))
             if (a.Data is not null)
                 for (int i = 0; i < a.Data.Length; i++) maxParam = Math.Max(maxParam, Math.Abs(a.Data[i] - b.Data![i]));
-        string verdict = first >= 1e-5 ? "MISMATCH (first step)"
-            : maxRel < 1e-3 ? "OK"
-            : maxRel < 10 * sensitivity ? "OK (within 10x the CPU's one-ulp sensitivity)"
-            : "MISMATCH";
         static string L(float[] v) => string.Join(" ", v.Select(x => x.ToString("F5", CultureInfo.InvariantCulture)));
-        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{model}: CUDA (fp32, TF32 off) vs CPU over {o.CheckSteps} steps: losses cpu [{L(cpu)}] cuda [{L(gpu)}], first-step relative difference {first:E2}, max relative loss difference {maxRel:E2}, CPU one-ulp sensitivity {sensitivity:E2}, max |state difference| {maxParam:E2} ({verdict})"));
-        return !verdict.StartsWith("MISMATCH", StringComparison.Ordinal);
+        bool ok = true;
+        foreach (var (what, losses) in graph is null ? [("CUDA", gpu)] : new[] { ("CUDA", gpu), ("CUDA graph", graph) })
+        {
+            double first = LossTrajectory.MaxRelative(cpu, losses, 1), maxRel = LossTrajectory.MaxRelative(cpu, losses);
+            string verdict = first >= 1e-5 ? "MISMATCH (first step)"
+                : maxRel < 1e-3 ? "OK"
+                : maxRel < 10 * sensitivity ? "OK (within 10x the CPU's one-ulp sensitivity)"
+                : "MISMATCH";
+            ok &= !verdict.StartsWith("MISMATCH", StringComparison.Ordinal);
+            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{model}: {what} (fp32, TF32 off) vs CPU over {o.CheckSteps} steps: losses cpu [{L(cpu)}] {what.ToLowerInvariant()} [{L(losses)}], first-step relative difference {first:E2}, max relative loss difference {maxRel:E2}, CPU one-ulp sensitivity {sensitivity:E2}{(losses == gpu ? string.Create(CultureInfo.InvariantCulture, $", max |state difference| {maxParam:E2}") : "")} ({verdict})"));
+        }
+        return ok;
     }
 
     /// <summary>
@@ -211,13 +223,13 @@ internal static class BenchTrainCommand
         finally { TryDelete(dir); }
     }
 
-    private static double[] Throughput(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    private static double[] Throughput(string model, Device device, BenchTrainOptions o, IAnsiConsole console, bool graph)
     {
         var dir = Compile(model, device, "tp");
         try
         {
             var (xs, ys) = Batches(model, o.Batch, 8);
-            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null });
+            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = graph });
             for (int i = 0; i < o.Warmup; i++) r.TrainStep(xs[i % 8], ys[i % 8], o.Batch);
             var rates = new double[o.Windows];
             for (int w = 0; w < o.Windows; w++)
@@ -226,7 +238,7 @@ internal static class BenchTrainCommand
                 for (int i = 0; i < o.Steps; i++) r.TrainStep(xs[i % 8], ys[i % 8], o.Batch);
                 rates[w] = o.Steps * (double)o.Batch / sw.Elapsed.TotalSeconds;
             }
-            console.WriteLine($"{model}: {F0(BenchMetricsCommand.Median(rates))} images/s (windows {string.Join(", ", rates.Select(F0))})");
+            console.WriteLine($"{model}{(graph ? " (CUDA graph)" : "")}: {F0(BenchMetricsCommand.Median(rates))} images/s (windows {string.Join(", ", rates.Select(F0))})");
             return rates;
         }
         finally { TryDelete(dir); }

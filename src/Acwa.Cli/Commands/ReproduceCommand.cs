@@ -21,15 +21,16 @@ internal static class ReproduceCommand
         var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         var outDir = new Option<string?>("--out") { Description = "Output folder (default runs/reproduce-DATASET-IMBALANCE-MODEL); runs go to OUT/METHOD/seedN and are resumed, never redone." };
         var reportOnly = new Option<bool>("--report-only") { Description = "Train nothing: write the report for the methods whose runs have finished for every seed, and list the others with their progress (for a long run still going, or interrupted)." };
+        var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
         var cmd = new Command("reproduce", "Run the paper's comparison (baselines, paper-exact ACWA, its ablations and variants) over several seeds and write results.md/json and plots.")
         {
-            dataset, imbalance, model, seeds, epochs, methods, batch, lr, valFraction, device, threads, outDir, reportOnly,
+            dataset, imbalance, model, seeds, epochs, methods, batch, lr, valFraction, device, threads, cudaGraph, outDir, reportOnly,
         };
         cmd.SetAction(pr => ReproduceRun.Execute(new ReproduceOptions
         {
             Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Seeds = pr.GetValue(seeds),
             Epochs = pr.GetValue(epochs), Methods = pr.GetValue(methods), Batch = pr.GetValue(batch), LearningRate = pr.GetValue(lr),
-            ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), OutDir = pr.GetValue(outDir),
+            ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), OutDir = pr.GetValue(outDir),
             ReportOnly = pr.GetValue(reportOnly),
         }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;

@@ -16,6 +16,7 @@ internal sealed record ReproduceOptions
     public double ValidationFraction { get; init; } = 0.1;
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
+    public bool CudaGraph { get; init; }
     public string? OutDir { get; init; }
     /// <summary>Train nothing: report the methods whose runs for every seed have finished, and list the others with their progress.</summary>
     public bool ReportOnly { get; init; }
@@ -35,7 +36,7 @@ internal sealed record ReproduceOptions
     {
         Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = method.Loss, Policy = method.Policy, Optimizer = "adam",
         LearningRate = LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
-        Device = Device, Threads = Threads, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
+        Device = Device, Threads = Threads, CudaGraph = CudaGraph, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
         Resume = true, Quiet = true, CacheDir = CacheDir,
     };
 }

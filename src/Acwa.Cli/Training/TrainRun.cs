@@ -54,6 +54,7 @@ internal static class TrainRun
         if (o.Batch < 1) throw new ArgumentException($"--batch must be 1 or more, got {o.Batch}");
         if (o.ValidationFraction <= 0 || o.ValidationFraction >= 1) throw new ArgumentException($"--val-fraction must be in (0, 1), got {o.ValidationFraction}");
         var device = Device.Parse(o.Device);
+        if (o.CudaGraph && !device.IsCuda) throw new ArgumentException($"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
         var outDir = Path.GetFullPath(o.ResolveOutDir());
         var checkpoint = Path.Combine(outDir, "checkpoint.acwa");
         if (!o.Resume && File.Exists(checkpoint))
@@ -79,7 +80,7 @@ internal static class TrainRun
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), o.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
-        using var runner = new StepRunner(artifacts, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null });
+        using var runner = new StepRunner(artifacts, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph });
         var policy = PolicyFactory.Create(o.Policy, counts, o.Epochs);
         var trainer = new Trainer(runner, train, validation, policy, new TrainerOptions
         {

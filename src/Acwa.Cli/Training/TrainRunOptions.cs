@@ -20,6 +20,8 @@ internal sealed record TrainRunOptions
     public double ValidationFraction { get; init; } = 0.1;
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
+    /// <summary>On CUDA, run the training steps as captured CUDA graphs (<see cref="Acwa.Onnx.Training.Runtime.StepRunnerOptions.CudaGraph"/>).</summary>
+    public bool CudaGraph { get; init; }
     public ulong Seed { get; init; }
     public string? OutDir { get; init; }
     public bool Resume { get; init; }
@@ -51,7 +53,7 @@ internal sealed record TrainRunOptions
     {
         ["dataset"] = Dataset, ["imbalance"] = Imbalance, ["model"] = Model, ["loss"] = Loss, ["policy"] = Policy,
         ["optimizer"] = Optimizer, ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
-        ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device, ["threads"] = Threads,
+        ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device, ["threads"] = Threads, ["cuda_graph"] = CudaGraph,
         ["seed"] = Seed,
     };
 }

@@ -88,6 +88,19 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void CudaGraphOnTheCpuIsRefusedBeforeAnythingIsWritten()
+    {
+        var outDir = _dir.File("graph");
+        var (rc, _, err) = CliRun.Invoke("train", "--dataset", Dataset(), "--epochs", "1", "--out", outDir, "--quiet", "--cuda-graph");
+        Assert.Equal(2, rc);
+        Assert.Contains("--cuda-graph needs a CUDA device (--device cuda), not 'cpu'", err, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(outDir));
+        var (rc2, _, err2) = CliRun.Invoke("bench", "train", "--model", "mlp", "--cuda-graph");
+        Assert.NotEqual(0, rc2);
+        Assert.Contains("--cuda-graph needs a CUDA device (--device cuda), not 'cpu'", err2, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void HelpListsTrainWithDefaults()
     {
         var (_, text, _) = CliRun.Invoke("train", "--help");

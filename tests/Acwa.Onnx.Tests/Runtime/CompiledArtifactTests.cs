@@ -64,6 +64,69 @@ public class CompiledArtifactTests
         }
     }
 
+    public static TheoryData<string> FixedCases => new() { "adam", "sgd-momentum", "adam-accumulate2", "convbn-sgd", "adam-dropout" };
+
+    /// <summary>
+    /// The CUDA-graph step's data path (fixed tensors filled by a copy run, outputs read back by another; StepRunnerOptions
+    /// .CudaGraph without the capture) on the CPU: bit-identical to the plain step for every control role, dropout masks,
+    /// batch norm, and a smaller batch in between (run the plain way), then evaluation and a checkpoint round trip.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FixedCases))]
+    public void FixedFeedsStepIsBitIdenticalToThePlainStep(string name)
+    {
+        bool conv = name.StartsWith("convbn", StringComparison.Ordinal);
+        var forward = conv ? Compiler.TestModels.ConvBn(3) : Compiler.TestModels.Mlp([5, 7, 3], 3, dropout: name.EndsWith("dropout", StringComparison.Ordinal) ? 0.3f : 0f);
+        var options = new ArtifactOptions
+        {
+            Optimizer = name.Contains("sgd", StringComparison.Ordinal) ? OptimizerKind.Sgd : OptimizerKind.Adam,
+            Momentum = 0.9f,
+            LearningRate = 0.05f,
+            AccumulationSteps = name.EndsWith("accumulate2", StringComparison.Ordinal) ? 2 : 1,
+            ClassWeights = [1f, 2f, 0.5f],
+        };
+        var dir = Directory.CreateTempSubdirectory("acwa-rt-fixed").FullName;
+        var set = TrainingArtifacts.Compile(forward, options);
+        TrainingArtifacts.Write(set, dir);
+        Assert.Equal(name.EndsWith("dropout", StringComparison.Ordinal), set.Manifest.DropoutMasks.Count > 0);
+        int features = conv ? 36 : 5;
+        using var plain = new Runner(dir, new StepRunnerOptions { IntraOpThreads = 1, DropoutSeed = 7 });
+        using var fixedFeeds = new Runner(dir, new StepRunnerOptions { IntraOpThreads = 1, DropoutSeed = 7, FixedFeeds = true });
+        var rng = new Random(5);
+        for (int run = 0; run < 8; run++)
+        {
+            int n = run is 3 or 7 ? 3 : 8;
+            if (run == 5) { plain.SetClassWeights([0.5f, 1f, 3f]); fixedFeeds.SetClassWeights([0.5f, 1f, 3f]); }
+            if (run == 6) { plain.SetLearningRate(0.01f); fixedFeeds.SetLearningRate(0.01f); }
+            var (x, y) = Batch(rng, n, features, 3);
+            var a = plain.TrainStep(x, y, n);
+            var (aLoss, aPred) = (a.Loss, a.Predictions.ToArray());
+            var b = fixedFeeds.TrainStep(x, y, n);
+            Assert.Equal(aLoss, b.Loss);
+            Assert.Equal(aPred, b.Predictions.ToArray());
+            Assert.Equal(plain.Step, b.Step);
+        }
+        var ps = plain.GetState();
+        var fs = fixedFeeds.GetState();
+        for (int i = 0; i < ps.Count; i++) Assert.Equal(ps[i].Data, fs[i].Data);
+        var (ex, _) = Batch(rng, 5, features, 3);
+        Assert.Equal(plain.Evaluate(ex, 5).Logits.ToArray(), fixedFeeds.Evaluate(ex, 5).Logits.ToArray());
+        var ckpt = Path.Combine(dir, "fixed.acwa");
+        fixedFeeds.SaveCheckpoint(ckpt);
+        using var resumed = new Runner(dir, new StepRunnerOptions { IntraOpThreads = 1, DropoutSeed = 7, FixedFeeds = true, CheckpointPath = ckpt });
+        var (x2, y2) = Batch(rng, 8, features, 3);
+        Assert.Equal(plain.TrainStep(x2, y2, 8).Loss, resumed.TrainStep(x2, y2, 8).Loss);
+    }
+
+    [Fact]
+    public void CudaGraphOnTheCpuIsRefusedWithAClearError()
+    {
+        var dir = Directory.CreateTempSubdirectory("acwa-rt-graph").FullName;
+        TrainingArtifacts.Write(TrainingArtifacts.Compile(Compiler.TestModels.Mlp([5, 7, 3], 3), new ArtifactOptions()), dir);
+        var e = Assert.Throws<ArgumentException>(() => new Runner(dir, new StepRunnerOptions { CudaGraph = true }));
+        Assert.Contains("CudaGraph needs a CUDA device, not 'cpu'", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void EvalConfusionOutputAndExportWorkOnCompiledArtifacts()
     {

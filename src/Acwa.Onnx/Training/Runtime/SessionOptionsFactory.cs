@@ -21,11 +21,13 @@ public static class SessionOptionsFactory
     /// ops without a CUDA kernel); false (default) sets <see cref="DisableCpuFallbackKey"/> so that any such node fails the
     /// session. <paramref name="cudaTf32"/>: on CUDA, let fp32 convolutions and matrix products use TF32 tensor cores
     /// (ONNX Runtime's default on Ampere and newer, true here too); false sets the provider option <c>use_tf32=0</c> for
-    /// full fp32 arithmetic (parity checks against the CPU). Throws <see cref="DeviceUnavailableException"/> when the
+    /// full fp32 arithmetic (parity checks against the CPU). <paramref name="cudaGraph"/>: on CUDA, the provider option
+    /// <c>enable_cuda_graph=1</c> (see <see cref="StepRunnerOptions.CudaGraph"/>); an error on the CPU. Throws <see cref="DeviceUnavailableException"/> when the
     /// CUDA provider cannot be loaded. The caller owns (disposes) the result.
     /// </summary>
-    public static SessionOptions Create(Device device, int? intraOpThreads = null, bool allowCpuFallback = false, bool cudaTf32 = true)
+    public static SessionOptions Create(Device device, int? intraOpThreads = null, bool allowCpuFallback = false, bool cudaTf32 = true, bool cudaGraph = false)
     {
+        if (cudaGraph && !device.IsCuda) throw new ArgumentException($"CUDA graphs need a CUDA device, not '{device}'", nameof(cudaGraph));
         if (intraOpThreads is < 1) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), intraOpThreads, "intra-op threads must be 1 or more (null: one per core)");
         var options = new SessionOptions
         {
@@ -39,15 +41,14 @@ public static class SessionOptionsFactory
                 if (!allowCpuFallback) options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
                 try
                 {
-                    if (cudaTf32) options.AppendExecutionProvider_CUDA(device.Index);
+                    if (cudaTf32 && !cudaGraph) options.AppendExecutionProvider_CUDA(device.Index);
                     else
                     {
                         using var cuda = new OrtCUDAProviderOptions();
-                        cuda.UpdateOptions(new Dictionary<string, string>
-                        {
-                            ["device_id"] = device.Index.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                            ["use_tf32"] = "0",
-                        });
+                        var settings = new Dictionary<string, string> { ["device_id"] = device.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+                        if (!cudaTf32) settings["use_tf32"] = "0";
+                        if (cudaGraph) settings["enable_cuda_graph"] = "1";
+                        cuda.UpdateOptions(settings);
                         options.AppendExecutionProvider_CUDA(cuda);
                     }
                 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Acwa.Onnx.Training.Runtime;
 
@@ -50,6 +51,18 @@ public sealed partial class StepRunner
         FillDropoutMasks(batchSize);
 
         int k = _current;
+        if (_runnerOptions.CudaGraph || _runnerOptions.FixedFeeds) FixedOrPlainRun(k, batchSize);
+        else PlainRun(k, _runOptions);
+        _current = 1 - k;
+        MicroStep++;
+        if (applies) Step++;
+        return new StepResult(batch.LossValue, _trainHasPredictions ? batch.PredictionSpan : [], Step);
+    }
+
+    /// <summary>One training run with the host batch, controls and masks bound directly (ORT copies them to the device).</summary>
+    private void PlainRun(int k, RunOptions runOptions)
+    {
+        var batch = _trainBatch;
         var binding = _trainBindings[k];
         // Rebound every step: on a GPU, binding a host value is what copies it to the device.
         binding.BindInput(Manifest.InputName, batch.X!);
@@ -67,13 +80,75 @@ public sealed partial class StepRunner
             c.BoundVersion[k] = c.Version;
         }
         foreach (var m in _masks) binding.BindInput(m.Spec.Name, m.Value!);
-
-        _train.RunWithBinding(_runOptions, binding);
+        _train.RunWithBinding(runOptions, binding);
         binding.SynchronizeBoundOutputs();
-        _current = 1 - k;
-        MicroStep++;
-        if (applies) Step++;
-        return new StepResult(batch.LossValue, _trainHasPredictions ? batch.PredictionSpan : [], Step);
+    }
+
+    // Run options of the CUDA-graph path: [0] gpu_graph_id -1 (run uncaptured), [1] and [2] the graphs of ping-pong
+    // direction 0 (state set A in) and 1 (set B in). ORT reserves id 0.
+    private readonly RunOptions[] _graphRunOptions = [GraphRunOptions(-1), GraphRunOptions(1), GraphRunOptions(2)];
+    private FixedFeeds? _fixed;
+    private readonly bool[] _fixedBound = [false, false];
+
+    private static RunOptions GraphRunOptions(int id)
+    {
+        var r = new RunOptions();
+        r.AddRunConfigEntry("gpu_graph_id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return r;
+    }
+
+    /// <summary>
+    /// The <see cref="StepRunnerOptions.CudaGraph"/> step: at the batch size of the first step, the host values go into
+    /// fixed device tensors by one copy run, the training run reads and writes only fixed tensors (its bindings made once
+    /// per direction) and is captured as graph k+1, and loss and predictions come back by a second copy run; any other
+    /// batch size runs the plain way, uncaptured.
+    /// </summary>
+    private void FixedOrPlainRun(int k, int batchSize)
+    {
+        bool capture = _runnerOptions.CudaGraph;
+        _fixed ??= CreateFixedFeeds(batchSize);
+        var binding = _trainBindings[k];
+        if (batchSize != _fixed.BatchSize)
+        {
+            if (_fixedBound[k])
+            {
+                // The plain run binds host values again (and output buffers), so forget what was bound.
+                _boundBatchVersion[k] = -1;
+                foreach (var c in _controls) c.BoundVersion[k] = -1;
+                _fixedBound[k] = false;
+            }
+            PlainRun(k, capture ? _graphRunOptions[0] : _runOptions);
+            return;
+        }
+        var host = new List<OrtValue>(2 + _controls.Length + _masks.Length) { _trainBatch.X!, _trainBatch.Y! };
+        foreach (var c in _controls) host.Add(c.Value);
+        foreach (var m in _masks) host.Add(m.Value!);
+        _fixed.Upload(host);
+        if (!_fixedBound[k])
+        {
+            foreach (var (name, value) in _fixed.Inputs) binding.BindInput(name, value);
+            foreach (var (name, value) in _fixed.Outputs) binding.BindOutput(name, value);
+            _boundBatchVersion[k] = -1;
+            foreach (var c in _controls) c.BoundVersion[k] = -1;
+            _fixedBound[k] = true;
+        }
+        _train.RunWithBinding(capture ? _graphRunOptions[1 + k] : _runOptions, binding);
+        binding.SynchronizeBoundOutputs();
+        _fixed.Download(_trainHasPredictions ? [_trainBatch.Loss!, _trainBatch.Predictions!] : [_trainBatch.Loss!]);
+    }
+
+    private FixedFeeds CreateFixedFeeds(int batchSize)
+    {
+        var inputs = new List<(string, TensorElementType, long[])>();
+        var x = (long[])InputShape.Clone();
+        x[0] = batchSize;
+        inputs.Add((Manifest.InputName, TensorElementType.Float, x));
+        inputs.Add((Manifest.LabelName, TensorElementType.Int64, [batchSize]));
+        foreach (var c in _controls) inputs.Add((c.Spec.Name, TensorElementType.Float, c.Spec.Shape));
+        foreach (var m in _masks) inputs.Add((m.Spec.Name, TensorElementType.Bool, m.Spec.Shape.Select(d => d < 0 ? batchSize : d).ToArray()));
+        var outputs = new List<(string, TensorElementType, long[])> { (Manifest.LossOutput, TensorElementType.Float, []) };
+        if (_trainHasPredictions) outputs.Add((Manifest.PredictionsOutput, TensorElementType.Int64, [batchSize]));
+        return new FixedFeeds(batchSize, _transfer, _options, inputs, outputs);
     }
 
     private void CheckBatch(ReadOnlySpan<float> x, int batchSize)

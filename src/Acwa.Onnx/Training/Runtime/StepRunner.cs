@@ -19,6 +19,7 @@ public sealed partial class StepRunner : IDisposable
 {
     private readonly SessionOptions _options;
     private readonly bool _ownsOptions;
+    private readonly SessionOptions? _graphOptions; // the training session's options with enable_cuda_graph (owned)
     private readonly InferenceSession _train;
     private readonly InferenceSession _eval;
     private readonly DeviceTransfer _transfer;
@@ -60,11 +61,20 @@ public sealed partial class StepRunner : IDisposable
         if (Manifest.NumClasses < 1) throw new InvalidDataException($"'{_manifestPath}': num_classes is {Manifest.NumClasses}, must be 1 or more");
 
         _ownsOptions = _runnerOptions.SessionOptions is null;
+        if (_runnerOptions.CudaGraph && !Device.IsCuda)
+            throw new ArgumentException($"StepRunnerOptions.CudaGraph needs a CUDA device, not '{Device}'", nameof(options));
+        if (_runnerOptions.CudaGraph && _runnerOptions.SessionOptions is not null)
+            throw new ArgumentException("StepRunnerOptions.CudaGraph needs runner-built session options (SessionOptions null): the training session's CUDA provider must be created with enable_cuda_graph", nameof(options));
         _options = _runnerOptions.SessionOptions ?? SessionOptionsFactory.Create(Device, _runnerOptions.IntraOpThreads, _runnerOptions.AllowCpuFallback, _runnerOptions.CudaTf32);
         var built = new List<IDisposable>();
         try
         {
-            _train = OpenSession(Manifest.TrainingModel, "training_model");
+            if (_runnerOptions.CudaGraph)
+            {
+                _graphOptions = SessionOptionsFactory.Create(Device, _runnerOptions.IntraOpThreads, _runnerOptions.AllowCpuFallback, _runnerOptions.CudaTf32, cudaGraph: true);
+                built.Add(_graphOptions);
+            }
+            _train = OpenSession(Manifest.TrainingModel, "training_model", _graphOptions);
             built.Add(_train);
             _eval = OpenSession(Manifest.EvalModel, "eval_model");
             built.Add(_eval);
@@ -127,6 +137,7 @@ public sealed partial class StepRunner : IDisposable
         {
             for (int i = built.Count - 1; i >= 0; i--) built[i].Dispose();
             _runOptions.Dispose();
+            foreach (var r in _graphRunOptions) r.Dispose();
             if (_ownsOptions) _options.Dispose();
             throw;
         }
@@ -163,11 +174,11 @@ public sealed partial class StepRunner : IDisposable
     /// <summary>Number of input values per sample (the product of the input shape's non-batch dimensions).</summary>
     public long SampleSize => _sampleSize;
 
-    private InferenceSession OpenSession(string file, string what)
+    private InferenceSession OpenSession(string file, string what, SessionOptions? options = null)
     {
         var path = Path.Combine(ArtifactDir, file);
         if (!File.Exists(path)) throw new FileNotFoundException($"'{_manifestPath}': {what} '{path}' does not exist", path);
-        try { return new InferenceSession(path, _options); }
+        try { return new InferenceSession(path, options ?? _options); }
         catch (OnnxRuntimeException e) when (Device.IsCuda)
         {
             throw SessionOptionsFactory.Explain(Device, e, $"creating the {what} session from '{path}'");
@@ -318,10 +329,13 @@ public sealed partial class StepRunner : IDisposable
         foreach (var c in _controls) c.Value.Dispose();
         foreach (var m in _masks) m.Value?.Dispose();
         _evalConfusionValue?.Dispose();
+        _fixed?.Dispose();
         _transfer.Dispose();
         _eval.Dispose();
         _train.Dispose();
         _runOptions.Dispose();
+        foreach (var r in _graphRunOptions) r.Dispose();
+        _graphOptions?.Dispose();
         if (_ownsOptions) _options.Dispose();
     }
 

@@ -46,6 +46,23 @@ public sealed record StepRunnerOptions
     /// resumed run draws the same masks as an uninterrupted one. Default 0.</summary>
     public ulong DropoutSeed { get; init; }
 
+    /// <summary>
+    /// On CUDA, run each training step as a captured CUDA graph (ONNX Runtime's <c>enable_cuda_graph</c>): the step's
+    /// hundreds to thousands of kernel launches are replayed as one graph launch. The two ping-pong directions are two
+    /// graphs of one session (run option <c>gpu_graph_id</c> 1 and 2); the batch, labels, controls and dropout masks are
+    /// copied into fixed device tensors before each step and the loss and predictions read back after it (one copy run
+    /// each way, <see cref="FixedFeeds"/>). Graphs are captured for the batch size of the first step; a step with another
+    /// batch size (a smaller last batch) runs uncaptured (<c>gpu_graph_id</c> -1). Needs a CUDA <see cref="Device"/> and
+    /// runner-built session options (<see cref="SessionOptions"/> null). Default false.
+    /// </summary>
+    public bool CudaGraph { get; init; }
+
+    /// <summary>
+    /// The fixed-tensor step of <see cref="CudaGraph"/> without graph capture, on any device: lets the CPU tests check that
+    /// this path computes exactly what the plain one does.
+    /// </summary>
+    internal bool FixedFeeds { get; init; }
+
     /// <summary>Check every label against [0, C) before a step (cheap; a bad label otherwise gives a silently wrong loss). Default true.</summary>
     public bool ValidateLabels { get; init; } = true;
 }
