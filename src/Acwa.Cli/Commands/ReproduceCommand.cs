@@ -19,7 +19,7 @@ internal static class ReproduceCommand
         var valFraction = new Option<double>("--val-fraction") { Description = "Stratified validation split carved from the training set (feeds the adaptive policies).", DefaultValueFactory = _ => 0.1 };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
-        var outDir = new Option<string?>("--out") { Description = "Output folder (default runs/reproduce-DATASET-IMBALANCE-MODEL); runs go to OUT/METHOD/seedN and are resumed, never redone." };
+        var outDir = new Option<string?>("--out") { Description = "Output folder (default runs/reproduce-DATASET-IMBALANCE-MODEL); runs go to OUT/METHOD/seedN and are resumed, never redone; several processes may share one OUT (each run is held by one at a time)." };
         var reportOnly = new Option<bool>("--report-only") { Description = "Train nothing: write the report for the methods whose runs have finished for every seed, and list the others with their progress (for a long run still going, or interrupted)." };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
         var cmd = new Command("reproduce", "Run the paper's comparison (baselines, paper-exact ACWA, its ablations and variants) over several seeds and write results.md/json and plots.")
