@@ -91,6 +91,14 @@ internal static class ReproduceReport
             sb.AppendLine($"| {m.Name} | " + string.Join(" | ", runs.Select(r => (100 * r.MacroF1).ToString("F2", CultureInfo.InvariantCulture))) + " |");
         sb.AppendLine();
         sb.AppendLine("Run folders: `METHOD/seedN` (config, metrics, weights, checkpoint, model, confusion matrix). Plots: `macro_f1.png`, `METHOD/mean_weights.png`, `METHOD/mean_val_f1.png`.");
+        var gaps = results.SelectMany(x => x.Runs.Where(r => r.HistoryEpochs.Count < o.Epochs)
+            .Select(r => $"{x.Method.Name} seed{r.Seed} ({(r.HistoryEpochs.Count == 0 ? "none" : $"{r.HistoryEpochs.Count} of {o.Epochs}: epochs {r.HistoryEpochs.Min() + 1}-{r.HistoryEpochs.Max() + 1}")})")).ToList();
+        if (gaps.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"Epoch history incomplete for {string.Join(", ", gaps)}: the mean curves average, per epoch, the seeds that have it. " +
+                "The test metrics come from the final model and do not depend on the history.");
+        }
         return sb.ToString();
     }
 
@@ -203,6 +211,7 @@ internal static class ReproduceReport
                     ["macro_f1"] = r.MacroF1, ["minority_f1"] = r.MinorityF1, ["balanced_accuracy"] = r.BalancedAccuracy,
                     ["class_f1"] = Arr(r.ClassF1), ["final_weights"] = Arr(r.FinalWeights),
                     ["val_macro_f1"] = Arr(r.ValidationF1.Select(e => e.Average())),
+                    ["val_macro_f1_epochs"] = new JsonArray(r.HistoryEpochs.Select(e => (JsonNode)(e + 1)).ToArray()),
                 }).ToArray()),
             });
         }
@@ -224,10 +233,17 @@ internal static class ReproduceReport
         foreach (var (m, runs) in results)
         {
             var names = runs[0].ClassNames;
-            int epochs = runs.Min(r => Math.Min(r.Weights.Count, r.ValidationF1.Count));
-            if (epochs == 0) continue;
-            var weights = Enumerable.Range(0, epochs).Select(e => MeanPerClass(runs.Select(r => r.Weights[e]).ToArray())).ToList();
-            var f1 = Enumerable.Range(0, epochs).Select(e => MeanPerClass(runs.Select(r => r.ValidationF1[e]).ToArray())).ToList();
+            // Aligned by epoch number: a run whose history misses epochs (see the report's note) leaves them to the other seeds.
+            var weights = new List<double[]>();
+            var f1 = new List<double[]>();
+            for (int e = 0; ; e++)
+            {
+                var rows = runs.Select(r => Array.IndexOf(r.HistoryEpochs.ToArray(), e)).Select((i, k) => (i, k)).Where(p => p.i >= 0).ToList();
+                if (rows.Count == 0) break;
+                weights.Add(MeanPerClass(rows.Select(p => runs[p.k].Weights[p.i]).ToArray()));
+                f1.Add(MeanPerClass(rows.Select(p => runs[p.k].ValidationF1[p.i]).ToArray()));
+            }
+            if (weights.Count == 0) continue;
             var dir = Path.Combine(outDir, m.Name);
             TrainingPlots.PerClassLines(Path.Combine(dir, "mean_weights.png"), $"{m.Name}: class weights per epoch (mean over {runs.Count} seeds)", "weight", weights, names);
             TrainingPlots.PerClassLines(Path.Combine(dir, "mean_val_f1.png"), $"{m.Name}: validation F1 per class (mean over {runs.Count} seeds)", "F1", f1, names);

@@ -151,21 +151,17 @@ internal static class ReproduceRun
         var done => $"resumed after epoch {done}/{epochs}",
     };
 
-    /// <summary>Epochs a run folder has finished (its metrics.json entries); -1 when it has no checkpoint yet.</summary>
+    /// <summary>Epochs a run folder has finished (its checkpoint's trainer.completed_epochs); -1 when it has no checkpoint yet.</summary>
     private static int EpochsDone(string runDir)
     {
-        if (!File.Exists(Path.Combine(runDir, "checkpoint.acwa"))) return -1;
-        int done = 0;
-        try
+        var checkpoint = Path.Combine(runDir, "checkpoint.acwa");
+        if (!File.Exists(checkpoint)) return -1;
+        // The checkpoint's own count decides (metrics.json may lag or, from runs resumed before the history fix, miss epochs).
+        try { return TensorFile.Load(checkpoint).Meta["extra"]?["trainer"]?["completed_epochs"]?.GetValue<int>() ?? 0; }
+        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or FormatException)
         {
-            var metrics = Path.Combine(runDir, "metrics.json");
-            if (File.Exists(metrics)) done = (JsonNode.Parse(File.ReadAllText(metrics)) as JsonArray)?.Count ?? 0;
+            return 0; // an unreadable checkpoint only affects the status shown here; training itself reports it
         }
-        catch (System.Text.Json.JsonException)
-        {
-            done = 0; // a damaged metrics.json only affects the status shown; the checkpoint decides what is redone
-        }
-        return done;
     }
 
     private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainRun.Outcome outcome)
@@ -175,6 +171,7 @@ internal static class ReproduceRun
             (h[key] as JsonArray ?? throw new InvalidDataException($"epoch history lacks '{key}'")).Select(v => v!.GetValue<double>()).ToArray();
         return new ReproduceRunResult(seed, outcome.OutDir, status, seconds, test.MacroF1, TrainRun.MinorityF1(test), test.BalancedAccuracy,
             test.Classes.Select(c => c.Name).ToArray(), test.Classes.Select(c => c.F1).ToArray(), outcome.FinalWeights,
-            outcome.History.Select(h => Row(h, "weights")).ToArray(), outcome.History.Select(h => Row(h, "val_f1")).ToArray());
+            outcome.History.Select(h => Row(h, "weights")).ToArray(), outcome.History.Select(h => Row(h, "val_f1")).ToArray(),
+            outcome.History.Select((h, i) => h["epoch"]?.GetValue<int>() ?? i).ToArray());
     }
 }

@@ -2,7 +2,7 @@ namespace Acwa.Cli.Training;
 
 /// <summary>
 /// One (method, seed) run of <c>acwa reproduce</c> as the report needs it: test metrics of the final model, and the
-/// per-epoch class weights and validation F1 (<c>[epoch][class]</c>).
+/// per-epoch class weights and validation F1 (<c>[row][class]</c>), row i being epoch <c>HistoryEpochs[i]</c> (0-based).
 /// </summary>
 internal sealed record ReproduceRunResult(
     int Seed,
@@ -16,4 +16,5 @@ internal sealed record ReproduceRunResult(
     double[] ClassF1,
     double[] FinalWeights,
     IReadOnlyList<double[]> Weights,
-    IReadOnlyList<double[]> ValidationF1);
+    IReadOnlyList<double[]> ValidationF1,
+    IReadOnlyList<int> HistoryEpochs);

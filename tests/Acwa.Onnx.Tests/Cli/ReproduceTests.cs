@@ -126,7 +126,7 @@ public sealed class ReproduceTests : IDisposable
     [Fact]
     public void VerdictCallsDifferencesBelowTheLargerStdNoise()
     {
-        static ReproduceRunResult R(int seed, double f1) => new(seed, "", "", 0, f1, f1, f1, ["a", "b"], [f1, f1], [1, 1], [], []);
+        static ReproduceRunResult R(int seed, double f1) => new(seed, "", "", 0, f1, f1, f1, ["a", "b"], [f1, f1], [1, 1], [], [], []);
         var ce = ReproduceMethod.Select("ce")[0];
         var cb = ReproduceMethod.Select("cb")[0];
         var acwa = ReproduceMethod.Select("acwa")[0];
@@ -166,6 +166,33 @@ public sealed class ReproduceTests : IDisposable
             "--methods", "cb", "--out", outDir, "--report-only");
         Assert.Equal(2, rc);
         Assert.Contains("no method has finished all 2 seeds", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RunWithAnIncompleteEpochHistoryCountsAsFinishedAndTheReportSaysSo()
+    {
+        var outDir = _dir.File("gap");
+        var o = new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Seeds = 2, Batch = 32, Methods = "ce", OutDir = outDir, Threads = 1 };
+        ReproduceRun.Run(o, new StringWriter());
+        // A finished run whose checkpoint history lacks epoch 1, as runs resumed twice before the trainer's fix left them.
+        var ckpt = Path.Combine(outDir, "ce", "seed1", "checkpoint.acwa");
+        var (tensors, meta) = TensorFile.Load(ckpt);
+        ((JsonArray)meta["extra"]!["trainer"]!["history"]!).RemoveAt(0);
+        TensorFile.Save(ckpt, tensors, meta);
+        // ... and whose metrics.json, rewritten by the last process from that history, lists only the epochs it has.
+        var metricsPath = Path.Combine(outDir, "ce", "seed1", "metrics.json");
+        var metrics = JsonNode.Parse(File.ReadAllText(metricsPath))!.AsArray();
+        metrics.RemoveAt(0);
+        File.WriteAllText(metricsPath, metrics.ToJsonString());
+
+        // Still finished (the checkpoint's completed_epochs decides, not metrics.json), and the report names the gap.
+        var results = ReproduceRun.Run(o with { ReportOnly = true }, new StringWriter());
+        Assert.Equal(["ce"], results.Select(r => r.Method.Name));
+        Assert.Equal([2], results[0].Runs[1].HistoryEpochs.Select(e => e + 1));
+        Assert.Contains("Epoch history incomplete for ce seed1 (1 of 2: epochs 2-2)", File.ReadAllText(Path.Combine(outDir, "results.md")), StringComparison.Ordinal);
+        var run1 = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!["methods"]![0]!["runs"]![1]!;
+        Assert.Equal([2], run1["val_macro_f1_epochs"]!.AsArray().Select(v => (int)v!));
+        Assert.True(File.Exists(Path.Combine(outDir, "ce", "mean_val_f1.png")));
     }
 
     [Fact]

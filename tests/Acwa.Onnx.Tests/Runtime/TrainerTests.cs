@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Acwa.Onnx.Data;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runtime;
@@ -123,6 +124,36 @@ public class TrainerTests
             }
             Assert.Equal(straight.FinalWeights, resumed.FinalWeights);
         }
+    }
+
+    [Fact]
+    public void RunResumedTwiceKeepsEveryEpochInItsCheckpointHistory()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckpt = Path.Combine(dir, "twice.acwa");
+        var options = new TrainerOptions { Epochs = 5, BatchSize = 16, Seed = 3, CheckpointPath = ckpt };
+        static int[] Epochs(JsonArray h) => h.Select(e => (int)e!["epoch"]!).ToArray();
+        void RunUntil(int stopAfterEpoch, int resumedEpochs)
+        {
+            var (r, t) = Make(dir, options);
+            using (r)
+            {
+                if (resumedEpochs > 0) Assert.Equal(Enumerable.Range(0, resumedEpochs), Epochs(t.Resume(ckpt)));
+                using var cts = new CancellationTokenSource();
+                t.EpochCompleted += (_, e) => { if (e.Epoch == stopAfterEpoch) cts.Cancel(); };
+                Assert.ThrowsAny<OperationCanceledException>(() => t.Run(cts.Token));
+            }
+        }
+        RunUntil(1, 0); // epochs 0-1, then interrupted
+        RunUntil(3, 2); // resumed: epochs 2-3, interrupted again
+        var (rf, tf) = Make(dir, options);
+        using (rf)
+        {
+            Assert.Equal([0, 1, 2, 3], Epochs(tf.Resume(ckpt))); // before the fix: only [2, 3], epochs of the last process
+            tf.Run();
+        }
+        var (_, meta) = TensorFile.Load(ckpt);
+        Assert.Equal([0, 1, 2, 3, 4], Epochs((JsonArray)meta["extra"]!["trainer"]!["history"]!));
     }
 
     private sealed class ExplodingSchedule(long from) : ILearningRateSchedule

@@ -12,9 +12,13 @@ public sealed partial class Trainer
     private string OrderFingerprint(int epoch) =>
         Convert.ToHexString(SHA256.HashData(MemoryMarshal.AsBytes(_trainLoader.EpochOrder(epoch).AsSpan())))[..16];
 
+    // The history of the epochs before a resume (from the resumed checkpoint), carried into every later checkpoint.
+    private JsonArray _resumedHistory = [];
+
     private JsonObject CheckpointMeta(EpochResult last)
     {
         var history = new JsonArray();
+        foreach (var h in _resumedHistory) history.Add(h!.DeepClone());
         foreach (var r in _history) history.Add(r.ToJson());
         history.Add(last.ToJson());
         return new JsonObject
@@ -54,7 +58,8 @@ public sealed partial class Trainer
     /// and step counters, the policy's state, the epoch and global step. <see cref="Run"/> then continues with the next
     /// epoch exactly as the interrupted run would have. The run must use the same data (counts and order), batch size,
     /// seed, epochs, schedule and policy; otherwise an <see cref="InvalidDataException"/> names the field and both values.
-    /// Returns the checkpoint's epoch history (JSON, one object per finished epoch).
+    /// Returns the checkpoint's epoch history (JSON, one object per finished epoch); later checkpoints carry it on, so a run
+    /// resumed any number of times keeps the history of all its epochs.
     /// </summary>
     public JsonArray Resume(string checkpointPath)
     {
@@ -92,6 +97,8 @@ public sealed partial class Trainer
         catch (ArgumentException e) { throw new InvalidDataException($"{Where("policy")}: {e.Message}", e); }
         CompletedEpochs = completed;
         GlobalStep = t["global_step"]?.GetValue<long>() ?? _runner.MicroStep;
-        return t["history"] is JsonArray h ? (JsonArray)h.DeepClone() : [];
+        _resumedHistory = t["history"] is JsonArray h ? (JsonArray)h.DeepClone() : [];
+        _history.Clear();
+        return (JsonArray)_resumedHistory.DeepClone();
     }
 }
