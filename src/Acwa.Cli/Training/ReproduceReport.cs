@@ -236,12 +236,13 @@ internal static class ReproduceReport
             // Aligned by epoch number: a run whose history misses epochs (see the report's note) leaves them to the other seeds.
             var weights = new List<double[]>();
             var f1 = new List<double[]>();
+            var rowOf = runs.Select(r => r.HistoryEpochs.Select((epoch, row) => (epoch, row)).ToDictionary(p => p.epoch, p => p.row)).ToList();
             for (int e = 0; ; e++)
             {
-                var rows = runs.Select(r => Array.IndexOf(r.HistoryEpochs.ToArray(), e)).Select((i, k) => (i, k)).Where(p => p.i >= 0).ToList();
-                if (rows.Count == 0) break;
-                weights.Add(MeanPerClass(rows.Select(p => runs[p.k].Weights[p.i]).ToArray()));
-                f1.Add(MeanPerClass(rows.Select(p => runs[p.k].ValidationF1[p.i]).ToArray()));
+                var have = Enumerable.Range(0, runs.Count).Where(k => rowOf[k].ContainsKey(e)).ToList();
+                if (have.Count == 0) break;
+                weights.Add(MeanPerClass(have.Select(k => runs[k].Weights[rowOf[k][e]]).ToArray()));
+                f1.Add(MeanPerClass(have.Select(k => runs[k].ValidationF1[rowOf[k][e]]).ToArray()));
             }
             if (weights.Count == 0) continue;
             var dir = Path.Combine(outDir, m.Name);

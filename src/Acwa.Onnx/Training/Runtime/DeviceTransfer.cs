@@ -28,7 +28,7 @@ internal sealed class DeviceTransfer : IDisposable
         {
             _deviceMemory = new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, device.Index, OrtMemType.Default);
             _deviceAllocator = new OrtAllocator(owner, _deviceMemory);
-            _copySession = new InferenceSession(OnnxModel.ToBytes(OnnxModel.Create(IdentityGraph())), options);
+            _copySession = new InferenceSession(OnnxModel.ToBytes(OnnxModel.Create(CopyGraph("acwa_device_copy", [TensorElementType.Float, TensorElementType.Int64]))), options);
             _copyBinding = _copySession.CreateIoBinding();
         }
         catch
@@ -38,16 +38,17 @@ internal sealed class DeviceTransfer : IDisposable
         }
     }
 
-    private static GraphProto IdentityGraph()
+    /// <summary>A graph with inputs in0..inK-1 of the given element types (any shape), each copied by an Identity to outI.</summary>
+    internal static GraphProto CopyGraph(string name, IReadOnlyList<TensorElementType> types)
     {
-        var g = new GraphProto { Name = "acwa_device_copy" };
-        foreach (var (name, type) in new[] { ("in_f", ElementType.Float), ("in_l", ElementType.Int64) })
+        var g = new GraphProto { Name = name };
+        for (int i = 0; i < types.Count; i++)
         {
-            // No shape: any rank is accepted.
-            g.Input.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
-            var outName = name.Replace("in_", "out_", StringComparison.Ordinal);
-            g.Node.Add(new NodeProto { OpType = "Identity", Name = "copy_" + name, Input = { name }, Output = { outName } });
-            g.Output.Add(new ValueInfoProto { Name = outName, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+            // TensorElementType's values are the ONNX TensorProto.DataType numbers.
+            var type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)types[i] } };
+            g.Input.Add(new ValueInfoProto { Name = $"in{i}", Type = type });
+            g.Node.Add(new NodeProto { OpType = "Identity", Name = $"copy{i}", Input = { $"in{i}" }, Output = { $"out{i}" } });
+            g.Output.Add(new ValueInfoProto { Name = $"out{i}", Type = type.Clone() });
         }
         return g;
     }
@@ -104,9 +105,9 @@ internal sealed class DeviceTransfer : IDisposable
         // Both inputs must be bound; the unused one gets a 1-element dummy, its output is not fetched.
         using var dummyF = OrtValue.CreateTensorValueFromMemory(new float[1], [1]);
         using var dummyL = OrtValue.CreateTensorValueFromMemory(new long[1], [1]);
-        b.BindInput("in_f", isFloat ? from : dummyF);
-        b.BindInput("in_l", isFloat ? dummyL : from);
-        b.BindOutput(isFloat ? "out_f" : "out_l", to);
+        b.BindInput("in0", isFloat ? from : dummyF);
+        b.BindInput("in1", isFloat ? dummyL : from);
+        b.BindOutput(isFloat ? "out0" : "out1", to);
         _copySession!.RunWithBinding(_runOptions, b);
         b.SynchronizeBoundOutputs();
         b.ClearBoundInputs();

@@ -1,5 +1,4 @@
 using Acwa.Onnx.Graphs;
-using Acwa.Onnx.Graphs.Proto;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
@@ -35,8 +34,8 @@ internal sealed class FixedFeeds : IDisposable
         {
             Inputs = inputs.Select(i => (i.Name, Alloc(transfer, i.Type, i.Shape))).ToArray();
             Outputs = outputs.Select(o => (o.Name, Alloc(transfer, o.Type, o.Shape))).ToArray();
-            _in = new InferenceSession(OnnxModel.ToBytes(OnnxModel.Create(CopyGraph("acwa_feeds_in", inputs.Select(i => i.Type).ToArray()))), options);
-            _out = new InferenceSession(OnnxModel.ToBytes(OnnxModel.Create(CopyGraph("acwa_feeds_out", outputs.Select(o => o.Type).ToArray()))), options);
+            _in = new InferenceSession(OnnxModel.ToBytes(OnnxModel.Create(DeviceTransfer.CopyGraph("acwa_feeds_in", inputs.Select(i => i.Type).ToArray()))), options);
+            _out = new InferenceSession(OnnxModel.ToBytes(OnnxModel.Create(DeviceTransfer.CopyGraph("acwa_feeds_out", outputs.Select(o => o.Type).ToArray()))), options);
             _inBinding = _in.CreateIoBinding();
             _outBinding = _out.CreateIoBinding();
             for (int i = 0; i < Inputs.Count; i++) _inBinding.BindOutput($"out{i}", Inputs[i].Device);
@@ -63,21 +62,6 @@ internal sealed class FixedFeeds : IDisposable
         var v = transfer.Allocate(type, shape);
         _owned.Add(v);
         return v;
-    }
-
-    /// <summary>A graph with inputs in0..inK-1 of the given element types (any shape), each copied by an Identity to outI.</summary>
-    internal static GraphProto CopyGraph(string name, IReadOnlyList<TensorElementType> types)
-    {
-        var g = new GraphProto { Name = name };
-        for (int i = 0; i < types.Count; i++)
-        {
-            // TensorElementType's values are the ONNX TensorProto.DataType numbers.
-            var type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)types[i] } };
-            g.Input.Add(new ValueInfoProto { Name = $"in{i}", Type = type });
-            g.Node.Add(new NodeProto { OpType = "Identity", Name = $"copy{i}", Input = { $"in{i}" }, Output = { $"out{i}" } });
-            g.Output.Add(new ValueInfoProto { Name = $"out{i}", Type = type.Clone() });
-        }
-        return g;
     }
 
     /// <summary>Copies host values (one per <see cref="Inputs"/> entry, same order and element counts) into the fixed tensors.</summary>
