@@ -158,9 +158,7 @@ public sealed class ReproduceTests : IDisposable
         Assert.Contains("not in the report (--report-only trains nothing): cb: seed0 not started, seed1 not started", log.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(" epoch ", log.ToString(), StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(outDir, "cb")));
-        var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
-        Assert.Contains(md, l => l.StartsWith("| ce |", StringComparison.Ordinal));
-        Assert.DoesNotContain(md, l => l.StartsWith("| cb |", StringComparison.Ordinal));
+        AssertReportHasCeNotCb(outDir);
         // Nothing finished at all: a clear error, exit code 2.
         var (rc, _, err) = CliRun.Invoke("reproduce", "--dataset", Dataset(), "--model", "mlp", "--epochs", "2", "--seeds", "2", "--batch", "32",
             "--methods", "cb", "--out", outDir, "--report-only");
@@ -214,9 +212,7 @@ public sealed class ReproduceTests : IDisposable
             Assert.Contains("cb seed0: trained;", log.ToString(), StringComparison.Ordinal);
             Assert.Contains("not in this report (running in another process): cb seed1", log.ToString(), StringComparison.Ordinal);
             Assert.False(File.Exists(Path.Combine(cb1, "checkpoint.acwa")));
-            var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
-            Assert.Contains(md, l => l.StartsWith("| ce |", StringComparison.Ordinal));
-            Assert.DoesNotContain(md, l => l.StartsWith("| cb |", StringComparison.Ordinal));
+            AssertReportHasCeNotCb(outDir);
         }
         // Released: the next invocation trains only that run and reports both methods.
         var log2 = new StringWriter();
@@ -225,6 +221,13 @@ public sealed class ReproduceTests : IDisposable
         Assert.Contains("cb seed1: trained;", log2.ToString(), StringComparison.Ordinal);
         Assert.Equal(1, log2.ToString().Split('\n').Count(l => l.Contains("val macro-F1", StringComparison.Ordinal)));
         Assert.NotNull(ReproduceRun.TryHoldRun(cb1)); // and the finished process let go of it
+    }
+
+    private static void AssertReportHasCeNotCb(string outDir)
+    {
+        var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
+        Assert.Contains(md, l => l.StartsWith("| ce |", StringComparison.Ordinal));
+        Assert.DoesNotContain(md, l => l.StartsWith("| cb |", StringComparison.Ordinal));
     }
 
     public void Dispose() => _dir.Dispose();

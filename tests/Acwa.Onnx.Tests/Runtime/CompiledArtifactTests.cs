@@ -20,14 +20,15 @@ public class CompiledArtifactTests
         return (x, y);
     }
 
-    public static TheoryData<string> Cases => new() { "adam", "sgd-momentum", "adam-accumulate2", "convbn-sgd" };
-
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void PingPongMatchesHostFedReferenceOnCompiledArtifacts(string name)
+    /// <summary>
+    /// The artifact set a case name describes ("convbn" prefix: conv + batch norm, else an MLP; "sgd": SGD with momentum,
+    /// else Adam; "accumulate2": 2 runs per step; "dropout": an MLP with Dropout 0.3), written to a new temp folder.
+    /// </summary>
+    private static (ArtifactSet Set, ArtifactOptions Options, string Dir, int Features) CompileCase(string name, string tempPrefix)
     {
         bool conv = name.StartsWith("convbn", StringComparison.Ordinal);
-        var forward = conv ? Compiler.TestModels.ConvBn(3) : Compiler.TestModels.Mlp([5, 7, 3], 3);
+        var forward = conv ? Compiler.TestModels.ConvBn(3)
+            : Compiler.TestModels.Mlp([5, 7, 3], 3, dropout: name.EndsWith("dropout", StringComparison.Ordinal) ? 0.3f : 0f);
         var options = new ArtifactOptions
         {
             Optimizer = name.Contains("sgd", StringComparison.Ordinal) ? OptimizerKind.Sgd : OptimizerKind.Adam,
@@ -37,9 +38,18 @@ public class CompiledArtifactTests
             ClassWeights = [1f, 2f, 0.5f],
         };
         var set = TrainingArtifacts.Compile(forward, options);
-        var dir = Directory.CreateTempSubdirectory("acwa-rt-compiled").FullName;
+        var dir = Directory.CreateTempSubdirectory(tempPrefix).FullName;
         TrainingArtifacts.Write(set, dir);
-        int features = conv ? 36 : 5;
+        return (set, options, dir, conv ? 36 : 5);
+    }
+
+    public static TheoryData<string> Cases => new() { "adam", "sgd-momentum", "adam-accumulate2", "convbn-sgd" };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void PingPongMatchesHostFedReferenceOnCompiledArtifacts(string name)
+    {
+        var (set, options, dir, features) = CompileCase(name, "acwa-rt-compiled");
 
         using var runner = new Runner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
         using var reference = new HostFedRunner(set);
@@ -75,21 +85,8 @@ public class CompiledArtifactTests
     [MemberData(nameof(FixedCases))]
     public void FixedFeedsStepIsBitIdenticalToThePlainStep(string name)
     {
-        bool conv = name.StartsWith("convbn", StringComparison.Ordinal);
-        var forward = conv ? Compiler.TestModels.ConvBn(3) : Compiler.TestModels.Mlp([5, 7, 3], 3, dropout: name.EndsWith("dropout", StringComparison.Ordinal) ? 0.3f : 0f);
-        var options = new ArtifactOptions
-        {
-            Optimizer = name.Contains("sgd", StringComparison.Ordinal) ? OptimizerKind.Sgd : OptimizerKind.Adam,
-            Momentum = 0.9f,
-            LearningRate = 0.05f,
-            AccumulationSteps = name.EndsWith("accumulate2", StringComparison.Ordinal) ? 2 : 1,
-            ClassWeights = [1f, 2f, 0.5f],
-        };
-        var dir = Directory.CreateTempSubdirectory("acwa-rt-fixed").FullName;
-        var set = TrainingArtifacts.Compile(forward, options);
-        TrainingArtifacts.Write(set, dir);
+        var (set, _, dir, features) = CompileCase(name, "acwa-rt-fixed");
         Assert.Equal(name.EndsWith("dropout", StringComparison.Ordinal), set.Manifest.DropoutMasks.Count > 0);
-        int features = conv ? 36 : 5;
         using var plain = new Runner(dir, new StepRunnerOptions { IntraOpThreads = 1, DropoutSeed = 7 });
         using var fixedFeeds = new Runner(dir, new StepRunnerOptions { IntraOpThreads = 1, DropoutSeed = 7, FixedFeeds = true });
         var rng = new Random(5);

@@ -18,19 +18,7 @@ public class CudaRunnerTests
         using var cpu = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
         Assert.Equal(Device.Cuda(0), gpu.Device);
         var rng = new Random(4);
-        foreach (var n in new[] { 8, 8, 3, 8, 1 })
-        {
-            var (x, y) = TestArtifacts.Batch(rng, n, D, C);
-            var a = gpu.TrainStep(x, y, n);
-            var aLoss = a.Loss; var aPred = a.Predictions.ToArray();
-            var b = cpu.TrainStep(x, y, n);
-            Assert.Equal(b.Loss, aLoss, 4);
-            Assert.Equal(b.Predictions.ToArray(), aPred);
-        }
-        var gs = gpu.GetState(); var cs = cpu.GetState();
-        for (int i = 0; i < gs.Count; i++)
-            for (int j = 0; j < gs[i].Data!.Length; j++)
-                Assert.True(Math.Abs(gs[i].Data![j] - cs[i].Data![j]) < 1e-4, $"{gs[i].Name}[{j}]: gpu {gs[i].Data![j]} cpu {cs[i].Data![j]}");
+        var gs = StepBothAndCompare(gpu, cpu, rng, [8, 8, 3, 8, 1], "gpu");
         var (ex, _) = TestArtifacts.Batch(rng, 4, D, C);
         var ge = gpu.Evaluate(ex, 4).Logits.ToArray();
         var ce = cpu.Evaluate(ex, 4).Logits.ToArray();
@@ -47,21 +35,30 @@ public class CudaRunnerTests
         var dir = TestArtifacts.Create(D, C);
         using var graph = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CudaGraph = true, CudaTf32 = false });
         using var cpu = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
-        var rng = new Random(4);
         // Batch 8 is captured (two graphs, one per ping-pong direction, replayed from the third run of each); 3 and 1 run uncaptured.
-        foreach (var n in new[] { 8, 8, 8, 8, 3, 8, 8, 1, 8, 8 })
+        StepBothAndCompare(graph, cpu, new Random(4), [8, 8, 8, 8, 3, 8, 8, 1, 8, 8], "cuda graph");
+    }
+
+    /// <summary>
+    /// Trains both runners on the same batches of the given sizes: losses within 1e-4 and equal predictions at every step,
+    /// then every state element within 1e-4. Returns the CUDA runner's final state.
+    /// </summary>
+    private static List<HostTensor> StepBothAndCompare(StepRunner cuda, StepRunner cpu, Random rng, int[] sizes, string what)
+    {
+        foreach (var n in sizes)
         {
             var (x, y) = TestArtifacts.Batch(rng, n, D, C);
-            var a = graph.TrainStep(x, y, n);
+            var a = cuda.TrainStep(x, y, n);
             var aLoss = a.Loss; var aPred = a.Predictions.ToArray();
             var b = cpu.TrainStep(x, y, n);
             Assert.Equal(b.Loss, aLoss, 4);
             Assert.Equal(b.Predictions.ToArray(), aPred);
         }
-        var gs = graph.GetState(); var cs = cpu.GetState();
+        var gs = cuda.GetState(); var cs = cpu.GetState();
         for (int i = 0; i < gs.Count; i++)
             for (int j = 0; j < gs[i].Data!.Length; j++)
-                Assert.True(Math.Abs(gs[i].Data![j] - cs[i].Data![j]) < 1e-4, $"{gs[i].Name}[{j}]: cuda graph {gs[i].Data![j]} cpu {cs[i].Data![j]}");
+                Assert.True(Math.Abs(gs[i].Data![j] - cs[i].Data![j]) < 1e-4, $"{gs[i].Name}[{j}]: {what} {gs[i].Data![j]} cpu {cs[i].Data![j]}");
+        return gs;
     }
 
     [NoCudaFact]
