@@ -109,6 +109,10 @@ public class ShapeAndNormGradTests
                 },
                 forwardRewrite: (b, s) => TrainingRewrite.Apply(b, s, new TrainingRewriteOptions()));
             Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "BatchNormalization" && n.DocString == TrainingRewrite.BatchNormMarker);
+            // The backward pass reuses the forward's X - mean (one Sub of x) and folds its per-channel affine part into
+            // a second, inference-form BatchNormalization.
+            Assert.Single(r.GradModel.Graph.Node, n => n.OpType == "Sub" && n.Input[0] == "x");
+            Assert.Equal(2, r.GradModel.Graph.Node.Count(n => n.OpType == "BatchNormalization"));
         }
     }
 
