@@ -16,6 +16,8 @@ step bench-train 140 "$acwa" bench train --device cuda --torch tools/torch_refer
 # CUDA graphs (StepRunnerOptions.CudaGraph): graph vs CPU trajectory over 8 steps (replays from step 3), throughput beside the plain step.
 step bench-train-graph 150 "$acwa" bench train --device cuda --cuda-graph --no-epoch --check-steps 8 --windows 5 --steps 50 --warmup 20
 step bench-step 45 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+# Per-op-type time of ResNet-32's CUDA step (ORT profile; the JSON stays on the device, the table goes to the log).
+step bench-step-profile 40 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof
 # Whole-step comparisons of the choices made without a GPU (each ~15 s): the per-tensor optimizer (the fused update removes
 # ~1,400 of ResNet-32's nodes) and the im2col weight gradient (one depthwise Conv instead of 9 Slices + Concat + Pad per conv).
 step bench-step-pertensor 30 "$acwa" bench step --device cuda --model mlp,resnet32 --steps 20 --repeats 5 --per-tensor-optimizer

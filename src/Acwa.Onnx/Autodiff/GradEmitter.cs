@@ -164,9 +164,17 @@ internal sealed class GradEmitter
     /// <paramref name="axes"/> (non-negative, distinct). Fixed dims give a constant. Batch-dependent dims are counted on
     /// the device, without host shape arithmetic: ReduceSum(ConstantOfShape(Shape(s), 1), keepdims 0) with s =
     /// Slice(reference) to length 1 on every other axis (so s has exactly the batch-dependent dims), times the
-    /// fixed factor. Exact while the count stays below 2^24 (float) or 2^53 (double).
+    /// fixed factor. Exact while the count stays below 2^24 (float) or 2^53 (double). A count made once for a reference
+    /// and axes is reused by every emitter on the same builder (a batch norm's forward rewrite and its gradient rule).
     /// </summary>
     public string ElementCount(string reference, long[] axes, ElementType type)
+    {
+        var key = $"element-count|{reference}|{string.Join(',', axes)}|{type}";
+        if (B.DerivedValues.TryGetValue(key, out var known)) return known;
+        return B.DerivedValues[key] = EmitElementCount(reference, axes, type);
+    }
+
+    private string EmitElementCount(string reference, long[] axes, ElementType type)
     {
         var dims = Shapes[reference];
         long fixedPart = 1;

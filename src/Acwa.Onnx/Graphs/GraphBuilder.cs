@@ -31,6 +31,12 @@ public sealed class GraphBuilder
     /// <summary>The graph being built.</summary>
     public GraphProto Graph { get; }
 
+    /// <summary>
+    /// Values this builder's emitters derived once and reuse (key: what was derived, e.g. an element count of a value
+    /// over some axes; value: the graph value holding it). Valid for this graph only, hence kept by its builder.
+    /// </summary>
+    internal Dictionary<string, string> DerivedValues { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Returns a name starting with <paramref name="prefix"/> not used yet in the graph, and reserves it.</summary>
     public string Unique(string prefix)
     {

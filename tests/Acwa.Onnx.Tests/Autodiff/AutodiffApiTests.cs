@@ -199,6 +199,51 @@ public class AutodiffApiTests
         }
     }
 
+    [Theory]
+    [InlineData(18)]
+    [InlineData(14)] // Split takes its sizes as an attribute before opset 13, as an input from 13 on
+    public void RunningStatisticsOfSeveralBatchNormsAreUpdatedInOneFusedPass(int opset)
+    {
+        // BN1 (3 channels, momentum 0.9) -> Reshape to 6 channels -> BN2 (momentum 0.7): one Concat/Mul/Add/Split
+        // updates all four statistics, each to momentum * running + (1 - momentum) * batch of its own node.
+        const int n = 5;
+        var rng = new Random(4);
+        var x = Enumerable.Range(0, n * 3 * 2 * 3).Select(_ => (float)(rng.NextDouble() * 3 - 1)).ToArray();
+        var b = new GraphBuilder("bn2");
+        b.Input("x", ElementType.Float, null, 3, 2, 3);
+        var y1 = b.Op("BatchNormalization", ["x", b.ConstFloat("g1", [3], 1f, 2f, 0.5f), b.ConstFloat("b1", [3], 0f, 0.1f, 0.2f),
+            b.ConstFloat("rm1", [3], 0.1f, 0.2f, 0.3f), b.ConstFloat("rv1", [3], 1f, 2f, 3f)], Attr.Float("momentum", 0.9f));
+        var r = b.Op("Reshape", [y1, b.ConstInt64("shape", 0, 6, 1, 3)]);
+        var y2 = b.Op("BatchNormalization", [r, b.ConstFloat("g2", [6], 1f, 1f, 1f, 1f, 1f, 1f), b.ConstFloat("b2", [6], new float[6]),
+            b.ConstFloat("rm2", [6], 0f, -1f, 1f, 0.5f, 0f, 2f), b.ConstFloat("rv2", [6], 1f, 1f, 2f, 2f, 3f, 3f)], Attr.Float("momentum", 0.7f));
+        b.Output(y2, ElementType.Float, null, 6, 1, 3);
+        var model = OnnxModel.Create(b.Graph, opset);
+        var s = ShapeProbe.Infer(model, "x", [-1, 3, 2, 3]);
+        var stats = TrainingRewrite.Apply(b, s, new TrainingRewriteOptions { Opset = opset });
+        Assert.Single(b.Graph.Node, node => node.OpType == "Split");
+        foreach (var name in new[] { "rm1", "rv1", "rm2", "rv2" }) b.OutputAs(stats[name], "new_" + name, ElementType.Float, name.EndsWith('1') ? 3 : 6);
+        b.Output(r, ElementType.Float, null, 6, 1, 3);
+        using var sess = new InferenceSession(OnnxModel.ToBytes(model));
+        using var xv = OrtValue.CreateTensorValueFromMemory(x, [n, 3, 2, 3]);
+        using var res = sess.Run(new RunOptions(), ["x"], [xv], [r, "new_rm1", "new_rv1", "new_rm2", "new_rv2"]);
+        var mid = res[0].GetTensorDataAsSpan<float>().ToArray();
+        void Expect(float[] input, int c, int hw, float[] rm, float[] rv, double momentum, int output)
+        {
+            var nm = res[output].GetTensorDataAsSpan<float>().ToArray();
+            var nv = res[output + 1].GetTensorDataAsSpan<float>().ToArray();
+            int m = n * hw;
+            for (int ch = 0; ch < c; ch++)
+            {
+                var v = Enumerable.Range(0, n).SelectMany(i => Enumerable.Range(0, hw).Select(j => (double)input[(i * c + ch) * hw + j])).ToArray();
+                double mean = v.Average(), var = v.Sum(e => (e - mean) * (e - mean)) / m;
+                Assert.Equal(momentum * rm[ch] + (1 - momentum) * mean, nm[ch], 5);
+                Assert.Equal(momentum * rv[ch] + (1 - momentum) * var * m / (m - 1), nv[ch], 5);
+            }
+        }
+        Expect(x, 3, 6, [0.1f, 0.2f, 0.3f], [1f, 2f, 3f], 0.9f, 1);
+        Expect(mid, 6, 3, [0f, -1f, 1f, 0.5f, 0f, 2f], [1f, 1f, 2f, 2f, 3f, 3f], 0.7f, 3);
+    }
+
     [Fact]
     public void InGraphDropoutGradientUsesTheForwardMask()
     {
