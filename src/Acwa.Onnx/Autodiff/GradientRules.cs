@@ -69,8 +69,8 @@ internal static partial class GradientRules
 
     /// <summary>
     /// Relu: dY where Y = Relu(X) &gt; 0 (the same set as X &gt; 0), else 0. Reading Y rather than X lets ORT fuse the
-    /// forward Conv with its Relu. CPU: dY Ceil(Min(Y, 1)) (the factor is exactly 1 for Y &gt; 0 and 0 for Y = 0; three
-    /// vectorised elementwise ops, faster than ORT's CPU Where); CUDA: Where(Y &gt; 0, dY, 0).
+    /// forward Conv with its Relu. CPU: dY Cast(Y &gt; 0) (a one-byte mask; in ORT's CPU profile of ResNet-20 Greater + Cast
+    /// take 20 ms per step where Ceil(Min(Y, 1)) took 44, Sign 67, and Where is slower still); CUDA: Where(Y &gt; 0, dY, 0).
     /// A gradient that a MaxPool rule already masked for this Relu (<see cref="GradEmitter.ReluMaskedGradients"/>) passes through.
     /// </summary>
     private static void Relu(RuleContext c)
@@ -86,7 +86,7 @@ internal static partial class GradientRules
         var zero = c.E.Scalar(0, c.T);
         return IsCuda(c.Options)
             ? c.E.Op("Where", [c.E.Op("Greater", [y, zero]), dy, zero])
-            : c.E.Mul(dy, c.E.Op("Ceil", [c.E.Op("Min", [y, c.E.Scalar(1, c.T)])]));
+            : c.E.Mul(dy, c.E.Op("Cast", [c.E.Op("Greater", [y, zero])], Attr.Int("to", (long)c.T)));
     }
 
     private static void LeakyRelu(RuleContext c)
