@@ -164,6 +164,37 @@ internal static partial class GradientRules
         c.Add(0, c.E.Op("Add", [scaled, affine]));
     }
 
+    /// <summary>
+    /// LayerNormalization (axis, epsilon; normalised over axes axis..rank-1, D elements each). With xhat = (X - mean) r,
+    /// r = 1 / sqrt(var + eps) and g = dY Scale: dX = r (g - mean(g) - xhat mean(g xhat)), dScale = sum of dY xhat and
+    /// dB = sum of dY over the leading axes (reduced to their shapes). Mean and variance are recomputed from X (two
+    /// reductions), so the optional Mean/InvStdDev outputs are neither needed nor changed.
+    /// </summary>
+    private static void LayerNormalization(RuleContext c)
+    {
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        int r = xd.Length;
+        long axis = c.Node.GetInt("axis", -1);
+        if (axis < 0) axis += r;
+        var norm = Enumerable.Range((int)axis, r - (int)axis).Select(i => (long)i).ToArray();
+        if (norm.Any(a => xd[a] < 0)) throw c.Unsupported("LayerNormalization over an axis whose size depends on the batch is not supported");
+        double invD = 1.0 / norm.Aggregate(1L, (p, a) => p * xd[a]);
+        double eps = c.Node.GetFloat("epsilon", 1e-5f);
+        var t = c.T;
+        string Mean(string v) => c.E.Scale(c.E.ReduceSum(v, norm, keepDims: true), invD, t);
+        var centered = c.E.Op("Sub", [x, Mean(x)]);
+        var invStd = c.E.Op("Reciprocal", [c.E.Op("Sqrt", [c.E.Op("Add", [Mean(c.E.Mul(centered, centered)), c.E.Scalar(eps, t)])])]);
+        var xhat = c.E.Mul(centered, invStd);
+        var yd = c.Dims(c.Out(0));
+        if (c.Needs(1)) c.Add(1, c.E.Unbroadcast(c.E.Mul(c.Dy0, xhat), yd, c.Dims(c.In(1)), c.In(1)));
+        if (c.Needs(2)) c.Add(2, c.E.Unbroadcast(c.Dy0, yd, c.Dims(c.In(2)), c.In(2)));
+        if (!c.Needs(0)) return;
+        var g = c.E.Mul(c.Dy0, c.In(1));
+        var inner = c.E.Op("Sub", [c.E.Op("Sub", [g, Mean(g)]), c.E.Mul(xhat, Mean(c.E.Mul(g, xhat)))]);
+        c.Add(0, c.E.Mul(invStd, inner));
+    }
+
     /// <summary>The forward's X - mean (a Sub of X and Reshape(mean), as TrainingRewrite emits it), or null.</summary>
     private static string? FindCentered(RuleContext c, string x, string mean)
     {

@@ -242,4 +242,94 @@ internal static partial class GradientRules
         }
         c.Add(0, c.E.ExpandTo(g, keep, xd, x));
     }
+
+    /// <summary>Expand: dY summed over the broadcast axes back to X's shape.</summary>
+    private static void Expand(RuleContext c)
+    {
+        if (c.Needs(0)) c.Add(0, c.E.Unbroadcast(c.Dy0, c.Dims(c.Out(0)), c.Dims(c.In(0)), c.In(0)));
+    }
+
+    /// <summary>Split: dX = Concat of the outputs' gradients along the axis (zeros for an output that receives none).</summary>
+    private static void Split(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        int r = c.Dims(c.In(0)).Length;
+        long axis = c.Node.GetInt("axis", 0);
+        if (axis < 0) axis += r;
+        var parts = new List<string>();
+        for (int i = 0; i < c.Node.Output.Count; i++)
+        {
+            var o = c.Out(i);
+            if (o.Length == 0) throw c.Unsupported($"output {i} is omitted; its size is needed to place the gradients");
+            parts.Add(c.Dy(i) ?? c.E.Zeros(c.Dims(o), o, c.T));
+        }
+        c.Add(0, parts.Count == 1 ? parts[0] : c.E.Op("Concat", parts, Attr.Int("axis", axis)));
+    }
+
+    /// <summary>
+    /// Gather (data gradient). A constant scalar index (x[:, i], e.g. a class token): dY unsqueezed at the axis and padded
+    /// into place. Axis 0 with any indices (embedding lookups): ScatterND with reduction add into zeros of the data's
+    /// shape, negative indices wrapped first, so repeated indices sum. Other forms: not supported (named in the error).
+    /// </summary>
+    private static void Gather(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var data = c.In(0); var idx = c.In(1);
+        var dd = c.Dims(data);
+        long axis = c.Node.GetInt("axis", 0);
+        if (axis < 0) axis += dd.Length;
+        var id = c.Dims(idx);
+        if (id.Length == 0 && c.E.TryConstInt64(idx) is [var i0] && dd[axis] >= 0)
+        {
+            long k = dd[axis], at = i0 < 0 ? i0 + k : i0;
+            var pads = new long[2 * dd.Length];
+            pads[axis] = at;
+            pads[dd.Length + axis] = k - 1 - at;
+            c.Add(0, c.E.Op("Pad", [c.E.Op("Unsqueeze", [c.Dy0, c.E.I64(axis)]), c.E.I64(pads)]));
+            return;
+        }
+        if (axis != 0)
+            throw c.Unsupported($"Gather along axis {axis} with indices other than one constant scalar has no gradient rule (supported: a constant scalar index on any axis, any indices on axis 0)");
+        if (dd[0] < 0) throw c.Unsupported("Gather on axis 0 of a tensor whose first dim depends on the batch has no gradient rule");
+        var it = c.S.TypeOf(idx);
+        var i64 = it == ElementType.Int64 ? idx : c.E.Op("Cast", [idx], Attr.Int("to", (long)ElementType.Int64));
+        var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[0])]), i64]);
+        var zeros = c.E.Zeros(dd, data, c.T);
+        c.Add(0, c.E.Op("ScatterND", [zeros, c.E.Op("Unsqueeze", [wrapped, c.E.I64(-1)]), c.Dy0], Attr.String("reduction", "add")));
+    }
+
+    /// <summary>
+    /// ReduceMax / ReduceMin (axes as attribute or input, keepdims 0/1) and GlobalMaxPool: dY goes to the elements
+    /// equal to the result, split evenly among ties (PyTorch's amax/amin).
+    /// </summary>
+    private static void ReduceMaxMin(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        int r = xd.Length;
+        long[]? axes;
+        bool keepDims;
+        if (c.Node.OpType == "GlobalMaxPool") { axes = Enumerable.Range(2, r - 2).Select(i => (long)i).ToArray(); keepDims = true; }
+        else
+        {
+            axes = c.Node.GetInts("axes");
+            if (axes is null && c.In(1).Length > 0)
+                axes = c.E.TryConstInt64(c.In(1)) ?? throw c.Unsupported("reduction axes must be constant");
+            if (axes is null || axes.Length == 0)
+            {
+                if (c.Node.GetInt("noop_with_empty_axes", 0) != 0) { c.Add(0, c.Dy0); return; }
+                axes = Enumerable.Range(0, r).Select(i => (long)i).ToArray();
+            }
+            keepDims = c.Node.GetInt("keepdims", 1) != 0;
+        }
+        axes = axes.Select(a => a < 0 ? a + r : a).ToArray();
+        var keep = (long[])xd.Clone();
+        foreach (var a in axes) keep[a] = 1;
+        var y = keepDims ? c.Out(0) : c.E.ReshapeTo(c.Out(0), keep, x);
+        var g = keepDims ? c.Dy0 : c.E.ReshapeTo(c.Dy0, keep, x);
+        var mask = c.E.Op("Cast", [c.E.Op("Equal", [x, y])], Attr.Int("to", (long)c.T));
+        var count = c.E.ReduceSum(mask, axes, keepDims: true);
+        c.Add(0, c.E.Mul(mask, c.E.Op("Div", [g, count])));
+    }
 }

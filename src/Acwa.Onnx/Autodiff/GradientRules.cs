@@ -17,6 +17,12 @@ internal static partial class GradientRules
         ["MatMul"] = MatMul, ["Gemm"] = Gemm,
         ["Conv"] = Conv, ["MaxPool"] = MaxPool, ["AveragePool"] = AveragePool, ["GlobalAveragePool"] = GlobalAveragePool,
         ["BatchNormalization"] = BatchNormalization, ["Dropout"] = Dropout,
+        ["LayerNormalization"] = LayerNormalization,
+        ["Pow"] = Pow, ["Erf"] = Erf, ["Abs"] = Abs, ["Reciprocal"] = Reciprocal, ["Softplus"] = Softplus, ["Elu"] = Elu,
+        ["HardSigmoid"] = HardSigmoid, ["HardSwish"] = HardSwish, ["PRelu"] = PRelu,
+        ["Max"] = MaxMin, ["Min"] = MaxMin, ["Where"] = Where,
+        ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather,
+        ["ReduceMax"] = ReduceMaxMin, ["ReduceMin"] = ReduceMaxMin, ["GlobalMaxPool"] = ReduceMaxMin,
     };
 
     // ---- elementwise binary ops with broadcasting ----
