@@ -90,6 +90,64 @@ class TinyResNet(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 # PyTorch equivalents of our builders (src/Acwa.Onnx/Models)
 # ----------------------------------------------------------------------------------------------------------
+class TinyMobileNet(nn.Module):
+    """MobileNetV3-style: conv 3->8 s2 -> BN -> HardSwish -> depthwise 3x3 -> BN -> squeeze-excite (avg pool, 1x1 conv,
+    ReLU, 1x1 conv, Hardsigmoid, Mul) -> 1x1 conv 8->6 -> BN -> PReLU (per channel) -> spatial max + mean -> fc 3
+    (the mean keeps the PReLU slopes' gradients non-zero: the maxima alone are positive values).
+    Ops: Conv (groups), BatchNormalization, HardSwish, GlobalAveragePool, Relu, HardSigmoid, Mul, PRelu, ReduceMax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.se1 = nn.Conv2d(8, 4, 1)
+        self.se2 = nn.Conv2d(4, 8, 1)
+        self.pw = nn.Conv2d(8, 6, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(6)
+        self.act = nn.PReLU(6)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = F.hardswish(self.bn1(self.conv1(x)))
+        x = F.hardswish(self.bn2(self.dw(x)))
+        s = F.hardsigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(x, 1)))))
+        x = self.act(self.bn3(self.pw(x * s)))
+        return self.fc(torch.amax(x, dim=(2, 3)) + x.mean(dim=(2, 3)))
+
+
+class TinyVit(nn.Module):
+    """A one-block vision transformer: 4x4 patches of 2x8x8 -> 4 tokens of width 8, a class token, position
+    embeddings, pre-LayerNorm single-head attention and a GELU MLP with residuals, final LayerNorm, x[:, 0] -> fc 3.
+    Ops: Conv, Reshape/Transpose, Concat/Expand, Add, LayerNormalization, MatMul, Softmax, Div, Erf (exact GELU),
+    Gather (class token). No qkv bias: the key bias's gradient is exactly zero (softmax is invariant to it), and
+    Adam's first step turns the float32 rounding noise of a zero gradient into a full step, so it cannot be compared."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(2, 8, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 8) * 0.5)
+        self.pos = nn.Parameter(torch.randn(1, 5, 8) * 0.5)
+        self.ln1 = nn.LayerNorm(8)
+        self.qkv = nn.Linear(8, 24, bias=False)
+        self.proj = nn.Linear(8, 8)
+        self.ln2 = nn.LayerNorm(8)
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 8)
+        self.ln3 = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], dim=1) + self.pos
+        q, k, v = self.qkv(self.ln1(t)).chunk(3, dim=-1)
+        a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(8), dim=-1)
+        t = t + self.proj(a @ v)
+        t = t + self.fc2(F.gelu(self.fc1(self.ln2(t))))
+        return self.head(self.ln3(t)[:, 0])
+
+
 class BasicBlock(nn.Module):
     """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
 
@@ -397,6 +455,20 @@ def main():
     res = TinyResNet()
     randomize_batchnorm([res.bn1, res.block.bn1, res.block.bn2])
     export_training_fixture("tiny_resnet", res, torch.randn(8, 2, 6, 6), y8, w3)
+
+    torch.manual_seed(3)
+    mob = TinyMobileNet()
+    randomize_batchnorm([mob.bn1, mob.bn2, mob.bn3])
+    with torch.no_grad():
+        mob.act.weight.uniform_(0.1, 0.4)
+    export_training_fixture("tiny_mobilenet", mob, torch.randn(8, 3, 8, 8), y8, w3)
+    torch.manual_seed(4)
+    vit = TinyVit()
+    with torch.no_grad():  # distinct LayerNorm parameters (torch.onnx would merge equal initializers)
+        for ln in [vit.ln1, vit.ln2, vit.ln3]:
+            ln.weight.uniform_(0.5, 1.5)
+            ln.bias.uniform_(-0.2, 0.2)
+    export_training_fixture("tiny_vit", vit, torch.randn(8, 2, 8, 8), y8, w3)
 
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))

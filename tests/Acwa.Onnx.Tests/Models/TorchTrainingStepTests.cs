@@ -7,7 +7,8 @@ using Acwa.Onnx.Training.Compiler;
 namespace Acwa.Onnx.Tests.Models;
 
 /// <summary>
-/// Whole-model check against PyTorch: each exported fixture (opset 17, upgraded to 18) is compiled into a
+/// Whole-model check against PyTorch: each exported fixture (tiny MLP, CNN, ResNet, MobileNetV3-style net, one-block
+/// ViT; opset 17, upgraded to 18) is compiled into a
 /// training-step graph (weighted CE, BN on batch statistics) and run once in ORT from its exported parameters;
 /// the loss, train-mode logits, every parameter gradient, the BN running statistics and the parameters after one
 /// SGD / Adam / AdamW step must match tools/export_torch_fixtures.py's float64 PyTorch references.
@@ -23,7 +24,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet" })
+            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_mobilenet", "tiny_vit" })
                 foreach (var o in new[] { "sgd", "adam", "adamw" }) data.Add(f, o);
             return data;
         }
