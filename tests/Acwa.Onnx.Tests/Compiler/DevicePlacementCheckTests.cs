@@ -126,10 +126,23 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
     {
         var model = FlattenModel(torchFlatten: false, divideBySize: true);
         TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cpu" });
-        var e = Assert.Throws<InvalidOperationException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cuda" }));
+        var e = Assert.Throws<NotSupportedException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cuda" }));
         Assert.Contains("training graph", e.Message);
         Assert.Contains("(Cast)", e.Message);
         Assert.Contains("placed on the CPU EP", e.Message);
+
+        // The CLI reports it as an error line naming the nodes (exit 1), not as an unhandled exception.
+        var dir = Directory.CreateTempSubdirectory("acwa-placement-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "flatten.onnx");
+            File.WriteAllBytes(path, OnnxModel.ToBytes(model));
+            var (rc, _, err) = Acwa.Onnx.Tests.Cli.CliRun.Invoke("artifacts", "--model", path, "--out", Path.Combine(dir, "out"), "--device", "cuda");
+            Assert.Equal(1, rc);
+            Assert.StartsWith("error: the training graph compiled for device 'cuda' does shape arithmetic on the host", err);
+            Assert.False(Directory.Exists(Path.Combine(dir, "out")) && Directory.EnumerateFiles(Path.Combine(dir, "out")).Any(), "nothing is written for a rejected model");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 
     public static TheoryData<string, LossKind, OptimizerKind, string> Matrix()

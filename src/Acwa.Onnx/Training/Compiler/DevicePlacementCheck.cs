@@ -127,7 +127,7 @@ internal static class DevicePlacementCheck
     /// Throws when <see cref="FindHostShapeArithmetic"/> finds anything in <paramref name="model"/>.
     /// <paramref name="graphRole"/> names the graph in the message (e.g. "training graph").
     /// </summary>
-    /// <exception cref="InvalidOperationException">The graph does shape arithmetic on the host; the message lists the nodes.</exception>
+    /// <exception cref="NotSupportedException">The graph does shape arithmetic on the host; the message lists the nodes.</exception>
     public static void EnsureNoHostShapeArithmetic(ModelProto model, string graphRole)
     {
         var found = FindHostShapeArithmetic(model);
@@ -135,7 +135,7 @@ internal static class DevicePlacementCheck
         const int Shown = 10;
         var lines = string.Join("; ", found.Take(Shown).Select(f => f.ToString()));
         var more = found.Count > Shown ? $"; and {found.Count - Shown} more" : "";
-        throw new InvalidOperationException(
+        throw new NotSupportedException(
             $"the {graphRole} compiled for device 'cuda' does shape arithmetic on the host ({found.Count} node(s)), which ONNX Runtime " +
             $"runs on the CPU EP and which fails with CPU fallback disabled: {lines}{more}. " +
             "Compute batch-dependent counts and shapes on the device (see docs/training-graphs.md, 'CUDA placement').");
