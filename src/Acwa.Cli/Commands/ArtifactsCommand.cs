@@ -19,8 +19,8 @@ internal static class ArtifactsCommand
     {
         var model = new Option<string>("--model") { Description = "Forward ONNX model (one batch input; logits [N, C] as its first output)", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder for training_model.onnx, eval_model.onnx, checkpoint.acwa, inference_model.onnx, manifest.json", Required = true };
-        var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train (default: all fp32 initializers except batch-norm statistics)" };
-        var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen (with the default trainable set)" };
+        var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard (default: all fp32 initializers except batch-norm statistics)" };
+        var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (with the default trainable set)" };
         var loss = new Option<string>("--loss") { Description = "Loss: ce (weighted cross-entropy), focal, ldam, la (logit adjustment)", DefaultValueFactory = _ => "ce" };
         loss.AcceptOnlyFromAmong("ce", "focal", "ldam", "la");
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer: adam, adamw, sgd", DefaultValueFactory = _ => "adam" };

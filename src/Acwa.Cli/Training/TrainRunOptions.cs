@@ -27,6 +27,10 @@ internal sealed record TrainRunOptions
     public bool Resume { get; init; }
     public bool TestEachEpoch { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>Initializers to train (names or '*' patterns); null = all fp32 parameters but <see cref="Frozen"/>.</summary>
+    public IReadOnlyList<string>? Trainable { get; init; }
+    /// <summary>Initializers to keep frozen (names or '*' patterns), e.g. a pretrained backbone when fine-tuning.</summary>
+    public IReadOnlyList<string>? Frozen { get; init; }
     /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
     public string? CacheDir { get; init; }
 
@@ -55,5 +59,7 @@ internal sealed record TrainRunOptions
         ["optimizer"] = Optimizer, ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
         ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device, ["threads"] = Threads, ["cuda_graph"] = CudaGraph,
         ["seed"] = Seed,
+        ["trainable"] = Trainable is null ? null : new JsonArray(Trainable.Select(t => (JsonNode?)t).ToArray()),
+        ["frozen"] = Frozen is null ? null : new JsonArray(Frozen.Select(t => (JsonNode?)t).ToArray()),
     };
 }

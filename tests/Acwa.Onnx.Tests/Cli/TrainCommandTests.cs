@@ -71,6 +71,32 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(first.TestConfusion!.Counts.ToArray(), again.TestConfusion!.Counts.ToArray());
     }
 
+    [Fact]
+    public void FineTuningWithFrozenPatternsLeavesThoseParametersUntouched()
+    {
+        // Fine-tuning the head only: every conv* initializer is frozen (baked into the graphs), the rest trains.
+        var outDir = _dir.File("frozen");
+        var o = new TrainRunOptions { Dataset = Dataset(), Model = "cnn", Epochs = 1, Batch = 64, OutDir = outDir, Quiet = true, Threads = 1, Frozen = ["conv*"] };
+        TrainRun.Run(o, new StringWriter());
+        var initial = ModelCatalog.Resolve("cnn", 10, 1, 28, 28, 0).Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
+        var trained = OnnxModel.Load(Path.Combine(outDir, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
+        foreach (var name in new[] { "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias" })
+            Assert.Equal(initial[name], trained[name]);
+        foreach (var name in new[] { "fc1.weight", "fc2.weight", "fc2.bias" })
+            Assert.NotEqual(initial[name], trained[name]);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!;
+        Assert.Equal("conv*", config["frozen"]![0]!.GetValue<string>());
+
+        // A pattern that matches nothing, and both options at once, are refused with the reason.
+        var (rc, _, err) = CliRun.Invoke("train", "--dataset", Dataset(), "--model", "cnn", "--epochs", "1", "--out", _dir.File("frozen-bad"), "--quiet", "--frozen", "backbone.*");
+        Assert.NotEqual(0, rc);
+        Assert.Contains("frozen pattern 'backbone.*' matches no initializer", err);
+        Assert.Contains("conv1.weight", err); // the candidates are listed
+        var (rc2, _, err2) = CliRun.Invoke("train", "--dataset", Dataset(), "--epochs", "1", "--out", _dir.File("frozen-both"), "--quiet", "--frozen", "a", "--trainable", "b");
+        Assert.NotEqual(0, rc2);
+        Assert.Contains("either --trainable or --frozen", err2);
+    }
+
     [Theory]
     [InlineData("--loss", "hinge", "unknown --loss 'hinge'")]
     [InlineData("--policy", "acwa-magic", "acwa-magic")]

@@ -153,6 +153,13 @@ public class StepGraphTests
         Assert.Equal(["fc1.bias"], only.Manifest.State.Select(s => s.Name));
         var e = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { Trainable = ["nope"] }));
         Assert.Contains("'nope'", e.Message);
+        // '*' patterns: in model order, duplicates with exact names merged; a pattern matching nothing is an error.
+        var biases = TrainingArtifacts.Compile(forward, new ArtifactOptions { Trainable = ["*.bias", "fc1.bias"], Optimizer = OptimizerKind.Sgd });
+        Assert.Equal(["fc0.bias", "fc1.bias"], biases.Manifest.State.Select(s => s.Name));
+        var head = TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["fc0.*"], Optimizer = OptimizerKind.Sgd });
+        Assert.Equal(["fc1.weight", "fc1.bias"], head.Manifest.State.Select(s => s.Name));
+        var ep = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["layer*"] }));
+        Assert.Contains("frozen pattern 'layer*' matches no initializer", ep.Message);
         var e2 = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { NumClasses = 5 }));
         Assert.Contains("5", e2.Message);
         var old = forward.Clone();

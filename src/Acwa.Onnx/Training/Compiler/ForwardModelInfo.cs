@@ -80,8 +80,9 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
 
         bool IsFloat(string name) => inits[name].DataType == (int)TensorProto.Types.DataType.Float;
         List<string> trainable;
-        if (o.Trainable is { } tr)
+        if (o.Trainable is { } trEntries)
         {
+            var tr = ExpandPatterns(trEntries, g.Initializer.Where(t => IsFloat(t.Name) && !bufferSet.Contains(t.Name)).Select(t => t.Name), "trainable");
             foreach (var name in tr)
             {
                 if (!inits.ContainsKey(name)) throw new ArgumentException($"trainable '{name}' is not an initializer of the forward model");
@@ -93,7 +94,7 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         }
         else
         {
-            var frozen = new HashSet<string>(o.Frozen ?? [], StringComparer.Ordinal);
+            var frozen = new HashSet<string>(ExpandPatterns(o.Frozen ?? [], g.Initializer.Select(t => t.Name), "frozen"), StringComparer.Ordinal);
             foreach (var f in frozen)
                 if (!inits.ContainsKey(f)) throw new ArgumentException($"frozen '{f}' is not an initializer of the forward model");
             trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name) && !settingOnly.Contains(t.Name))
@@ -101,6 +102,27 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         }
         if (trainable.Count == 0) throw new ArgumentException("no trainable parameters: the forward model has no fp32 initializers left to train");
         return new ForwardModelInfo(input.Name, shape, logits, (int)ld[1], trainable, buffers, shapes);
+    }
+
+    /// <summary>
+    /// Entries with '*' (any run of characters, e.g. "layer1.*" or "*.bias") are replaced by the <paramref name="candidates"/>
+    /// they match, in model order; other entries pass through as exact names. A pattern that matches nothing is an error.
+    /// </summary>
+    internal static List<string> ExpandPatterns(IEnumerable<string> entries, IEnumerable<string> candidates, string what)
+    {
+        var names = candidates.ToList();
+        var result = new List<string>();
+        foreach (var entry in entries)
+        {
+            if (!entry.Contains('*')) { result.Add(entry); continue; }
+            var regex = new System.Text.RegularExpressions.Regex(
+                "^" + string.Join(".*", entry.Split('*').Select(System.Text.RegularExpressions.Regex.Escape)) + "$");
+            var matched = names.Where(n => regex.IsMatch(n)).ToList();
+            if (matched.Count == 0)
+                throw new ArgumentException($"{what} pattern '{entry}' matches no initializer of the forward model (candidates: {string.Join(", ", names.Take(12))}{(names.Count > 12 ? ", ..." : "")})");
+            result.AddRange(matched);
+        }
+        return result.Distinct(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Input positions that hold op settings rather than differentiable data.</summary>
