@@ -103,6 +103,9 @@ public static class ShapeProbe
             dims = new long[first.Dims.Length];
             for (int i = 0; i < dims.Length; i++) dims[i] = first.Dims[i] == second.Dims[i] ? first.Dims[i] : -1;
             table.Set(name, dims, first.Type);
+            var batchAxes = Enumerable.Range(0, dims.Length)
+                .Where(i => first.Dims[i] == ProbeBatches[0] && second.Dims[i] == ProbeBatches[1]).ToArray();
+            if (batchAxes.Length > 0) table.SetBatchAxes(name, batchAxes);
         }
         foreach (var (name, first) in intRuns[0])
             if (intRuns[1].TryGetValue(name, out var second) && first.AsSpan().SequenceEqual(second))

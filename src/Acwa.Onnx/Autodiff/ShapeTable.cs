@@ -65,6 +65,14 @@ public sealed class ShapeTable
         return false;
     }
 
+    private readonly Dictionary<string, int[]> _batchAxes = new(StringComparer.Ordinal);
+
+    /// <summary>Records the axes of <paramref name="value"/> whose size the probe saw equal to the batch size itself.</summary>
+    internal void SetBatchAxes(string value, int[] axes) => _batchAxes[value] = (int[])axes.Clone();
+
+    /// <summary>The axes of <paramref name="value"/> whose size is the batch size (empty when none or unknown).</summary>
+    internal int[] BatchAxes(string value) => _batchAxes.TryGetValue(value, out var a) ? (int[])a.Clone() : [];
+
     /// <summary>Formats a shape for messages, e.g. <c>[-1,3,28,28]</c>.</summary>
     internal static string Format(long[] dims) => "[" + string.Join(",", dims) + "]";
 }

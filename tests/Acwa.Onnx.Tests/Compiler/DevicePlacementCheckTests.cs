@@ -102,6 +102,47 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
         return OnnxModel.Create(b.Graph);
     }
 
+    [Theory]
+    [InlineData(1L)] // cls.expand(N, -1, -1): [1, 1, 3] -> [N, 1, 3], one Add with the device zeros
+    [InlineData(4L)] // cls.expand(N, 4, -1): [1, 1, 3] -> [N, 4, 3], the Add then a constant-shape Expand
+    public void BatchDependentExpandAndChunkBoundsAreFoldedWithIdenticalResults(long rows)
+    {
+        // x [N, 3, 4]; a token tensor expanded to the batch with a shape computed from Shape(x) (as torch.onnx exports
+        // expand), and a Slice whose end is computed from a static dim (as torch exports chunk): both host arithmetic.
+        var b = new GraphBuilder("g");
+        b.Input("x", ElementType.Float, null, 3, 4);
+        var cls = b.ConstFloat("cls", [1, 1, 3], 0.5f, -1f, 2f);
+        var n = b.Op("Unsqueeze", [b.Op("Gather", [b.Op("Shape", ["x"]), b.Initializer(Tensors.Int64("zero", [], [0]))], Attr.Int("axis", 0)), b.ConstInt64("ax", 0)]);
+        var shape = b.Op("Concat", [n, b.ConstInt64("rows", rows), b.ConstInt64("cols", 3)], Attr.Int("axis", 0));
+        var tokens = b.Op("Expand", [cls, shape]);                                                   // [N, rows, 3]
+        var width = b.Op("Gather", [b.Op("Shape", ["x"]), b.Initializer(Tensors.Int64("two", [], [2]))], Attr.Int("axis", 0)); // 4
+        var half = b.Op("Unsqueeze", [b.Op("Div", [width, b.Initializer(Tensors.Int64("d", [], [2]))]), b.ConstInt64("ax2", 0)]);
+        var left = b.Op("Slice", ["x", b.ConstInt64("s0", 0), half, b.ConstInt64("a2", 2)]);            // x[:, :, :2]
+        var mixed = b.Op("MatMul", [tokens, left]);                                                  // [N, rows, 2]
+        b.Output(mixed, ElementType.Float, null, rows, 2);
+        var model = OnnxModel.Create(b.Graph);
+        Assert.NotEmpty(DevicePlacementCheck.FindHostShapeArithmetic(model));
+
+        var shapes = Acwa.Onnx.Autodiff.ShapeProbe.Infer(model, "x", [-1, 3, 4]);
+        var folded = model.Clone();
+        Assert.Equal(2, ForwardShapeFolding.FoldHostShapeArithmetic(folded.Graph, shapes, "x", []));
+        Assert.Empty(DevicePlacementCheck.FindHostShapeArithmetic(folded));
+        Assert.DoesNotContain(folded.Graph.Node, m => m.OpType is "Shape" or "Gather" or "Div");
+        Assert.Equal(rows > 1, folded.Graph.Node.Any(m => m.OpType == "Expand"));
+        foreach (int batch in new[] { 1, 5 })
+        {
+            var x = Enumerable.Range(0, batch * 12).Select(i => MathF.Sin(0.7f * i)).ToArray();
+            float[] Run(ModelProto m)
+            {
+                using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(OnnxModel.ToBytes(m));
+                using var xv = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(x, [batch, 3, 4]);
+                using var r = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["x"], [xv], [mixed]);
+                return r[0].GetTensorDataAsSpan<float>().ToArray();
+            }
+            Assert.Equal(Run(model), Run(folded));
+        }
+    }
+
     [Fact]
     public void TorchStyleFlattenIsFoldedToAConstantShapeWithTheSameStep()
     {

@@ -19,6 +19,7 @@ internal sealed record EvalGraph(ModelProto Model, string Logits, string Predict
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_eval";
+        ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
         ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
         var stateInputs = info.Trainable.Concat(info.Buffers).ToList();
         ForwardModelInfo.LiftToInputs(g, stateInputs);

@@ -40,8 +40,108 @@ internal static class ForwardShapeFolding
             folded++;
         }
         if (folded == 0) return 0;
+        Prune(g, released, producers, initializers, keep);
+        return folded;
+    }
 
-        // Remove what only fed the replaced shapes: producers whose outputs nothing reads any more, transitively.
+    /// <summary>
+    /// Removes the rest of the host shape arithmetic that exports bring, so that compiled graphs keep every node on the
+    /// CUDA EP:
+    /// - an integer value computed from shapes only (Shape, Size, constants and ops over them) that the probe saw equal
+    ///   at both batch sizes and that a data-path node reads (e.g. <c>chunk</c>'s Slice bounds, computed from a static
+    ///   last dim) becomes a constant;
+    /// - <c>Expand(x, shape)</c> whose shape is computed from the batch size (<c>cls.expand(N, -1, -1)</c>) becomes
+    ///   <c>x + zeros[.., N, ..]</c> (broadcasting), the zeros made on the device from a one-element-per-sample Slice
+    ///   of <paramref name="batchInput"/> minus itself (exact for finite inputs), then an Expand with a constant shape
+    ///   where the result must grow further. Only when the probe saw the expanded axis equal to the batch size.
+    /// Nodes that only fed what was replaced are removed (initializers too, unless named in <paramref name="keep"/>).
+    /// Returns the number of values folded plus Expands rewritten.
+    /// </summary>
+    public static int FoldHostShapeArithmetic(GraphProto g, ShapeTable shapes, string batchInput, IReadOnlyCollection<string> keep)
+    {
+        var initializers = new HashSet<string>(g.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var n in g.Node)
+            foreach (var o in n.Output)
+                if (o.Length > 0) producers[o] = n;
+        // Values that depend on no graph input's data and no parameter: shapes, integer constants and what is computed
+        // from them only.
+        var shapeOnly = new HashSet<string>(g.Initializer.Where(t => t.DataType is (int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32)
+            .Select(t => t.Name), StringComparer.Ordinal);
+        var shapeNodes = new HashSet<NodeProto>();
+        foreach (var n in g.Node)
+        {
+            bool only = n.OpType is "Shape" or "Size" or "Constant" || n.Input.Where(i => i.Length > 0).All(shapeOnly.Contains);
+            if (!only || n.Domain.Length != 0) continue;
+            shapeNodes.Add(n);
+            foreach (var o in n.Output) if (o.Length > 0) shapeOnly.Add(o);
+        }
+        bool Computed(string v) => producers.TryGetValue(v, out var p) && p.OpType != "Constant";
+
+        var b = new GraphBuilder(g);
+        var released = new List<string>();
+        int changed = 0;
+        foreach (var n in g.Node.ToList())
+        {
+            if (shapeNodes.Contains(n)) continue;
+            for (int i = 0; i < n.Input.Count; i++)
+            {
+                var v = n.Input[i];
+                if (v.Length == 0 || !shapeOnly.Contains(v) || !Computed(v) || !shapes.TryGetIntValue(v, out var values)
+                    || !shapes.TryGet(v, out var dims) || shapes.TypeOf(v) != ElementType.Int64) continue;
+                n.Input[i] = b.Initializer(Tensors.Int64("folded_shape_value", dims, values));
+                shapes.Set(n.Input[i], dims, ElementType.Int64);
+                released.Add(v);
+                changed++;
+            }
+        }
+        foreach (var n in g.Node.ToList())
+        {
+            if (n.OpType != "Expand" || n.Domain.Length != 0 || shapeNodes.Contains(n) || !Computed(n.Input[1]) || !shapeOnly.Contains(n.Input[1])) continue;
+            if (RewriteBatchExpand(g, b, shapes, n, batchInput)) { released.Add(n.Input[1]); changed++; }
+        }
+        if (changed > 0) Prune(g, released, producers, initializers, keep);
+        return changed;
+    }
+
+    private static bool RewriteBatchExpand(GraphProto g, GraphBuilder b, ShapeTable shapes, NodeProto expand, string batchInput)
+    {
+        var x = expand.Input[0];
+        var y = expand.Output[0];
+        if (!shapes.TryGet(y, out var dims) || !shapes.TryGet(x, out var xDims) || !shapes.TryGet(batchInput, out var inDims)) return false;
+        var dynamic = Enumerable.Range(0, dims.Length).Where(i => dims[i] < 0).ToArray();
+        var inBatch = shapes.BatchAxes(batchInput);
+        if (dynamic.Length != 1 || !shapes.BatchAxes(y).Contains(dynamic[0]) || inBatch.Length != 1) return false;
+        var type = shapes.TypeOf(y);
+        if (shapes.TypeOf(batchInput) != type || type is not (ElementType.Float or ElementType.Double)) return false;
+        int axis = dynamic[0], rank = dims.Length;
+        int index = g.Node.IndexOf(expand);
+        g.Node.Remove(expand);
+        int before = g.Node.Count;
+        string Reg(string v, long[] d) { shapes.Set(v, d, type); return v; }
+
+        // zeros shaped [1, .., N at the batch axis, .., 1] from the batch input, on the device
+        var ends = Enumerable.Range(0, inDims.Length).Select(i => i == inBatch[0] ? long.MaxValue : 1L).ToArray();
+        var sliceDims = Enumerable.Range(0, inDims.Length).Select(i => i == inBatch[0] ? -1L : 1L).ToArray();
+        var one = Reg(b.Op("Slice", [batchInput, b.ConstInt64("expand_starts", new long[inDims.Length]), b.ConstInt64("expand_ends", ends),
+            b.ConstInt64("expand_axes", Enumerable.Range(0, inDims.Length).Select(i => (long)i).ToArray())]), sliceDims);
+        var zeroDims = Enumerable.Range(0, rank).Select(i => i == axis ? -1L : 1L).ToArray();
+        var zeros = Reg(b.Op("Reshape", [Reg(b.Op("Sub", [one, one]), sliceDims), b.ConstInt64("expand_zero_shape", zeroDims)]), zeroDims);
+        var broadcast = GradientRules.BroadcastDims(xDims, zeroDims);
+        var sum = Reg(b.Op("Add", [x, zeros]), broadcast);
+        if (!broadcast.SequenceEqual(dims))
+            b.Op("Expand", [sum, b.ConstInt64("expand_shape", dims.Select((d, i) => i == axis ? 1L : d).ToArray())]);
+        g.Node[^1].Output[0] = y; // the last node now produces the Expand's output under its name
+        var added = g.Node.Skip(before).ToList();
+        for (int i = g.Node.Count - 1; i >= before; i--) g.Node.RemoveAt(i);
+        for (int i = 0; i < added.Count; i++) g.Node.Insert(index + i, added[i]);
+        return true;
+    }
+
+    /// <summary>Removes producers whose outputs nothing reads any more (transitively from <paramref name="released"/>) and initializers only they read.</summary>
+    private static void Prune(GraphProto g, List<string> released, Dictionary<string, NodeProto> producers, HashSet<string> initializers, IReadOnlyCollection<string> keep)
+    {
+        // Remove what only fed the replaced values: producers whose outputs nothing reads any more, transitively.
         var outputs = new HashSet<string>(g.Output.Select(v => v.Name), StringComparer.Ordinal);
         bool Unused(string value) => !outputs.Contains(value) && !g.Node.Any(m => m.Input.Contains(value));
         var pending = new Stack<string>(released);
@@ -64,6 +164,5 @@ internal static class ForwardShapeFolding
             var t = g.Initializer.First(x => x.Name == name);
             g.Initializer.Remove(t);
         }
-        return folded;
     }
 }

@@ -24,6 +24,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_training_step";
+        ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
         ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
         var paramDims = ForwardModelInfo.LiftToInputs(g, info.Trainable);
         var bufferDims = ForwardModelInfo.LiftToInputs(g, info.Buffers);
