@@ -37,6 +37,15 @@ public sealed class CudaFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs a CUDA device; skipped with the reason when none is usable.</summary>
+public sealed class CudaTheoryAttribute : TheoryAttribute
+{
+    public CudaTheoryAttribute()
+    {
+        if (CudaProbe.Unavailable is { } why) Skip = "no usable CUDA device: " + why;
+    }
+}
+
 /// <summary>A test of the no-CUDA error path; skipped when CUDA is usable.</summary>
 public sealed class NoCudaFactAttribute : FactAttribute
 {

@@ -39,6 +39,29 @@ public class CudaRunnerTests
         StepBothAndCompare(graph, cpu, new Random(4), [8, 8, 8, 8, 3, 8, 8, 1, 8, 8], "cuda graph");
     }
 
+    [CudaTheory]
+    [InlineData("tiny_vit")]       // LayerNorm, attention, Erf GELU; chunk bounds and the class-token expand folded for CUDA
+    [InlineData("tiny_mobilenet")] // depthwise conv, HardSwish, squeeze-excite, PRelu, ReduceMax
+    public void ImportedModelsCompiledForCudaTrainOnTheGpuLikeOnTheCpu(string fixture)
+    {
+        var forward = Acwa.Onnx.Graphs.Import.OpsetUpgrade.ToOpset18(Acwa.Onnx.Graphs.OnnxModel.Load(Models.ModelTestUtil.Fixture($"{fixture}.onnx")));
+        var dir = Directory.CreateTempSubdirectory("acwa-cuda-import-").FullName;
+        try
+        {
+            Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(forward, new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = "cuda" }, dir);
+            var x = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/x.npy")).Floats();
+            var y = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
+            using var gpu = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CudaTf32 = false });
+            using var cpu = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
+            for (int step = 0; step < 3; step++)
+            {
+                float a = gpu.TrainStep(x, y, y.Length).Loss, b = cpu.TrainStep(x, y, y.Length).Loss;
+                Assert.True(Math.Abs(a - b) <= 1e-4 * Math.Abs(b), $"{fixture} step {step}: loss on the GPU {a}, on the CPU {b}");
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     /// <summary>
     /// Trains both runners on the same batches of the given sizes: losses within 1e-4 and equal predictions at every step,
     /// then every state element within 1e-4. Returns the CUDA runner's final state.
