@@ -268,8 +268,9 @@ internal static partial class GradientRules
 
     /// <summary>
     /// Gather (data gradient). A constant scalar index (x[:, i], e.g. a class token): dY unsqueezed at the axis and padded
-    /// into place. Axis 0 with any indices (embedding lookups): ScatterND with reduction add into zeros of the data's
-    /// shape, negative indices wrapped first, so repeated indices sum. Other forms: not supported (named in the error).
+    /// into place. Axis 0 with any indices (embedding lookups): ScatterElements with reduction add (the op MaxPool's rule
+    /// runs on CUDA) of the gathered rows into zeros of the data's shape, negative indices wrapped first, so repeated
+    /// indices sum. Other forms: not supported (named in the error).
     /// </summary>
     private static void Gather(RuleContext c)
     {
@@ -291,11 +292,17 @@ internal static partial class GradientRules
         if (axis != 0)
             throw c.Unsupported($"Gather along axis {axis} with indices other than one constant scalar has no gradient rule (supported: a constant scalar index on any axis, any indices on axis 0)");
         if (dd[0] < 0) throw c.Unsupported("Gather on axis 0 of a tensor whose first dim depends on the batch has no gradient rule");
+        if (dd.Skip(1).Any(d => d < 0)) throw c.Unsupported("Gather on axis 0 of a tensor with batch-dependent trailing dims has no gradient rule");
         var it = c.S.TypeOf(idx);
         var i64 = it == ElementType.Int64 ? idx : c.E.Op("Cast", [idx], Attr.Int("to", (long)ElementType.Int64));
         var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[0])]), i64]);
+        // One row index per gathered row, broadcast over the row: ScatterElements(reduction add) as in MaxPool's rule.
+        long[] rows = [-1, .. dd.Skip(1)];
+        var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(rows)]);
+        var flatIdx = c.E.Op("Reshape", [wrapped, c.E.I64([-1, .. Enumerable.Repeat(1L, dd.Length - 1)])]);
+        var expanded = c.E.Op("Expand", [flatIdx, c.E.Op("Shape", [flatDy])]);
         var zeros = c.E.Zeros(dd, data, c.T);
-        c.Add(0, c.E.Op("ScatterND", [zeros, c.E.Op("Unsqueeze", [wrapped, c.E.I64(-1)]), c.Dy0], Attr.String("reduction", "add")));
+        c.Add(0, c.E.Op("ScatterElements", [zeros, expanded, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add")));
     }
 
     /// <summary>

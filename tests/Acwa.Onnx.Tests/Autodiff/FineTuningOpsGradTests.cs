@@ -122,7 +122,7 @@ public class FineTuningOpsGradTests
         // x[:, 0] / x[:, -1] on [N, T, D] (a class token): Unsqueeze + Pad, no scatter.
         var r = Check(D, [new("x", [2, 4, 3])], g => g.Op("Gather", ["x", g.Initializer(Tensors.Int64("i", [], [index]))], Attr.Int("axis", 1)));
         Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "Pad");
-        Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "ScatterND");
+        Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
     }
 
     [Fact]
@@ -131,7 +131,13 @@ public class FineTuningOpsGradTests
         // An embedding lookup: w [5, 3] gathered by [1, -1, 1, 0] (index 1 twice, -1 = row 4).
         var r = Check(D, [new("x", [2, 4, 3]), new("w", [5, 3])],
             g => g.Op("Mul", ["x", g.Op("Gather", ["w", g.ConstInt64("ids", 1, -1, 1, 0)])]), samples: 15);
-        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "ScatterND");
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
+        // indices of another shape ([2, 2]) and type (int32)
+        Check(D, [new("x", [2, 2, 2, 3]), new("w", [5, 3])], g =>
+        {
+            var ids = g.Op("Reshape", [g.Op("Cast", [g.ConstInt64("ids2", 4, 4, -5, 2)], Attr.Int("to", 6)), g.ConstInt64("s22", 2, 2)]);
+            return g.Op("Mul", ["x", g.Op("Gather", ["w", ids])]);
+        }, samples: 15);
     }
 
     [Fact]
