@@ -15,6 +15,10 @@ step() { local name=$1 limit=$2; shift 2; echo "=== $name: $*"; timeout "$limit"
 step bench-train 140 "$acwa" bench train --device cuda --torch tools/torch_reference.py --python python3 --windows 5 --steps 50 --warmup 20
 # CUDA graphs (StepRunnerOptions.CudaGraph): graph vs CPU trajectory over 8 steps (replays from step 3), throughput beside the plain step.
 step bench-train-graph 150 "$acwa" bench train --device cuda --cuda-graph --no-epoch --check-steps 8 --windows 5 --steps 50 --warmup 20
+# Exported models (fixtures of TorchTrainingStepTests): a one-block ViT (LayerNorm, attention, GELU; chunk bounds and the
+# class-token expand folded for CUDA) and a MobileNetV3-style net - CUDA vs CPU over 5 steps, then throughput.
+fx=tests/Acwa.Onnx.Tests/Fixtures/torch
+step bench-train-imported 60 "$acwa" bench train --device cuda --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
 step bench-step 45 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
 # Per-op-type time of ResNet-32's CUDA step (ORT profile; the JSON stays on the device, the table goes to the log).
 step bench-step-profile 40 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof

@@ -42,7 +42,7 @@ internal static class BenchTrainCommand
 {
     public static Command Create()
     {
-        var models = new Option<string?>("--model") { Description = "Comma-separated models (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
+        var models = new Option<string?>("--model") { Description = "Comma-separated models: built-in names or forward .onnx files with input [N,C,H,W] (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
         var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => 20 };
@@ -91,7 +91,7 @@ internal static class BenchTrainCommand
                 if (!device.IsCuda && o.CheckSteps > 0) CpuSensitivity(m, o, console);
                 throughput.Add((m, m, Throughput(m, device, o, console, graph: false)));
                 if (o.CudaGraph) throughput.Add((m, m + " (CUDA graph)", Throughput(m, device, o, console, graph: true)));
-                if (o.Epoch && m != "resnet32") epochs.Add(EpochTime(m, device, o, console));
+                if (o.Epoch && m is "mlp" or "cnn") epochs.Add(EpochTime(m, device, o, console)); // Fashion-MNIST-shaped models
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -99,7 +99,7 @@ internal static class BenchTrainCommand
                 console.WriteLine($"{m}: FAILED: {e.GetType().Name}: {e.Message}");
             }
         }
-        if (o.TorchScript is not null) torch = RunTorch(o, device, models, console);
+        if (o.TorchScript is not null) torch = RunTorch(o, device, models.Where(m => ModelCatalog.BuiltinNames.Contains(m)).ToList(), console);
 
         var t = new Table().Title("training throughput (images/s, median of windows)").AddColumns("model", "acwa median", "min-max", "PyTorch median", "acwa / PyTorch");
         foreach (var (m, label, rates) in throughput)
@@ -129,16 +129,17 @@ internal static class BenchTrainCommand
 
     private static string Compile(string model, Device device, string tag)
     {
-        var (c, h, w) = ModelCatalog.DefaultInput(model);
-        var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{model}-{tag}-").FullName;
-        TrainingArtifacts.Generate(ModelCatalog.Resolve(model, 10, c, h, w, seed: 0),
+        var (c, h, w, classes) = ModelCatalog.BenchShape(model);
+        var name = Acwa.Cli.Training.TrainRunOptions.RunFolderName(Acwa.Cli.Training.TrainRunOptions.ModelName(model));
+        var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{name}-{tag}-").FullName;
+        TrainingArtifacts.Generate(ModelCatalog.Resolve(model, classes, c, h, w, seed: 0),
             new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device.IsCuda ? "cuda" : "cpu" }, dir);
         return dir;
     }
 
     private static (float[][] X, long[][] Y) Batches(string model, int batch, int count)
     {
-        var (c, h, w) = ModelCatalog.DefaultInput(model);
+        var (c, h, w, classes) = ModelCatalog.BenchShape(model);
         var rng = new Random(7);
         var xs = new float[count][];
         var ys = new long[count][];
@@ -147,7 +148,7 @@ internal static class BenchTrainCommand
             xs[b] = new float[batch * c * h * w];
             for (int i = 0; i < xs[b].Length; i++) xs[b][i] = (float)(rng.NextDouble() * 2 - 1);
             ys[b] = new long[batch];
-            for (int i = 0; i < batch; i++) ys[b][i] = rng.Next(10);
+            for (int i = 0; i < batch; i++) ys[b][i] = rng.Next(classes);
         }
         return (xs, ys);
     }

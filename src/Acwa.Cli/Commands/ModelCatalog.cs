@@ -12,6 +12,31 @@ internal static class ModelCatalog
     /// <summary>Default input shape (C, H, W) of a built-in model when no dataset decides it.</summary>
     public static (int C, int H, int W) DefaultInput(string name) => name is "resnet20" or "resnet32" ? (3, 32, 32) : (1, 28, 28);
 
+    /// <summary>
+    /// Input (C, H, W) and classes for benchmarks: a built-in model's defaults (10 classes), or a model file's declared
+    /// input [N, C, H, W] and logits [N, classes]; an undeclared dim is an error naming the file and the value.
+    /// </summary>
+    public static (int C, int H, int W, int Classes) BenchShape(string model)
+    {
+        if (BuiltinNames.Contains(model.ToLowerInvariant()))
+        {
+            var (c, h, w) = DefaultInput(model.ToLowerInvariant());
+            return (c, h, w, 10);
+        }
+        var m = Resolve(model, 10, 1, 1, 1, 0);
+        var inits = new HashSet<string>(m.Graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+        var input = m.Graph.Input.FirstOrDefault(i => !inits.Contains(i.Name))
+            ?? throw new ArgumentException($"model '{model}' has no graph input");
+        long[] Dims(Acwa.Onnx.Graphs.Proto.ValueInfoProto v) => v.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue > 0 ? d.DimValue : -1).ToArray() ?? [];
+        var inDims = Dims(input);
+        if (inDims.Length != 4 || inDims.Skip(1).Any(d => d < 0))
+            throw new ArgumentException($"model '{model}': input '{input.Name}' must be declared as [N, C, H, W] with fixed C, H, W (it is [{string.Join(", ", inDims)}])");
+        var outDims = m.Graph.Output.Count > 0 ? Dims(m.Graph.Output[0]) : [];
+        if (outDims.Length != 2 || outDims[1] < 1)
+            throw new ArgumentException($"model '{model}': the first output must be logits [N, classes] with a fixed class count (it is [{string.Join(", ", outDims)}])");
+        return ((int)inDims[1], (int)inDims[2], (int)inDims[3], (int)outDims[1]);
+    }
+
     /// <summary>Builds a built-in model for the given input and classes (seeded), or loads a model file.</summary>
     public static ModelProto Resolve(string nameOrPath, int classes, int channels, int height, int width, int seed)
     {
