@@ -186,11 +186,21 @@ internal sealed class GradEmitter
         }
         if (dynamic.Count == 0) return Scalar(fixedPart, type);
         var cut = Enumerable.Range(0, dims.Length).Where(i => !dynamic.Contains(i) && dims[i] != 1).Select(i => (long)i).ToArray();
+        // Shapes are registered so that the count may sit on a path the reverse sweep walks (a batch norm's variance).
+        var sliced = dims.Select((d, i) => cut.Contains(i) ? 1L : d).ToArray();
         var s = cut.Length == 0 ? reference
             : Op("Slice", [reference, I64(new long[cut.Length]), I64(Enumerable.Repeat(1L, cut.Length).ToArray()), I64(cut)]);
-        var ones = Op("ConstantOfShape", [Op("Shape", [s])], Attr.Tensor("value", MakeTensor("one", [1], [1.0], type)));
+        Shapes.Set(s, sliced, Shapes.TypeOf(reference));
+        var shape = Op("Shape", [s]);
+        Shapes.Set(shape, [dims.Length], ElementType.Int64);
+        var ones = Op("ConstantOfShape", [shape], Attr.Tensor("value", MakeTensor("one", [1], [1.0], type)));
+        Shapes.Set(ones, sliced, type);
         var count = Op("ReduceSum", [ones], Attr.Int("keepdims", 0));
-        return fixedPart == 1 ? count : Mul(count, Scalar(fixedPart, type));
+        Shapes.Set(count, [], type);
+        if (fixedPart == 1) return count;
+        var scaled = Mul(count, Scalar(fixedPart, type));
+        Shapes.Set(scaled, [], type);
+        return scaled;
     }
 
     /// <summary>Sums <paramref name="grad"/> (dims <paramref name="gradDims"/>) over the axes where the target was broadcast, then reshapes to the target's dims.</summary>

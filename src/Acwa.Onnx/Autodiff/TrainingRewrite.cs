@@ -18,7 +18,7 @@ public static class TrainingRewrite
 
     /// <summary>
     /// Rewrites <c>b.Graph</c> in place. Each BatchNormalization (inference form: X, scale, B, mean, var) gets batch
-    /// statistics mean = ReduceMean(X) and var = ReduceMean((X - mean)^2) over all axes but 1 (biased), which are fed to
+    /// statistics mean = ReduceMean(X) and var = ReduceSumSquare(X - mean) / M over all axes but 1 (biased), which are fed to
     /// the same inference-mode op (fused normalisation, runs on CUDA); the node is marked with
     /// <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward formula.
     /// Updated running statistics: momentum * running + (1 - momentum) * batch (ONNX momentum, the node's attribute,
@@ -113,7 +113,13 @@ public static class TrainingRewrite
             : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
         var mean = ReduceMean(x);
         var centered = Reg(e.Op("Sub", [x, Reg(e.Op("Reshape", [mean, bshape]), bDims)]), xd);
-        var variance = ReduceMean(Reg(e.Mul(centered, centered), xd));
+        // var = ReduceSumSquare(X - mean) / M: one pass over the centred values (Mul + ReduceMean made two).
+        var sumSquares = Reg(o.Opset >= 18
+            ? e.Op("ReduceSumSquare", [centered, e.I64(axes)], Attr.Int("keepdims", 0))
+            : e.Op("ReduceSumSquare", [centered], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
+        var variance = Reg(axes.All(a => xd[a] >= 0)
+            ? e.Scale(sumSquares, 1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), t)
+            : e.Op("Div", [sumSquares, e.ElementCount(x, axes, t)]), cDims);
 
         string batchVar = variance;
         if (o.UnbiasedRunningVariance)
