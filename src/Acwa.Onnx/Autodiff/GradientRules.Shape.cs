@@ -233,21 +233,30 @@ internal static partial class GradientRules
     }
 
     /// <summary>ReduceSum / ReduceMean: dY (axes re-inserted, divided by the count for the mean) expanded to X's shape.</summary>
-    private static void ReduceSumMean(RuleContext c)
+    /// <summary>
+    /// A reduction's axes (attribute, or constant input from opset 18), non-negative; all axes when none are given, or
+    /// null when none are given and noop_with_empty_axes is set (the reduction is the identity).
+    /// </summary>
+    private static long[]? ReductionAxes(RuleContext c, int rank)
     {
-        if (!c.Needs(0)) return;
-        var x = c.In(0);
-        var xd = c.Dims(x);
-        int r = xd.Length;
         long[]? axes = c.Node.GetInts("axes");
         if (axes is null && c.In(1).Length > 0)
             axes = c.E.TryConstInt64(c.In(1)) ?? throw c.Unsupported("reduction axes must be constant");
         if (axes is null || axes.Length == 0)
         {
-            if (c.Node.GetInt("noop_with_empty_axes", 0) != 0) { c.Add(0, c.Dy0); return; }
-            axes = Enumerable.Range(0, r).Select(i => (long)i).ToArray();
+            if (c.Node.GetInt("noop_with_empty_axes", 0) != 0) return null;
+            axes = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
         }
-        axes = axes.Select(a => a < 0 ? a + r : a).ToArray();
+        return axes.Select(a => a < 0 ? a + rank : a).ToArray();
+    }
+
+    private static void ReduceSumMean(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        var axes = ReductionAxes(c, xd.Length);
+        if (axes is null) { c.Add(0, c.Dy0); return; }
         var keep = (long[])xd.Clone();
         foreach (var a in axes) keep[a] = 1;
         var g = c.Dy0;
@@ -333,22 +342,10 @@ internal static partial class GradientRules
         var x = c.In(0);
         var xd = c.Dims(x);
         int r = xd.Length;
-        long[]? axes;
-        bool keepDims;
-        if (c.Node.OpType == "GlobalMaxPool") { axes = Enumerable.Range(2, r - 2).Select(i => (long)i).ToArray(); keepDims = true; }
-        else
-        {
-            axes = c.Node.GetInts("axes");
-            if (axes is null && c.In(1).Length > 0)
-                axes = c.E.TryConstInt64(c.In(1)) ?? throw c.Unsupported("reduction axes must be constant");
-            if (axes is null || axes.Length == 0)
-            {
-                if (c.Node.GetInt("noop_with_empty_axes", 0) != 0) { c.Add(0, c.Dy0); return; }
-                axes = Enumerable.Range(0, r).Select(i => (long)i).ToArray();
-            }
-            keepDims = c.Node.GetInt("keepdims", 1) != 0;
-        }
-        axes = axes.Select(a => a < 0 ? a + r : a).ToArray();
+        bool global = c.Node.OpType == "GlobalMaxPool";
+        var axes = global ? Enumerable.Range(2, r - 2).Select(i => (long)i).ToArray() : ReductionAxes(c, r);
+        if (axes is null) { c.Add(0, c.Dy0); return; }
+        bool keepDims = global || c.Node.GetInt("keepdims", 1) != 0;
         var keep = (long[])xd.Clone();
         foreach (var a in axes) keep[a] = 1;
         var y = keepDims ? c.Out(0) : c.E.ReshapeTo(c.Out(0), keep, x);
