@@ -1,10 +1,5 @@
 using System.Globalization;
-using System.Runtime.ExceptionServices;
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
-using SkiaSharp;
 
 namespace Acwa.Onnx.Data;
 
@@ -110,37 +105,12 @@ public static class Isic2018Reader
                     $"'{csvPath}' line {rows[i].Line}: image '{rows[i].Image}' is missing (looked for {rows[i].Image}.jpg in '{imageDirectory}')",
                     Path.Combine(imageDirectory, rows[i].Image + ".jpg"));
 
-        string key = CacheKey(csvBytes, files, width, height);
-        string fileName = $"isic2018-{width}x{height}-{key[..16]}.acwt";
-        var dirs = cacheDirectory is not null ? [cacheDirectory] : DefaultCacheDirectories(csvPath);
         var labels = rows.Select(r => r.Label).ToArray();
         string source = $"ISIC-2018 {Path.GetFileName(csvPath)} ({width}x{height})";
-
-        foreach (var dir in dirs)
-        {
-            var cached = TryReadCache(Path.Combine(dir, fileName), key, rows.Count, width, height);
-            if (cached is not null)
-            {
-                decoded = 0;
-                return new ImageDataset(cached, labels, 3, height, width, classNames, source + " [cache]");
-            }
-        }
-
-        var pixels = new byte[(long)rows.Count * 3 * height * width];
-        int imageBytes = 3 * height * width;
-        try
-        {
-            Parallel.For(0, rows.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
-                DecodeInto(files[i].FullName, csvPath, rows[i].Line, width, height, pixels.AsSpan(i * imageBytes, imageBytes)));
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
-        {
-            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
-        decoded = rows.Count;
-
-        foreach (var dir in dirs)
-            if (TryWriteCache(Path.Combine(dir, fileName), key, pixels, rows.Count, width, height)) break;
+        var dirs = cacheDirectory is not null ? [cacheDirectory] : ImageFiles.DefaultCacheDirectories(Path.GetDirectoryName(Path.GetFullPath(csvPath))!);
+        var pixels = ImageFiles.LoadPixels(files, i => $"'{files[i].FullName}' (listed on '{csvPath}' line {rows[i].Line})", width, height,
+            CacheFormat, "isic2018", csvBytes, dirs, out decoded);
+        if (decoded == 0) source += " [cache]";
         return new ImageDataset(pixels, labels, 3, height, width, classNames, source);
     }
 
@@ -184,38 +154,6 @@ public static class Isic2018Reader
         return (classNames, rows);
     }
 
-    private static void DecodeInto(string file, string csvPath, int line, int width, int height, Span<byte> target)
-    {
-        using var codec = SKCodec.Create(file)
-            ?? throw new InvalidDataException($"'{file}' (listed on '{csvPath}' line {line}) is not a decodable image");
-        // JPEG can decode at 1/2, 1/4, 1/8 scale for almost free: take the smallest scale still at least the target size.
-        var dims = codec.Info.Size;
-        foreach (var scale in new[] { 0.125f, 0.25f, 0.5f })
-        {
-            var d = codec.GetScaledDimensions(scale);
-            if (d.Width >= width && d.Height >= height) { dims = d; break; }
-        }
-        var info = new SKImageInfo(dims.Width, dims.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
-        using var full = SKBitmap.Decode(codec, info)
-            ?? throw new InvalidDataException($"'{file}' (listed on '{csvPath}' line {line}) could not be decoded");
-        using var small = full.Resize(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul),
-                              new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
-            ?? throw new InvalidDataException($"'{file}' (listed on '{csvPath}' line {line}) could not be resized to {width}x{height}");
-        var src = small.GetPixelSpan();
-        int rowBytes = small.RowBytes, plane = width * height;
-        for (int y = 0; y < height; y++)
-        {
-            var row = src.Slice(y * rowBytes, width * 4);
-            for (int x = 0; x < width; x++)
-            {
-                int o = y * width + x;
-                target[o] = row[x * 4];
-                target[plane + o] = row[x * 4 + 1];
-                target[2 * plane + o] = row[x * 4 + 2];
-            }
-        }
-    }
-
     private static FileInfo? FindImage(string directory, string image)
     {
         foreach (var ext in ImageExtensions)
@@ -233,59 +171,4 @@ public static class Isic2018Reader
         return null;
     }
 
-    private static string CacheKey(byte[] csv, FileInfo[] files, int width, int height)
-    {
-        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        h.AppendData(Encoding.UTF8.GetBytes($"{CacheFormat}\n{width}x{height}\n"));
-        h.AppendData(SHA256.HashData(csv));
-        foreach (var f in files)
-            h.AppendData(Encoding.UTF8.GetBytes($"{f.Name}\t{f.Length}\t{f.LastWriteTimeUtc.Ticks}\n"));
-        return Convert.ToHexStringLower(h.GetHashAndReset());
-    }
-
-    private static string[] DefaultCacheDirectories(string csvPath)
-    {
-        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        var user = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return [Path.Combine(Path.GetDirectoryName(Path.GetFullPath(csvPath))!, ".acwa-cache"), Path.Combine(user, "acwa")];
-    }
-
-    private static byte[]? TryReadCache(string path, string key, int count, int width, int height)
-    {
-        if (!File.Exists(path)) return null;
-        try
-        {
-            var (tensors, meta) = TensorFile.Load(path);
-            if ((string?)meta["format"] != CacheFormat || (string?)meta["key"] != key) return null;
-            long bytes = (long)count * 3 * width * height;
-            var packed = tensors.SingleOrDefault(t => t.Name == "pixels_u8")?.Int64Data;
-            if (packed is null || (long)meta["bytes"]! != bytes || packed.LongLength * 8 < bytes) return null;
-            return MemoryMarshal.AsBytes(packed.AsSpan())[..(int)bytes].ToArray();
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or InvalidOperationException or FormatException)
-        {
-            return null; // a broken cache is rebuilt, never fatal
-        }
-    }
-
-    private static bool TryWriteCache(string path, string key, byte[] pixels, int count, int width, int height)
-    {
-        try
-        {
-            // TensorFile holds fp32/int64; the bytes travel packed 8 to an int64 (zero padded) to keep the file 1 byte per pixel.
-            var packed = new long[(pixels.LongLength + 7) / 8];
-            pixels.AsSpan().CopyTo(MemoryMarshal.AsBytes(packed.AsSpan()));
-            var meta = new JsonObject
-            {
-                ["format"] = CacheFormat, ["key"] = key, ["count"] = count, ["channels"] = 3,
-                ["height"] = height, ["width"] = width, ["bytes"] = pixels.LongLength,
-            };
-            TensorFile.Save(path, [HostTensor.OfInt64("pixels_u8", [packed.LongLength], packed)], meta);
-            return true;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
 }
