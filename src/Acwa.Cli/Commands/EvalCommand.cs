@@ -31,7 +31,7 @@ internal static class EvalCommand
         var model = new Option<string>("--model") { Description = "ONNX classifier: image input fp32 [N,C,H,W] (or [N,features]), logits output fp32 [N,classes].", Required = true };
         var dataset = new Option<string>("--dataset")
         {
-            Description = "fashion-mnist[:DIR] | cifar10:DIR | isic2018:DIR | idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy "
+            Description = "fashion-mnist[:DIR] | cifar10:DIR | isic2018:DIR | folder:DIR | idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy "
                 + "(X uint8 [N,H,W] or [N,C,H,W], normalised like the others; or float32, fed as it is. Y integer [N]).",
             Required = true,
         };

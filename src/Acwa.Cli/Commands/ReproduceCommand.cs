@@ -8,7 +8,7 @@ internal static class ReproduceCommand
 {
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS].", DefaultValueFactory = _ => "fashion-mnist" };
+        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | folder:DIR (one subfolder per class, optional train/ test/) | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS].", DefaultValueFactory = _ => "fashion-mnist" };
         var imbalance = new Option<string>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION | lt:RHO | none.", DefaultValueFactory = _ => "step" };
         var model = new Option<string>("--model") { Description = "mlp | cnn | resnet20 | resnet32 | PATH.onnx.", DefaultValueFactory = _ => "cnn" };
         var seeds = new Option<int>("--seeds") { Description = "Seeds 0..N-1 per method.", DefaultValueFactory = _ => 3 };

@@ -14,4 +14,7 @@ public enum DatasetKind
 
     /// <summary>Any IDX image/label file pair(s) (<c>idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]</c>).</summary>
     Idx,
+
+    /// <summary>A folder of images with one subfolder per class (<c>folder:DIR</c>; see <see cref="ImageFolderReader"/>).</summary>
+    ImageFolder,
 }

@@ -7,6 +7,7 @@ namespace Acwa.Onnx.Data;
 /// <see cref="FashionMnist.DefaultDirectory"/>).</item>
 /// <item><c>cifar10:DIR</c>: CIFAR-10 binary batches in DIR or DIR/cifar-10-batches-bin.</item>
 /// <item><c>isic2018:DIR</c>: ISIC-2018 task 3 ground-truth CSV and JPEG folder (layout in <see cref="Isic2018Reader.ResolveTraining"/>).</item>
+/// <item><c>folder:DIR</c>: images in one subfolder per class, optionally under train/ and test/ (<see cref="ImageFolderReader"/>).</item>
 /// <item><c>idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]</c>: any IDX files (raw or gzip); classes are
 /// <c>0 .. max label</c> over all label files, named by their numbers.</item>
 /// </list>
@@ -24,7 +25,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     /// <summary>Seed of that carved test split (fixed, independent of the run seed).</summary>
     public const ulong TestSplitSeed = 0;
 
-    private const string Forms = "expected fashion-mnist[:DIR], cifar10:DIR, isic2018:DIR or idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]";
+    private const string Forms = "expected fashion-mnist[:DIR], cifar10:DIR, isic2018:DIR, folder:DIR (one subfolder per class) or idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]";
 
     /// <summary>Parses a spec; the kind is case-insensitive, everything after the first ':' is the argument.</summary>
     /// <exception cref="FormatException">Unknown kind or missing/extra arguments; the message shows the accepted forms.</exception>
@@ -44,6 +45,8 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 return new DatasetSpec(DatasetKind.Cifar10, [arg ?? throw new FormatException($"dataset '{spec}': cifar10 needs a folder, e.g. cifar10:/data/cifar-10-batches-bin ({Forms})")]);
             case "isic2018" or "isic-2018" or "isic":
                 return new DatasetSpec(DatasetKind.Isic2018, [arg ?? throw new FormatException($"dataset '{spec}': isic2018 needs a folder, e.g. isic2018:/data/isic2018 ({Forms})")]);
+            case "folder" or "imagefolder":
+                return new DatasetSpec(DatasetKind.ImageFolder, [arg ?? throw new FormatException($"dataset '{spec}': folder needs a folder, e.g. folder:/data/photos ({Forms})")]);
             case "idx":
                 var files = arg?.Split(',', StringSplitOptions.TrimEntries) ?? [];
                 if (files.Length is not (2 or 4) || files.Any(f => f.Length == 0))
@@ -56,12 +59,12 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
 
     /// <summary>
     /// Loads the training and test sets. Default preprocessing: Fashion-MNIST <see cref="Normalization.FashionMnist"/>,
-    /// CIFAR-10 <see cref="Normalization.Cifar10"/>, ISIC-2018 and IDX statistics computed from the training set
+    /// CIFAR-10 <see cref="Normalization.Cifar10"/>, ISIC-2018, image folders and IDX statistics computed from the training set
     /// (<see cref="Normalization.Compute"/>); augmentation <see cref="Augmentation.PadCropFlip"/> for colour images,
     /// none for greyscale.
     /// </summary>
-    /// <param name="imageSize">ISIC-2018 only: side of the resized square images.</param>
-    /// <param name="cacheDirectory">ISIC-2018 only: where to keep the decode cache (default: next to the CSV).</param>
+    /// <param name="imageSize">ISIC-2018 and image folders: side of the resized square images.</param>
+    /// <param name="cacheDirectory">ISIC-2018 and image folders: where to keep the decode cache (default: next to the data).</param>
     public DatasetPair Load(int imageSize = Isic2018Reader.DefaultSize, string? cacheDirectory = null)
     {
         switch (Kind)
@@ -88,6 +91,15 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                     (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
                 return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);
             }
+            case DatasetKind.ImageFolder:
+            {
+                var (trainDir, testDir) = ImageFolderReader.Resolve(Paths[0]);
+                var train = ImageFolderReader.Load(trainDir, imageSize, cacheDirectory);
+                ImageDataset test;
+                if (testDir is not null) test = ImageFolderReader.Load(testDir, imageSize, cacheDirectory, train.ClassNames);
+                else (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
+                return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);
+            }
             default:
             {
                 int classes = 1 + Paths.Where((_, i) => i % 2 == 1).Max(p => IdxReader.ReadLabels(p).DefaultIfEmpty().Max());
@@ -109,6 +121,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
         DatasetKind.FashionMnist => Paths.Count == 0 ? "fashion-mnist" : $"fashion-mnist:{Paths[0]}",
         DatasetKind.Cifar10 => $"cifar10:{Paths[0]}",
         DatasetKind.Isic2018 => $"isic2018:{Paths[0]}",
+        DatasetKind.ImageFolder => $"folder:{Paths[0]}",
         _ => $"idx:{string.Join(",", Paths)}",
     };
 }

@@ -1,0 +1,111 @@
+using Acwa.Cli.Training;
+using Acwa.Onnx.Data;
+using SkiaSharp;
+
+namespace Acwa.Onnx.Tests.Data;
+
+/// <summary><c>folder:DIR</c> datasets: one subfolder per class of real PNG files, with or without train/ and test/.</summary>
+public sealed class ImageFolderReaderTests : IDisposable
+{
+    private readonly TempDir _tmp = new();
+
+    public void Dispose() => _tmp.Dispose();
+
+    private static readonly Dictionary<string, SKColor> Colours = new()
+    {
+        ["bird"] = new SKColor(200, 30, 10), ["cat"] = new SKColor(0, 120, 255), ["dog"] = new SKColor(40, 220, 90),
+    };
+
+    /// <summary>Writes <paramref name="perClass"/> solid-colour PNGs (12x10) per class under <paramref name="dir"/>.</summary>
+    private static void WriteSplit(string dir, int[] perClass)
+    {
+        int k = 0;
+        foreach (var (name, colour) in Colours)
+        {
+            Directory.CreateDirectory(Path.Combine(dir, name));
+            for (int i = 0; i < perClass[k]; i++)
+            {
+                using var bmp = new SKBitmap(new SKImageInfo(12, 10, SKColorType.Rgba8888, SKAlphaType.Premul));
+                bmp.Erase(colour);
+                using var img = SKImage.FromBitmap(bmp);
+                using var data = img.Encode(SKEncodedImageFormat.Png, 100);
+                File.WriteAllBytes(Path.Combine(dir, name, $"img{i:D2}.png"), data.ToArray());
+            }
+            k++;
+        }
+    }
+
+    [Fact]
+    public void TrainAndTestFoldersGiveLabelsByClassFolderAndExactPixels()
+    {
+        WriteSplit(_tmp.File("train"), [5, 3, 2]);
+        WriteSplit(_tmp.File("test"), [2, 2, 2]);
+        File.WriteAllText(Path.Combine(_tmp.File("train"), "cat", "notes.txt"), "not an image"); // ignored
+        var pair = DatasetSpec.Parse($"folder:{_tmp.Path}").Load(imageSize: 8, cacheDirectory: _tmp.File("cache"));
+        Assert.Equal(["bird", "cat", "dog"], pair.Train.ClassNames);
+        Assert.Equal([5, 3, 2], pair.Train.ClassCounts());
+        Assert.Equal([2, 2, 2], pair.Test.ClassCounts());
+        Assert.Equal((3, 8, 8), (pair.Train.Channels, pair.Train.Height, pair.Train.Width));
+        for (int i = 0; i < pair.Train.Count; i++)
+        {
+            var colour = Colours[pair.Train.ClassNames[pair.Train.Labels[i]]];
+            var im = pair.Train.Image(i).ToArray();
+            Assert.All(im[..64], v => Assert.Equal(colour.Red, v));
+            Assert.All(im[64..128], v => Assert.Equal(colour.Green, v));
+            Assert.All(im[128..], v => Assert.Equal(colour.Blue, v));
+        }
+
+        // A second load decodes nothing and gives the same bytes.
+        var again = ImageFolderReader.Load(_tmp.File("train"), 8, _tmp.File("cache"), null, out int decoded);
+        Assert.Equal(0, decoded);
+        Assert.Equal(pair.Train.Image(7).ToArray(), again.Image(7).ToArray());
+    }
+
+    [Fact]
+    public void WithoutATrainFolderATestSplitIsCarvedOut()
+    {
+        WriteSplit(_tmp.Path, [10, 10, 10]);
+        var pair = DatasetSpec.Parse($"folder:{_tmp.Path}").Load(imageSize: 6, cacheDirectory: _tmp.File(".cache"));
+        Assert.Equal(30, pair.Train.Count + pair.Test.Count);
+        Assert.True(pair.Test.Count > 0 && pair.Test.ClassCounts().All(c => c > 0));
+        Assert.Equal(["bird", "cat", "dog"], pair.Test.ClassNames); // the hidden .cache folder is not a class
+    }
+
+    [Fact]
+    public void BadFoldersAreNamedInTheError()
+    {
+        WriteSplit(_tmp.File("train"), [2, 2, 2]);
+        Directory.CreateDirectory(_tmp.File("train/empty"));
+        var e1 = Assert.Throws<InvalidDataException>(() => ImageFolderReader.Load(_tmp.File("train"), 8, _tmp.File("c")));
+        Assert.Contains("empty' has no images", e1.Message);
+        Directory.Delete(_tmp.File("train/empty"));
+
+        WriteSplit(_tmp.File("test"), [1, 1, 1]);
+        Directory.Move(_tmp.File("test/dog"), _tmp.File("test/wolf"));
+        var e2 = Assert.Throws<InvalidDataException>(() => DatasetSpec.Parse($"folder:{_tmp.Path}").Load(8, _tmp.File("c")));
+        Assert.Contains("bird, cat, wolf", e2.Message);
+        Assert.Contains("bird, cat, dog", e2.Message);
+
+        File.WriteAllBytes(_tmp.File("train/cat/broken.png"), [1, 2, 3, 4]);
+        var e3 = Assert.Throws<InvalidDataException>(() => ImageFolderReader.Load(_tmp.File("train"), 8, _tmp.File("c")));
+        Assert.Contains("broken.png", e3.Message);
+
+        var e4 = Assert.Throws<InvalidDataException>(() => ImageFolderReader.Load(_tmp.File("train/cat"), 8, _tmp.File("c")));
+        Assert.Contains("class folder", e4.Message);
+        Assert.Throws<FormatException>(() => DatasetSpec.Parse("folder"));
+    }
+
+    [Fact]
+    public void TrainCommandRunsOnAnImageFolder()
+    {
+        WriteSplit(_tmp.File("data/train"), [12, 6, 4]);
+        WriteSplit(_tmp.File("data/test"), [3, 3, 3]);
+        var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = "cnn", Epochs = 2, Batch = 8,
+            OutDir = _tmp.File("run"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache") };
+        var outcome = TrainRun.Run(o, new StringWriter());
+        Assert.Equal(2, outcome.History.Count);
+        Assert.NotNull(outcome.Test);
+        Assert.Equal(9, outcome.TestConfusion!.Counts.ToArray().Sum());
+        Assert.True(File.Exists(Path.Combine(o.OutDir, "model.onnx")));
+    }
+}
