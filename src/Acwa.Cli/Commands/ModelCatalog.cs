@@ -37,6 +37,26 @@ internal static class ModelCatalog
         return ((int)inDims[1], (int)inDims[2], (int)inDims[3], (int)outDims[1]);
     }
 
+    /// <summary>
+    /// The side of a model file's declared square image input ([N, C, S, S]), or null for a built-in name, another
+    /// input shape or an unreadable file: image datasets (folder, ISIC-2018) are then resized to fit the model.
+    /// </summary>
+    public static int? DeclaredImageSide(string model)
+    {
+        if (BuiltinNames.Contains(model.ToLowerInvariant()) || !File.Exists(model)) return null;
+        try
+        {
+            var m = OnnxModel.Load(model);
+            var inits = new HashSet<string>(m.Graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+            var dims = m.Graph.Input.FirstOrDefault(i => !inits.Contains(i.Name))?.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray();
+            return dims is { Length: 4 } && dims[2] > 0 && dims[2] == dims[3] ? (int)dims[2] : null;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            return null; // the model's own loading reports what is wrong with it
+        }
+    }
+
     /// <summary>Builds a built-in model for the given input and classes (seeded), or loads a model file.</summary>
     public static ModelProto Resolve(string nameOrPath, int classes, int channels, int height, int width, int seed)
     {

@@ -64,7 +64,8 @@ internal static class TrainRun
 
         // Data: the dataset's own train/test split, the imbalance protocol on train, then a stratified validation split.
         var spec = DatasetSpec.Parse(o.Dataset);
-        var pair = spec.Load(cacheDirectory: o.CacheDir);
+        if (o.ImageSize is < 1) throw new ArgumentException($"--image-size must be positive, got {o.ImageSize}");
+        var pair = spec.Load(o.ImageSize ?? Acwa.Cli.Commands.ModelCatalog.DeclaredImageSide(o.Model) ?? Isic2018Reader.DefaultSize, o.CacheDir);
         var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
         var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
         var test = pair.Test;

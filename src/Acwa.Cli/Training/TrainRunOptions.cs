@@ -31,6 +31,8 @@ internal sealed record TrainRunOptions
     public IReadOnlyList<string>? Trainable { get; init; }
     /// <summary>Initializers to keep frozen (names or '*' patterns), e.g. a pretrained backbone when fine-tuning.</summary>
     public IReadOnlyList<string>? Frozen { get; init; }
+    /// <summary>Side images of folder/ISIC-2018 datasets are resized to; null = the model file's declared input side, else 64.</summary>
+    public int? ImageSize { get; init; }
     /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
     public string? CacheDir { get; init; }
 
@@ -61,5 +63,6 @@ internal sealed record TrainRunOptions
         ["seed"] = Seed,
         ["trainable"] = Trainable is null ? null : new JsonArray(Trainable.Select(t => (JsonNode?)t).ToArray()),
         ["frozen"] = Frozen is null ? null : new JsonArray(Frozen.Select(t => (JsonNode?)t).ToArray()),
+        ["image_size"] = ImageSize,
     };
 }

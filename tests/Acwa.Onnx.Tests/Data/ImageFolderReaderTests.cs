@@ -101,11 +101,16 @@ public sealed class ImageFolderReaderTests : IDisposable
         WriteSplit(_tmp.File("data/train"), [12, 6, 4]);
         WriteSplit(_tmp.File("data/test"), [3, 3, 3]);
         var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = "cnn", Epochs = 2, Batch = 8,
-            OutDir = _tmp.File("run"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache") };
+            OutDir = _tmp.File("run"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache"), ImageSize = 16 };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.Equal(2, outcome.History.Count);
         Assert.NotNull(outcome.Test);
         Assert.Equal(9, outcome.TestConfusion!.Counts.ToArray().Sum());
-        Assert.True(File.Exists(Path.Combine(o.OutDir, "model.onnx")));
+        // The exported model declares its 16x16 input, so `acwa eval` resizes the folder's images to 16 by itself and
+        // agrees with the run's own test evaluation.
+        var model = Path.Combine(o.OutDir!, "model.onnx");
+        Assert.Equal(16, Acwa.Cli.Commands.ModelCatalog.DeclaredImageSide(model));
+        var eval = Acwa.Cli.Commands.EvalCommand.Compute(new Acwa.Cli.Commands.EvalOptions(model, o.Dataset, Batch: 5), out _);
+        Assert.Equal(outcome.TestConfusion.Counts.ToArray(), eval.Matrix.Counts.ToArray());
     }
 }
