@@ -57,6 +57,25 @@ internal static class ModelCatalog
         }
     }
 
+    /// <summary>
+    /// For a model file: an error message when its declared input channels or square side disagree with the data's
+    /// (channels, height, width), else null (built-in models are built for the data).
+    /// </summary>
+    public static string? InputMismatch(string model, int channels, int height, int width)
+    {
+        if (BuiltinNames.Contains(model.ToLowerInvariant()) || !File.Exists(model)) return null;
+        var m = OnnxModel.Load(model);
+        var inits = new HashSet<string>(m.Graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+        var input = m.Graph.Input.FirstOrDefault(i => !inits.Contains(i.Name));
+        var dims = input?.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray();
+        if (dims is not { Length: 4 }) return null;
+        bool bad = (dims[1] > 0 && dims[1] != channels) || (dims[2] > 0 && dims[2] != height) || (dims[3] > 0 && dims[3] != width);
+        return bad
+            ? $"model '{model}' takes input '{input!.Name}' as [N, {string.Join(", ", dims.Skip(1).Select(d => d > 0 ? d.ToString() : "?"))}], the data is [N, {channels}, {height}, {width}]"
+              + (channels != dims[1] && dims[1] > 0 ? " (channels differ: greyscale vs colour data)" : " (folder:/isic2018: data is resized with --image-size)")
+            : null;
+    }
+
     /// <summary>Builds a built-in model for the given input and classes (seeded), or loads a model file.</summary>
     public static ModelProto Resolve(string nameOrPath, int classes, int channels, int height, int width, int seed)
     {

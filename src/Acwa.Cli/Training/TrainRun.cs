@@ -73,6 +73,9 @@ internal static class TrainRun
         var counts = train.ClassCounts().Select(c => (long)c).ToArray();
         console.WriteLine($"data: {spec} | imbalance {o.Imbalance} | train {train.Count}, validation {validation.Count}, test {test.Count} | train counts [{string.Join(", ", counts)}]");
 
+        if (Acwa.Cli.Commands.ModelCatalog.InputMismatch(o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
+            throw new ArgumentException(mismatch);
+
         // Model and training artifacts (regenerated deterministically; reused on resume).
         var artifacts = Path.Combine(outDir, "artifacts");
         if (!(o.Resume && File.Exists(Path.Combine(artifacts, "manifest.json"))))

@@ -114,6 +114,21 @@ public sealed class ImageFolderReaderTests : IDisposable
     }
 
     [Fact]
+    public void AModelThatDoesNotFitTheDataIsRefusedWithTheReason()
+    {
+        var fixture = Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx"); // [N, 3, 8, 8] -> 3 classes
+        WriteSplit(_tmp.File("two"), [4, 4, 0]);
+        Directory.Delete(_tmp.File("two/dog"));
+        var classes = Assert.Throws<ArgumentException>(() => TrainRun.Run(new TrainRunOptions { Dataset = $"folder:{_tmp.File("two")}",
+            Imbalance = "none", Model = fixture, Epochs = 1, OutDir = _tmp.File("r1"), Quiet = true, CacheDir = _tmp.File("c") }, new StringWriter()));
+        Assert.Contains("2 classes were asked for", classes.Message);
+        Assert.Contains("has 3", classes.Message);
+        var size = Assert.Throws<ArgumentException>(() => TrainRun.Run(new TrainRunOptions { Dataset = $"folder:{_tmp.File("two")}",
+            Imbalance = "none", Model = fixture, Epochs = 1, OutDir = _tmp.File("r2"), Quiet = true, CacheDir = _tmp.File("c"), ImageSize = 12 }, new StringWriter()));
+        Assert.Contains("[N, 3, 8, 8], the data is [N, 3, 12, 12]", size.Message);
+    }
+
+    [Fact]
     public void TrainCommandRunsOnAnImageFolder()
     {
         WriteSplit(_tmp.File("data/train"), [12, 6, 4]);
