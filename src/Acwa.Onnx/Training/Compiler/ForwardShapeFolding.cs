@@ -71,7 +71,9 @@ internal static class ForwardShapeFolding
         var shapeNodes = new HashSet<NodeProto>();
         foreach (var n in g.Node)
         {
-            bool only = n.OpType is "Shape" or "Size" or "Constant" || n.Input.Where(i => i.Length > 0).All(shapeOnly.Contains);
+            // (A node without inputs other than Constant - RandomNormal, ... - makes data, not shapes.)
+            bool only = n.OpType is "Shape" or "Size" or "Constant"
+                || (n.Input.Any(i => i.Length > 0) && n.Input.Where(i => i.Length > 0).All(shapeOnly.Contains));
             if (!only || n.Domain.Length != 0) continue;
             shapeNodes.Add(n);
             foreach (var o in n.Output) if (o.Length > 0) shapeOnly.Add(o);
