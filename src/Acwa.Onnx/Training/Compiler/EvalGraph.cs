@@ -19,7 +19,9 @@ internal sealed record EvalGraph(ModelProto Model, string Logits, string Predict
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_eval";
-        ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
+        // CUDA only: there host shape arithmetic fails the session; on the CPU the export's own arithmetic runs as exported.
+        if (o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+            ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
         ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
         var stateInputs = info.Trainable.Concat(info.Buffers).ToList();
         ForwardModelInfo.LiftToInputs(g, stateInputs);

@@ -24,7 +24,9 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_training_step";
-        ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
+        // CUDA only: there host shape arithmetic fails the session; on the CPU the export's own arithmetic runs as exported.
+        if (o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+            ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
         ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
         var paramDims = ForwardModelInfo.LiftToInputs(g, info.Trainable);
         var bufferDims = ForwardModelInfo.LiftToInputs(g, info.Buffers);

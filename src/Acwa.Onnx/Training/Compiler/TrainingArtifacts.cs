@@ -14,7 +14,7 @@ public static class TrainingArtifacts
     /// <summary>Builds the artifact set in memory. <paramref name="forward"/> is not modified.</summary>
     /// <exception cref="ArgumentException">Bad options or a model the compiler cannot use; the message names what is wrong.</exception>
     /// <exception cref="NotSupportedException">An op on a trainable path has no gradient rule.</exception>
-    /// <exception cref="InvalidOperationException">With <see cref="ArtifactOptions.Device"/> "cuda": a compiled graph does shape
+    /// <exception cref="NotSupportedException">With <see cref="ArtifactOptions.Device"/> "cuda": a compiled graph does shape
     /// arithmetic on the host (nodes ONNX Runtime would run on the CPU EP); the message names the nodes.</exception>
     public static ArtifactSet Compile(ModelProto forward, ArtifactOptions options) => Compile(forward, options, exposeGradients: false);
 
