@@ -1,3 +1,4 @@
+using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Models;
@@ -24,11 +25,7 @@ internal static class ModelCatalog
             return (c, h, w, 10);
         }
         var m = Resolve(model, 10, 1, 1, 1, 0);
-        var inits = new HashSet<string>(m.Graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
-        var input = m.Graph.Input.FirstOrDefault(i => !inits.Contains(i.Name))
-            ?? throw new ArgumentException($"model '{model}' has no graph input");
-        long[] Dims(Acwa.Onnx.Graphs.Proto.ValueInfoProto v) => v.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue > 0 ? d.DimValue : -1).ToArray() ?? [];
-        var inDims = Dims(input);
+        var (input, inDims) = DeclaredInput(m) ?? throw new ArgumentException($"model '{model}' has no graph input");
         if (inDims.Length != 4 || inDims.Skip(1).Any(d => d < 0))
             throw new ArgumentException($"model '{model}': input '{input.Name}' must be declared as [N, C, H, W] with fixed C, H, W (it is [{string.Join(", ", inDims)}])");
         var outDims = m.Graph.Output.Count > 0 ? Dims(m.Graph.Output[0]) : [];
@@ -43,38 +40,40 @@ internal static class ModelCatalog
     /// </summary>
     public static int? DeclaredImageSide(string model)
     {
-        if (BuiltinNames.Contains(model.ToLowerInvariant()) || !File.Exists(model)) return null;
-        try
-        {
-            var m = OnnxModel.Load(model);
-            var inits = new HashSet<string>(m.Graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
-            var dims = m.Graph.Input.FirstOrDefault(i => !inits.Contains(i.Name))?.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray();
-            return dims is { Length: 4 } && dims[2] > 0 && dims[2] == dims[3] ? (int)dims[2] : null;
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)
+        try { return DeclaredImageSide(LoadFile(model)); }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
         {
             return null; // the model's own loading reports what is wrong with it
         }
     }
 
+    /// <inheritdoc cref="DeclaredImageSide(string)"/>
+    public static int? DeclaredImageSide(ModelProto? file)
+    {
+        var dims = file is null ? null : DeclaredInput(file)?.Dims;
+        return dims is { Length: 4 } && dims[2] > 0 && dims[2] == dims[3] ? (int)dims[2] : null;
+    }
+
     /// <summary>
-    /// For a model file: an error message when its declared input channels or square side disagree with the data's
+    /// For a model file (<paramref name="file"/>, loaded from <paramref name="model"/>; null for a built-in model): an error
+    /// message when its declared input channels or square side disagree with the data's
     /// (channels, height, width), else null (built-in models are built for the data).
     /// </summary>
-    public static string? InputMismatch(string model, int channels, int height, int width)
+    public static string? InputMismatch(ModelProto? file, string model, int channels, int height, int width)
     {
-        if (BuiltinNames.Contains(model.ToLowerInvariant()) || !File.Exists(model)) return null;
-        var m = OnnxModel.Load(model);
-        var inits = new HashSet<string>(m.Graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
-        var input = m.Graph.Input.FirstOrDefault(i => !inits.Contains(i.Name));
-        var dims = input?.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray();
-        if (dims is not { Length: 4 }) return null;
+        if (file is null || DeclaredInput(file) is not ({ } input, { Length: 4 } dims)) return null;
         bool bad = (dims[1] > 0 && dims[1] != channels) || (dims[2] > 0 && dims[2] != height) || (dims[3] > 0 && dims[3] != width);
         return bad
-            ? $"model '{model}' takes input '{input!.Name}' as [N, {string.Join(", ", dims.Skip(1).Select(d => d > 0 ? d.ToString() : "?"))}], the data is [N, {channels}, {height}, {width}]"
+            ? $"model '{model}' takes input '{input.Name}' as [N, {string.Join(", ", dims.Skip(1).Select(d => d > 0 ? d.ToString() : "?"))}], the data is [N, {channels}, {height}, {width}]"
               + (channels != dims[1] && dims[1] > 0 ? " (channels differ: greyscale vs colour data)" : " (folder:/isic2018: data is resized with --image-size)")
             : null;
     }
+
+    /// <summary>The model's first fed (non-initializer) input and its declared dims, -1 where a dim is not a fixed number.</summary>
+    private static (ValueInfoProto Input, long[] Dims)? DeclaredInput(ModelProto m) =>
+        ClassifierGraphs.FedInputs(m.Graph).FirstOrDefault() is { } input ? (input, Dims(input)) : null;
+
+    private static long[] Dims(ValueInfoProto v) => ClassifierGraphs.DeclaredDims(v)?.Select(d => d is > 0 ? d.Value : -1).ToArray() ?? [];
 
     /// <summary>Builds a built-in model for the given input and classes (seeded), or loads a model file.</summary>
     public static ModelProto Resolve(string nameOrPath, int classes, int channels, int height, int width, int seed)
@@ -86,6 +85,13 @@ internal static class ModelCatalog
             case "resnet20": return ResNetCifar.Build(20, classes, ResNetShortcut.A, channels, height, width, seed);
             case "resnet32": return ResNetCifar.Build(32, classes, ResNetShortcut.A, channels, height, width, seed);
         }
+        return LoadFile(nameOrPath)!;
+    }
+
+    /// <summary>Loads a model file; null for a built-in name (built for the data by <see cref="Resolve"/>).</summary>
+    public static ModelProto? LoadFile(string nameOrPath)
+    {
+        if (BuiltinNames.Contains(nameOrPath.ToLowerInvariant())) return null;
         if (!nameOrPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && !File.Exists(nameOrPath))
             throw new ArgumentException($"unknown model '{nameOrPath}': use one of {string.Join(", ", BuiltinNames)} or a path to a .onnx file");
         return OnnxModel.Load(nameOrPath);

@@ -65,7 +65,8 @@ internal static class TrainRun
         // Data: the dataset's own train/test split, the imbalance protocol on train, then a stratified validation split.
         var spec = DatasetSpec.Parse(o.Dataset);
         if (o.ImageSize is < 1) throw new ArgumentException($"--image-size must be positive, got {o.ImageSize}");
-        var pair = spec.Load(o.ImageSize ?? Acwa.Cli.Commands.ModelCatalog.DeclaredImageSide(o.Model) ?? Isic2018Reader.DefaultSize, o.CacheDir);
+        var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
+        var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir);
         var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
         var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
         var test = pair.Test;
@@ -73,14 +74,14 @@ internal static class TrainRun
         var counts = train.ClassCounts().Select(c => (long)c).ToArray();
         console.WriteLine($"data: {spec} | imbalance {o.Imbalance} | train {train.Count}, validation {validation.Count}, test {test.Count} | train counts [{string.Join(", ", counts)}]");
 
-        if (Acwa.Cli.Commands.ModelCatalog.InputMismatch(o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
+        if (ModelCatalog.InputMismatch(modelFile, o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
             throw new ArgumentException(mismatch);
 
         // Model and training artifacts (regenerated deterministically; reused on resume).
         var artifacts = Path.Combine(outDir, "artifacts");
         if (!(o.Resume && File.Exists(Path.Combine(artifacts, "manifest.json"))))
         {
-            var forward = ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue));
+            var forward = modelFile ?? ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue));
             TrainingArtifacts.Generate(forward, ArtifactOptionsFor(o, counts, train.ClassNames, device), artifacts);
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), o.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
