@@ -233,12 +233,4 @@ internal sealed class GradEmitter
     public string Zeros(long[] dims, string reference, ElementType type) =>
         Op("ConstantOfShape", [ShapeVec(dims, reference)], Attr.Tensor("value", MakeTensor("zero", [1], [0.0], type)));
 
-    /// <summary>Inserts the nodes appended since <paramref name="countBefore"/> at <paramref name="index"/> of the node list (keeps topological order).</summary>
-    public void MoveAppendedTo(int countBefore, int index)
-    {
-        var nodes = B.Graph.Node;
-        var appended = nodes.Skip(countBefore).ToList();
-        for (int i = nodes.Count - 1; i >= countBefore; i--) nodes.RemoveAt(i);
-        for (int i = 0; i < appended.Count; i++) nodes.Insert(index + i, appended[i]);
-    }
 }

@@ -108,15 +108,14 @@ public static class TrainingRewrite
         long[] cDims = [ch];
         var bDims = Enumerable.Range(0, xd.Length).Select(i => i == 1 ? ch : 1L).ToArray();
         string Reg(string v, long[] dims) { e.Shapes.Set(v, dims, t); return v; }
-        string ReduceMean(string v) => Reg(o.Opset >= 18
-            ? e.Op("ReduceMean", [v, e.I64(axes)], Attr.Int("keepdims", 0))
-            : e.Op("ReduceMean", [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
-        var mean = ReduceMean(x);
+        // ReduceMean and ReduceSumSquare take their axes as an input from opset 18, as an attribute before.
+        string Reduce(string op, string v) => Reg(o.Opset >= 18
+            ? e.Op(op, [v, e.I64(axes)], Attr.Int("keepdims", 0))
+            : e.Op(op, [v], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
+        var mean = Reduce("ReduceMean", x);
         var centered = Reg(e.Op("Sub", [x, Reg(e.Op("Reshape", [mean, bshape]), bDims)]), xd);
         // var = ReduceSumSquare(X - mean) / M: one pass over the centred values (Mul + ReduceMean made two).
-        var sumSquares = Reg(o.Opset >= 18
-            ? e.Op("ReduceSumSquare", [centered, e.I64(axes)], Attr.Int("keepdims", 0))
-            : e.Op("ReduceSumSquare", [centered], Attr.Ints("axes", axes), Attr.Int("keepdims", 0)), cDims);
+        var sumSquares = Reduce("ReduceSumSquare", centered);
         var variance = Reg(axes.All(a => xd[a] >= 0)
             ? e.Scale(sumSquares, 1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), t)
             : e.Op("Div", [sumSquares, e.ElementCount(x, axes, t)]), cDims);
@@ -136,7 +135,7 @@ public static class TrainingRewrite
                 batchVar = Reg(e.Mul(variance, e.Op("Div", [m, e.Op("Sub", [m, e.Scalar(1, t)])])), cDims);
             }
         }
-        e.MoveAppendedTo(before, index);
+        b.MoveAppendedTo(before, index);
 
         n.Input[3] = mean;
         n.Input[4] = variance;
@@ -210,6 +209,6 @@ public static class TrainingRewrite
             id.Input.Add(maskInput); id.Output.Add(n.Output[1]);
             b.Graph.Node.Add(id);
         }
-        e.MoveAppendedTo(before, index);
+        b.MoveAppendedTo(before, index);
     }
 }

@@ -37,6 +37,16 @@ public sealed class GraphBuilder
     /// </summary>
     internal Dictionary<string, string> DerivedValues { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Moves the nodes appended since <paramref name="countBefore"/> to <paramref name="index"/> of the node list
+    /// (in order), e.g. in front of the node they now feed, keeping the list topologically sorted.</summary>
+    public void MoveAppendedTo(int countBefore, int index)
+    {
+        var nodes = Graph.Node;
+        var appended = nodes.Skip(countBefore).ToList();
+        for (int i = nodes.Count - 1; i >= countBefore; i--) nodes.RemoveAt(i);
+        for (int i = 0; i < appended.Count; i++) nodes.Insert(index + i, appended[i]);
+    }
+
     /// <summary>Returns a name starting with <paramref name="prefix"/> not used yet in the graph, and reserves it.</summary>
     public string Unique(string prefix)
     {

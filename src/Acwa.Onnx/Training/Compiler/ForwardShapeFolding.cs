@@ -134,9 +134,7 @@ internal static class ForwardShapeFolding
         if (!broadcast.SequenceEqual(dims))
             b.Op("Expand", [sum, b.ConstInt64("expand_shape", dims.Select((d, i) => i == axis ? 1L : d).ToArray())]);
         g.Node[^1].Output[0] = y; // the last node now produces the Expand's output under its name
-        var added = g.Node.Skip(before).ToList();
-        for (int i = g.Node.Count - 1; i >= before; i--) g.Node.RemoveAt(i);
-        for (int i = 0; i < added.Count; i++) g.Node.Insert(index + i, added[i]);
+        b.MoveAppendedTo(before, index);
         return true;
     }
 
