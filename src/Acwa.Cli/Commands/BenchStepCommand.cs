@@ -43,7 +43,7 @@ internal static class BenchStepCommand
 
     public static Command Create()
     {
-        var models = new Option<string>("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32.", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
+        var models = new Option<string>("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32, or forward .onnx files with input [N,C,H,W] and logits [N,classes].", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 20 };
@@ -97,6 +97,10 @@ internal static class BenchStepCommand
         return 0;
     }
 
+    /// <summary>A name for temp folders and profile files: the built-in name, or a model file's name without folder and extension.</summary>
+    internal static string ProfileTag(string model) =>
+        ModelCatalog.BuiltinNames.Contains(model.ToLowerInvariant()) ? model.ToLowerInvariant() : Path.GetFileNameWithoutExtension(model);
+
     private static int NodeCount(string dir, string file) => Acwa.Onnx.Graphs.OnnxModel.Load(Path.Combine(dir, file)).Graph.Node.Count;
 
     private static string F(double ms) => ms.ToString(ms < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
@@ -105,9 +109,10 @@ internal static class BenchStepCommand
 
     private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
     {
-        var (c, h, w) = ModelCatalog.DefaultInput(model);
-        var forward = ModelCatalog.Resolve(model, 10, c, h, w, seed: 0);
-        var dir = Directory.CreateTempSubdirectory($"acwa-bench-{model}-").FullName;
+        var (c, h, w, classes) = ModelCatalog.BenchShape(model);
+        var forward = ModelCatalog.Resolve(model, classes, c, h, w, seed: 0);
+        var tag = ProfileTag(model);
+        var dir = Directory.CreateTempSubdirectory($"acwa-bench-{tag}-").FullName;
         try
         {
             var opt = o.Optimizer switch { "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW, "adam" => OptimizerKind.Adam, _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adam, sgd, adamw)") };
@@ -125,12 +130,12 @@ internal static class BenchStepCommand
             var x = new float[n * sample];
             for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
             var y = new long[n];
-            for (int i = 0; i < n; i++) y[i] = rng.Next(10);
+            for (int i = 0; i < n; i++) y[i] = rng.Next(classes);
 
             using var runner = new StepRunner(dir, new StepRunnerOptions { Device = device });
-            using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, n, c, h, w);
+            using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes);
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
-            using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, n, c, h, w, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
+            using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
             for (int i = 0; i < o.Warmup; i++) { runner.TrainStep(x, y, n); fwd.Run(); runner.Evaluate(x, n); fwdPlain.Run(); }
             var stepMs = new double[o.Repeats];
             var fwdMs = new double[o.Repeats];
@@ -151,10 +156,10 @@ internal static class BenchStepCommand
                 for (int i = 0; i < o.Steps; i++) fwdPlain.Run();
                 plainMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
             }
-            var row = new BenchStepRow(model, stepMs, fwdMs, evalMs);
+            var row = new BenchStepRow(tag, stepMs, fwdMs, evalMs);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}"));
-            if (o.ProfileDir is not null) Profile(model, dir, device, x, y, n, o, console);
+                $"{tag}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}"));
+            if (o.ProfileDir is not null) Profile(tag, dir, device, x, y, [n, c, h, w], classes, o, console);
             return row;
         }
         finally
@@ -164,7 +169,7 @@ internal static class BenchStepCommand
     }
 
     /// <summary>Runs a few steps with ORT profiling on and prints time per op type, largest first.</summary>
-    private static void Profile(string model, string dir, Device device, float[] x, long[] y, int n, BenchStepOptions o, IAnsiConsole console)
+    private static void Profile(string model, string dir, Device device, float[] x, long[] y, long[] inputShape, int classes, BenchStepOptions o, IAnsiConsole console)
     {
         Directory.CreateDirectory(o.ProfileDir!);
         var so = SessionOptionsFactory.Create(device);
@@ -173,11 +178,10 @@ internal static class BenchStepCommand
         so.EnableProfiling = true;
         using (var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, SessionOptions = so }))
         {
-            for (int i = 0; i < o.Warmup + o.Steps; i++) runner.TrainStep(x, y, n);
+            for (int i = 0; i < o.Warmup + o.Steps; i++) runner.TrainStep(x, y, (int)inputShape[0]);
         }
         so.Dispose();
-        var (c, h, w) = ModelCatalog.DefaultInput(model);
-        using (var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, n, c, h, w,
+        using (var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes,
                    Path.Combine(Path.GetFullPath(o.ProfileDir!), $"{model}-forward")))
         {
             for (int i = 0; i < o.Warmup + o.Steps; i++) fwd.Run();
@@ -224,7 +228,7 @@ internal static class BenchStepCommand
         private readonly RunOptions _run = new();
         private readonly SessionOptions _options;
 
-        public ForwardTimer(string path, Device device, float[] x, int n, int c, int h, int w, string? profilePrefix = null,
+        public ForwardTimer(string path, Device device, float[] x, long[] inputShape, int classes, string? profilePrefix = null,
             GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_ALL)
         {
             _options = SessionOptionsFactory.Create(device);
@@ -235,8 +239,8 @@ internal static class BenchStepCommand
                 _options.EnableProfiling = true;
             }
             _session = new InferenceSession(path, _options);
-            _input = OrtValue.CreateTensorValueFromMemory(x, [n, c, h, w]);
-            _output = OrtValue.CreateTensorValueFromMemory(new float[n * 10], [n, 10]);
+            _input = OrtValue.CreateTensorValueFromMemory(x, inputShape);
+            _output = OrtValue.CreateTensorValueFromMemory(new float[inputShape[0] * classes], [inputShape[0], classes]);
             _binding = _session.CreateIoBinding();
             _binding.BindInput(_session.InputNames[0], _input);
             _binding.BindOutput(_session.OutputNames[0], _output);

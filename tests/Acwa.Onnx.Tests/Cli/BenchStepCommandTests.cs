@@ -30,6 +30,28 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
+    public void TimesAModelFileWithItsOwnInputAndClassCountNamedByItsFileName()
+    {
+        var prof = Path.Combine(_dir, "prof");
+        var fixture = Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx"); // [N, 3, 8, 8] -> 3 classes
+        var (code, output, err) = Invoke("bench", "step", "--model", fixture, "--steps", "1", "--repeats", "1", "--batch", "8", "--profile", prof);
+        Assert.True(code == 0, err);
+        Assert.Matches(@"tiny_mobilenet: step [\d.]+ ms, forward [\d.]+ ms", output);
+        Assert.Contains(Directory.GetFiles(prof, "*.json"), f => Path.GetFileName(f).StartsWith("tiny_mobilenet-step_", StringComparison.Ordinal));
+        Assert.Contains(Directory.GetFiles(prof, "*.json"), f => Path.GetFileName(f).StartsWith("tiny_mobilenet-forward_", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void RejectsAModelFileWithoutAFixedImageInputNamingTheInput()
+    {
+        // The MLP fixture takes [N, 784]: not an image input the bench can feed.
+        var (code, _, err) = Invoke("bench", "step", "--model", Models.ModelTestUtil.Fixture("tiny_mlp.onnx"), "--steps", "1", "--repeats", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("tiny_mlp.onnx", err);
+        Assert.Contains("[N, C, H, W]", err);
+    }
+
+    [Fact]
     public void RejectsAnUnknownConvWeightGradMethodListingTheValidOnes()
     {
         var (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--conv-weight-grad", "fastest");
