@@ -8,7 +8,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace Acwa.Onnx.Benchmarks;
 
 /// <summary>One convolution of the small CNN or ResNet-20 at a batch size.</summary>
-public sealed record ConvShape(string Name, long N, long Cin, long H, long W, long Cout, long K, long Stride, long Pad)
+public sealed record ConvShape(string Name, long N, long Cin, long H, long W, long Cout, long K, long Stride, long Pad, long Group = 1)
 {
     public override string ToString() => Name;
 }
@@ -29,6 +29,11 @@ public static class ConvGradTimer
         new("resnet 32->32 16x16", 128, 32, 16, 16, 32, 3, 1, 1),
         new("resnet 32->64 s2 16x16", 128, 32, 16, 16, 64, 3, 2, 1),
         new("resnet 64->64 8x8", 128, 64, 8, 8, 64, 3, 1, 1),
+        // MobileNetV2-style depthwise 3x3 convolutions (batch 64) and a pointwise one.
+        new("dw 96 32x32 s2", 64, 96, 32, 32, 96, 3, 2, 1, 96),
+        new("dw 144 16x16", 64, 144, 16, 16, 144, 3, 1, 1, 144),
+        new("dw 192 8x8", 64, 192, 8, 8, 192, 3, 1, 1, 192),
+        new("pw 32->192 8x8", 64, 32, 8, 8, 192, 1, 1, 0),
     ];
 
     public static readonly (string Label, string Wrt, GradientOptions? Options)[] Pieces =
@@ -48,8 +53,8 @@ public static class ConvGradTimer
     {
         var b = new GraphBuilder("conv");
         b.Input("x", ElementType.Float, null, s.Cin, s.H, s.W);
-        b.Input("w", ElementType.Float, s.Cout, s.Cin, s.K, s.K);
-        var y = b.Op("Conv", ["x", "w"], Attr.Ints("pads", s.Pad, s.Pad, s.Pad, s.Pad), Attr.Ints("strides", s.Stride, s.Stride));
+        b.Input("w", ElementType.Float, s.Cout, s.Cin / s.Group, s.K, s.K);
+        var y = b.Op("Conv", ["x", "w"], Attr.Ints("pads", s.Pad, s.Pad, s.Pad, s.Pad), Attr.Ints("strides", s.Stride, s.Stride), Attr.Int("group", s.Group));
         b.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float } } });
         var model = OnnxModel.Create(b.Graph);
         if (wrt.Length == 0) return model;
@@ -95,6 +100,8 @@ public static class ConvGradTimer
             _cuda = cuda;
             using var so = new SessionOptions();
             if (threads > 0) so.IntraOpNumThreads = threads;
+            // The pieces run interleaved: a session's pool threads must not spin on the cores while another session runs.
+            so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             if (cuda)
             {
                 so.AppendExecutionProvider_CUDA(0);

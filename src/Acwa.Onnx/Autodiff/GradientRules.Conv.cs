@@ -171,18 +171,29 @@ internal static partial class GradientRules
         return c.E.Op("Reshape", [t, c.E.I64(wd)]);
     }
 
-    /// <summary>All taps of X by one depthwise Conv with a one-hot kernel ([N, Cin k k, Ho, Wo]), contracted with dY per sample, summed over N.</summary>
-    private static string WeightGradIm2ColConv(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    /// <summary>
+    /// All taps of X as [N, Cin k k, Ho, Wo] by one depthwise Conv with a one-hot kernel; a 1x1 kernel without padding
+    /// needs no copy (X itself, or a strided Slice of it).
+    /// </summary>
+    private static string Im2Col(RuleContext c, string x, long[] xd, ConvGeometry g)
     {
-        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
+        if (g.Kh == 1 && g.Kw == 1 && !AnyPad(g))
+            return g.Sh == 1 && g.Sw == 1 ? x : Tap(c, x, g, 0, 0);
+        long cin = xd[1], k = g.Kh * g.Kw;
         var eye = new double[cin * k * k];
         for (long i = 0; i < cin; i++)
             for (long t = 0; t < k; t++)
                 eye[(i * k + t) * k + t] = 1;
         var kernel = c.E.Const("ad_im2col_eye", [cin * k, 1, g.Kh, g.Kw], eye, c.T);
-        var cols = c.E.Op("Conv", [x, kernel], Attr.Ints("strides", g.Sh, g.Sw), Attr.Ints("dilations", g.Dh, g.Dw),
-            Attr.Ints("pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight), Attr.Int("group", cin)); // [N, Cin k, Ho, Wo]
-        var p = c.E.Op("Reshape", [cols, c.E.I64(-1, G, cin / G * k, hw)]);
+        return c.E.Op("Conv", [x, kernel], Attr.Ints("strides", g.Sh, g.Sw), Attr.Ints("dilations", g.Dh, g.Dw),
+            Attr.Ints("pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight), Attr.Int("group", cin));
+    }
+
+    /// <summary>All taps of X (<see cref="Im2Col"/>), contracted with dY per sample, summed over N.</summary>
+    private static string WeightGradIm2ColConv(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
+        var p = c.E.Op("Reshape", [Im2Col(c, x, xd, g), c.E.I64(-1, G, cin / G * k, hw)]);
         var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, G, cout / G, hw)]), 0, 1, 3, 2);
         var prod = c.E.Op("MatMul", [p, dyt]);                       // [N, g, Cin/g k, Cout/g]
         var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]

@@ -103,21 +103,22 @@ internal static partial class GradientRules
         c.Add(0, c.E.Op("Where", [c.E.Op("Greater", [c.In(0), zero]), c.Dy0, c.E.Scale(c.Dy0, alpha, c.T)]));
     }
 
-    /// <summary>Clip (min/max inputs, or attributes before opset 11): dY where min &lt;= X &lt;= max, else 0 (PyTorch clamp's convention).</summary>
+    /// <summary>
+    /// Clip (min/max inputs, or attributes before opset 11): dY where min &lt;= X &lt;= max, else 0 (PyTorch clamp's
+    /// convention). That set is where X == Clip(X), so one Equal of input and output makes the mask (ReLU6 in an exported
+    /// MobileNet: GreaterOrEqual + LessOrEqual + And + Where took ~90 ms of a 640 ms CPU step). CPU: dY Cast(mask) (ORT's
+    /// CPU Where is slow, see <see cref="ReluMask"/>); CUDA: Where(mask, dY, 0). Degenerate bounds min &gt; max (Y = max
+    /// everywhere) would pass dY where X == max exactly.
+    /// </summary>
     private static void Clip(RuleContext c)
     {
         if (!c.Needs(0)) return;
-        var x = c.In(0);
-        string? lo = c.In(1).Length > 0 ? c.In(1) : c.Node.FindAttribute("min") is { } mn ? c.E.Scalar(mn.F, c.T) : null;
-        string? hi = c.In(2).Length > 0 ? c.In(2) : c.Node.FindAttribute("max") is { } mx ? c.E.Scalar(mx.F, c.T) : null;
-        string? mask = null;
-        if (lo is not null) mask = c.E.Op("GreaterOrEqual", [x, lo]);
-        if (hi is not null)
-        {
-            var m = c.E.Op("LessOrEqual", [x, hi]);
-            mask = mask is null ? m : c.E.Op("And", [mask, m]);
-        }
-        c.Add(0, mask is null ? c.Dy0 : c.E.Op("Where", [mask, c.Dy0, c.E.Scalar(0, c.T)]));
+        bool bounded = c.In(1).Length > 0 || c.In(2).Length > 0 || c.Node.FindAttribute("min") is not null || c.Node.FindAttribute("max") is not null;
+        if (!bounded) { c.Add(0, c.Dy0); return; }
+        var inside = c.E.Op("Equal", [c.In(0), c.Out(0)]);
+        c.Add(0, IsCuda(c.Options)
+            ? c.E.Op("Where", [inside, c.Dy0, c.E.Scalar(0, c.T)])
+            : c.E.Mul(c.Dy0, c.E.Op("Cast", [inside], Attr.Int("to", (long)c.T))));
     }
 
     private static void Sigmoid(RuleContext c)

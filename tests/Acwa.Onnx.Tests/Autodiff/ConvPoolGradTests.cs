@@ -68,6 +68,19 @@ public class ConvPoolGradTests
         Assert.Equal(1, CountOps(r.GradModel, "Slice"));
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(2, 0)]
+    [InlineData(2, 1)] // padded: the im2col Conv is still needed
+    public void PointwiseConvWeightGradNeedsNoIm2ColCopy(long stride, long pad)
+    {
+        var r = Check(F, [new("x", [2, 3, 6, 5]), new("w", [4, 3, 1, 1])],
+            g => g.Op("Conv", ["x", "w"], Attr.Ints("strides", stride, stride), Attr.Ints("pads", pad, pad, pad, pad)), samples: 8);
+        // Forward conv and the input gradient (a Conv, or a ConvTranspose for stride 2); X itself (or its strided Slice)
+        // serves as the taps of a 1x1 kernel without padding.
+        Assert.Equal(pad == 0 ? 0 : 1, r.GradModel.Graph.Node.Count(n => n.OpType == "Conv" && n.GetInt("group", 1) == 3));
+    }
+
     [Fact]
     public void ConvSameUpperAutoPad() =>
         Check(F, [new("x", [2, 2, 6, 5]), new("w", [3, 2, 3, 3])],

@@ -69,8 +69,24 @@ public class ReverseModeTests
         // values in [-1, 1] away from the bounds +-0.5 by at least 1e-3 (FD step 1e-6)
         static double Draw(Random r) { double v; do v = r.NextDouble() * 2 - 1; while (Math.Abs(Math.Abs(v) - 0.5) < 1e-3); return v; }
         var r1 = Check(D, [new("x", [4, 5], Draw)], g => g.Op("Clip", ["x", g.Initializer(Tensors.Double("lo", [], [-0.5])), g.Initializer(Tensors.Double("hi", [], [0.5]))]), samples: 20);
-        Assert.Contains(r1.GradModel.Graph.Node, n => n.OpType == "And");
+        Assert.Contains(r1.GradModel.Graph.Node, n => n.OpType == "Equal"); // mask X == Clip(X): one compare for both bounds
+        Assert.DoesNotContain(r1.GradModel.Graph.Node, n => n.OpType is "And" or "GreaterOrEqual" or "LessOrEqual");
         Check(D, [new("x", [4, 5], Draw)], g => g.Op("Clip", ["x", "", g.Initializer(Tensors.Double("hi", [], [0.5]))]), samples: 20);
+        Check(D, [new("x", [4, 5], Draw)], g => g.Op("Clip", ["x"]), samples: 20); // no bounds: identity
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("cuda")] // the CUDA form (Where) built and run on the CPU provider
+    public void ClipPassesTheGradientAtTheBoundsLikePyTorchClamp(string device)
+    {
+        // clamp's backward: dY where min <= x <= max, so x exactly at a bound gets dY; outside gets 0.
+        double[] x = [-0.5, 0.5, 0.7, -0.9, 0.0, 0.49];
+        var g = GradAt(D, [new("x", [1, 6])], [x], b => b.Op("Clip", ["x", b.Initializer(Tensors.Double("lo", [], [-0.5])), b.Initializer(Tensors.Double("hi", [], [0.5]))]),
+            new GradientOptions { Device = device });
+        var full = GradAt(D, [new("x", [1, 6])], [x], b => b.Op("Identity", ["x"]), new GradientOptions());
+        double[] inside = [1, 1, 0, 0, 1, 1];
+        for (int i = 0; i < x.Length; i++) Assert.Equal(full[0][i] * inside[i], g[0][i], 12);
     }
 
     [Fact]
