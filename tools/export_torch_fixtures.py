@@ -340,6 +340,29 @@ def export_training_fixture(name, model, x, y, w):
         for n, p in m.named_parameters():
             put(f"{key}/{n}", p.detach().numpy())
 
+    # Frozen batch norm (fine-tuning a frozen backbone): BatchNorm modules in eval mode with their scale and bias frozen,
+    # everything else trains; references for acwa's ArtifactOptions.FrozenBatchNorm.
+    bn_params = {f"{mn}.{pn}" for mn, mod in m64.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)
+                 for pn, _ in mod.named_parameters(recurse=False)}
+    frozen_bn = None
+    if bn_params:
+        mf = copy.deepcopy(ref).double().train()
+        for mod in mf.modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.eval()
+        for n, p in mf.named_parameters():
+            p.requires_grad_(n not in bn_params)
+        logits_f = mf(x64)
+        loss_f = weighted_ce(logits_f, y, w64)
+        loss_f.backward()
+        put("frozen_bn/logits", logits_f.detach().numpy())
+        trained = [n for n in params if n not in bn_params]
+        for n, p in mf.named_parameters():
+            if n not in bn_params:
+                put(f"frozen_bn/grad/{n}", p.grad.detach().numpy())
+        frozen_bn = {"loss": loss_f.item(), "parameters": trained, "frozen": sorted(bn_params),
+                     "description": "BatchNorm modules in eval mode (running statistics), their weight and bias frozen"}
+
     index = {
         "model": f"{name}.onnx",
         "opset": 17,
@@ -356,6 +379,8 @@ def export_training_fixture(name, model, x, y, w):
         "precision": "references computed in float64 from the float32 parameters, stored as float32",
         "files": files,
     }
+    if frozen_bn is not None:
+        index["frozen_bn"] = frozen_bn
     with open(os.path.join(folder, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
 

@@ -10,7 +10,7 @@ internal sealed record ArtifactsCommandOptions(
     string Model, string Out, string Loss = "ce", string Optimizer = "adam", float LearningRate = 1e-3f, float Momentum = 0f,
     float WeightDecay = 0f, bool Nesterov = false, float? ClipNorm = null, int AccumulationSteps = 1, int? NumClasses = null,
     long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null, string Device = "cpu",
-    bool PerTensorOptimizer = false);
+    bool PerTensorOptimizer = false, bool FrozenBatchNorm = false);
 
 /// <summary><c>acwa artifacts</c>: compile a forward ONNX classifier into training artifacts.</summary>
 internal static class ArtifactsCommand
@@ -21,6 +21,7 @@ internal static class ArtifactsCommand
         var output = new Option<string>("--out") { Description = "Output folder for training_model.onnx, eval_model.onnx, checkpoint.acwa, inference_model.onnx, manifest.json", Required = true };
         var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard (default: all fp32 initializers except batch-norm statistics)" };
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (with the default trainable set)" };
+        var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode (running statistics as constants, not updated)" };
         var loss = new Option<string>("--loss") { Description = "Loss: ce (weighted cross-entropy), focal, ldam, la (logit adjustment)", DefaultValueFactory = _ => "ce" };
         loss.AcceptOnlyFromAmong("ce", "focal", "ldam", "la");
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer: adam, adamw, sgd", DefaultValueFactory = _ => "adam" };
@@ -38,7 +39,7 @@ internal static class ArtifactsCommand
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update (and state) per parameter tensor instead of one fused update over all parameters" };
         var cmd = new Command("artifacts", "Compile a forward ONNX classifier into training, eval and inference graphs, an initial checkpoint and a manifest.")
         {
-            model, output, trainable, frozen, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape, device, perTensor,
+            model, output, trainable, frozen, frozenBn, loss, optimizer, lr, momentum, wd, nesterov, clip, accumulate, classes, shape, device, perTensor,
         };
         cmd.SetAction(r =>
         {
@@ -48,7 +49,7 @@ internal static class ArtifactsCommand
                 o = new ArtifactsCommandOptions(
                     r.GetValue(model)!, r.GetValue(output)!, r.GetValue(loss)!, r.GetValue(optimizer)!, r.GetValue(lr), r.GetValue(momentum),
                     r.GetValue(wd), r.GetValue(nesterov), r.GetValue(clip), r.GetValue(accumulate), r.GetValue(classes),
-                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)), r.GetValue(device)!, r.GetValue(perTensor));
+                    ParseShape(r.GetValue(shape)), SplitList(r.GetValue(trainable)), SplitList(r.GetValue(frozen)), r.GetValue(device)!, r.GetValue(perTensor), r.GetValue(frozenBn));
             }
             catch (FormatException e)
             {
@@ -107,6 +108,7 @@ internal static class ArtifactsCommand
         InputShape = o.InputShape,
         Trainable = o.Trainable,
         Frozen = o.Frozen,
+        FrozenBatchNorm = o.FrozenBatchNorm,
         Device = o.Device,
         FusedOptimizer = !o.PerTensorOptimizer,
     };

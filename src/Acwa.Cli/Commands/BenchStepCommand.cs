@@ -13,7 +13,8 @@ namespace Acwa.Cli.Commands;
 /// <summary>Plain options of <c>acwa bench step</c>.</summary>
 internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
-    string MaxPoolGrad = "auto");
+    string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
+    bool FrozenBatchNorm = false);
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -52,15 +53,19 @@ internal static class BenchStepCommand
         var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd or adamw.", DefaultValueFactory = _ => "adam" };
         var convWeightGrad = new Option<string>("--conv-weight-grad") { Description = "Convolution weight-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<ConvWeightGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
         var maxPoolGrad = new Option<string>("--maxpool-grad") { Description = "MaxPool input-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<MaxPoolGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
+        var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard; default: every fp32 parameter." };
+        var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (times fine-tuning a part of the model)." };
+        var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode." };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor, maxPoolGrad,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
-            pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!),
+            pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
+            ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn)),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -69,6 +74,8 @@ internal static class BenchStepCommand
     {
         if (o.Batch < 1 || o.Steps < 1 || o.Repeats < 1)
             return ConsoleOutput.Fail(error, "need --batch, --steps and --repeats >= 1");
+        if (o.Trainable is not null && o.Frozen is not null)
+            return ConsoleOutput.Fail(error, "give either --trainable or --frozen, not both");
         Device device;
         try { device = Device.Parse(o.Device); }
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
@@ -124,6 +131,7 @@ internal static class BenchStepCommand
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
                 Gradients = new GradientOptions { ConvWeightGrad = cwg, MaxPoolGrad = mpg }, FusedOptimizer = !o.PerTensorOptimizer,
+                Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
             int n = o.Batch, sample = c * h * w;
             var rng = new Random(1);

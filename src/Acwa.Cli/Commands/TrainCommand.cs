@@ -30,11 +30,12 @@ internal static class TrainCommand
         var quiet = new Option<bool>("--quiet") { Description = "No progress bars; one line per epoch." };
         var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard (e.g. 'fc.*'); default: every fp32 parameter." };
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (e.g. 'conv*,bn*' to fine-tune only the head)." };
+        var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode (running statistics, not updated), as PyTorch's eval() on a frozen backbone." };
         var imageSize = new Option<int?>("--image-size") { Description = "Side that folder:/isic2018: images are resized to (default: a model file's declared input side, else 64)." };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
         var cmd = new Command("train", "Train a classifier on imbalanced data with a class-weight policy (ACWA by default) and write a report.")
         {
-            dataset, imbalance, imageSize, model, trainable, frozen, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, testEach, quiet,
+            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, testEach, quiet,
         };
         cmd.SetAction(pr => TrainRun.Execute(new TrainRunOptions
         {
@@ -44,7 +45,7 @@ internal static class TrainCommand
             ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),
             OutDir = pr.GetValue(outDir), Resume = pr.GetValue(resume), TestEachEpoch = pr.GetValue(testEach), Quiet = pr.GetValue(quiet),
             Trainable = ArtifactsCommand.SplitList(pr.GetValue(trainable)), Frozen = ArtifactsCommand.SplitList(pr.GetValue(frozen)),
-            ImageSize = pr.GetValue(imageSize),
+            FrozenBatchNorm = pr.GetValue(frozenBn), ImageSize = pr.GetValue(imageSize),
         }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }

@@ -145,6 +145,7 @@ internal static class TrainRun
             Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
             Trainable = o.Trainable,
             Frozen = o.Frozen,
+            FrozenBatchNorm = o.FrozenBatchNorm,
         };
     }
 

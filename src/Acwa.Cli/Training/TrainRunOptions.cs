@@ -31,6 +31,8 @@ internal sealed record TrainRunOptions
     public IReadOnlyList<string>? Trainable { get; init; }
     /// <summary>Initializers to keep frozen (names or '*' patterns), e.g. a pretrained backbone when fine-tuning.</summary>
     public IReadOnlyList<string>? Frozen { get; init; }
+    /// <summary>Batch-norm layers with frozen scale and bias run in inference mode (<see cref="Acwa.Onnx.Training.Compiler.ArtifactOptions.FrozenBatchNorm"/>).</summary>
+    public bool FrozenBatchNorm { get; init; }
     /// <summary>Side images of folder/ISIC-2018 datasets are resized to; null = the model file's declared input side, else 64.</summary>
     public int? ImageSize { get; init; }
     /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
@@ -63,6 +65,7 @@ internal sealed record TrainRunOptions
         ["seed"] = Seed,
         ["trainable"] = Trainable is null ? null : new JsonArray(Trainable.Select(t => (JsonNode?)t).ToArray()),
         ["frozen"] = Frozen is null ? null : new JsonArray(Frozen.Select(t => (JsonNode?)t).ToArray()),
+        ["frozen_bn"] = FrozenBatchNorm,
         ["image_size"] = ImageSize,
     };
 }

@@ -17,7 +17,8 @@ public static class TrainingRewrite
         Rewrite(b, shapes, options).RunningStatistics;
 
     /// <summary>
-    /// Rewrites <c>b.Graph</c> in place. Each BatchNormalization (inference form: X, scale, B, mean, var) gets batch
+    /// Rewrites <c>b.Graph</c> in place. Each BatchNormalization (inference form: X, scale, B, mean, var) but those in
+    /// <see cref="TrainingRewriteOptions.InferenceBatchNorms"/> gets batch
     /// statistics mean = ReduceMean(X) and var = ReduceSumSquare(X - mean) / M over all axes but 1 (biased), which are fed to
     /// the same inference-mode op (fused normalisation, runs on CUDA); the node is marked with
     /// <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward formula.
@@ -36,7 +37,8 @@ public static class TrainingRewrite
         var e = new GradEmitter(b, shapes);
         var stats = new Dictionary<string, string>(StringComparer.Ordinal);
         var masks = new List<DropoutMaskInput>();
-        var targets = b.Graph.Node.Where(n => n.OpType is "BatchNormalization" or "Dropout").ToList();
+        var targets = b.Graph.Node.Where(n => n.OpType == "Dropout"
+            || (n.OpType == "BatchNormalization" && !options.InferenceBatchNorms.Contains(n.Output[0]))).ToList();
         var updates = new List<RunningUpdate>();
         var claimed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var n in targets)

@@ -14,6 +14,9 @@ public sealed record TrainingRewriteOptions
     /// <summary>Where training-mode Dropout gets its mask; default <see cref="DropoutMaskSource.HostInput"/> (bit-identical resume).</summary>
     public DropoutMaskSource DropoutMasks { get; init; } = DropoutMaskSource.HostInput;
 
+    /// <summary>BatchNormalization nodes (by first output) left in inference mode: running statistics as constants, no update.</summary>
+    public IReadOnlySet<string> InferenceBatchNorms { get; init; } = new HashSet<string>();
+
     /// <summary>The opset of the model being rewritten (ReduceMean takes its axes as an input from opset 18, as an attribute before).</summary>
     public int Opset { get; init; } = OnnxModel.DefaultOpset;
 }

@@ -8,6 +8,27 @@ namespace Acwa.Onnx.Tests.Compiler;
 public class ArtifactsCommandTests
 {
     [Fact]
+    public void FrozenBnKeepsTheFrozenBatchNormsRunningStatisticsOutOfTheState()
+    {
+        var dir = Directory.CreateTempSubdirectory("acwa-art-fbn-").FullName;
+        try
+        {
+            var fixture = Models.ModelTestUtil.Fixture("tiny_resnet.onnx");
+            Assert.Equal(0, CliApp.Run(["artifacts", "--model", fixture, "--out", Path.Combine(dir, "a"), "--frozen", "bn1.*", "--frozen-bn"]));
+            var m = ArtifactManifest.Load(Path.Combine(dir, "a", "manifest.json"));
+            Assert.Equal(1.0, m.Hyperparameters["frozen_batch_norm"]);
+            // bn1 (scale and bias frozen) runs in inference mode: its statistics are constants; block.bn1/bn2 still train.
+            Assert.DoesNotContain(m.State, s => s.Name.StartsWith("bn1.", StringComparison.Ordinal));
+            Assert.Contains(m.State, s => s.Name == "block.bn1.running_mean" && s.Kind == Acwa.Onnx.Training.StateKind.Buffer);
+            Assert.Equal(0, CliApp.Run(["artifacts", "--model", fixture, "--out", Path.Combine(dir, "b"), "--frozen", "bn1.*"]));
+            var plain = ArtifactManifest.Load(Path.Combine(dir, "b", "manifest.json"));
+            Assert.False(plain.Hyperparameters.ContainsKey("frozen_batch_norm"));
+            Assert.Contains(plain.State, s => s.Name == "bn1.running_mean" && s.Kind == Acwa.Onnx.Training.StateKind.Buffer);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void ArtifactsCommandWritesARunnableArtifactSet()
     {
         var dir = Directory.CreateTempSubdirectory("acwa-cli").FullName;
@@ -59,7 +80,7 @@ public class ArtifactsCommandTests
     {
         var cmd = CliApp.Build().Subcommands.Single(c => c.Name == "artifacts");
         var names = cmd.Options.Select(o => o.Name).ToHashSet();
-        foreach (var n in new[] { "--model", "--out", "--trainable", "--frozen", "--loss", "--optimizer", "--lr", "--momentum", "--weight-decay", "--nesterov", "--clip-norm", "--num-classes", "--input-shape" })
+        foreach (var n in new[] { "--model", "--out", "--trainable", "--frozen", "--frozen-bn", "--loss", "--optimizer", "--lr", "--momentum", "--weight-decay", "--nesterov", "--clip-norm", "--num-classes", "--input-shape" })
             Assert.Contains(n, names);
         Assert.Empty(CliApp.Build().Parse(["artifacts", "--model", "m.onnx", "--out", "o"]).Errors);
     }

@@ -95,22 +95,30 @@ public sealed class ImageFolderReaderTests : IDisposable
         Assert.Throws<FormatException>(() => DatasetSpec.Parse("folder"));
     }
 
-    [Fact]
-    public void AnExportedModelIsFineTunedOnAFolderWithItsStemFrozen()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnExportedModelIsFineTunedOnAFolderWithItsStemFrozen(bool frozenBn)
     {
         // The MobileNetV3-style fixture exported by torch (input [N, 3, 8, 8], 3 classes): images resized to its declared
-        // 8x8 without being told, the stem (conv1, bn1) frozen by pattern, everything else trained.
+        // 8x8 without being told, the stem (conv1, bn1) frozen by pattern, everything else trained. With --frozen-bn the
+        // stem's batch norm also keeps its running statistics (inference mode); without, it trains on batch statistics.
         WriteSplit(_tmp.File("data/train"), [12, 6, 4]);
         WriteSplit(_tmp.File("data/test"), [3, 3, 3]);
         var fixture = Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx");
         var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = fixture, Epochs = 1, Batch = 8,
-            OutDir = _tmp.File("ft"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache"), Frozen = ["conv1.*", "bn1.weight", "bn1.bias"] };
+            OutDir = _tmp.File("ft"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache"), Frozen = ["conv1.*", "bn1.weight", "bn1.bias"],
+            FrozenBatchNorm = frozenBn };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.Equal(9, outcome.TestConfusion!.Counts.ToArray().Sum());
         var before = Graphs.OnnxModel.Load(fixture).Graph.Initializer.ToDictionary(t => t.Name, Graphs.Tensors.ToFloats);
         var after = Graphs.OnnxModel.Load(Path.Combine(o.OutDir!, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Graphs.Tensors.ToFloats);
         foreach (var name in new[] { "conv1.weight", "bn1.weight", "bn1.bias" }) Assert.Equal(before[name], after[name]);
         foreach (var name in new[] { "dw.weight", "fc.weight", "act.weight" }) Assert.NotEqual(before[name], after[name]);
+        foreach (var name in new[] { "bn1.running_mean", "bn1.running_var" })
+            if (frozenBn) Assert.Equal(before[name], after[name]); else Assert.NotEqual(before[name], after[name]);
+        Assert.NotEqual(before["bn2.running_mean"], after["bn2.running_mean"]); // bn2's scale and bias train: batch statistics
+        Assert.Equal(frozenBn, System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(o.OutDir!, "config.json")))!["frozen_bn"]!.GetValue<bool>());
     }
 
     [Fact]

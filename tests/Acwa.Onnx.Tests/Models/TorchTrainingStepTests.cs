@@ -75,6 +75,42 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("tiny_resnet")]
     public void StepCompiledForCudaMatchesPyTorchOnTheCpu(string fixture) => CheckStep(fixture, "adam", "cuda");
 
+    /// <summary>
+    /// <see cref="ArtifactOptions.FrozenBatchNorm"/> with every batch-norm scale and bias frozen: the batch norms run in
+    /// inference mode (no buffers left in the state), and loss, logits and every other parameter's gradient match PyTorch
+    /// with its BatchNorm modules in eval() and their parameters frozen (the usual frozen-backbone fine-tuning setting).
+    /// </summary>
+    [Theory]
+    [InlineData("tiny_cnn", "cpu")]
+    [InlineData("tiny_resnet", "cpu")]
+    [InlineData("tiny_mobilenet", "cpu")]
+    [InlineData("tiny_resnet", "cuda")]
+    public void FrozenBatchNormStepMatchesPyTorchWithBatchNormInEvalMode(string fixture, string device)
+    {
+        float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
+        var frozenBn = ModelTestUtil.Index($"{fixture}/index.json").GetProperty("frozen_bn");
+        var forward = OpsetUpgrade.ToOpset18(OnnxModel.Load(ModelTestUtil.Fixture($"{fixture}.onnx")));
+        var x = Npy.Read(ModelTestUtil.Fixture($"{fixture}/x.npy"));
+        var y = Npy.Read(ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
+        var frozen = frozenBn.GetProperty("frozen").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var parameters = frozenBn.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
+
+        var options = Options("sgd", Ref("w")) with { Device = device, Frozen = frozen, FrozenBatchNorm = true };
+        var set = TrainingArtifacts.Compile(forward, options, exposeGradients: true);
+        Assert.Equal(parameters.Order(StringComparer.Ordinal),
+            set.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(set.Manifest.State, s => s.Kind == StateKind.Buffer);
+        Assert.DoesNotContain(set.TrainingModel.Graph.Node, n => n.DocString == Acwa.Onnx.Autodiff.TrainingRewrite.BatchNormMarker);
+
+        using var runner = new StepRunner(set);
+        float loss = runner.Step(x.Floats(), y);
+        double expectedLoss = frozenBn.GetProperty("loss").GetDouble();
+        Assert.True(Math.Abs(loss - expectedLoss) <= Tolerance * Math.Abs(expectedLoss), $"loss {loss} vs PyTorch {expectedLoss}");
+        Close("logits", (float[])runner.Last[set.Manifest.LogitsOutput], Ref("frozen_bn/logits"));
+        foreach (var p in parameters) Close($"gradient of {p}", (float[])runner.Last["grad." + p], Ref($"frozen_bn/grad/{p}"));
+        output.WriteLine($"{fixture}/{device} frozen batch norm: loss {loss} (PyTorch {expectedLoss}); largest relative error {_worst:G3} ({_worstWhat})");
+    }
+
     private void CheckStep(string fixture, string optimizer, string device)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();

@@ -49,6 +49,15 @@ public sealed record ArtifactOptions
     public IReadOnlyList<string>? Trainable { get; init; }
     /// <summary>Initializers to keep frozen (baked into the graphs as constants) when <see cref="Trainable"/> is null.</summary>
     public IReadOnlyList<string>? Frozen { get; init; }
+    /// <summary>
+    /// BatchNormalization nodes whose scale and bias are both frozen stay in inference mode: they normalise with their
+    /// running statistics, which stay constant (baked into the graphs, not in the checkpoint) instead of batch
+    /// statistics updated every step. PyTorch: those BatchNorm modules in eval() while the rest trains (torchvision's
+    /// FrozenBatchNorm2d), the usual setting for fine-tuning a frozen backbone; ORT can then fold them into the
+    /// preceding convolution and run the frozen part on its inference kernels. Default false: every BatchNormalization
+    /// trains on batch statistics, as PyTorch's model.train().
+    /// </summary>
+    public bool FrozenBatchNorm { get; init; }
     /// <summary>Number of classes; null reads it from the logits output's last dimension.</summary>
     public int? NumClasses { get; init; }
     /// <summary>Batch input shape without the batch dimension (e.g. [1, 28, 28]); null reads it from the model's input.</summary>

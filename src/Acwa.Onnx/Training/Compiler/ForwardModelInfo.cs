@@ -12,8 +12,10 @@ namespace Acwa.Onnx.Training.Compiler;
 /// <param name="Trainable">Trainable initializers, in the model's initializer order.</param>
 /// <param name="Buffers">Batch-norm running mean/var initializers, in initializer order.</param>
 /// <param name="Shapes">Shapes of every value of the forward graph.</param>
+/// <param name="InferenceBatchNorms">First outputs of the BatchNormalization nodes that stay in inference mode
+/// (<see cref="ArtifactOptions.FrozenBatchNorm"/>); their running statistics are constants, not buffers.</param>
 internal sealed record ForwardModelInfo(string Input, long[] InputShape, string Logits, int NumClasses,
-    IReadOnlyList<string> Trainable, IReadOnlyList<string> Buffers, ShapeTable Shapes)
+    IReadOnlyList<string> Trainable, IReadOnlyList<string> Buffers, ShapeTable Shapes, IReadOnlySet<string> InferenceBatchNorms)
 {
     /// <summary>Analyses <paramref name="forward"/> (not modified); errors name the offending input, output or initializer.</summary>
     public static ForwardModelInfo Analyze(ModelProto forward, ArtifactOptions o)
@@ -101,7 +103,28 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
                 .Select(t => t.Name).ToList();
         }
         if (trainable.Count == 0) throw new ArgumentException("no trainable parameters: the forward model has no fp32 initializers left to train");
-        return new ForwardModelInfo(input.Name, shape, logits, (int)ld[1], trainable, buffers, shapes);
+        var inferenceBns = new HashSet<string>(StringComparer.Ordinal);
+        if (o.FrozenBatchNorm)
+        {
+            var trainableSet = new HashSet<string>(trainable, StringComparer.Ordinal);
+            var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+            foreach (var n in g.Node) foreach (var v in n.Output) producers[v] = n;
+            // torch.onnx.export passes deduplicated initializers through Identity nodes: follow them to the initializer.
+            string Source(string v)
+            {
+                while (producers.TryGetValue(v, out var p) && p.OpType == "Identity") v = p.Input[0];
+                return v;
+            }
+            var bns = g.Node.Where(n => n.OpType == "BatchNormalization").ToList();
+            foreach (var n in bns)
+                if (!trainableSet.Contains(Source(n.Input[1])) && !trainableSet.Contains(Source(n.Input[2])))
+                    inferenceBns.Add(n.Output[0]);
+            // A running statistic stays a buffer while any training-mode BatchNormalization still reads it.
+            var stillBuffers = new HashSet<string>(bns.Where(n => !inferenceBns.Contains(n.Output[0]))
+                .SelectMany(n => n.Input.Skip(3).Take(2)).Select(Source), StringComparer.Ordinal);
+            buffers = buffers.Where(stillBuffers.Contains).ToList();
+        }
+        return new ForwardModelInfo(input.Name, shape, logits, (int)ld[1], trainable, buffers, shapes, inferenceBns);
     }
 
     /// <summary>

@@ -34,7 +34,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var b = new GraphBuilder(g);
         var shapes = info.Shapes;
 
-        var rewrite = TrainingRewrite.Rewrite(b, shapes, new TrainingRewriteOptions { Opset = Opset(forward) });
+        var rewrite = TrainingRewrite.Rewrite(b, shapes, new TrainingRewriteOptions { Opset = Opset(forward), InferenceBatchNorms = info.InferenceBatchNorms });
         var labels = GraphOps.InputUnique(b, "y", ElementType.Int64, [null]);
         var controls = new List<ControlInput>();
         var loss = LossFragment.Append(b, o, info.Logits, labels, info.NumClasses);

@@ -176,6 +176,7 @@ public static class TrainingArtifacts
             h["beta2"] = o.Beta2;
             h["eps"] = o.Epsilon;
         }
+        if (o.FrozenBatchNorm) h["frozen_batch_norm"] = 1;
         return h;
     }
 }
