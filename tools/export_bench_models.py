@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""Exports forward models of the kind users fine-tune, for `acwa bench step|train --model FILE.onnx` (not test fixtures).
+
+    /usr/bin/python3 tools/export_bench_models.py OUT_DIR [--side 64] [--classes 10]
+
+Writes OUT_DIR/mobilenetv2.onnx: a MobileNetV2-style network (inverted residual blocks: 1x1 expansion, 3x3 depthwise,
+1x1 projection, batch norm, ReLU6, i.e. Clip) with width 1.0 and the first five stages (16-24-32-64-96 channels),
+then a 1x1 convolution to 320 channels, global average pooling and a linear classifier. Random weights (seed 0),
+exported like the fixtures (opset 17, eval mode, batch norm kept, dynamic batch) with input [N, 3, side, side].
+Needs torch (Debian's python3-torch 1.13 works) and nothing else.
+"""
+import argparse
+import os
+
+import torch
+import torch.nn as nn
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        self.residual = stride == 1 and cin == cout
+        self.block = nn.Sequential(
+            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return x + self.block(x) if self.residual else self.block(x)
+
+
+def mobilenetv2(classes):
+    # (expansion, channels, blocks, first stride) as in MobileNetV2's table, first five stages.
+    stages = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 2, 2), (6, 96, 1, 1)]
+    layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+    cin = 32
+    for expand, cout, blocks, stride in stages:
+        for i in range(blocks):
+            layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
+            cin = cout
+    layers += [nn.Conv2d(cin, 320, 1, bias=False), nn.BatchNorm2d(320), nn.ReLU6(),
+               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(320, classes)]
+    return nn.Sequential(*layers)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--side", type=int, default=64)
+    ap.add_argument("--classes", type=int, default=10)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    torch.manual_seed(0)
+    model = mobilenetv2(a.classes).eval()  # eval + PRESERVE: inference-mode BatchNormalization, as acwa imports it
+    path = os.path.join(a.out, "mobilenetv2.onnx")
+    torch.onnx.export(model, torch.randn(2, 3, a.side, a.side), path, opset_version=17,
+                      do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
