@@ -5,8 +5,10 @@
 
 Writes OUT_DIR/mobilenetv2.onnx: a MobileNetV2-style network (inverted residual blocks: 1x1 expansion, 3x3 depthwise,
 1x1 projection, batch norm, ReLU6, i.e. Clip) with width 1.0 and the first five stages (16-24-32-64-96 channels),
-then a 1x1 convolution to 320 channels, global average pooling and a linear classifier. Random weights (seed 0),
-exported like the fixtures (opset 17, eval mode, batch norm kept, dynamic batch) with input [N, 3, side, side].
+then a 1x1 convolution to 320 channels, global average pooling and a linear classifier; and OUT_DIR/mobilenetv3.onnx:
+MobileNetV3-Small's block table (3x3/5x5 depthwise, squeeze-excite with HardSigmoid, HardSwish and ReLU, exported as
+the ONNX ops HardSwish and HardSigmoid). Random weights (seed 0), exported like the fixtures (opset 17, eval mode,
+batch norm kept, dynamic batch) with input [N, 3, side, side].
 Needs torch (Debian's python3-torch 1.13 works) and nothing else.
 """
 import argparse
@@ -44,6 +46,61 @@ def mobilenetv2(classes):
     return nn.Sequential(*layers)
 
 
+class SqueezeExcite(nn.Module):
+    def __init__(self, ch):
+        super().__init__()
+        squeeze = max(8, ch // 4)
+        self.fc1 = nn.Conv2d(ch, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, ch, 1)
+
+    def forward(self, x):
+        s = x.mean((2, 3), keepdim=True)
+        return x * nn.functional.hardsigmoid(self.fc2(nn.functional.relu(self.fc1(s))))
+
+
+class V3Block(nn.Module):
+    def __init__(self, cin, k, hidden, cout, se, hs, stride):
+        super().__init__()
+        act = nn.Hardswish if hs else nn.ReLU
+        self.residual = stride == 1 and cin == cout
+        layers = []
+        if hidden != cin:
+            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act()]
+        layers += [nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False), nn.BatchNorm2d(hidden), act()]
+        if se:
+            layers.append(SqueezeExcite(hidden))
+        layers += [nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.block(x) if self.residual else self.block(x)
+
+
+def mobilenetv3_small(classes):
+    # (kernel, expanded, out, squeeze-excite, hardswish, stride): MobileNetV3-Small's table.
+    table = [(3, 16, 16, True, False, 2), (3, 72, 24, False, False, 2), (3, 88, 24, False, False, 1),
+             (5, 96, 40, True, True, 2), (5, 240, 40, True, True, 1), (5, 240, 40, True, True, 1),
+             (5, 120, 48, True, True, 1), (5, 144, 48, True, True, 1), (5, 288, 96, True, True, 2),
+             (5, 576, 96, True, True, 1), (5, 576, 96, True, True, 1)]
+    layers = [nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.Hardswish()]
+    cin = 16
+    for k, hidden, cout, se, hs, stride in table:
+        layers.append(V3Block(cin, k, hidden, cout, se, hs, stride))
+        cin = cout
+    layers += [nn.Conv2d(cin, 576, 1, bias=False), nn.BatchNorm2d(576), nn.Hardswish(),
+               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(576, 1024), nn.Hardswish(), nn.Linear(1024, classes)]
+    return nn.Sequential(*layers)
+
+
+def export(model, path, side):
+    # eval + PRESERVE: inference-mode BatchNormalization, as acwa imports it
+    torch.onnx.export(model.eval(), torch.randn(2, 3, side, side), path, opset_version=17,
+                      do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    print(path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
@@ -52,13 +109,9 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(0)
-    model = mobilenetv2(a.classes).eval()  # eval + PRESERVE: inference-mode BatchNormalization, as acwa imports it
-    path = os.path.join(a.out, "mobilenetv2.onnx")
-    torch.onnx.export(model, torch.randn(2, 3, a.side, a.side), path, opset_version=17,
-                      do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
-                      input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
-    print(path)
+    export(mobilenetv2(a.classes), os.path.join(a.out, "mobilenetv2.onnx"), a.side)
+    torch.manual_seed(0)
+    export(mobilenetv3_small(a.classes), os.path.join(a.out, "mobilenetv3.onnx"), a.side)
 
 
 if __name__ == "__main__":

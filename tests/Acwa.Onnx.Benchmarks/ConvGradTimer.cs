@@ -34,6 +34,10 @@ public static class ConvGradTimer
         new("dw 144 16x16", 64, 144, 16, 16, 144, 3, 1, 1, 144),
         new("dw 192 8x8", 64, 192, 8, 8, 192, 3, 1, 1, 192),
         new("pw 32->192 8x8", 64, 32, 8, 8, 192, 1, 1, 0),
+        // MobileNetV3-Small's 5x5 depthwise convolutions at the small spatial sizes of its last stages (batch 64).
+        new("dw5 576 2x2", 64, 576, 2, 2, 576, 5, 1, 2, 576),
+        new("dw5 240 4x4", 64, 240, 4, 4, 240, 5, 1, 2, 240),
+        new("dw5 96 8x8 s2", 64, 96, 8, 8, 96, 5, 2, 2, 96),
     ];
 
     public static readonly (string Label, string Wrt, GradientOptions? Options)[] Pieces =
@@ -41,10 +45,12 @@ public static class ConvGradTimer
         ("forward conv (reference)", "", null),
         ("dX FlippedConv", "x", new GradientOptions { ConvInputGrad = ConvInputGradMethod.FlippedConv }),
         ("dX ConvTranspose", "x", new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose }),
+        ("dX DepthwiseDense", "x", new GradientOptions { ConvInputGrad = ConvInputGradMethod.DepthwiseDense }),
         ("dW TapsGemm", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.TapsGemm }),
         ("dW PerTapGemm", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }),
         ("dW SlicedPatchesMatMul", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }),
         ("dW Im2ColConvMatMul", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.Im2ColConvMatMul }),
+        ("dW DepthwiseDense", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.DepthwiseDense }),
         ("dW ConvOverTransposed", "w", new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed }),
     ];
 

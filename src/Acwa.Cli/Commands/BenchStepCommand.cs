@@ -14,7 +14,7 @@ namespace Acwa.Cli.Commands;
 internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
     string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
-    bool FrozenBatchNorm = false);
+    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null);
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -56,16 +56,17 @@ internal static class BenchStepCommand
         var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard; default: every fp32 parameter." };
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (times fine-tuning a part of the model)." };
         var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode." };
+        var denseDepthwise = new Option<long?>("--dense-depthwise") { Description = "Depthwise convolutions with Ho*Wo*H*W up to this run as dense per-channel MatMuls (0: none; default: the device's, CPU 4096)." };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
             pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
-            ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn)),
+            ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise)),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -130,7 +131,7 @@ internal static class BenchStepCommand
             TrainingArtifacts.Generate(forward, new ArtifactOptions
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
-                Gradients = new GradientOptions { ConvWeightGrad = cwg, MaxPoolGrad = mpg }, FusedOptimizer = !o.PerTensorOptimizer,
+                Gradients = new GradientOptions { ConvWeightGrad = cwg, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs }, FusedOptimizer = !o.PerTensorOptimizer,
                 Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
             int n = o.Batch, sample = c * h * w;

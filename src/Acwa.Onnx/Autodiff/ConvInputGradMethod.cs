@@ -17,4 +17,12 @@ public enum ConvInputGradMethod
 
     /// <summary><see cref="FlippedConv"/> when every stride is 1, else <see cref="ConvTranspose"/>.</summary>
     FlippedConvStride1ElseTranspose,
+
+    /// <summary>
+    /// Depthwise convolutions (one input and one output channel per group): each channel's convolution as a dense
+    /// [Ho Wo, H W] matrix (the kernel times a constant 0/1 tensor), applied to dY by one batched MatMul over the channels.
+    /// Its work grows with (H W)^2, so it suits small feature maps. Other convolutions use
+    /// <see cref="FlippedConvStride1ElseTranspose"/>.
+    /// </summary>
+    DepthwiseDense,
 }

@@ -32,6 +32,15 @@ public enum ConvWeightGradMethod
     /// </summary>
     Im2ColConvMatMul,
 
+    /// <summary>
+    /// Depthwise convolutions (one input and one output channel per group): per channel, dY at every output position
+    /// times X at every input position, summed over the batch by one batched MatMul ([C, Ho Wo, N] x [C, N, H W]), then
+    /// a constant 0/1 matrix adds up the position pairs each kernel tap connects. Its work grows with (H W)^2, so it suits
+    /// small feature maps, where ORT's grouped Conv and batched MatMul spend their time on per-group call overhead.
+    /// Other convolutions use <see cref="Im2ColConvMatMul"/>.
+    /// </summary>
+    DepthwiseDense,
+
     /// <summary>A Conv over N/C-transposed X with N/C-transposed dY as the kernel (strides and dilations swapped); groups 1 only.</summary>
     ConvOverTransposed,
 }

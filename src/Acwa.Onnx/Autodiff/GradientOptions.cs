@@ -12,6 +12,17 @@ public sealed record GradientOptions
     /// <summary>Decomposition of the MaxPool input gradient; <see cref="MaxPoolGradMethod.Auto"/> picks per device.</summary>
     public MaxPoolGradMethod MaxPoolGrad { get; init; } = MaxPoolGradMethod.Auto;
 
+    /// <summary>
+    /// Depthwise convolutions of the forward graph with Ho Wo H W up to this bound are rewritten as dense per-channel
+    /// MatMuls before differentiation (<see cref="DepthwiseLowering"/>); 0 rewrites none; null takes the device's default
+    /// (CPU <see cref="DepthwiseLowering.DefaultMaxPairs"/>, CUDA 0: not measured there).
+    /// </summary>
+    public long? DenseDepthwiseMaxPairs { get; init; }
+
+    /// <summary>The bound <see cref="DenseDepthwiseMaxPairs"/> resolves to for <see cref="Device"/>.</summary>
+    public long ResolvedDenseDepthwiseMaxPairs =>
+        DenseDepthwiseMaxPairs ?? (Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? 0 : DepthwiseLowering.DefaultMaxPairs);
+
     /// <summary>The device the graph will run on: <c>"cpu"</c> or <c>"cuda"</c> (decompositions may differ per device).</summary>
     public string Device { get; init; } = "cpu";
 }

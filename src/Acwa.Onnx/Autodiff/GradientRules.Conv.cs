@@ -8,14 +8,19 @@ internal static partial class GradientRules
     internal sealed record ConvGeometry(long H, long W, long Ho, long Wo, long Kh, long Kw, long Sh, long Sw, long Dh, long Dw,
         long PadTop, long PadLeft, long PadBottom, long PadRight, long Group);
 
-    internal static ConvGeometry Geometry(RuleContext c, long[] xd, long[] yd, long kh, long kw, long group)
+    internal static ConvGeometry Geometry(RuleContext c, long[] xd, long[] yd, long kh, long kw, long group) =>
+        Geometry(c.Node, xd, yd, kh, kw, group);
+
+    /// <inheritdoc cref="ConvGeometry"/>
+    /// <exception cref="NotSupportedException">Not a 2-D window, or spatial sizes that depend on the batch (names the node).</exception>
+    internal static ConvGeometry Geometry(Graphs.Proto.NodeProto node, long[] xd, long[] yd, long kh, long kw, long group)
     {
-        if (xd.Length != 4) throw c.Unsupported($"only 2-D spatial windows (rank-4 input) are supported; input has shape {ShapeTable.Format(xd)}");
-        if (xd[2] < 0 || xd[3] < 0 || yd[2] < 0 || yd[3] < 0) throw c.Unsupported("spatial sizes that depend on the batch are not supported");
-        var s = c.Node.GetInts("strides") ?? [1, 1];
-        var d = c.Node.GetInts("dilations") ?? [1, 1];
-        var p = c.Node.GetInts("pads") ?? [0, 0, 0, 0];
-        var auto = c.Node.GetString("auto_pad", "NOTSET");
+        if (xd.Length != 4) throw new NotSupportedException($"{node.Describe()}: only 2-D spatial windows (rank-4 input) are supported; input has shape {ShapeTable.Format(xd)}");
+        if (xd[2] < 0 || xd[3] < 0 || yd[2] < 0 || yd[3] < 0) throw new NotSupportedException($"{node.Describe()}: spatial sizes that depend on the batch are not supported");
+        var s = node.GetInts("strides") ?? [1, 1];
+        var d = node.GetInts("dilations") ?? [1, 1];
+        var p = node.GetInts("pads") ?? [0, 0, 0, 0];
+        var auto = node.GetString("auto_pad", "NOTSET");
         if (auto is "SAME_UPPER" or "SAME_LOWER")
         {
             p = new long[4];
@@ -43,9 +48,14 @@ internal static partial class GradientRules
         if (c.Needs(0))
         {
             var method = ResolveInputMethod(c.Options, g);
-            c.Add(0, method == ConvInputGradMethod.ConvTranspose
-                ? ConvInputGradTranspose(c, dy, w, g)
-                : ConvInputGradFlipped(c, dy, FlipKernel(c, w, wd, g.Group), g));
+            if (method == ConvInputGradMethod.DepthwiseDense && !IsDepthwise(xd, wd, g))
+                method = ResolveInputMethod(c.Options with { ConvInputGrad = ConvInputGradMethod.FlippedConvStride1ElseTranspose }, g);
+            c.Add(0, method switch
+            {
+                ConvInputGradMethod.ConvTranspose => ConvInputGradTranspose(c, dy, w, g),
+                ConvInputGradMethod.DepthwiseDense => ConvInputGradDepthwiseDense(c, dy, w, xd, g),
+                _ => ConvInputGradFlipped(c, dy, FlipKernel(c, w, wd, g.Group), g),
+            });
         }
         if (c.Needs(1))
         {
@@ -54,6 +64,8 @@ internal static partial class GradientRules
             {
                 ConvWeightGradMethod.SlicedPatchesMatMul => WeightGradSlicedPatches(c, x, dy, xd, wd, g),
                 ConvWeightGradMethod.Im2ColConvMatMul => WeightGradIm2ColConv(c, x, dy, xd, wd, g),
+                ConvWeightGradMethod.DepthwiseDense when IsDepthwise(xd, wd, g) => WeightGradDepthwiseDense(c, x, dy, xd, wd, g),
+                ConvWeightGradMethod.DepthwiseDense => WeightGradIm2ColConv(c, x, dy, xd, wd, g),
                 ConvWeightGradMethod.ConvOverTransposed when g.Group == 1 => WeightGradConvOverTransposed(c, x, dy, wd, g),
                 ConvWeightGradMethod.PerTapGemm when g.Group == 1 => WeightGradPerTapGemm(c, x, dy, xd, wd, g),
                 _ => WeightGradTapsGemm(c, x, dy, xd, wd, g),
@@ -62,21 +74,25 @@ internal static partial class GradientRules
     }
 
     /// <summary>
-    /// Auto: "cuda" -> ConvTranspose (cuDNN's backward-data kernel); "cpu" -> FlippedConv for stride 1, ConvTranspose
-    /// for larger strides (zero-interleaving makes the flipped Conv 5-8x slower there). Measured: docs/autodiff.md.
+    /// Auto: "cuda" -> ConvTranspose (cuDNN's backward-data kernel); "cpu" -> DepthwiseDense for depthwise convolutions
+    /// on small maps (see <see cref="DenseInputGradMaxPairs"/>), else FlippedConv for stride 1, ConvTranspose for larger
+    /// strides (zero-interleaving makes the flipped Conv 5-8x slower there). Measured: docs/autodiff.md.
     /// </summary>
     internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g)
     {
         var m = o.ConvInputGrad;
         if (m == ConvInputGradMethod.Auto)
-            m = IsCuda(o) ? ConvInputGradMethod.ConvTranspose : ConvInputGradMethod.FlippedConvStride1ElseTranspose;
+            m = IsCuda(o) ? ConvInputGradMethod.ConvTranspose
+                : g.Group > 1 && g.Ho * g.Wo * g.H * g.W <= DenseInputGradMaxPairs ? ConvInputGradMethod.DepthwiseDense
+                : ConvInputGradMethod.FlippedConvStride1ElseTranspose;
         if (m == ConvInputGradMethod.FlippedConvStride1ElseTranspose)
             m = g.Sh == 1 && g.Sw == 1 ? ConvInputGradMethod.FlippedConv : ConvInputGradMethod.ConvTranspose;
         return m;
     }
 
     /// <summary>
-    /// Auto: "cpu" -> Im2ColConvMatMul (one depthwise Conv replaces the k k strided Slices, the Concat and the Pad of
+    /// Auto: "cpu" -> DepthwiseDense for depthwise convolutions on small maps (see <see cref="DenseWeightGradMaxPairs"/>),
+    /// else Im2ColConvMatMul (one depthwise Conv replaces the k k strided Slices, the Concat and the Pad of
     /// SlicedPatchesMatMul: ResNet-20's training step 10.0 -> 7.9 times its forward pass); "cuda" -> SlicedPatchesMatMul
     /// (fastest of the measured forms on an H100 in design.md; Im2ColConvMatMul is not measured there yet). The batched
     /// MatMul forms beat the one-GEMM forms on CPU: it splits over the batch, while the one-GEMM forms have a tiny
@@ -84,11 +100,19 @@ internal static partial class GradientRules
     /// </summary>
     internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g)
     {
-        _ = g;
         var m = o.ConvWeightGrad;
         if (m != ConvWeightGradMethod.Auto) return m;
-        return IsCuda(o) ? ConvWeightGradMethod.SlicedPatchesMatMul : ConvWeightGradMethod.Im2ColConvMatMul;
+        if (IsCuda(o)) return ConvWeightGradMethod.SlicedPatchesMatMul;
+        return g.Group > 1 && g.Ho * g.Wo * g.H * g.W <= DenseWeightGradMaxPairs ? ConvWeightGradMethod.DepthwiseDense : ConvWeightGradMethod.Im2ColConvMatMul;
     }
+
+    /// <summary>
+    /// CPU Auto picks the dense depthwise forms up to these sizes (Ho Wo H W: output times input positions); measured per
+    /// piece (docs/autodiff.md, `convgrad cpu`): the input gradient wins up to 8x8 maps (0.56x the forward conv against
+    /// 1.0x for the flipped Conv) and loses at 16x16 (2.5x against 1.0x); the weight gradient wins up to 16x16 (1.5x against
+    /// 3.8x for im2col) and loses at 32x32 with stride 2 (3.1x against 2.7x). Non-depthwise groups fall back by themselves.
+    /// </summary>
+    internal const long DenseInputGradMaxPairs = 4096, DenseWeightGradMaxPairs = 65536;
 
     private static bool IsCuda(GradientOptions o) => o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
 
@@ -153,17 +177,23 @@ internal static partial class GradientRules
     private static string Tap(RuleContext c, string xpad, ConvGeometry g, long a, long b) =>
         c.E.Op("Slice", [xpad, c.E.I64(a * g.Dh, b * g.Dw), c.E.I64(a * g.Dh + g.Sh * (g.Ho - 1) + 1, b * g.Dw + g.Sw * (g.Wo - 1) + 1), c.E.I64(2, 3), c.E.I64(g.Sh, g.Sw)]);
 
-    /// <summary>Taps of padded X stacked to [N, g, Cin/g k k, Ho Wo], contracted with dY per sample, summed over N.</summary>
-    private static string WeightGradSlicedPatches(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    /// <summary>The k k strided taps of padded X stacked to [N, Cin, k k, Ho Wo] (channel-major, then tap).</summary>
+    private static string SlicedTaps(RuleContext c, string x, long cin, ConvGeometry g)
     {
-        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
+        long hw = g.Ho * g.Wo;
         var xpad = PadSpatial(c, x, g);
         var taps = new List<string>();
         for (long a = 0; a < g.Kh; a++)
             for (long b = 0; b < g.Kw; b++)
                 taps.Add(c.E.Op("Reshape", [Tap(c, xpad, g, a, b), c.E.I64(-1, cin, 1, hw)]));
-        var stacked = taps.Count == 1 ? taps[0] : c.E.Op("Concat", taps, Attr.Int("axis", 2));
-        var p = c.E.Op("Reshape", [stacked, c.E.I64(-1, G, cin / G * k, hw)]);
+        return taps.Count == 1 ? taps[0] : c.E.Op("Concat", taps, Attr.Int("axis", 2));
+    }
+
+    /// <summary>Taps of padded X stacked to [N, g, Cin/g k k, Ho Wo], contracted with dY per sample, summed over N.</summary>
+    private static string WeightGradSlicedPatches(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
+        var p = c.E.Op("Reshape", [SlicedTaps(c, x, cin, g), c.E.I64(-1, G, cin / G * k, hw)]);
         var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, G, cout / G, hw)]), 0, 1, 3, 2);
         var prod = c.E.Op("MatMul", [p, dyt]);                       // [N, g, Cin/g k, Cout/g]
         var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]
@@ -199,6 +229,61 @@ internal static partial class GradientRules
         var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]
         var t2 = c.E.Transpose(sum, 0, 2, 1);                         // [g, Cout/g, Cin/g k]
         return c.E.Op("Reshape", [t2, c.E.I64(wd)]);
+    }
+
+    /// <summary>
+    /// Depthwise (one input and one output channel per group): per channel the products of every output position's dY with
+    /// every input position's X, summed over the batch by one batched MatMul ([C, Ho Wo, N] x [C, N, H W]), then a constant
+    /// 0/1 matrix [Ho Wo H W, k k] adds up the pairs each tap connects. Work Ho Wo H W per channel and sample instead of
+    /// Ho Wo k k: for the small spatial sizes of a network's last stages only.
+    /// </summary>
+    private static string WeightGradDepthwiseDense(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
+    {
+        long ch = xd[1], hw = g.H * g.W, howo = g.Ho * g.Wo;
+        var xt = c.E.Transpose(c.E.Op("Reshape", [x, c.E.I64(-1, ch, hw)]), 1, 0, 2);      // [C, N, H W]
+        var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, ch, howo)]), 1, 2, 0);  // [C, Ho Wo, N]
+        var pairs = c.E.Op("MatMul", [dyt, xt]);                                              // [C, Ho Wo, H W]
+        var dw = c.E.Op("MatMul", [c.E.Op("Reshape", [pairs, c.E.I64(ch, howo * hw)]), TapPairs(c, g, tapsFirst: false)]);
+        return c.E.Op("Reshape", [dw, c.E.I64(wd)]);
+    }
+
+    /// <summary>Depthwise dX: per channel dY [N, Ho Wo] times the dense [Ho Wo, H W] matrix of its kernel.</summary>
+    private static string ConvInputGradDepthwiseDense(RuleContext c, string dy, string w, long[] xd, ConvGeometry g)
+    {
+        long ch = xd[1], hw = g.H * g.W, howo = g.Ho * g.Wo, k = g.Kh * g.Kw;
+        var dense = c.E.Op("Reshape", [c.E.Op("MatMul", [c.E.Op("Reshape", [w, c.E.I64(ch, k)]), TapPairs(c, g, tapsFirst: true)]), c.E.I64(ch, howo, hw)]);
+        var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, ch, howo)]), 1, 0, 2);  // [C, N, Ho Wo]
+        var dxt = c.E.Op("MatMul", [dyt, dense]);                                           // [C, N, H W]
+        return c.E.Op("Reshape", [c.E.Transpose(dxt, 1, 0, 2), c.E.I64(-1, ch, g.H, g.W)]);
+    }
+
+    /// <summary>One input and one output channel per group.</summary>
+    private static bool IsDepthwise(long[] xd, long[] wd, ConvGeometry g) => xd[1] == g.Group && wd[0] == g.Group;
+
+    /// <summary>See <see cref="TapPairs(GradEmitter, ElementType, ConvGeometry, bool, bool)"/>.</summary>
+    private static string TapPairs(RuleContext c, ConvGeometry g, bool tapsFirst) => TapPairs(c.E, c.T, g, tapsFirst);
+
+    /// <summary>
+    /// The constant 0/1 tensor that says which kernel tap connects output position p to input position q:
+    /// [Ho Wo H W, k k] (or [k k, Ho Wo H W] with <paramref name="tapsFirst"/>), pairs ordered (p, q) or, with
+    /// <paramref name="inputMajor"/>, (q, p); pairs that fall into the padding are absent.
+    /// </summary>
+    internal static string TapPairs(GradEmitter e, ElementType t, ConvGeometry g, bool tapsFirst, bool inputMajor = false)
+    {
+        long hw = g.H * g.W, pairs = g.Ho * g.Wo * hw, k = g.Kh * g.Kw;
+        var sel = new double[pairs * k];
+        for (long oy = 0; oy < g.Ho; oy++)
+            for (long ox = 0; ox < g.Wo; ox++)
+                for (long a = 0; a < g.Kh; a++)
+                    for (long b = 0; b < g.Kw; b++)
+                    {
+                        long iy = oy * g.Sh - g.PadTop + a * g.Dh, ix = ox * g.Sw - g.PadLeft + b * g.Dw;
+                        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                        long p = oy * g.Wo + ox, q = iy * g.W + ix, tap = a * g.Kw + b;
+                        long pair = inputMajor ? q * g.Ho * g.Wo + p : p * hw + q;
+                        sel[tapsFirst ? tap * pairs + pair : pair * k + tap] = 1;
+                    }
+        return tapsFirst ? e.Const("ad_dw_taps", [k, pairs], sel, t) : e.Const("ad_dw_pairs", [pairs, k], sel, t);
     }
 
     /// <summary>X and dY transposed to channel-major once; taps [Cin, k, N Ho Wo] contracted with dY [Cout, N Ho Wo] in one GEMM (batched per group).</summary>

@@ -22,6 +22,8 @@ public class ConvPoolGradTests
         { "groups 2 stride 2", 4, [1, 1, 1, 1], 2, 1, 2, 4 },
         { "depthwise", 4, [1, 1, 1, 1], 1, 1, 4, 4 },
         { "depthwise stride 2", 3, [1, 1, 1, 1], 2, 1, 3, 3 },
+        { "depthwise dilation 2 asym pads", 3, [2, 1, 0, 2], 1, 2, 3, 3 },
+        { "depthwise multiplier 2", 3, [1, 1, 1, 1], 1, 1, 3, 6 },
     };
 
     private static void ConvCase(long cin, long[] pads, long stride, long dil, long group, long cout, GradientOptions options, bool bias = true)
@@ -55,6 +57,9 @@ public class ConvPoolGradTests
             ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm }, bias: false);
         // The CPU default is Im2ColConvMatMul (covered by ConvDefaultMethods); the CUDA default SlicedPatchesMatMul here.
         ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.SlicedPatchesMatMul }, bias: false);
+        // The dense depthwise forms, forced (other groupings fall back to the CPU defaults); Auto picks them on small maps.
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.DepthwiseDense, ConvWeightGrad = ConvWeightGradMethod.DepthwiseDense }, bias: false);
+        ConvCase(cin, pads, stride, dil, group, cout, new GradientOptions { ConvInputGrad = ConvInputGradMethod.DepthwiseDense, ConvWeightGrad = ConvWeightGradMethod.Im2ColConvMatMul }, bias: false);
     }
 
     [Fact]
@@ -66,6 +71,20 @@ public class ConvPoolGradTests
         Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "Conv" && n.GetInt("group", 1) == 3);
         Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType is "Concat" or "Pad");
         Assert.Equal(1, CountOps(r.GradModel, "Slice"));
+    }
+
+    [Theory]
+    [InlineData(5, 2, 1, true)]    // 5x5 depthwise on a 7x6 map: dense forms by default on the CPU
+    [InlineData(3, 1, 2, true)]
+    [InlineData(3, 1, 1, false)]   // cuda: cuDNN's forms
+    public void SmallDepthwiseConvolutionsUseTheDenseFormsOnTheCpu(long k, long pad, long stride, bool cpu)
+    {
+        var r = Check(F, [new("x", [2, 4, 7, 6]), new("w", [4, 1, k, k])],
+            g => g.Op("Conv", ["x", "w"], Attr.Ints("pads", pad, pad, pad, pad), Attr.Ints("strides", stride, stride), Attr.Int("group", 4)),
+            options: new GradientOptions { Device = cpu ? "cpu" : "cuda" }, samples: 8);
+        int convs = r.GradModel.Graph.Node.Count(n => n.OpType is "Conv" or "ConvTranspose");
+        Assert.Equal(cpu ? 1 : 2, convs); // the forward only, or forward + ConvTranspose (dX; dW is SlicedPatchesMatMul)
+        Assert.Equal(cpu, r.GradModel.Graph.Initializer.Any(t => t.Name.StartsWith("ad_dw_taps", StringComparison.Ordinal)));
     }
 
     [Theory]

@@ -27,6 +27,8 @@ internal sealed record EvalGraph(ModelProto Model, string Logits, string Predict
         ForwardModelInfo.LiftToInputs(g, stateInputs);
         g.Output.Clear();
         var b = new GraphBuilder(g);
+        // The same forward rewrite as the training graph's, so that evaluation runs the same kernels.
+        Autodiff.DepthwiseLowering.Apply(b, info.Shapes, ((o.Gradients ?? new Autodiff.GradientOptions()) with { Device = o.Device }).ResolvedDenseDepthwiseMaxPairs);
         b.Output(info.Logits, ElementType.Float, null, info.NumClasses);
         var pred = StepGraph.ArgMax(b, info.Logits);
         var predictions = GraphOps.OutputUnique(b, pred, "predictions", ElementType.Int64, [null]);

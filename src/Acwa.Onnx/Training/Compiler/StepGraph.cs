@@ -34,6 +34,8 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var b = new GraphBuilder(g);
         var shapes = info.Shapes;
 
+        var gradientOptions = (o.Gradients ?? new GradientOptions()) with { Device = o.Device };
+        DepthwiseLowering.Apply(b, shapes, gradientOptions.ResolvedDenseDepthwiseMaxPairs);
         var rewrite = TrainingRewrite.Rewrite(b, shapes, new TrainingRewriteOptions { Opset = Opset(forward), InferenceBatchNorms = info.InferenceBatchNorms });
         var labels = GraphOps.InputUnique(b, "y", ElementType.Int64, [null]);
         var controls = new List<ControlInput>();
@@ -46,7 +48,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
 
         var dLogits = FlushTiny(b, loss.DLogits, o.FlushGradientsBelow);
         var grads = ReverseMode.Differentiate(b, new Dictionary<string, string>(StringComparer.Ordinal) { [info.Logits] = dLogits },
-            info.Trainable, shapes, (o.Gradients ?? new GradientOptions()) with { Device = o.Device });
+            info.Trainable, shapes, gradientOptions);
         var gradOutputs = new Dictionary<string, string>(StringComparer.Ordinal);
         if (exposeGradients)
             foreach (var p in info.Trainable)
