@@ -10,7 +10,8 @@ namespace Acwa.Onnx.Autodiff;
 /// (the products and sums of the convolution, in another order). ORT's CPU provider runs a grouped Conv as one small GEMM
 /// per group and sample, whose call overhead dominates on small maps (MobileNetV3's 5x5 depthwise convolutions on 4x4 and
 /// 2x2 maps: 8 ms where the dense form takes under 1); the reverse-mode sweep then differentiates the MatMuls, which gives
-/// the dense input and weight gradients too. Applied to CPU training and evaluation graphs only.
+/// the dense input and weight gradients too. Applied to CPU training and evaluation graphs only, to convolutions whose
+/// weights are graph inputs (trained): frozen weights are constants, for which ORT's own kernels are faster.
 /// </summary>
 public static class DepthwiseLowering
 {
@@ -26,9 +27,16 @@ public static class DepthwiseLowering
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(shapes);
         var e = new GradEmitter(b, shapes);
+        // Initializers that are not also graph inputs (those are overridable defaults), and Constant nodes' outputs.
+        var inputs = new HashSet<string>(b.Graph.Input.Select(i => i.Name), StringComparer.Ordinal);
+        var constants = new HashSet<string>(b.Graph.Initializer.Select(t => t.Name).Where(n => !inputs.Contains(n))
+            .Concat(b.Graph.Node.Where(n => n.OpType == "Constant").Select(n => n.Output[0])), StringComparer.Ordinal);
         int lowered = 0;
         foreach (var n in b.Graph.Node.Where(n => n.OpType == "Conv").ToList())
         {
+            // Constant (frozen) weights stay: ORT gives such a Conv its fast constant-weight kernels (NCHWc, fused with a
+            // following batch norm and activation).
+            if (constants.Contains(n.Input[1])) continue;
             if (!shapes.TryGet(n.Input[0], out var xd) || !shapes.TryGet(n.Input[1], out var wd) || !shapes.TryGet(n.Output[0], out var yd)) continue;
             if (xd.Length != 4 || wd.Length != 4 || xd.Skip(1).Any(d => d < 0)) continue;
             long group = n.GetInt("group", 1), ch = xd[1];

@@ -15,7 +15,11 @@ public class DepthwiseLoweringTests
         float[] Draw(long n) => Enumerable.Range(0, (int)n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var b = new GraphBuilder("dw");
         b.Input("x", ElementType.Float, null, ch, h, w);
-        var inputs = new List<string> { "x", b.Initializer(Tensors.Float("w", [cout, ch / group, k, k], Draw(cout * ch / group * k * k))) };
+        // The weights as a graph input with a default value (an initializer of the same name), trainable as in a training
+        // graph; constant weights are not lowered (ConstantWeightsAreNotLowered).
+        b.Input("w", ElementType.Float, cout, ch / group, k, k);
+        b.Graph.Initializer.Add(Tensors.Float("w", [cout, ch / group, k, k], Draw(cout * ch / group * k * k)));
+        var inputs = new List<string> { "x", "w" };
         if (bias) inputs.Add(b.Initializer(Tensors.Float("b", [cout], Draw(cout))));
         var y = b.Op("Conv", inputs, Attr.Ints("pads", pads), Attr.Ints("strides", stride, stride), Attr.Ints("dilations", dilation, dilation), Attr.Int("group", group));
         b.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float } } });
@@ -61,6 +65,14 @@ public class DepthwiseLoweringTests
     }
 
     [Fact]
+    public void ConstantWeightsAreNotLowered()
+    {
+        var m = ConvModel(4, 6, 6, 3, [1, 1, 1, 1], 1, 1, 4, 4, false);
+        m.Graph.Input.Remove(m.Graph.Input.Single(i => i.Name == "w")); // frozen: a plain initializer
+        Assert.Equal(0, Lower(m, 4, 6, 6).Count);
+    }
+
+    [Fact]
     public void CpuGraphsOfTheMobileNetFixtureRunItsDepthwiseConvAsMatMulsAndCudaGraphsKeepTheConv()
     {
         // The exported MobileNet fixture's depthwise conv (8x8 map): lowered in the CPU training and eval graphs (its
@@ -77,5 +89,8 @@ public class DepthwiseLoweringTests
         Assert.True(Grouped(off.TrainingModel));
         var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = "cuda" }, exposeGradients: false);
         Assert.True(Grouped(cuda.TrainingModel));
+        var frozen = TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["dw.weight"] }, exposeGradients: false);
+        Assert.True(Grouped(frozen.TrainingModel)); // frozen weights: ORT's constant-weight kernels are faster
+        Assert.True(Grouped(frozen.EvalModel));
     }
 }
