@@ -177,23 +177,17 @@ internal static partial class GradientRules
     private static string Tap(RuleContext c, string xpad, ConvGeometry g, long a, long b) =>
         c.E.Op("Slice", [xpad, c.E.I64(a * g.Dh, b * g.Dw), c.E.I64(a * g.Dh + g.Sh * (g.Ho - 1) + 1, b * g.Dw + g.Sw * (g.Wo - 1) + 1), c.E.I64(2, 3), c.E.I64(g.Sh, g.Sw)]);
 
-    /// <summary>The k k strided taps of padded X stacked to [N, Cin, k k, Ho Wo] (channel-major, then tap).</summary>
-    private static string SlicedTaps(RuleContext c, string x, long cin, ConvGeometry g)
+    /// <summary>Taps of padded X stacked to [N, g, Cin/g k k, Ho Wo], contracted with dY per sample, summed over N.</summary>
+    private static string WeightGradSlicedPatches(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
     {
-        long hw = g.Ho * g.Wo;
+        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
         var xpad = PadSpatial(c, x, g);
         var taps = new List<string>();
         for (long a = 0; a < g.Kh; a++)
             for (long b = 0; b < g.Kw; b++)
                 taps.Add(c.E.Op("Reshape", [Tap(c, xpad, g, a, b), c.E.I64(-1, cin, 1, hw)]));
-        return taps.Count == 1 ? taps[0] : c.E.Op("Concat", taps, Attr.Int("axis", 2));
-    }
-
-    /// <summary>Taps of padded X stacked to [N, g, Cin/g k k, Ho Wo], contracted with dY per sample, summed over N.</summary>
-    private static string WeightGradSlicedPatches(RuleContext c, string x, string dy, long[] xd, long[] wd, ConvGeometry g)
-    {
-        long cin = xd[1], cout = wd[0], k = g.Kh * g.Kw, hw = g.Ho * g.Wo, G = g.Group;
-        var p = c.E.Op("Reshape", [SlicedTaps(c, x, cin, g), c.E.I64(-1, G, cin / G * k, hw)]);
+        var stacked = taps.Count == 1 ? taps[0] : c.E.Op("Concat", taps, Attr.Int("axis", 2));
+        var p = c.E.Op("Reshape", [stacked, c.E.I64(-1, G, cin / G * k, hw)]);
         var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, G, cout / G, hw)]), 0, 1, 3, 2);
         var prod = c.E.Op("MatMul", [p, dyt]);                       // [N, g, Cin/g k, Cout/g]
         var sum = c.E.ReduceSum(prod, [0], keepDims: false);          // [g, Cin/g k, Cout/g]
