@@ -38,6 +38,14 @@ public static class ConvGradTimer
         new("dw5 576 2x2", 64, 576, 2, 2, 576, 5, 1, 2, 576),
         new("dw5 240 4x4", 64, 240, 4, 4, 240, 5, 1, 2, 240),
         new("dw5 96 8x8 s2", 64, 96, 8, 8, 96, 5, 2, 2, 96),
+        // MobileNetV3-Small's pointwise convolutions on its last maps.
+        new("pw 576->96 2x2", 64, 576, 2, 2, 96, 1, 1, 0),
+        new("pw 96->576 2x2", 64, 96, 2, 2, 576, 1, 1, 0),
+        new("pw 240->40 4x4", 64, 240, 4, 4, 40, 1, 1, 0),
+        new("pw 40->240 4x4", 64, 40, 4, 4, 240, 1, 1, 0),
+        new("pw 288->96 4x4", 64, 288, 4, 4, 96, 1, 1, 0),
+        new("pw 144->48 2x2", 64, 144, 2, 2, 48, 1, 1, 0),
+        new("se 576->144 1x1", 64, 576, 1, 1, 144, 1, 1, 0),
     ];
 
     public static readonly (string Label, string Wrt, GradientOptions? Options)[] Pieces =

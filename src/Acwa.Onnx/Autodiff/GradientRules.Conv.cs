@@ -47,9 +47,7 @@ internal static partial class GradientRules
         if (c.Needs(2)) c.Add(2, c.E.ReduceSum(dy, [0, 2, 3], keepDims: false));
         if (c.Needs(0))
         {
-            var method = ResolveInputMethod(c.Options, g);
-            if (method == ConvInputGradMethod.DepthwiseDense && !IsDepthwise(xd, wd, g))
-                method = ResolveInputMethod(c.Options with { ConvInputGrad = ConvInputGradMethod.FlippedConvStride1ElseTranspose }, g);
+            var method = ResolveInputMethod(c.Options, g, IsDepthwise(xd, wd, g));
             c.Add(0, method switch
             {
                 ConvInputGradMethod.ConvTranspose => ConvInputGradTranspose(c, dy, w, g),
@@ -59,13 +57,12 @@ internal static partial class GradientRules
         }
         if (c.Needs(1))
         {
-            var method = ResolveWeightMethod(c.Options, g);
+            var method = ResolveWeightMethod(c.Options, g, xd[1], wd[0], IsDepthwise(xd, wd, g));
             c.Add(1, method switch
             {
                 ConvWeightGradMethod.SlicedPatchesMatMul => WeightGradSlicedPatches(c, x, dy, xd, wd, g),
                 ConvWeightGradMethod.Im2ColConvMatMul => WeightGradIm2ColConv(c, x, dy, xd, wd, g),
-                ConvWeightGradMethod.DepthwiseDense when IsDepthwise(xd, wd, g) => WeightGradDepthwiseDense(c, x, dy, xd, wd, g),
-                ConvWeightGradMethod.DepthwiseDense => WeightGradIm2ColConv(c, x, dy, xd, wd, g),
+                ConvWeightGradMethod.DepthwiseDense => WeightGradDepthwiseDense(c, x, dy, xd, wd, g),
                 ConvWeightGradMethod.ConvOverTransposed when g.Group == 1 => WeightGradConvOverTransposed(c, x, dy, wd, g),
                 ConvWeightGradMethod.PerTapGemm when g.Group == 1 => WeightGradPerTapGemm(c, x, dy, xd, wd, g),
                 _ => WeightGradTapsGemm(c, x, dy, xd, wd, g),
@@ -78,13 +75,14 @@ internal static partial class GradientRules
     /// on small maps (see <see cref="DenseInputGradMaxPairs"/>), else FlippedConv for stride 1, ConvTranspose for larger
     /// strides (zero-interleaving makes the flipped Conv 5-8x slower there). Measured: docs/autodiff.md.
     /// </summary>
-    internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g)
+    internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g, bool depthwise)
     {
         var m = o.ConvInputGrad;
         if (m == ConvInputGradMethod.Auto)
             m = IsCuda(o) ? ConvInputGradMethod.ConvTranspose
-                : g.Group > 1 && g.Ho * g.Wo * g.H * g.W <= DenseInputGradMaxPairs ? ConvInputGradMethod.DepthwiseDense
+                : depthwise && g.Ho * g.Wo * g.H * g.W <= DenseInputGradMaxPairs ? ConvInputGradMethod.DepthwiseDense
                 : ConvInputGradMethod.FlippedConvStride1ElseTranspose;
+        if (m == ConvInputGradMethod.DepthwiseDense && !depthwise) m = ConvInputGradMethod.FlippedConvStride1ElseTranspose;
         if (m == ConvInputGradMethod.FlippedConvStride1ElseTranspose)
             m = g.Sh == 1 && g.Sw == 1 ? ConvInputGradMethod.FlippedConv : ConvInputGradMethod.ConvTranspose;
         return m;
@@ -98,13 +96,26 @@ internal static partial class GradientRules
     /// MatMul forms beat the one-GEMM forms on CPU: it splits over the batch, while the one-GEMM forms have a tiny
     /// [Cout, Cin k k] output and a huge inner dimension that ORT's CPU GEMM does not split. Measured: docs/autodiff.md.
     /// </summary>
-    internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g)
+    internal static ConvWeightGradMethod ResolveWeightMethod(GradientOptions o, ConvGeometry g, long cin, long cout, bool depthwise)
     {
         var m = o.ConvWeightGrad;
+        if (m == ConvWeightGradMethod.DepthwiseDense && !depthwise) return ConvWeightGradMethod.Im2ColConvMatMul;
         if (m != ConvWeightGradMethod.Auto) return m;
         if (IsCuda(o)) return ConvWeightGradMethod.SlicedPatchesMatMul;
-        return g.Group > 1 && g.Ho * g.Wo * g.H * g.W <= DenseWeightGradMaxPairs ? ConvWeightGradMethod.DepthwiseDense : ConvWeightGradMethod.Im2ColConvMatMul;
+        if (depthwise) return g.Ho * g.Wo * g.H * g.W <= DenseWeightGradMaxPairs ? ConvWeightGradMethod.DepthwiseDense : ConvWeightGradMethod.Im2ColConvMatMul;
+        // The batched forms make per-sample products [N, Cin/g k k, Cout/g]; on small maps (squeeze-excite 1x1 convs, the
+        // last stages) these outgrow the inputs and one GEMM over batch and positions wins (TapsGemm).
+        double k = g.Kh * g.Kw, products = cin / g.Group * k * (cout / g.Group), inputs = g.Ho * g.Wo * (cin / g.Group * k + cout / g.Group);
+        return products >= TapsGemmMinProductRatio * inputs ? ConvWeightGradMethod.TapsGemm : ConvWeightGradMethod.Im2ColConvMatMul;
     }
+
+    /// <summary>
+    /// CPU Auto takes TapsGemm when the batched forms' per-sample products are at least this many times their inputs;
+    /// measured (`convgrad cpu`, 1x1 convolutions, batch 64): ratio 115 (squeeze-excite 576 -> 144 on 1x1) TapsGemm 0.31 ms
+    /// against 4.86 for Im2ColConvMatMul, ratio 21 (576 -> 96 on 2x2) 0.89 against 3.66, ratio 9 (144 -> 48 on 2x2)
+    /// 0.27 against 0.29, ratio 4.5 (288 -> 96 on 4x4) 1.82 against 1.52, ratio 2 (240 -> 40 on 4x4) 0.76 against 0.45.
+    /// </summary>
+    internal const double TapsGemmMinProductRatio = 10;
 
     /// <summary>
     /// CPU Auto picks the dense depthwise forms up to these sizes (Ho Wo H W: output times input positions); measured per
@@ -120,7 +131,8 @@ internal static partial class GradientRules
     private static string FlipKernel(RuleContext c, string w, long[] wd, long group)
     {
         long cout = wd[0], cing = wd[1], kh = wd[2], kw = wd[3];
-        var flipped = c.E.Op("Slice", [w, c.E.I64(-1, -1), c.E.I64(long.MinValue, long.MinValue), c.E.I64(2, 3), c.E.I64(-1, -1)]);
+        var flipped = kh == 1 && kw == 1 ? w // a 1x1 kernel is its own flip
+            : c.E.Op("Slice", [w, c.E.I64(-1, -1), c.E.I64(long.MinValue, long.MinValue), c.E.I64(2, 3), c.E.I64(-1, -1)]);
         if (group == 1) return c.E.Transpose(flipped, 1, 0, 2, 3);
         var r5 = c.E.Op("Reshape", [flipped, c.E.I64(group, cout / group, cing, kh, kw)]);
         var t5 = c.E.Transpose(r5, 0, 2, 1, 3, 4);

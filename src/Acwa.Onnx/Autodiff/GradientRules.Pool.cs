@@ -96,7 +96,7 @@ internal static partial class GradientRules
             dys = c.E.Mul(c.Dy0, c.E.Const("ad_avgpool_inv_count", [1, 1, g.Ho, g.Wo], inv, c.T));
         }
         var ones = c.E.Const("ad_avgpool_ones", [xd[1], 1, g.Kh, g.Kw], Enumerable.Repeat(1.0, (int)(xd[1] * g.Kh * g.Kw)).ToArray(), c.T);
-        c.Add(0, ResolveInputMethod(c.Options, g) == ConvInputGradMethod.ConvTranspose
+        c.Add(0, ResolveInputMethod(c.Options, g, depthwise: false) == ConvInputGradMethod.ConvTranspose
             ? ConvInputGradTranspose(c, dys, ones, g)
             : ConvInputGradFlipped(c, dys, ones, g));
     }

@@ -7,6 +7,7 @@ namespace Acwa.Onnx.Tests.Autodiff;
 public class ConvPoolGradTests
 {
     private const ElementType F = ElementType.Float;
+    private const ElementType D = ElementType.Double;
 
     public static TheoryData<string, long, long[], long, long, long, long> ConvCases() => new()
     {
@@ -85,6 +86,16 @@ public class ConvPoolGradTests
         int convs = r.GradModel.Graph.Node.Count(n => n.OpType is "Conv" or "ConvTranspose");
         Assert.Equal(cpu ? 1 : 2, convs); // the forward only, or forward + ConvTranspose (dX; dW is SlicedPatchesMatMul)
         Assert.Equal(cpu, r.GradModel.Graph.Initializer.Any(t => t.Name.StartsWith("ad_dw_taps", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData(1, 1, true)]    // squeeze-excite: a 1x1 conv on a 1x1 map; per-sample products 24x the inputs
+    [InlineData(6, 5, false)]   // a 6x5 map: the batched per-sample form
+    public void OneGemmWeightGradientOnMapsWhereTheBatchedProductsOutgrowTheInputs(long h, long w, bool oneGemm)
+    {
+        var r = Check(F, [new("x", [3, 48, h, w]), new("w", [48, 48, 1, 1])], g => g.Op("Conv", ["x", "w"]), samples: 8);
+        Assert.Equal(oneGemm, r.GradModel.Graph.Node.Any(n => n.OpType == "Gemm"));
+        Assert.Equal(!oneGemm, r.GradModel.Graph.Node.Any(n => n.OpType == "ReduceSum"));
     }
 
     [Theory]
@@ -191,6 +202,22 @@ public class ConvPoolGradTests
     [Fact]
     public void GlobalAveragePool() =>
         Check(F, [new("x", [2, 3, 4, 5])], g => g.Op("GlobalAveragePool", ["x"]));
+
+    [Fact]
+    public void AveragesOverSmallMapsSpreadTheirGradientByAOnesRowMatMul()
+    {
+        // [N, C, 1, 1] -> [N, C, 2, 3]: a column times a row of ones instead of ORT's element-by-element Expand.
+        var gap = Check(F, [new("x", [2, 3, 2, 3])], g => g.Op("GlobalAveragePool", ["x"])); // no double kernel on the CPU EP
+        var mean = Check(D, [new("x", [2, 3, 2, 3])], g => g.Op("ReduceMean", ["x", g.ConstInt64("axes", 2, 3)], Attr.Int("keepdims", 1)));
+        foreach (var r in new[] { gap, mean })
+        {
+            Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "Expand");
+            Assert.Contains(r.GradModel.Graph.Initializer, t => t.Name.StartsWith("ad_ones_row", StringComparison.Ordinal));
+        }
+        // Larger maps keep Expand (spans long enough for ORT's copy loop).
+        var big = Check(F, [new("x", [2, 3, 9, 8])], g => g.Op("GlobalAveragePool", ["x"]));
+        Assert.Contains(big.GradModel.Graph.Node, n => n.OpType == "Expand");
+    }
 
     [Fact]
     public void ResNetBasicBlockWithTrainingBatchNorm()
