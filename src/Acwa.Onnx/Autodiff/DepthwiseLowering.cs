@@ -45,6 +45,7 @@ public static class DepthwiseLowering
             long hw = g.H * g.W, howo = g.Ho * g.Wo, k = g.Kh * g.Kw;
             if (howo * hw > maxPairs) continue;
             var t = shapes.TypeOf(n.Input[0]);
+            if (t is not (ElementType.Float or ElementType.Double)) continue;
             string Reg(string v, params long[] dims) { shapes.Set(v, dims, t); return v; }
 
             int index = b.Graph.Node.IndexOf(n), before = b.Graph.Node.Count;

@@ -276,6 +276,14 @@ internal static partial class GradientRules
     /// </summary>
     internal static string TapPairs(GradEmitter e, ElementType t, ConvGeometry g, bool tapsFirst, bool inputMajor = false)
     {
+        // One constant per geometry and layout: convolutions of the same shape share it.
+        var key = $"tap-pairs|{g}|{tapsFirst}|{inputMajor}|{t}";
+        if (e.B.DerivedValues.TryGetValue(key, out var known)) return known;
+        return e.B.DerivedValues[key] = MakeTapPairs(e, t, g, tapsFirst, inputMajor);
+    }
+
+    private static string MakeTapPairs(GradEmitter e, ElementType t, ConvGeometry g, bool tapsFirst, bool inputMajor)
+    {
         long hw = g.H * g.W, pairs = g.Ho * g.Wo * hw, k = g.Kh * g.Kw;
         var sel = new double[pairs * k];
         for (long oy = 0; oy < g.Ho; oy++)
