@@ -7,11 +7,13 @@ Writes OUT_DIR/mobilenetv2.onnx: a MobileNetV2-style network (inverted residual 
 1x1 projection, batch norm, ReLU6, i.e. Clip) with width 1.0 and the first five stages (16-24-32-64-96 channels),
 then a 1x1 convolution to 320 channels, global average pooling and a linear classifier; and OUT_DIR/mobilenetv3.onnx:
 MobileNetV3-Small's block table (3x3/5x5 depthwise, squeeze-excite with HardSigmoid, HardSwish and ReLU, exported as
-the ONNX ops HardSwish and HardSigmoid). Random weights (seed 0), exported like the fixtures (opset 17, eval mode,
+the ONNX ops HardSwish and HardSigmoid); and OUT_DIR/vit.onnx: a small vision transformer (8x8 patches, width 192,
+4 pre-LayerNorm blocks with 3-head attention and a GELU MLP of 768, class token). Random weights (seed 0), exported like the fixtures (opset 17, eval mode,
 batch norm kept, dynamic batch) with input [N, 3, side, side].
 Needs torch (Debian's python3-torch 1.13 works) and nothing else.
 """
 import argparse
+import math
 import os
 
 import torch
@@ -92,6 +94,44 @@ def mobilenetv3_small(classes):
     return nn.Sequential(*layers)
 
 
+class Block(nn.Module):
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, t):
+        n, length, dim = t.shape
+        d = dim // self.heads
+        qkv = self.qkv(self.ln1(t)).reshape(n, length, 3, self.heads, d).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        a = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d), dim=-1)
+        t = t + self.proj((a @ v).transpose(1, 2).reshape(n, length, dim))
+        return t + self.fc2(nn.functional.gelu(self.fc1(self.ln2(t))))
+
+
+class Vit(nn.Module):
+    def __init__(self, side, classes, patch=8, dim=192, depth=4, heads=3, hidden=768):
+        super().__init__()
+        tokens = (side // patch) ** 2
+        self.patch = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, tokens + 1, dim) * 0.02)
+        self.blocks = nn.Sequential(*[Block(dim, heads, hidden) for _ in range(depth)])
+        self.ln = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], dim=1) + self.pos
+        return self.head(self.ln(self.blocks(t))[:, 0])
+
+
 def export(model, path, side):
     # eval + PRESERVE: inference-mode BatchNormalization, as acwa imports it
     torch.onnx.export(model.eval(), torch.randn(2, 3, side, side), path, opset_version=17,
@@ -112,6 +152,8 @@ def main():
     export(mobilenetv2(a.classes), os.path.join(a.out, "mobilenetv2.onnx"), a.side)
     torch.manual_seed(0)
     export(mobilenetv3_small(a.classes), os.path.join(a.out, "mobilenetv3.onnx"), a.side)
+    torch.manual_seed(0)
+    export(Vit(a.side, a.classes), os.path.join(a.out, "vit.onnx"), a.side)
 
 
 if __name__ == "__main__":

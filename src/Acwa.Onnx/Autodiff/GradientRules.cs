@@ -200,6 +200,15 @@ internal static partial class GradientRules
         }
         if (c.Needs(1))
         {
+            if (bd.Length == 2 && ad.Length >= 3)
+            {
+                // A shared weight matrix (a Linear layer over [N, L, K] activations): one GEMM over all rows,
+                // A [N L, K]^T dY [N L, n], instead of per-sample products [N, K, n] summed over N afterwards.
+                var rows = c.E.Op("Reshape", [a, c.E.I64(-1, bd[0])]);
+                var dyRows = c.E.Op("Reshape", [dy, c.E.I64(-1, n)]);
+                c.Add(1, c.E.Op("Gemm", [rows, dyRows], Attr.Int("transA", 1)));
+                return;
+            }
             var g = c.E.Op("MatMul", [SwapLast(c, a2, a2d.Length), dy]);
             long[] gd = [.. batch, b2d[^2], n];
             c.Add(1, ReduceTo(c, g, gd, bd, b));

@@ -126,6 +126,25 @@ public class FineTuningOpsGradTests
     }
 
     [Fact]
+    public void GathersThatTileAnAxisGetTheirGradientsConcatenated()
+    {
+        // q, k, v = qkv[0], qkv[1], qkv[2] with qkv [3, N, 4]: the three padded gradients become one Concat (no Pads).
+        var r = Check(D, [new("qkv", [3, 2, 4], BatchAxis: 1), new("w", [4])], g =>
+        {
+            string Pick(long i, string name) => g.Op("Gather", ["qkv", g.Initializer(Tensors.Int64(name, [], [i]))], Attr.Int("axis", 0));
+            var q = Pick(0, "i0"); var k = Pick(1, "i1"); var v = Pick(2, "i2");
+            return g.Op("Add", [g.Op("Mul", [g.Op("Mul", [q, k]), "w"]), g.Op("Mul", [v, "w"])]);
+        });
+        Assert.Single(r.GradModel.Graph.Node, n => n.OpType == "Concat");
+        Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "Pad");
+        // Only two of the three: the pieces do not tile the axis, so the padded gradients are summed.
+        var partial = Check(D, [new("qkv", [3, 2, 4], BatchAxis: 1)], g =>
+            g.Op("Mul", [g.Op("Gather", ["qkv", g.Initializer(Tensors.Int64("j0", [], [0]))], Attr.Int("axis", 0)),
+                         g.Op("Gather", ["qkv", g.Initializer(Tensors.Int64("j2", [], [2]))], Attr.Int("axis", 0))]));
+        Assert.Contains(partial.GradModel.Graph.Node, n => n.OpType == "Sum");
+    }
+
+    [Fact]
     public void GatherOnAxisZeroSumsRepeatedIndices()
     {
         // An embedding lookup: w [5, 3] gathered by [1, -1, 1, 0] (index 1 twice, -1 = row 4).

@@ -34,6 +34,15 @@ public class ReverseModeTests
         Check(D, inputs, g => g.Op("MatMul", ["a", "b"]));
     }
 
+    [Fact]
+    public void SharedWeightMatrixGradientIsOneGemmOverAllRows()
+    {
+        // A Linear layer over [N, L, K] tokens: dW = A[N L, K]^T dY[N L, n], no per-sample products summed afterwards.
+        var r = Check(D, [new("a", [2, 3, 5, 4]), new("w", [4, 6])], g => g.Op("MatMul", ["a", "w"]));
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "Gemm" && n.GetInt("transA", 0) == 1);
+        Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "ReduceSum");
+    }
+
     [Theory]
     [InlineData("Add")]
     [InlineData("Sub")]
