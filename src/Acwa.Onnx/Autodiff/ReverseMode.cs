@@ -6,45 +6,6 @@ namespace Acwa.Onnx.Autodiff;
 /// <summary>Reverse-mode differentiation of an ONNX graph into standard ONNX ops (rules in docs/autodiff.md).</summary>
 public static class ReverseMode
 {
-    /// <summary>
-    /// Contributions that are each a constant zero Pad of a piece along one common axis, the pieces tiling that axis
-    /// exactly (the gradients of q, k, v = qkv[0], qkv[1], qkv[2], or of slices that cover a tensor), summed as the
-    /// Concat of the pieces: one pass instead of padding each to the full size and adding them up. The Pads are removed.
-    /// Null when the contributions do not have that form.
-    /// </summary>
-    private static string? PadsAsConcat(GraphBuilder b, List<string> grads, long[] dims)
-    {
-        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        foreach (var n in b.Graph.Node) if (n.Output.Count == 1 && grads.Contains(n.Output[0])) producers[n.Output[0]] = n;
-        var pieces = new List<(NodeProto Pad, long Begin, long Length)>();
-        int axis = -1;
-        foreach (var g in grads)
-        {
-            if (!producers.TryGetValue(g, out var p) || p.OpType != "Pad" || p.GetString("mode", "constant") != "constant"
-                || (p.Input.Count > 2 && p.Input[2].Length > 0) || p.Input.Count > 3) return null;
-            var init = b.Graph.Initializer.FirstOrDefault(t => t.Name == p.Input[1]);
-            if (init is null || init.DataType != (int)TensorProto.Types.DataType.Int64) return null;
-            var amounts = Tensors.ToInt64s(init);
-            int rank = amounts.Length / 2;
-            if (rank != dims.Length) return null;
-            var padded = Enumerable.Range(0, rank).Where(i => amounts[i] != 0 || amounts[rank + i] != 0).ToList();
-            if (padded.Count != 1 || (axis >= 0 && padded[0] != axis) || amounts.Any(v => v < 0)) return null;
-            axis = padded[0];
-            if (dims[axis] < 0) return null;
-            pieces.Add((p, amounts[axis], dims[axis] - amounts[axis] - amounts[rank + axis]));
-        }
-        pieces.Sort((x, y) => x.Begin.CompareTo(y.Begin));
-        long next = 0;
-        foreach (var (_, begin, length) in pieces)
-        {
-            if (begin != next || length <= 0) return null;
-            next += length;
-        }
-        if (next != dims[axis]) return null;
-        foreach (var (pad, _, _) in pieces) b.Graph.Node.Remove(pad);
-        return b.Op("Concat", pieces.Select(x => x.Pad.Input[0]).ToList(), Attr.Int("axis", axis));
-    }
-
     /// <summary>Op types with a gradient rule.</summary>
     public static IReadOnlyCollection<string> SupportedOps => GradientRules.All.Keys.Order(StringComparer.Ordinal).ToArray();
 
@@ -176,5 +137,44 @@ public static class ReverseMode
             pending = next;
         }
         return order;
+    }
+
+    /// <summary>
+    /// Contributions that are each a constant zero Pad of a piece along one common axis, the pieces tiling that axis
+    /// exactly (the gradients of q, k, v = qkv[0], qkv[1], qkv[2], or of slices that cover a tensor), summed as the
+    /// Concat of the pieces: one pass instead of padding each to the full size and adding them up. The Pads are removed.
+    /// Null when the contributions do not have that form.
+    /// </summary>
+    private static string? PadsAsConcat(GraphBuilder b, List<string> grads, long[] dims)
+    {
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var n in b.Graph.Node) if (n.Output.Count == 1 && grads.Contains(n.Output[0])) producers[n.Output[0]] = n;
+        var pieces = new List<(NodeProto Pad, long Begin, long Length)>();
+        int axis = -1;
+        foreach (var g in grads)
+        {
+            if (!producers.TryGetValue(g, out var p) || p.OpType != "Pad" || p.GetString("mode", "constant") != "constant"
+                || (p.Input.Count > 2 && p.Input[2].Length > 0) || p.Input.Count > 3) return null;
+            var init = b.Graph.Initializer.FirstOrDefault(t => t.Name == p.Input[1]);
+            if (init is null || init.DataType != (int)TensorProto.Types.DataType.Int64) return null;
+            var amounts = Tensors.ToInt64s(init);
+            int rank = amounts.Length / 2;
+            if (rank != dims.Length) return null;
+            var padded = Enumerable.Range(0, rank).Where(i => amounts[i] != 0 || amounts[rank + i] != 0).ToList();
+            if (padded.Count != 1 || (axis >= 0 && padded[0] != axis) || amounts.Any(v => v < 0)) return null;
+            axis = padded[0];
+            if (dims[axis] < 0) return null;
+            pieces.Add((p, amounts[axis], dims[axis] - amounts[axis] - amounts[rank + axis]));
+        }
+        pieces.Sort((x, y) => x.Begin.CompareTo(y.Begin));
+        long next = 0;
+        foreach (var (_, begin, length) in pieces)
+        {
+            if (begin != next || length <= 0) return null;
+            next += length;
+        }
+        if (next != dims[axis]) return null;
+        foreach (var (pad, _, _) in pieces) b.Graph.Node.Remove(pad);
+        return b.Op("Concat", pieces.Select(x => x.Pad.Input[0]).ToList(), Attr.Int("axis", axis));
     }
 }
