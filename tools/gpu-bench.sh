@@ -26,8 +26,8 @@ step bench-step-profile 40 "$acwa" bench step --device cuda --model resnet32 --s
 # ~1,400 of ResNet-32's nodes) and the im2col weight gradient (one depthwise Conv instead of 9 Slices + Concat + Pad per conv).
 step bench-step-pertensor 30 "$acwa" bench step --device cuda --model mlp,resnet32 --steps 20 --repeats 5 --per-tensor-optimizer
 step bench-step-im2col 30 "$acwa" bench step --device cuda --model cnn,resnet32 --steps 20 --repeats 5 --conv-weight-grad Im2ColConvMatMul
-# Models users fine-tune (made here by `/usr/bin/python3 tools/export_bench_models.py .gpu/bench-models`, carried with
-# the call): MobileNetV2/V3-style step vs forward on the GPU, batch 64 (the CPU figures are in docs/fine-tuning.md).
+# Models users fine-tune (MobileNetV2/V3-style, a small ViT; made here by `/usr/bin/python3 tools/export_bench_models.py .gpu/bench-models`, carried with
+# the call): step vs forward on the GPU, batch 64 (the CPU figures are in docs/fine-tuning.md).
 bm=.gpu/bench-models
-[[ -f $bm/mobilenetv3.onnx ]] && step bench-step-mobilenet 60 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx --batch 64 --steps 20 --repeats 5
+[[ -f $bm/mobilenetv3.onnx ]] && step bench-step-finetune 90 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
 [[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3
