@@ -480,6 +480,11 @@ def main():
     res = TinyResNet()
     randomize_batchnorm([res.bn1, res.block.bn1, res.block.bn2])
     export_training_fixture("tiny_resnet", res, torch.randn(8, 2, 6, 6), y8, w3)
+    # The same net with its batch norms as initialised (scale ones, bias zeros, mean zeros, var ones): torch.onnx's
+    # eval-mode export merges equal initializers into Identity nodes, which acwa must undo (InitializerUntying).
+    torch.manual_seed(2)
+    fresh = TinyResNet()
+    export_training_fixture("tiny_resnet_fresh", fresh, torch.randn(8, 2, 6, 6), y8, w3)
 
     torch.manual_seed(3)
     mob = TinyMobileNet()

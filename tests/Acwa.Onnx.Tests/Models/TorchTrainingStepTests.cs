@@ -7,7 +7,8 @@ using Acwa.Onnx.Training.Compiler;
 namespace Acwa.Onnx.Tests.Models;
 
 /// <summary>
-/// Whole-model check against PyTorch: each exported fixture (tiny MLP, CNN, ResNet, MobileNetV3-style net, one-block
+/// Whole-model check against PyTorch: each exported fixture (tiny MLP, CNN, ResNet - also with its batch norms as
+/// initialised, which torch.onnx exports as Identities of one shared initializer -, MobileNetV3-style net, one-block
 /// ViT; opset 17, upgraded to 18) is compiled into a
 /// training-step graph (weighted CE, BN on batch statistics) and run once in ORT from its exported parameters;
 /// the loss, train-mode logits, every parameter gradient, the BN running statistics and the parameters after one
@@ -24,7 +25,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_mobilenet", "tiny_vit" })
+            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit" })
                 foreach (var o in new[] { "sgd", "adam", "adamw" }) data.Add(f, o);
             return data;
         }
@@ -85,6 +86,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("tiny_resnet", "cpu")]
     [InlineData("tiny_mobilenet", "cpu")]
     [InlineData("tiny_resnet", "cuda")]
+    [InlineData("tiny_resnet_fresh", "cpu")]
     public void FrozenBatchNormStepMatchesPyTorchWithBatchNormInEvalMode(string fixture, string device)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();

@@ -69,6 +69,7 @@ public static class TrainingArtifacts
     {
         ArgumentNullException.ThrowIfNull(forward);
         ArgumentNullException.ThrowIfNull(options);
+        forward = InitializerUntying.Apply(forward);
         var info = ForwardModelInfo.Analyze(forward, options);
         // The step graph's TrainingRewrite adds entries to the shape table; the eval graph does not read it.
         var step = StepGraph.Build(forward, info, options, exposeGradients);
