@@ -105,7 +105,8 @@ internal static class EvalCommand
         if (o.Dataset.StartsWith("npy:", StringComparison.OrdinalIgnoreCase))
             return EvaluateNpy(evaluator, o.Dataset[4..], flagNorm, o, out summary);
 
-        var pair = DatasetSpec.Parse(o.Dataset).Load(ModelCatalog.DeclaredImageSide(o.Model) ?? Isic2018Reader.DefaultSize);
+        var pair = DatasetSpec.Parse(o.Dataset).Load(ModelCatalog.DeclaredImageSide(o.Model) ?? Isic2018Reader.DefaultSize,
+            grey: ModelCatalog.DeclaredGrey(o.Model));
         var data = o.Split == "test" ? pair.Test : pair.Train;
         var (norm, from) = Choose(flagNorm, evaluator, data.Channels);
         summary = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "

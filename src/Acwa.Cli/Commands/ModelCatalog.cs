@@ -55,6 +55,23 @@ internal static class ModelCatalog
     }
 
     /// <summary>
+    /// Whether a model file declares a one-channel image input ([N, 1, H, W]): decoded images (folder, ISIC-2018) are then
+    /// converted to grey. False for a built-in name or an unreadable file.
+    /// </summary>
+    public static bool DeclaredGrey(string model)
+    {
+        try { return DeclaredGrey(LoadFile(model)); }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            return false; // the model's own loading reports what is wrong with it
+        }
+    }
+
+    /// <inheritdoc cref="DeclaredGrey(string)"/>
+    public static bool DeclaredGrey(ModelProto? file) =>
+        (file is null ? null : DeclaredInput(file)?.Dims) is { Length: 4 } dims && dims[1] == 1;
+
+    /// <summary>
     /// For a model file (<paramref name="file"/>, loaded from <paramref name="model"/>; null for a built-in model): an error
     /// message when its declared input channels or square side disagree with the data's
     /// (channels, height, width), else null (built-in models are built for the data).

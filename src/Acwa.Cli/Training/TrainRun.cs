@@ -66,7 +66,8 @@ internal static class TrainRun
         var spec = DatasetSpec.Parse(o.Dataset);
         if (o.ImageSize is < 1) throw new ArgumentException($"--image-size must be positive, got {o.ImageSize}");
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
-        var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir);
+        var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
+            grey: ModelCatalog.DeclaredGrey(modelFile));
         var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
         var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
         var test = pair.Test;

@@ -65,7 +65,17 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     /// </summary>
     /// <param name="imageSize">ISIC-2018 and image folders: side of the resized square images.</param>
     /// <param name="cacheDirectory">ISIC-2018 and image folders: where to keep the decode cache (default: next to the data).</param>
-    public DatasetPair Load(int imageSize = Isic2018Reader.DefaultSize, string? cacheDirectory = null)
+    /// <param name="grey">ISIC-2018 and image folders: convert the decoded RGB images to one grey channel
+    /// (<see cref="ImageDataset.ToGrey"/>), for models that take <c>[N, 1, H, W]</c>.</param>
+    public DatasetPair Load(int imageSize = Isic2018Reader.DefaultSize, string? cacheDirectory = null, bool grey = false)
+    {
+        var pair = LoadAsStored(imageSize, cacheDirectory);
+        if (!grey || Kind is not (DatasetKind.Isic2018 or DatasetKind.ImageFolder)) return pair;
+        var train = pair.Train.ToGrey();
+        return new DatasetPair(train, pair.Test.ToGrey(), Normalization.Compute(train), Augmentation.PadCropFlip);
+    }
+
+    private DatasetPair LoadAsStored(int imageSize, string? cacheDirectory)
     {
         switch (Kind)
         {

@@ -112,6 +112,28 @@ public sealed class ImageDataset
         return new ImageDataset(pixels, labels, Channels, Height, Width, _classNames, source ?? $"{Source}; subset of {indices.Length}");
     }
 
+    /// <summary>
+    /// The images as one grey channel: luma Y = (299 R + 587 G + 114 B) / 1000 rounded to the nearest byte (ITU-R BT.601,
+    /// as PIL's <c>convert("L")</c>), for models that take <c>[N, 1, H, W]</c>. A dataset that is grey already is returned
+    /// as it is.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The images have neither 1 nor 3 channels.</exception>
+    public ImageDataset ToGrey()
+    {
+        if (Channels == 1) return this;
+        if (Channels != 3) throw new InvalidOperationException($"{Source}: only RGB images (3 channels) convert to grey; these have {Channels}");
+        int plane = Height * Width;
+        var grey = new byte[(long)Count * plane];
+        for (int i = 0; i < Count; i++)
+        {
+            var rgb = _pixels.AsSpan(i * 3 * plane, 3 * plane);
+            var y = grey.AsSpan(i * plane, plane);
+            for (int p = 0; p < plane; p++)
+                y[p] = (byte)((299 * rgb[p] + 587 * rgb[plane + p] + 114 * rgb[2 * plane + p] + 500) / 1000);
+        }
+        return new ImageDataset(grey, _labels, 1, Height, Width, _classNames, $"{Source}; grey");
+    }
+
     /// <summary>Indices of the images of each class, ascending: <c>result[c]</c> lists the images labelled c.</summary>
     public int[][] IndicesByClass()
     {

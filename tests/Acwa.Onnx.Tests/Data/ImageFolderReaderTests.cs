@@ -122,6 +122,29 @@ public sealed class ImageFolderReaderTests : IDisposable
     }
 
     [Fact]
+    public void AOneChannelModelGetsTheFolderImagesAsGreyLuma()
+    {
+        // The exported tiny CNN takes [N, 1, 8, 8] and has 3 classes: the colour PNGs become grey (BT.601 luma), for
+        // training and for `acwa eval` alike.
+        WriteSplit(_tmp.File("data/train"), [8, 6, 4]);
+        WriteSplit(_tmp.File("data/test"), [2, 2, 2]);
+        var pair = DatasetSpec.Parse($"folder:{_tmp.File("data")}").Load(8, _tmp.File("cache"), grey: true);
+        Assert.Equal(1, pair.Train.Channels);
+        Assert.Equal(1, pair.Test.Channels);
+        // bird (200, 30, 10) -> (299*200 + 587*30 + 114*10 + 500) / 1000 = 79 (78.55 rounded)
+        Assert.Equal(79, pair.Train.Pixels[0]);
+        Assert.Single(pair.Normalization.Mean);
+        var fixture = Models.ModelTestUtil.Fixture("tiny_cnn.onnx");
+        var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = fixture, Epochs = 1, Batch = 6,
+            OutDir = _tmp.File("grey"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache") };
+        var outcome = TrainRun.Run(o, new StringWriter());
+        Assert.Equal(6, outcome.TestConfusion!.Counts.ToArray().Sum());
+        var eval = Acwa.Cli.Commands.EvalCommand.Compute(new Acwa.Cli.Commands.EvalOptions(Path.Combine(o.OutDir!, "model.onnx"), o.Dataset, Batch: 4), out var summary);
+        Assert.Equal(outcome.TestConfusion.Counts.ToArray(), eval.Matrix.Counts.ToArray());
+        Assert.Contains("grey", summary);
+    }
+
+    [Fact]
     public void AModelThatDoesNotFitTheDataIsRefusedWithTheReason()
     {
         var fixture = Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx"); // [N, 3, 8, 8] -> 3 classes
