@@ -10,7 +10,8 @@ namespace Acwa.Onnx.Training.Compiler;
 /// bias, and their running statistics would be the parameters themselves. Each Identity of an initializer becomes an
 /// initializer of its own (a copy of the values), named as PyTorch named the tensor where the consumer's node name tells
 /// it ("/3/block/block.1/BatchNormalization" input 1 -> "3.block.1.weight", so that --frozen '3.*' patterns match),
-/// else after the Identity's output. A tensor used directly by several nodes (weights really shared) is left as it is.
+/// else after the Identity's output. A tensor used directly by several nodes (weights really shared) is left as it is, and
+/// so are models with subgraphs.
 /// </summary>
 internal static class InitializerUntying
 {
@@ -31,6 +32,8 @@ internal static class InitializerUntying
         var g0 = forward.Graph;
         if (g0 is null || !g0.Node.Any(n => n.OpType == "Identity" && n.Input.Count == 1 && g0.Initializer.Any(t => t.Name == n.Input[0])))
             return forward;
+        // Subgraphs (If, Loop) may read an Identity's output by name: such models are left as exported.
+        if (g0.Node.Any(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0))) return forward;
         var model = forward.Clone();
         var g = model.Graph;
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
