@@ -145,11 +145,12 @@ internal sealed class GradEmitter
     /// Expands <paramref name="value"/> (dims <paramref name="srcDims"/>, same rank) to <paramref name="targetDims"/>.
     /// Batch-dependent axes the value already has stay 1 in the expand shape; when other batch-dependent axes remain,
     /// the shape is Shape(<paramref name="targetRef"/>) (whose dims must be <paramref name="targetDims"/>; Expand reads it
-    /// on the host, so nothing is computed there).
+    /// on the host, so nothing is computed there). With <paramref name="spreadSmallTrailing"/> (CPU graphs) a spread over
+    /// small trailing axes is a MatMul with a row of ones instead (<see cref="TrailingSpread"/>).
     /// </summary>
-    public string ExpandTo(string value, long[] srcDims, long[] targetDims, string targetRef)
+    public string ExpandTo(string value, long[] srcDims, long[] targetDims, string targetRef, bool spreadSmallTrailing = false)
     {
-        if (TrailingSpread(value, srcDims, targetDims, targetRef) is { } spread) return spread;
+        if (spreadSmallTrailing && TrailingSpread(value, srcDims, targetDims, targetRef) is { } spread) return spread;
         var shape = (long[])targetDims.Clone();
         int off = targetDims.Length - srcDims.Length;
         for (int i = 0; i < shape.Length; i++)

@@ -112,7 +112,7 @@ internal static partial class GradientRules
             if (xd[i] < 0) throw c.Unsupported("GlobalAveragePool over batch-dependent spatial sizes is not supported");
             spatial *= xd[i];
         }
-        c.Add(0, c.E.ExpandTo(c.E.Scale(c.Dy0, 1.0 / spatial, c.T), c.Dims(c.Out(0)), xd, x));
+        c.Add(0, c.E.ExpandTo(c.E.Scale(c.Dy0, 1.0 / spatial, c.T), c.Dims(c.Out(0)), xd, x, spreadSmallTrailing: !IsCuda(c.Options)));
     }
 
     /// <summary>

@@ -267,7 +267,7 @@ internal static partial class GradientRules
                 g = c.E.Scale(g, 1.0 / axes.Aggregate(1L, (p, a) => p * xd[a]), c.T);
             else g = c.E.Op("Div", [g, c.E.ElementCount(x, axes, c.T)]); // batch-dependent count, counted on the device
         }
-        c.Add(0, c.E.ExpandTo(g, keep, xd, x));
+        c.Add(0, c.E.ExpandTo(g, keep, xd, x, spreadSmallTrailing: !IsCuda(c.Options)));
     }
 
     /// <summary>Expand: dY summed over the broadcast axes back to X's shape.</summary>

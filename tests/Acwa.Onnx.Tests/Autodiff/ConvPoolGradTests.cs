@@ -214,9 +214,11 @@ public class ConvPoolGradTests
             Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "Expand");
             Assert.Contains(r.GradModel.Graph.Initializer, t => t.Name.StartsWith("ad_ones_row", StringComparison.Ordinal));
         }
-        // Larger maps keep Expand (spans long enough for ORT's copy loop).
+        // Larger maps keep Expand (spans long enough for ORT's copy loop), and so do CUDA graphs (not measured there).
         var big = Check(F, [new("x", [2, 3, 9, 8])], g => g.Op("GlobalAveragePool", ["x"]));
         Assert.Contains(big.GradModel.Graph.Node, n => n.OpType == "Expand");
+        var cuda = Check(F, [new("x", [2, 3, 2, 3])], g => g.Op("GlobalAveragePool", ["x"]), options: new GradientOptions { Device = "cuda" });
+        Assert.Contains(cuda.GradModel.Graph.Node, n => n.OpType == "Expand");
     }
 
     [Fact]
