@@ -167,8 +167,9 @@ internal static partial class GradientRules
     /// <summary>
     /// LayerNormalization (axis, epsilon; normalised over axes axis..rank-1, D elements each). With xhat = (X - mean) r,
     /// r = 1 / sqrt(var + eps) and g = dY Scale: dX = r (g - mean(g) - xhat mean(g xhat)), dScale = sum of dY xhat and
-    /// dB = sum of dY over the leading axes (reduced to their shapes). Mean and variance are recomputed from X (two
-    /// reductions), so the optional Mean/InvStdDev outputs are neither needed nor changed.
+    /// dB = sum of dY over the leading axes (reduced to their shapes). Float graphs take mean and r from the forward
+    /// node's optional Mean and InvStdDev outputs (added when missing; computed in float, stash_type 1), which saves the
+    /// backward two reductions and four passes; double graphs recompute them from X (the stash would be float).
     /// </summary>
     private static void LayerNormalization(RuleContext c)
     {
@@ -183,8 +184,18 @@ internal static partial class GradientRules
         double eps = c.Node.GetFloat("epsilon", 1e-5f);
         var t = c.T;
         string Mean(string v) => c.E.Scale(c.E.ReduceSum(v, norm, keepDims: true), invD, t);
-        var centered = c.E.Op("Sub", [x, Mean(x)]);
-        var invStd = c.E.Op("Reciprocal", [c.E.Op("Sqrt", [c.E.Op("Add", [Mean(c.E.Mul(centered, centered)), c.E.Scalar(eps, t)])])]);
+        string centered, invStd;
+        if (t == ElementType.Float && c.Node.GetInt("stash_type", 1) == 1)
+        {
+            var statDims = xd.Select((d, i) => i < axis ? d : 1L).ToArray();
+            centered = c.E.Op("Sub", [x, ForwardOutput(c, 1, "_mean", statDims, t)]);
+            invStd = ForwardOutput(c, 2, "_inv_std", statDims, t);
+        }
+        else
+        {
+            centered = c.E.Op("Sub", [x, Mean(x)]);
+            invStd = c.E.Op("Reciprocal", [c.E.Op("Sqrt", [c.E.Op("Add", [Mean(c.E.Mul(centered, centered)), c.E.Scalar(eps, t)])])]);
+        }
         var xhat = c.E.Mul(centered, invStd);
         var yd = c.Dims(c.Out(0));
         if (c.Needs(1)) c.Add(1, c.E.Unbroadcast(c.E.Mul(c.Dy0, xhat), yd, c.Dims(c.In(1)), c.In(1)));
@@ -193,6 +204,20 @@ internal static partial class GradientRules
         var g = c.E.Mul(c.Dy0, c.In(1));
         var inner = c.E.Op("Sub", [c.E.Op("Sub", [g, Mean(g)]), c.E.Mul(xhat, Mean(c.E.Mul(g, xhat)))]);
         c.Add(0, c.E.Mul(invStd, inner));
+    }
+
+    /// <summary>
+    /// Output <paramref name="index"/> of the forward node, added (and registered in the shape table) when the node does
+    /// not produce it yet; lower optional outputs it lacks get empty names.
+    /// </summary>
+    private static string ForwardOutput(RuleContext c, int index, string suffix, long[] dims, ElementType type)
+    {
+        if (c.Node.Output.Count > index && c.Node.Output[index].Length > 0) return c.Node.Output[index];
+        while (c.Node.Output.Count < index) c.Node.Output.Add("");
+        var name = c.E.B.Unique(c.Out(0) + suffix);
+        if (c.Node.Output.Count == index) c.Node.Output.Add(name); else c.Node.Output[index] = name;
+        c.S.Set(name, dims, type);
+        return name;
     }
 
     /// <summary>The forward's X - mean (a Sub of X and Reshape(mean), as TrainingRewrite emits it), or null.</summary>

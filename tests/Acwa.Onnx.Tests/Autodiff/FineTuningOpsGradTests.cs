@@ -186,5 +186,10 @@ public class FineTuningOpsGradTests
         long[] scaleDims = axis == -1 ? [4] : [3, 4];
         Check(D, [new("x", [2, 3, 4]), new("scale", scaleDims, Positive), new("bias", scaleDims)],
             g => g.Op("LayerNormalization", ["x", "scale", "bias"], Attr.Int("axis", axis), Attr.Float("epsilon", 1e-3f)));
+        // fp32: mean and 1/std come from the forward node's Mean and InvStdDev outputs (added), nothing recomputed.
+        var r = Check(F, [new("x", [2, 3, 4]), new("scale", scaleDims, Positive), new("bias", scaleDims)],
+            g => g.Op("LayerNormalization", ["x", "scale", "bias"], Attr.Int("axis", axis), Attr.Float("epsilon", 1e-3f)));
+        Assert.Equal(3, r.GradModel.Graph.Node.Single(n => n.OpType == "LayerNormalization").Output.Count);
+        Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType is "Sqrt" or "Reciprocal");
     }
 }
