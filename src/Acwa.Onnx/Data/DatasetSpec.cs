@@ -69,14 +69,6 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     /// (<see cref="ImageDataset.ToGrey"/>), for models that take <c>[N, 1, H, W]</c>.</param>
     public DatasetPair Load(int imageSize = Isic2018Reader.DefaultSize, string? cacheDirectory = null, bool grey = false)
     {
-        var pair = LoadAsStored(imageSize, cacheDirectory);
-        if (!grey || Kind is not (DatasetKind.Isic2018 or DatasetKind.ImageFolder)) return pair;
-        var train = pair.Train.ToGrey();
-        return new DatasetPair(train, pair.Test.ToGrey(), Normalization.Compute(train), Augmentation.PadCropFlip);
-    }
-
-    private DatasetPair LoadAsStored(int imageSize, string? cacheDirectory)
-    {
         switch (Kind)
         {
             case DatasetKind.FashionMnist:
@@ -99,7 +91,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 }
                 else
                     (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
-                return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);
+                return Decoded(train, test, grey);
             }
             case DatasetKind.ImageFolder:
             {
@@ -108,7 +100,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 ImageDataset test;
                 if (testDir is not null) test = ImageFolderReader.Load(testDir, imageSize, cacheDirectory, train.ClassNames);
                 else (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
-                return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);
+                return Decoded(train, test, grey);
             }
             default:
             {
@@ -134,4 +126,11 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
         DatasetKind.ImageFolder => $"folder:{Paths[0]}",
         _ => $"idx:{string.Join(",", Paths)}",
     };
+
+    /// <summary>Decoded colour images (ISIC-2018, image folders), optionally as grey; normalisation from the training set, pad-crop-flip.</summary>
+    private static DatasetPair Decoded(ImageDataset train, ImageDataset test, bool grey)
+    {
+        if (grey) (train, test) = (train.ToGrey(), test.ToGrey());
+        return new DatasetPair(train, test, Normalization.Compute(train), Augmentation.PadCropFlip);
+    }
 }
