@@ -105,8 +105,9 @@ internal static class EvalCommand
         if (o.Dataset.StartsWith("npy:", StringComparison.OrdinalIgnoreCase))
             return EvaluateNpy(evaluator, o.Dataset[4..], flagNorm, o, out summary);
 
-        var pair = DatasetSpec.Parse(o.Dataset).Load(ModelCatalog.DeclaredImageSide(o.Model) ?? Isic2018Reader.DefaultSize,
-            grey: ModelCatalog.DeclaredGrey(o.Model));
+        var file = ModelCatalog.TryLoadFile(o.Model); // read once for the declared side and channels
+        var pair = DatasetSpec.Parse(o.Dataset).Load(ModelCatalog.DeclaredImageSide(file) ?? Isic2018Reader.DefaultSize,
+            grey: ModelCatalog.DeclaredGrey(file));
         var data = o.Split == "test" ? pair.Test : pair.Train;
         var (norm, from) = Choose(flagNorm, evaluator, data.Channels);
         summary = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "

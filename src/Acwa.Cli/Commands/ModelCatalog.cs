@@ -38,14 +38,7 @@ internal static class ModelCatalog
     /// The side of a model file's declared square image input ([N, C, S, S]), or null for a built-in name, another
     /// input shape or an unreadable file: image datasets (folder, ISIC-2018) are then resized to fit the model.
     /// </summary>
-    public static int? DeclaredImageSide(string model)
-    {
-        try { return DeclaredImageSide(LoadFile(model)); }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
-        {
-            return null; // the model's own loading reports what is wrong with it
-        }
-    }
+    public static int? DeclaredImageSide(string model) => DeclaredImageSide(TryLoadFile(model));
 
     /// <inheritdoc cref="DeclaredImageSide(string)"/>
     public static int? DeclaredImageSide(ModelProto? file)
@@ -56,18 +49,8 @@ internal static class ModelCatalog
 
     /// <summary>
     /// Whether a model file declares a one-channel image input ([N, 1, H, W]): decoded images (folder, ISIC-2018) are then
-    /// converted to grey. False for a built-in name or an unreadable file.
+    /// converted to grey. False for a built-in model (null) or another input shape.
     /// </summary>
-    public static bool DeclaredGrey(string model)
-    {
-        try { return DeclaredGrey(LoadFile(model)); }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
-        {
-            return false; // the model's own loading reports what is wrong with it
-        }
-    }
-
-    /// <inheritdoc cref="DeclaredGrey(string)"/>
     public static bool DeclaredGrey(ModelProto? file) =>
         (file is null ? null : DeclaredInput(file)?.Dims) is { Length: 4 } dims && dims[1] == 1;
 
@@ -103,6 +86,19 @@ internal static class ModelCatalog
             case "resnet32": return ResNetCifar.Build(32, classes, ResNetShortcut.A, channels, height, width, seed);
         }
         return LoadFile(nameOrPath)!;
+    }
+
+    /// <summary>
+    /// <see cref="LoadFile"/>, or null when the file cannot be read: for questions about a model's declared input, whose
+    /// answer is then "nothing declared" (the model's own loading reports what is wrong with it).
+    /// </summary>
+    public static ModelProto? TryLoadFile(string nameOrPath)
+    {
+        try { return LoadFile(nameOrPath); }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Loads a model file; null for a built-in name (built for the data by <see cref="Resolve"/>).</summary>
