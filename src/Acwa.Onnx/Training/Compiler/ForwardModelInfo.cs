@@ -106,22 +106,15 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         var inferenceBns = new HashSet<string>(StringComparer.Ordinal);
         if (o.FrozenBatchNorm)
         {
+            // Initializers torch.onnx merged into Identity nodes are separate again here (InitializerUntying, applied first).
             var trainableSet = new HashSet<string>(trainable, StringComparer.Ordinal);
-            var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-            foreach (var n in g.Node) foreach (var v in n.Output) producers[v] = n;
-            // torch.onnx.export passes deduplicated initializers through Identity nodes: follow them to the initializer.
-            string Source(string v)
-            {
-                while (producers.TryGetValue(v, out var p) && p.OpType == "Identity") v = p.Input[0];
-                return v;
-            }
             var bns = g.Node.Where(n => n.OpType == "BatchNormalization").ToList();
             foreach (var n in bns)
-                if (!trainableSet.Contains(Source(n.Input[1])) && !trainableSet.Contains(Source(n.Input[2])))
+                if (!trainableSet.Contains(n.Input[1]) && !trainableSet.Contains(n.Input[2]))
                     inferenceBns.Add(n.Output[0]);
             // A running statistic stays a buffer while any training-mode BatchNormalization still reads it.
             var stillBuffers = new HashSet<string>(bns.Where(n => !inferenceBns.Contains(n.Output[0]))
-                .SelectMany(n => n.Input.Skip(3).Take(2)).Select(Source), StringComparer.Ordinal);
+                .SelectMany(n => n.Input.Skip(3).Take(2)), StringComparer.Ordinal);
             buffers = buffers.Where(stillBuffers.Contains).ToList();
         }
         return new ForwardModelInfo(input.Name, shape, logits, (int)ld[1], trainable, buffers, shapes, inferenceBns);
