@@ -14,7 +14,7 @@ namespace Acwa.Cli.Commands;
 internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
     string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
-    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null);
+    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto");
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -52,6 +52,7 @@ internal static class BenchStepCommand
         var profile = new Option<string?>("--profile") { Description = "Folder for ORT profiles of the training step; prints a per-op-type breakdown." };
         var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd or adamw.", DefaultValueFactory = _ => "adam" };
         var convWeightGrad = new Option<string>("--conv-weight-grad") { Description = "Convolution weight-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<ConvWeightGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
+        var convInputGrad = new Option<string>("--conv-input-grad") { Description = "Convolution input-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<ConvInputGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
         var maxPoolGrad = new Option<string>("--maxpool-grad") { Description = "MaxPool input-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<MaxPoolGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
         var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard; default: every fp32 parameter." };
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (times fine-tuning a part of the model)." };
@@ -60,13 +61,14 @@ internal static class BenchStepCommand
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
             pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
-            ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise)),
+            ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise),
+            pr.GetValue(convInputGrad)!),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -100,7 +102,7 @@ internal static class BenchStepCommand
                 Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture));
         }
         console.Write(t);
-        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, maxpool grad {o.MaxPoolGrad}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
+        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
         console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
         return 0;
     }
@@ -115,6 +117,11 @@ internal static class BenchStepCommand
 
     private static string Spread(double[] ms) => $"{F(BenchMetricsCommand.Median(ms))} ({F(ms.Min())}-{F(ms.Max())})";
 
+    /// <summary>A decomposition named on the command line ("auto" or an enum name, any case; numbers refused).</summary>
+    private static T ParseMethod<T>(string option, string value) where T : struct, Enum =>
+        Enum.TryParse<T>(value, ignoreCase: true, out var m) && !int.TryParse(value, out _) ? m
+            : throw new ArgumentException($"unknown {option} '{value}' (auto, {string.Join(", ", Enum.GetNames<T>().Skip(1))})");
+
     private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
     {
         var (c, h, w, classes) = ModelCatalog.BenchShape(model);
@@ -124,14 +131,13 @@ internal static class BenchStepCommand
         try
         {
             var opt = o.Optimizer switch { "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW, "adam" => OptimizerKind.Adam, _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adam, sgd, adamw)") };
-            if (!Enum.TryParse<ConvWeightGradMethod>(o.ConvWeightGrad, ignoreCase: true, out var cwg) || int.TryParse(o.ConvWeightGrad, out _))
-                throw new ArgumentException($"unknown --conv-weight-grad '{o.ConvWeightGrad}' (auto, {string.Join(", ", Enum.GetNames<ConvWeightGradMethod>().Skip(1))})");
-            if (!Enum.TryParse<MaxPoolGradMethod>(o.MaxPoolGrad, ignoreCase: true, out var mpg) || int.TryParse(o.MaxPoolGrad, out _))
-                throw new ArgumentException($"unknown --maxpool-grad '{o.MaxPoolGrad}' (auto, {string.Join(", ", Enum.GetNames<MaxPoolGradMethod>().Skip(1))})");
+            var cwg = ParseMethod<ConvWeightGradMethod>("--conv-weight-grad", o.ConvWeightGrad);
+            var cig = ParseMethod<ConvInputGradMethod>("--conv-input-grad", o.ConvInputGrad);
+            var mpg = ParseMethod<MaxPoolGradMethod>("--maxpool-grad", o.MaxPoolGrad);
             TrainingArtifacts.Generate(forward, new ArtifactOptions
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
-                Gradients = new GradientOptions { ConvWeightGrad = cwg, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs }, FusedOptimizer = !o.PerTensorOptimizer,
+                Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs }, FusedOptimizer = !o.PerTensorOptimizer,
                 Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
             int n = o.Batch, sample = c * h * w;

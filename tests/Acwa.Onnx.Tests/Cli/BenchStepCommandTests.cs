@@ -61,6 +61,15 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
+    public void RejectsANumberAsConvInputGradMethodListingTheValidOnes()
+    {
+        var (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--conv-input-grad", "2");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--conv-input-grad '2'", err);
+        Assert.Contains("FlippedConvStride1ElseTranspose", err);
+    }
+
+    [Fact]
     public void RejectsAnUnknownModelWithItsName()
     {
         var (code, _, err) = Invoke("bench", "step", "--model", "vgg", "--steps", "1", "--repeats", "1");
