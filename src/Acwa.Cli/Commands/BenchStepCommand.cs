@@ -210,26 +210,38 @@ internal static class BenchStepCommand
         // The step runner holds two sessions; the one that ran the steps wrote the largest file.
         var file = Directory.GetFiles(o.ProfileDir!, $"{model}-{suffix}_*.json").OrderByDescending(f => new FileInfo(f).Length).FirstOrDefault();
         if (file is null) { console.WriteLine($"no profile file was written for the {what}"); return; }
-        var byOp = OpBreakdown(file);
+        var byOp = OpBreakdown(file, skipRuns: o.Warmup);
         double total = byOp.Values.Sum();
         var t = new Table().AddColumns("op type", "ms per run", "share");
         foreach (var (op, us) in byOp.OrderByDescending(kv => kv.Value).Take(15))
-            t.AddRow(op, (us / 1000.0 / (o.Warmup + o.Steps)).ToString("F3", CultureInfo.InvariantCulture), (us / total).ToString("P1", CultureInfo.InvariantCulture));
-        console.WriteLine($"{model}: per-op-type time of the {what} (ORT profile {file})");
+            t.AddRow(op, (us / 1000.0).ToString("F3", CultureInfo.InvariantCulture), (us / total).ToString("P1", CultureInfo.InvariantCulture));
+        console.WriteLine($"{model}: per-op-type time of the {what}, mean of the {o.Steps} runs after {o.Warmup} warm-up runs (ORT profile {file}; on CUDA, host-side time per node)");
         console.Write(t);
     }
 
-    /// <summary>Sums kernel durations (microseconds) per op type from an ORT profile JSON file.</summary>
-    internal static Dictionary<string, double> OpBreakdown(string profileJson)
+    /// <summary>
+    /// Kernel durations per op type from an ORT profile JSON file, in microseconds per run, averaged over the runs after
+    /// the first <paramref name="skipRuns"/> (warm-up: on CUDA the first runs include cuDNN's algorithm search, which
+    /// would otherwise dominate the table). Runs are the profile's <c>model_run</c> events; a node event belongs to the run
+    /// whose interval holds its start. On CUDA the durations are the host's side of each node (launch and bookkeeping).
+    /// </summary>
+    internal static Dictionary<string, double> OpBreakdown(string profileJson, int skipRuns = 0)
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(profileJson));
+        var runs = doc.RootElement.EnumerateArray()
+            .Where(e => e.TryGetProperty("name", out var n) && n.GetString() == "model_run")
+            .Select(e => (Start: e.GetProperty("ts").GetDouble(), End: e.GetProperty("ts").GetDouble() + e.GetProperty("dur").GetDouble()))
+            .OrderBy(r => r.Start).Skip(skipRuns).ToList();
         var byOp = new Dictionary<string, double>();
+        if (runs.Count == 0) return byOp;
         foreach (var e in doc.RootElement.EnumerateArray())
         {
             if (!e.TryGetProperty("cat", out var cat) || cat.GetString() != "Node") continue;
             if (!e.TryGetProperty("name", out var name) || !name.GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal)) continue;
+            double ts = e.GetProperty("ts").GetDouble();
+            if (!runs.Exists(r => ts >= r.Start && ts <= r.End)) continue;
             var op = e.TryGetProperty("args", out var a) && a.TryGetProperty("op_name", out var on) ? on.GetString()! : "?";
-            byOp[op] = byOp.GetValueOrDefault(op) + e.GetProperty("dur").GetDouble();
+            byOp[op] = byOp.GetValueOrDefault(op) + e.GetProperty("dur").GetDouble() / runs.Count;
         }
         return byOp;
     }

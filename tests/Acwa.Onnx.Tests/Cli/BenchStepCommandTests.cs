@@ -27,6 +27,11 @@ public sealed class BenchStepCommandTests : IDisposable
         var step = Acwa.Cli.Commands.BenchStepCommand.OpBreakdown(files.Where(f => Path.GetFileName(f).StartsWith("mlp-step_", StringComparison.Ordinal)).OrderByDescending(f => new FileInfo(f).Length).First());
         var fwd = Acwa.Cli.Commands.BenchStepCommand.OpBreakdown(files.Single(f => Path.GetFileName(f).StartsWith("mlp-forward_", StringComparison.Ordinal)));
         Assert.True(step.Count > fwd.Count, $"step ops {string.Join(",", step.Keys)} vs forward ops {string.Join(",", fwd.Keys)}");
+        // Warm-up runs are left out by run: skipping all of them (5 warm-up + 1 timed) leaves nothing, skipping the warm-up
+        // leaves the timed run's nodes.
+        var forwardFile = files.Single(f => Path.GetFileName(f).StartsWith("mlp-forward_", StringComparison.Ordinal));
+        Assert.Empty(Acwa.Cli.Commands.BenchStepCommand.OpBreakdown(forwardFile, skipRuns: 6));
+        Assert.Equal(fwd.Keys.Order(), Acwa.Cli.Commands.BenchStepCommand.OpBreakdown(forwardFile, skipRuns: 5).Keys.Order());
     }
 
     [Fact]

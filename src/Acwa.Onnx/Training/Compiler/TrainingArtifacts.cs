@@ -80,6 +80,9 @@ public static class TrainingArtifacts
         RemoveUnusedInitializers(eval.Model.Graph);
         if (options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
         {
+            // The fused optimizer and running-statistics updates concatenate ~100 tensors: too wide for a CUDA graph capture.
+            WideNodeSplitting.Apply(step.Model.Graph);
+            WideNodeSplitting.Apply(eval.Model.Graph);
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(step.Model, "training graph");
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(eval.Model, "eval graph");
         }

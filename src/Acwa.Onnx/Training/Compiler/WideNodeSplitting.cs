@@ -1,0 +1,99 @@
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+
+namespace Acwa.Onnx.Training.Compiler;
+
+/// <summary>
+/// Keeps every Concat at most <see cref="MaxFan"/> inputs wide and every Split at most <see cref="MaxFan"/> outputs, as
+/// two-level trees that compute the same tensors (concatenation and splitting move values, so results are bit-identical).
+/// ORT's CUDA Concat and Split pass up to 32 tensor addresses as kernel arguments; with more they copy an address table
+/// from the host before the launch, which a CUDA graph capture refuses ("CUDA Concat supports at most 32 inputs during
+/// CUDA Graph capture", seen on an H200 with ResNet-32's fused optimizer update: 95 inputs). Applied to CUDA graphs.
+/// A Split is rewritten only when its sizes are a constant (the 'split' initializer); others are left as they are.
+/// </summary>
+internal static class WideNodeSplitting
+{
+    /// <summary>Largest fan-in of a Concat / fan-out of a Split that ORT's CUDA kernels capture in a CUDA graph.</summary>
+    public const int MaxFan = 32;
+
+    public static void Apply(GraphProto g, int maxFan = MaxFan)
+    {
+        if (maxFan < 2) throw new ArgumentOutOfRangeException(nameof(maxFan), maxFan, "need at least 2");
+        var taken = new HashSet<string>(g.Input.Select(i => i.Name).Concat(g.Initializer.Select(t => t.Name))
+            .Concat(g.Node.SelectMany(n => n.Output)).Concat(g.Node.Select(n => n.Name)), StringComparer.Ordinal);
+        string Fresh(string stem)
+        {
+            var name = stem;
+            for (int k = 1; !taken.Add(name); k++) name = $"{stem}_{k}";
+            return name;
+        }
+        var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        for (int i = 0; i < g.Node.Count; i++)
+        {
+            var n = g.Node[i];
+            if (n.Domain.Length > 0) continue;
+            if (n.OpType == "Concat" && n.Input.Count > maxFan)
+            {
+                // Groups of consecutive inputs, each concatenated first; the node then concatenates the groups (recursively narrowed).
+                var groups = Chunks(n.Input.ToList(), Math.Max(maxFan, (n.Input.Count + maxFan - 1) / maxFan)).ToList();
+                var inner = new List<NodeProto>();
+                var parts = new List<string>();
+                foreach (var group in groups)
+                {
+                    if (group.Count == 1) { parts.Add(group[0]); continue; }
+                    var part = Fresh($"{n.Name}/part{parts.Count}");
+                    var c = new NodeProto { OpType = "Concat", Name = Fresh($"{n.Name}/Concat{parts.Count}") };
+                    c.Input.AddRange(group);
+                    c.Output.Add(part);
+                    c.Attribute.AddRange(n.Attribute.Select(a => a.Clone()));
+                    inner.Add(c);
+                    parts.Add(part);
+                }
+                n.Input.Clear();
+                n.Input.AddRange(parts);
+                for (int k = 0; k < inner.Count; k++) g.Node.Insert(i + k, inner[k]);
+                i--; // revisit the inner nodes and the narrowed node (still too wide only past maxFan^2 inputs)
+                continue;
+            }
+            if (n.OpType == "Split" && n.Output.Count > maxFan && n.Input.Count == 2 && inits.TryGetValue(n.Input[1], out var sizesTensor))
+            {
+                var sizes = Tensors.ToInt64s(sizesTensor);
+                if (sizes.Length != n.Output.Count) continue;
+                var groups = Chunks(Enumerable.Range(0, sizes.Length).ToList(), Math.Max(maxFan, (sizes.Length + maxFan - 1) / maxFan)).ToList();
+                var outer = new List<string>();
+                var outerSizes = new List<long>();
+                var inner = new List<NodeProto>();
+                foreach (var group in groups)
+                {
+                    outerSizes.Add(group.Sum(k => sizes[k]));
+                    if (group.Count == 1) { outer.Add(n.Output[group[0]]); continue; }
+                    var part = Fresh($"{n.Name}/part{outer.Count}");
+                    outer.Add(part);
+                    var groupSizes = Tensors.Int64(Fresh($"{n.Name}/sizes{inner.Count}"), [group.Count], group.Select(k => sizes[k]).ToArray());
+                    g.Initializer.Add(groupSizes);
+                    inits[groupSizes.Name] = groupSizes;
+                    var s = new NodeProto { OpType = "Split", Name = Fresh($"{n.Name}/Split{inner.Count}") };
+                    s.Input.Add(part);
+                    s.Input.Add(groupSizes.Name);
+                    s.Output.AddRange(group.Select(k => n.Output[k]));
+                    s.Attribute.AddRange(n.Attribute.Select(a => a.Clone()));
+                    inner.Add(s);
+                }
+                var outerTensor = Tensors.Int64(Fresh($"{n.Name}/sizes"), [outerSizes.Count], outerSizes.ToArray());
+                g.Initializer.Add(outerTensor);
+                inits[outerTensor.Name] = outerTensor;
+                n.Input[1] = outerTensor.Name;
+                n.Output.Clear();
+                n.Output.AddRange(outer);
+                for (int k = 0; k < inner.Count; k++) g.Node.Insert(i + 1 + k, inner[k]);
+                i--; // revisit the narrowed node; the inner Splits are at most maxFan wide
+            }
+        }
+    }
+
+    /// <summary>Consecutive chunks of at most <paramref name="size"/> items.</summary>
+    private static IEnumerable<List<T>> Chunks<T>(List<T> items, int size)
+    {
+        for (int k = 0; k < items.Count; k += size) yield return items.GetRange(k, Math.Min(size, items.Count - k));
+    }
+}

@@ -1,0 +1,93 @@
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.Training.Compiler;
+
+namespace Acwa.Onnx.Tests.Compiler;
+
+public class WideNodeSplittingTests
+{
+    /// <summary>x [n] split into 70 pieces of sizes 1..70 (in a shuffled order), each piece negated, concatenated back, plus a 70-input Concat of the raw pieces.</summary>
+    private static (ModelProto Model, int Total) WideGraph()
+    {
+        var rng = new Random(3);
+        var sizes = Enumerable.Range(1, 70).Select(s => (long)s).OrderBy(_ => rng.Next()).ToArray();
+        int total = (int)sizes.Sum();
+        var b = new GraphBuilder("wide");
+        var x = b.Input("x", ElementType.Float, total);
+        var pieces = b.OpMulti("Split", [x, b.ConstInt64("sizes", sizes)], sizes.Length, Attr.Int("axis", 0));
+        var negated = pieces.Select(p => b.Op("Neg", [p])).ToArray();
+        b.OutputAs(b.Op("Concat", negated, Attr.Int("axis", 0)), "negated", ElementType.Float, total);
+        b.OutputAs(b.Op("Concat", pieces.Reverse().ToArray(), Attr.Int("axis", 0)), "reversed", ElementType.Float, total);
+        b.Output(pieces[17], ElementType.Float, sizes[17]);
+        return (OnnxModel.Create(b.Graph), total);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(4)] // narrower than the square root of 70: the groups themselves are split again
+    public void WideConcatsAndSplitsBecomeTreesOfAtMostMaxFanThatComputeTheSameValues(int maxFan)
+    {
+        var (model, total) = WideGraph();
+        var narrowed = model.Clone();
+        WideNodeSplitting.Apply(narrowed.Graph, maxFan);
+
+        Assert.All(narrowed.Graph.Node.Where(n => n.OpType == "Concat"), n => Assert.InRange(n.Input.Count, 2, maxFan));
+        Assert.All(narrowed.Graph.Node.Where(n => n.OpType == "Split"), n => Assert.InRange(n.Output.Count, 1, maxFan));
+        Assert.True(narrowed.Graph.Node.Count(n => n.OpType == "Split") > 1);
+        var x = Enumerable.Range(0, total).Select(i => (float)Math.Sin(i)).ToArray();
+        using var before = new Ort(model);
+        using var after = new Ort(narrowed);
+        var r0 = before.Run([Ort.F("x", x, total)]);
+        var r1 = after.Run([Ort.F("x", x, total)]);
+        Assert.Equal(r0.Keys.Order(), r1.Keys.Order());
+        foreach (var k in r0.Keys) Assert.Equal((float[])r0[k], (float[])r1[k]);
+    }
+
+    [Fact]
+    public void NarrowNodesAndSplitsWithoutConstantSizesAreLeftAlone()
+    {
+        var b = new GraphBuilder("narrow");
+        var x = b.Input("x", ElementType.Float, 40);
+        var s = b.Input("s", ElementType.Int64, 40);
+        var pieces = b.OpMulti("Split", [x, s], 40, Attr.Int("axis", 0)); // sizes known only at run time
+        b.OutputAs(b.Op("Concat", pieces.Take(32).ToArray(), Attr.Int("axis", 0)), "y", ElementType.Float, [null]);
+        var model = OnnxModel.Create(b.Graph);
+        var narrowed = model.Clone();
+        WideNodeSplitting.Apply(narrowed.Graph);
+        Assert.Equal(model.Graph.ToString(), narrowed.Graph.ToString());
+    }
+
+    [Fact]
+    public void CudaCompiledResNetHasNoNodeWiderThanACudaGraphCapturesAndItsStepMatchesTheCpuCompiledOne()
+    {
+        var resnet = ResNetCifar.Build(20, seed: 1);
+        var cuda = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = "cuda" });
+        var cpu = TrainingArtifacts.Compile(resnet, new ArtifactOptions());
+        var g = cuda.TrainingModel.Graph;
+        Assert.All(g.Node.Where(n => n.OpType == "Concat"), n => Assert.InRange(n.Input.Count, 1, WideNodeSplitting.MaxFan));
+        Assert.All(g.Node.Where(n => n.OpType == "Split"), n => Assert.InRange(n.Output.Count, 1, WideNodeSplitting.MaxFan));
+        // ResNet-20 has 65 parameter tensors: the fused update's Concat and Split were wider before.
+        Assert.True(cuda.Manifest.State.Count(s => s.Kind == Acwa.Onnx.Training.StateKind.Parameter) > WideNodeSplitting.MaxFan);
+        Assert.Contains(cpu.TrainingModel.Graph.Node, n => n.OpType == "Concat" && n.Input.Count > WideNodeSplitting.MaxFan);
+
+        // The CUDA-compiled graph run on ORT's CPU provider: same losses and parameters as the CPU-compiled one (the two
+        // differ in their convolution gradient decompositions, hence a tolerance, not bit equality).
+        var rng = new Random(9);
+        using var a = new StepRunner(cpu);
+        using var b = new StepRunner(cuda);
+        for (int step = 0; step < 3; step++)
+        {
+            var x = Enumerable.Range(0, 4 * 3 * 32 * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var y = Enumerable.Range(0, 4).Select(_ => (long)rng.Next(10)).ToArray();
+            float la = a.Step(x, y), lb = b.Step(x, y);
+            Assert.True(Math.Abs(la - lb) <= 1e-5 * Math.Abs(la), $"step {step}: loss {la} (CPU graph) vs {lb} (CUDA graph)");
+        }
+        foreach (var (name, t) in a.State)
+        {
+            var other = b.State[name].Data!;
+            for (int i = 0; i < t.Data!.Length; i++)
+                Assert.True(Math.Abs(t.Data[i] - other[i]) <= 1e-4f, $"{name}[{i}]: {t.Data[i]} vs {other[i]}");
+        }
+    }
+}
