@@ -22,23 +22,26 @@ step() {
 # CUDA vs CPU over 8 steps (plain step and the step captured as a CUDA graph: replays from each direction's third run),
 # then throughput of both beside PyTorch eager in the same call, and one ACWA epoch end.
 TAIL=40 step bench-train 200 "$acwa" bench train --device cuda --cuda-graph --torch tools/torch_reference.py --python python3 --check-steps 8 --windows 5 --steps 50 --warmup 20
-# Step vs forward per model, then ResNet-32's per-op-type time (ORT profile; the JSON stays on the device).
-step bench-step 60 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
-TAIL=45 step bench-step-profile 45 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof
-# Whole-step comparisons of the gradient decompositions chosen without a GPU measurement (ResNet-32, ~10 s each).
-TAIL=8 step cwg-im2col 30 "$acwa" bench step --device cuda --model resnet32 --steps 20 --repeats 5 --conv-weight-grad Im2ColConvMatMul
-TAIL=8 step cwg-tapsgemm 30 "$acwa" bench step --device cuda --model resnet32 --steps 20 --repeats 5 --conv-weight-grad TapsGemm
-TAIL=8 step cwg-pertap 30 "$acwa" bench step --device cuda --model resnet32 --steps 20 --repeats 5 --conv-weight-grad PerTapGemm
-TAIL=8 step cwg-overtransposed 30 "$acwa" bench step --device cuda --model resnet32 --steps 20 --repeats 5 --conv-weight-grad ConvOverTransposed
-TAIL=8 step cig-flipped 30 "$acwa" bench step --device cuda --model resnet32 --steps 20 --repeats 5 --conv-input-grad FlippedConvStride1ElseTranspose
-TAIL=8 step bench-step-pertensor 30 "$acwa" bench step --device cuda --model mlp,resnet32 --steps 20 --repeats 5 --per-tensor-optimizer
-# Exported models (fixtures of TorchTrainingStepTests): a one-block ViT and a MobileNetV3-style net, CUDA vs CPU over 5
-# steps, then throughput.
-fx=tests/Acwa.Onnx.Tests/Fixtures/torch
-step bench-train-imported 60 "$acwa" bench train --device cuda --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
+# Step vs forward per model, steps as CUDA graphs.
+step bench-step-graph 60 "$acwa" bench step --device cuda --cuda-graph --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+# The gradient decompositions on ResNet-32 with launch costs out of the way (CUDA graphs), ~10 s each.
+s="$acwa bench step --device cuda --cuda-graph --model resnet32 --steps 20 --repeats 5"
+TAIL=6 step graph-cwg-im2col 30 $s --conv-weight-grad Im2ColConvMatMul
+TAIL=6 step graph-cwg-overtransposed 30 $s --conv-weight-grad ConvOverTransposed
+TAIL=6 step graph-cwg-tapsgemm 30 $s --conv-weight-grad TapsGemm
+TAIL=6 step graph-cwg-pertap 30 $s --conv-weight-grad PerTapGemm
+TAIL=6 step graph-cig-flipped 30 $s --conv-input-grad FlippedConvStride1ElseTranspose
+TAIL=6 step graph-pertensor 30 $s --per-tensor-optimizer
 # Models users fine-tune (made by `/usr/bin/python3 tools/export_bench_models.py .gpu/bench-models`, carried with the
-# call): step vs forward on the GPU, batch 64 (the CPU figures are in docs/fine-tuning.md).
+# call): step vs forward on the GPU, batch 64, plain and as CUDA graphs (the CPU figures are in docs/fine-tuning.md).
 bm=.gpu/bench-models
-[[ -f $bm/mobilenetv3.onnx ]] && step bench-step-finetune 90 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
+if [[ -f $bm/mobilenetv3.onnx ]]; then
+  TAIL=8 step bench-step-finetune 90 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
+  TAIL=8 step bench-step-finetune-graph 90 "$acwa" bench step --device cuda --cuda-graph --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
+fi
+# Host-side time per node of ResNet-32's plain CUDA step (ORT profile, warm-up runs left out; the JSON stays on the device).
+TAIL=30 step bench-step-profile 45 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof
+fx=tests/Acwa.Onnx.Tests/Fixtures/torch
+[[ ${GPU_BENCH_IMPORTED:-0} == 1 ]] && step bench-train-imported 60 "$acwa" bench train --device cuda --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
 [[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3
 echo "=== done at ${SECONDS}s"

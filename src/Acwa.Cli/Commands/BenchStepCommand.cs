@@ -14,7 +14,7 @@ namespace Acwa.Cli.Commands;
 internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
     string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
-    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto");
+    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto", bool CudaGraph = false);
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -58,17 +58,18 @@ internal static class BenchStepCommand
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (times fine-tuning a part of the model)." };
         var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode." };
         var denseDepthwise = new Option<long?>("--dense-depthwise") { Description = "Depthwise convolutions with Ho*Wo*H*W up to this run as dense per-channel MatMuls (0: none; default: the device's, CPU 4096)." };
+        var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run the training steps as captured CUDA graphs (StepRunnerOptions.CudaGraph)." };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
             pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
             ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise),
-            pr.GetValue(convInputGrad)!),
+            pr.GetValue(convInputGrad)!, pr.GetValue(cudaGraph)),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -82,6 +83,7 @@ internal static class BenchStepCommand
         Device device;
         try { device = Device.Parse(o.Device); }
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
+        if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
         var console = ConsoleOutput.For(output);
         var rows = new List<BenchStepRow>();
         try
@@ -102,7 +104,7 @@ internal static class BenchStepCommand
                 Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture));
         }
         console.Write(t);
-        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
+        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}{(o.CudaGraph ? ", steps as CUDA graphs" : "")}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
         console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
         return 0;
     }
@@ -147,7 +149,7 @@ internal static class BenchStepCommand
             var y = new long[n];
             for (int i = 0; i < n; i++) y[i] = rng.Next(classes);
 
-            using var runner = new StepRunner(dir, new StepRunnerOptions { Device = device });
+            using var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, CudaGraph = o.CudaGraph });
             using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes);
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
             using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
@@ -258,7 +260,8 @@ internal static class BenchStepCommand
         public ForwardTimer(string path, Device device, float[] x, long[] inputShape, int classes, string? profilePrefix = null,
             GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_ALL)
         {
-            _options = SessionOptionsFactory.Create(device);
+            // The model's own inference as ORT runs it: exported models may keep shape arithmetic on the host.
+            _options = SessionOptionsFactory.Create(device, allowCpuFallback: true);
             _options.GraphOptimizationLevel = level;
             if (profilePrefix is not null)
             {

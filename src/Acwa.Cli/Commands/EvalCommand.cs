@@ -21,7 +21,8 @@ internal sealed record EvalOptions(
     IReadOnlyList<float>? Mean = null,
     IReadOnlyList<float>? Std = null,
     bool HostArgMax = false,
-    int? Threads = null);
+    int? Threads = null,
+    bool AllowCpuFallback = false);
 
 /// <summary><c>acwa eval</c>: runs an ONNX classifier over a dataset and prints the per-class report.</summary>
 internal static class EvalCommand
@@ -45,15 +46,16 @@ internal static class EvalCommand
         var std = new Option<string?>("--std") { Description = "Per-channel std of x/255, comma-separated (overrides metadata; default 1)." };
         var hostArgMax = new Option<bool>("--host-argmax") { Description = "Bring fp32 logits back and take the argmax on the host (checks NaN) instead of in the graph." };
         var threads = new Option<int?>("--threads") { Description = "CPU intra-op threads (default: one per core)." };
+        var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "CUDA only: let ONNX Runtime run some nodes on the CPU (models exported with shape arithmetic, e.g. PyTorch's reshapes over the batch size); by default such a model is refused with a message." };
         var cmd = new Command("eval", "Evaluate an ONNX classifier on a dataset: confusion matrix and per-class precision / recall / F1.")
         {
-            model, dataset, split, input, output, device, batch, json, mean, std, hostArgMax, threads,
+            model, dataset, split, input, output, device, batch, json, mean, std, hostArgMax, threads, fallback,
         };
         cmd.SetAction(pr =>
         {
             var o = new EvalOptions(pr.GetValue(model)!, pr.GetValue(dataset)!, pr.GetValue(split)!, pr.GetValue(input), pr.GetValue(output),
                 pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(json), ParseFloats(pr.GetValue(mean), "--mean"), ParseFloats(pr.GetValue(std), "--std"),
-                pr.GetValue(hostArgMax), pr.GetValue(threads));
+                pr.GetValue(hostArgMax), pr.GetValue(threads), pr.GetValue(fallback));
             return Run(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error);
         });
         return cmd;
@@ -98,7 +100,7 @@ internal static class EvalCommand
         var options = new EvaluatorOptions
         {
             Device = Device.Parse(o.Device), BatchSize = o.Batch, Input = o.Input, Output = o.Output,
-            ArgMaxInGraph = !o.HostArgMax, IntraOpThreads = o.Threads,
+            ArgMaxInGraph = !o.HostArgMax, IntraOpThreads = o.Threads, AllowCpuFallback = o.AllowCpuFallback,
         };
         using var evaluator = Evaluator.Load(o.Model, options);
         var flagNorm = o.Mean is null ? null : new Normalization(o.Mean, o.Std!);

@@ -93,7 +93,7 @@ public sealed class Evaluator : IDisposable
             _fetchName = free;
         }
 
-        SessionOptions? owned = Options.SessionOptions is null ? SessionOptionsFactory.Create(Options.Device, Options.IntraOpThreads) : null;
+        SessionOptions? owned = Options.SessionOptions is null ? SessionOptionsFactory.Create(Options.Device, Options.IntraOpThreads, Options.AllowCpuFallback) : null;
         try
         {
             try { _session = new InferenceSession(OnnxModel.ToBytes(run), Options.SessionOptions ?? owned!); }

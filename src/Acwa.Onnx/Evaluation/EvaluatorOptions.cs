@@ -17,6 +17,13 @@ public sealed record EvaluatorOptions
     public int? IntraOpThreads { get; init; }
 
     /// <summary>
+    /// On CUDA, let ONNX Runtime place nodes on the CPU provider (models exported with shape arithmetic over the batch
+    /// size, ops without a CUDA kernel). False (default): such a model fails to load with a message saying so. Ignored with
+    /// <see cref="SessionOptions"/>.
+    /// </summary>
+    public bool AllowCpuFallback { get; init; }
+
+    /// <summary>
     /// The caller's own session options (execution providers, threads, graph optimisation); the evaluator uses them as
     /// they are and does not dispose them. Null: options from <see cref="SessionOptionsFactory.Create"/> for
     /// <see cref="Device"/> and <see cref="IntraOpThreads"/>.

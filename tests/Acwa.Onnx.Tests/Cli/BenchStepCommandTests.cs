@@ -75,6 +75,14 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
+    public void RefusesCudaGraphsOnTheCpuNamingTheOption()
+    {
+        var (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--cuda-graph");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--cuda-graph needs a CUDA device", err);
+    }
+
+    [Fact]
     public void RejectsAnUnknownModelWithItsName()
     {
         var (code, _, err) = Invoke("bench", "step", "--model", "vgg", "--steps", "1", "--repeats", "1");

@@ -62,6 +62,46 @@ public class CudaRunnerTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [CudaFact]
+    public void CudaGraphCapturesAResNetWhoseFusedUpdateHasMoreTensorsThanOneCudaConcatTakes()
+    {
+        // ResNet-20's 65 parameter tensors: the fused update's Concat and Split are narrowed to 32 (WideNodeSplitting); wider
+        // ones fail the capture ("CUDA Concat supports at most 32 inputs during CUDA Graph capture").
+        var dir = Directory.CreateTempSubdirectory("acwa-cuda-graph-resnet-").FullName;
+        try
+        {
+            Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(Acwa.Onnx.Models.ResNetCifar.Build(20, seed: 2),
+                new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = "cuda" }, dir);
+            using var graph = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CudaGraph = true, CudaTf32 = false });
+            using var cpu = new StepRunner(dir, new StepRunnerOptions());
+            var rng = new Random(6);
+            for (int step = 0; step < 6; step++) // captured at each direction's second run, replayed after
+            {
+                var x = Enumerable.Range(0, 8 * 3 * 32 * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                var y = Enumerable.Range(0, 8).Select(_ => (long)rng.Next(10)).ToArray();
+                float a = graph.TrainStep(x, y, 8).Loss, b = cpu.TrainStep(x, y, 8).Loss;
+                Assert.True(Math.Abs(a - b) <= 1e-3 * Math.Abs(b), $"step {step}: loss with the CUDA graph {a}, on the CPU {b}");
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [CudaFact]
+    public void EvaluatingAnExportWithHostShapeArithmeticOnCudaNeedsCpuFallbackAndSaysSo()
+    {
+        var path = Models.ModelTestUtil.Fixture("tiny_vit.onnx"); // torch export: Shape -> Gather -> Concat -> Reshape
+        var e = Assert.Throws<DeviceUnavailableException>(() => Acwa.Onnx.Evaluation.Evaluator.Load(path, new Acwa.Onnx.Evaluation.EvaluatorOptions { Device = Device.Cuda(0) }));
+        Assert.Contains("AllowCpuFallback", e.Message);
+        using var gpu = Acwa.Onnx.Evaluation.Evaluator.Load(path, new Acwa.Onnx.Evaluation.EvaluatorOptions { Device = Device.Cuda(0), AllowCpuFallback = true });
+        using var cpu = Acwa.Onnx.Evaluation.Evaluator.Load(path);
+        var x = Models.Npy.Read(Models.ModelTestUtil.Fixture("tiny_vit/x.npy")).Floats();
+        var labels = Models.Npy.Read(Models.ModelTestUtil.Fixture("tiny_vit/y.npy")).Int64s().Select(v => (int)v).ToArray();
+        var a = gpu.Evaluate(x, labels, 2, 8, 8);
+        var b = cpu.Evaluate(x, labels, 2, 8, 8);
+        Assert.Equal(b.Matrix.Counts.ToArray(), a.Matrix.Counts.ToArray());
+        Assert.Equal(labels.Length, a.Images);
+    }
+
     /// <summary>
     /// Trains both runners on the same batches of the given sizes: losses within 1e-4 and equal predictions at every step,
     /// then every state element within 1e-4. Returns the CUDA runner's final state.

@@ -87,7 +87,7 @@ public static class SessionOptionsFactory
         else if (m.Contains("not in the list of available", StringComparison.OrdinalIgnoreCase) || e is EntryPointNotFoundException)
             cause = "this ONNX Runtime build has no CUDA execution provider (use the Microsoft.ML.OnnxRuntime.Gpu native package)";
         else if (m.Contains("fallback", StringComparison.OrdinalIgnoreCase) || m.Contains("assigned to the CPU", StringComparison.OrdinalIgnoreCase))
-            cause = "ONNX Runtime assigned some nodes to the CPU provider (no CUDA kernel, or small int64 shape computations it keeps on the host) and CPU fallback is disabled (session.disable_cpu_ep_fallback=1); set StepRunnerOptions.AllowCpuFallback to allow it, or log at verbose level to see the nodes";
+            cause = "ONNX Runtime assigned some nodes to the CPU provider (no CUDA kernel, or small int64 shape computations it keeps on the host) and CPU fallback is disabled (session.disable_cpu_ep_fallback=1); allow it with AllowCpuFallback (StepRunnerOptions, EvaluatorOptions; acwa eval --allow-cpu-fallback), or log at verbose level to see the nodes";
         else
             cause = "the CUDA provider failed";
         return new DeviceUnavailableException(device, $"device '{device}' is not usable: {cause} (while {stage}). ONNX Runtime said: {m}", e);
