@@ -14,7 +14,8 @@ namespace Acwa.Cli.Commands;
 internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
     string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
-    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto", bool CudaGraph = false);
+    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto", bool CudaGraph = false,
+    bool? SplitBatchReductions = null, bool CudaProfilerRange = false);
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -59,17 +60,19 @@ internal static class BenchStepCommand
         var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode." };
         var denseDepthwise = new Option<long?>("--dense-depthwise") { Description = "Depthwise convolutions with Ho*Wo*H*W up to this run as dense per-channel MatMuls (0: none; default: the device's, CPU 4096)." };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run the training steps as captured CUDA graphs (StepRunnerOptions.CudaGraph)." };
+        var splitReductions = new Option<bool?>("--split-batch-reductions") { Description = "true/false: reductions over the batch and spatial axes as two reductions, per sample then over the batch (default: the device's)." };
+        var profilerRange = new Option<bool>("--cuda-profiler-range") { Description = "CUDA only: after warm-up, run one training step between cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`), then time as usual." };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph, splitReductions, profilerRange,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
             pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
             ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise),
-            pr.GetValue(convInputGrad)!, pr.GetValue(cudaGraph)),
+            pr.GetValue(convInputGrad)!, pr.GetValue(cudaGraph), pr.GetValue(splitReductions), pr.GetValue(profilerRange)),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -84,6 +87,7 @@ internal static class BenchStepCommand
         try { device = Device.Parse(o.Device); }
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
         if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
+        if (o.CudaProfilerRange && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-profiler-range needs a CUDA device (--device cuda), not '{device}'");
         var console = ConsoleOutput.For(output);
         var rows = new List<BenchStepRow>();
         try
@@ -104,7 +108,7 @@ internal static class BenchStepCommand
                 Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture));
         }
         console.Write(t);
-        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}{(o.CudaGraph ? ", steps as CUDA graphs" : "")}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
+        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}, split batch reductions {(o.SplitBatchReductions is { } sr ? (sr ? "on" : "off") : "auto")}{(o.CudaGraph ? ", steps as CUDA graphs" : "")}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
         console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
         return 0;
     }
@@ -140,7 +144,7 @@ internal static class BenchStepCommand
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
                 Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs }, FusedOptimizer = !o.PerTensorOptimizer,
-                Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
+                SplitBatchReductions = o.SplitBatchReductions, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
             int n = o.Batch, sample = c * h * w;
             var rng = new Random(1);
@@ -154,6 +158,7 @@ internal static class BenchStepCommand
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
             using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
             for (int i = 0; i < o.Warmup; i++) { runner.TrainStep(x, y, n); fwd.Run(); runner.Evaluate(x, n); fwdPlain.Run(); }
+            if (o.CudaProfilerRange) CudaProfiler.Range(() => runner.TrainStep(x, y, n));
             var stepMs = new double[o.Repeats];
             var fwdMs = new double[o.Repeats];
             var plainMs = new double[o.Repeats];
@@ -287,5 +292,33 @@ internal static class BenchStepCommand
         {
             _binding.Dispose(); _input.Dispose(); _output.Dispose(); _run.Dispose(); _session.Dispose(); _options.Dispose();
         }
+    }
+}
+
+/// <summary>cudaProfilerStart/Stop of the CUDA runtime that ORT's CUDA provider loaded: marks a region for <c>ncu --profile-from-start off</c>.</summary>
+internal static partial class CudaProfiler
+{
+    [System.Runtime.InteropServices.LibraryImport("libcudart.so.13")]
+    private static partial int cudaProfilerStart();
+
+    [System.Runtime.InteropServices.LibraryImport("libcudart.so.13")]
+    private static partial int cudaProfilerStop();
+
+    [System.Runtime.InteropServices.LibraryImport("libcudart.so.13")]
+    private static partial int cudaDeviceSynchronize();
+
+    /// <summary>Runs <paramref name="work"/> inside a profiler range, the device synchronised on both sides.</summary>
+    public static void Range(Action work)
+    {
+        Check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+        Check(cudaProfilerStart(), "cudaProfilerStart");
+        work();
+        Check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+        Check(cudaProfilerStop(), "cudaProfilerStop");
+    }
+
+    private static void Check(int status, string call)
+    {
+        if (status != 0) throw new InvalidOperationException($"{call} returned CUDA error {status}");
     }
 }

@@ -77,6 +77,11 @@ public sealed record ArtifactOptions
     /// </summary>
     public bool FusedOptimizer { get; init; } = true;
     /// <summary>
+    /// Reductions over the batch axis and others (batch-norm statistics and gradients, bias gradients) as two reductions,
+    /// first per sample, then over the batch (BatchAxisReductionSplitting). Null: the device's measured default.
+    /// </summary>
+    public bool? SplitBatchReductions { get; init; }
+    /// <summary>
     /// Gradient decompositions to force (e.g. <see cref="Autodiff.ConvWeightGradMethod.Im2ColConvMatMul"/> on CUDA to compare
     /// whole steps); null, or methods left at Auto, take the measured default for <see cref="Device"/>. Its own Device is
     /// ignored (<see cref="Device"/> wins).

@@ -76,13 +76,22 @@ public static class TrainingArtifacts
         var eval = EvalGraph.Build(forward, info, options, step.Labels);
         ElideOutputIdentities(step.Model.Graph);
         ElideOutputIdentities(eval.Model.Graph);
-        RemoveUnusedInitializers(step.Model.Graph);
-        RemoveUnusedInitializers(eval.Model.Graph);
-        if (options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+        bool cuda = options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        if (options.SplitBatchReductions ?? false)
+        {
+            BatchAxisReductionSplitting.Apply(step.Model.Graph);
+            BatchAxisReductionSplitting.Apply(eval.Model.Graph);
+        }
+        if (cuda)
         {
             // The fused optimizer and running-statistics updates concatenate ~100 tensors: too wide for a CUDA graph capture.
             WideNodeSplitting.Apply(step.Model.Graph);
             WideNodeSplitting.Apply(eval.Model.Graph);
+        }
+        RemoveUnusedInitializers(step.Model.Graph);
+        RemoveUnusedInitializers(eval.Model.Graph);
+        if (cuda)
+        {
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(step.Model, "training graph");
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(eval.Model, "eval graph");
         }
