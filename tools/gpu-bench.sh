@@ -22,16 +22,21 @@ step() {
 # CUDA vs CPU over 8 steps (plain step and the step captured as a CUDA graph: replays from each direction's third run),
 # then throughput of both beside PyTorch eager in the same call, and one ACWA epoch end.
 TAIL=40 step bench-train 200 "$acwa" bench train --device cuda --cuda-graph --torch tools/torch_reference.py --python python3 --check-steps 8 --windows 5 --steps 50 --warmup 20
-# Step vs forward per model, steps as CUDA graphs.
+# Step vs forward per model, steps as CUDA graphs, then plain.
 step bench-step-graph 60 "$acwa" bench step --device cuda --cuda-graph --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
-# The gradient decompositions on ResNet-32 with launch costs out of the way (CUDA graphs), ~10 s each.
+step bench-step 60 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+# Whole-step comparisons of compile choices on ResNet-32 with launch costs out of the way (CUDA graphs), ~10 s each;
+# GPU_BENCH_VARIANTS=1 (measured 2026-11-27, docs/gpu.md).
 s="$acwa bench step --device cuda --cuda-graph --model resnet32 --steps 20 --repeats 5"
-TAIL=6 step graph-cwg-im2col 30 $s --conv-weight-grad Im2ColConvMatMul
-TAIL=6 step graph-cwg-overtransposed 30 $s --conv-weight-grad ConvOverTransposed
-TAIL=6 step graph-cwg-tapsgemm 30 $s --conv-weight-grad TapsGemm
-TAIL=6 step graph-cwg-pertap 30 $s --conv-weight-grad PerTapGemm
-TAIL=6 step graph-cig-flipped 30 $s --conv-input-grad FlippedConvStride1ElseTranspose
-TAIL=6 step graph-pertensor 30 $s --per-tensor-optimizer
+if [[ ${GPU_BENCH_VARIANTS:-0} == 1 ]]; then
+  TAIL=6 step graph-split-off 30 $s --split-batch-reductions false
+  TAIL=6 step graph-cwg-im2col 30 $s --conv-weight-grad Im2ColConvMatMul
+  TAIL=6 step graph-cwg-overtransposed 30 $s --conv-weight-grad ConvOverTransposed
+  TAIL=6 step graph-cwg-tapsgemm 30 $s --conv-weight-grad TapsGemm
+  TAIL=6 step graph-cwg-pertap 30 $s --conv-weight-grad PerTapGemm
+  TAIL=6 step graph-cig-flipped 30 $s --conv-input-grad FlippedConvStride1ElseTranspose
+  TAIL=6 step graph-pertensor 30 $s --per-tensor-optimizer
+fi
 # Models users fine-tune (made by `/usr/bin/python3 tools/export_bench_models.py .gpu/bench-models`, carried with the
 # call): step vs forward on the GPU, batch 64, plain and as CUDA graphs (the CPU figures are in docs/fine-tuning.md).
 bm=.gpu/bench-models
@@ -39,9 +44,17 @@ if [[ -f $bm/mobilenetv3.onnx ]]; then
   TAIL=8 step bench-step-finetune 90 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
   TAIL=8 step bench-step-finetune-graph 90 "$acwa" bench step --device cuda --cuda-graph --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
 fi
-# Host-side time per node of ResNet-32's plain CUDA step (ORT profile, warm-up runs left out; the JSON stays on the device).
-TAIL=30 step bench-step-profile 45 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof
 fx=tests/Acwa.Onnx.Tests/Fixtures/torch
-[[ ${GPU_BENCH_IMPORTED:-0} == 1 ]] && step bench-train-imported 60 "$acwa" bench train --device cuda --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
+step bench-train-imported 60 "$acwa" bench train --device cuda --cuda-graph --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
+# GPU time per kernel of one plain ResNet-32 step (Nsight Compute's timer per kernel; tools/ncu_summary.py sums by name).
+ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+if [[ -n $ncu ]] && (( SECONDS + 40 < deadline )); then
+  echo "=== ncu-resnet32 (at ${SECONDS}s)"
+  timeout 60 "$ncu" --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv --print-units base \
+    "$acwa" bench step --device cuda --model resnet32 --steps 1 --repeats 1 --cuda-profiler-range > "$out/ncu-resnet32.csv" 2> "$out/ncu-resnet32.err"
+  python3 tools/ncu_summary.py "$out/ncu-resnet32.csv" 25 | tee "$out/ncu-resnet32.txt"
+fi
+# Host-side time per node of ResNet-32's plain CUDA step (ORT profile, warm-up runs left out; the JSON stays on the device).
+[[ ${GPU_BENCH_PROFILE:-0} == 1 ]] && TAIL=30 step bench-step-profile 45 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof
 [[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3
 echo "=== done at ${SECONDS}s"

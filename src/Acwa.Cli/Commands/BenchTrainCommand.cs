@@ -264,7 +264,9 @@ internal static class BenchTrainCommand
         var dir = Compile(model, device, "epoch");
         try
         {
-            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null });
+            // With --cuda-graph the epoch's steps are captured too (the last, smaller batch runs uncaptured).
+            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph });
+            if (o.CudaGraph) data += ", CUDA graph";
             var counts = train.ClassCounts().Select(c => (long)c).ToArray();
             var trainer = new Trainer(r, train, val, PolicyFactory.Create("acwa", counts, 2), new TrainerOptions { Epochs = 2, BatchSize = o.Batch, Normalization = Normalization.FashionMnist });
             var result = trainer.Run();

@@ -78,7 +78,8 @@ public sealed record ArtifactOptions
     public bool FusedOptimizer { get; init; } = true;
     /// <summary>
     /// Reductions over the batch axis and others (batch-norm statistics and gradients, bias gradients) as two reductions,
-    /// first per sample, then over the batch (BatchAxisReductionSplitting). Null: the device's measured default.
+    /// first per sample, then over the batch (BatchAxisReductionSplitting). Null: the device's measured default (on for
+    /// CUDA: ResNet-32's step 13.7 -> 9.5 ms on an H200; off for the CPU, where it measured within noise).
     /// </summary>
     public bool? SplitBatchReductions { get; init; }
     /// <summary>
