@@ -18,14 +18,7 @@ internal static class BatchAxisReductionSplitting
     public static void Apply(GraphProto g)
     {
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var taken = new HashSet<string>(g.Input.Select(i => i.Name).Concat(inits.Keys)
-            .Concat(g.Node.SelectMany(n => n.Output)).Concat(g.Node.Select(n => n.Name)), StringComparer.Ordinal);
-        string Fresh(string stem)
-        {
-            var name = stem;
-            for (int k = 1; !taken.Add(name); k++) name = $"{stem}_{k}";
-            return name;
-        }
+        var b = new GraphBuilder(g); // for unique names and constants; nodes are inserted in place
         string? batchAxis = null;
         for (int i = 0; i < g.Node.Count; i++)
         {
@@ -34,23 +27,14 @@ internal static class BatchAxisReductionSplitting
             var axes = Tensors.ToInt64s(axesTensor);
             if (axes.Length < 2 || !axes.Contains(0) || axes.Any(a => a < 0) || axes.Distinct().Count() != axes.Length) continue;
             if (n.GetInt("noop_with_empty_axes", 0) != 0) continue;
-            var keep = n.Attribute.Where(a => a.Name == "keepdims").Select(a => a.Clone()).ToList();
-            var rest = Tensors.Int64(Fresh($"{n.Name}/inner_axes"), [axes.Length - 1], axes.Where(a => a != 0).ToArray());
-            g.Initializer.Add(rest);
-            inits[rest.Name] = rest;
-            if (batchAxis is null)
-            {
-                var t = Tensors.Int64(Fresh("batch_axis"), [1], [0L]);
-                g.Initializer.Add(t);
-                inits[t.Name] = t;
-                batchAxis = t.Name;
-            }
-            var partial = Fresh($"{n.Name}/per_sample");
-            var inner = new NodeProto { OpType = n.OpType, Name = Fresh($"{n.Name}/inner") };
+            var rest = b.ConstInt64($"{n.Name}/inner_axes", axes.Where(a => a != 0).ToArray());
+            batchAxis ??= b.ConstInt64("batch_axis", 0);
+            var partial = b.Unique($"{n.Name}/per_sample");
+            var inner = new NodeProto { OpType = n.OpType, Name = b.Unique($"{n.Name}/inner") };
             inner.Input.Add(n.Input[0]);
-            inner.Input.Add(rest.Name);
+            inner.Input.Add(rest);
             inner.Output.Add(partial);
-            inner.Attribute.AddRange(keep.Select(a => a.Clone()));
+            inner.Attribute.AddRange(n.Attribute.Where(a => a.Name == "keepdims").Select(a => a.Clone()));
             n.OpType = n.OpType == "ReduceMean" ? "ReduceMean" : "ReduceSum";
             n.Input[0] = partial;
             n.Input[1] = batchAxis;

@@ -19,14 +19,7 @@ internal static class WideNodeSplitting
     public static void Apply(GraphProto g, int maxFan = MaxFan)
     {
         if (maxFan < 2) throw new ArgumentOutOfRangeException(nameof(maxFan), maxFan, "need at least 2");
-        var taken = new HashSet<string>(g.Input.Select(i => i.Name).Concat(g.Initializer.Select(t => t.Name))
-            .Concat(g.Node.SelectMany(n => n.Output)).Concat(g.Node.Select(n => n.Name)), StringComparer.Ordinal);
-        string Fresh(string stem)
-        {
-            var name = stem;
-            for (int k = 1; !taken.Add(name); k++) name = $"{stem}_{k}";
-            return name;
-        }
+        var b = new GraphBuilder(g); // for unique names and constants; nodes are inserted in place
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         for (int i = 0; i < g.Node.Count; i++)
         {
@@ -41,8 +34,8 @@ internal static class WideNodeSplitting
                 foreach (var group in groups)
                 {
                     if (group.Count == 1) { parts.Add(group[0]); continue; }
-                    var part = Fresh($"{n.Name}/part{parts.Count}");
-                    var c = new NodeProto { OpType = "Concat", Name = Fresh($"{n.Name}/Concat{parts.Count}") };
+                    var part = b.Unique($"{n.Name}/part{parts.Count}");
+                    var c = new NodeProto { OpType = "Concat", Name = b.Unique($"{n.Name}/Concat{parts.Count}") };
                     c.Input.AddRange(group);
                     c.Output.Add(part);
                     c.Attribute.AddRange(n.Attribute.Select(a => a.Clone()));
@@ -67,20 +60,20 @@ internal static class WideNodeSplitting
                 {
                     outerSizes.Add(group.Sum(k => sizes[k]));
                     if (group.Count == 1) { outer.Add(n.Output[group[0]]); continue; }
-                    var part = Fresh($"{n.Name}/part{outer.Count}");
+                    var part = b.Unique($"{n.Name}/part{outer.Count}");
                     outer.Add(part);
-                    var groupSizes = Tensors.Int64(Fresh($"{n.Name}/sizes{inner.Count}"), [group.Count], group.Select(k => sizes[k]).ToArray());
-                    g.Initializer.Add(groupSizes);
+                    var groupSizes = Tensors.Int64($"{n.Name}/sizes{inner.Count}", [group.Count], group.Select(k => sizes[k]).ToArray());
+                    b.Initializer(groupSizes);
                     inits[groupSizes.Name] = groupSizes;
-                    var s = new NodeProto { OpType = "Split", Name = Fresh($"{n.Name}/Split{inner.Count}") };
+                    var s = new NodeProto { OpType = "Split", Name = b.Unique($"{n.Name}/Split{inner.Count}") };
                     s.Input.Add(part);
                     s.Input.Add(groupSizes.Name);
                     s.Output.AddRange(group.Select(k => n.Output[k]));
                     s.Attribute.AddRange(n.Attribute.Select(a => a.Clone()));
                     inner.Add(s);
                 }
-                var outerTensor = Tensors.Int64(Fresh($"{n.Name}/sizes"), [outerSizes.Count], outerSizes.ToArray());
-                g.Initializer.Add(outerTensor);
+                var outerTensor = Tensors.Int64($"{n.Name}/sizes", [outerSizes.Count], outerSizes.ToArray());
+                b.Initializer(outerTensor);
                 inits[outerTensor.Name] = outerTensor;
                 n.Input[1] = outerTensor.Name;
                 n.Output.Clear();
