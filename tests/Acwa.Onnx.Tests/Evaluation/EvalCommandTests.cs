@@ -41,6 +41,26 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
+    public void AllowCpuFallbackIsAcceptedAndChangesNothingOnTheCpu()
+    {
+        // The option matters on CUDA only (CudaRunnerTests covers it there); on the CPU the report is the same.
+        var model = EvalModels.Linear(1, 6, 6, 4, seed: 3);
+        OnnxModel.Save(model, Path.Combine(_dir, "m.onnx"));
+        var data = EvalModels.Data(20, 1, 6, 6, 4, seed: 5);
+        NpyFile.Write<byte>(Path.Combine(_dir, "x.npy"), data.Pixels, [20, 6, 6]);
+        NpyFile.Write<long>(Path.Combine(_dir, "y.npy"), data.Labels.ToArray().Select(v => (long)v).ToArray());
+        string[] Args(string json, params string[] extra) =>
+            ["eval", "--model", Path.Combine(_dir, "m.onnx"), "--dataset", $"npy:{_dir}/x.npy,{_dir}/y.npy", "--json", Path.Combine(_dir, json), .. extra];
+        var (code, _, err) = Cli(Args("plain.json"));
+        Assert.True(code == 0, err);
+        (code, _, err) = Cli(Args("fallback.json", "--allow-cpu-fallback"));
+        Assert.True(code == 0, err);
+        var expected = EvalModels.Direct(model, data, new Normalization([0f], [1f]), 4);
+        AssertReportMatches(expected, Path.Combine(_dir, "plain.json"));
+        AssertReportMatches(expected, Path.Combine(_dir, "fallback.json"));
+    }
+
+    [Fact]
     public void EvalOnIdxTestSplitEqualsDirectSessionRunWithMetadataNormalization()
     {
         var model = EvalModels.Linear(1, 5, 5, 3, seed: 9);
