@@ -78,8 +78,8 @@ internal static class WideNodeSplitting
                 n.Input[1] = outerTensor.Name;
                 n.Output.Clear();
                 n.Output.AddRange(outer);
+                // After the node: the loop reaches them next, and narrows them again if still too wide (past maxFan^2 outputs).
                 for (int k = 0; k < inner.Count; k++) g.Node.Insert(i + 1 + k, inner[k]);
-                i--; // revisit the narrowed node; the inner Splits are at most maxFan wide
             }
         }
     }
