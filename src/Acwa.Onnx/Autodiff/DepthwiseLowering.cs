@@ -42,7 +42,7 @@ public static class DepthwiseLowering
             long group = n.GetInt("group", 1), ch = xd[1];
             if (group != ch || wd[0] != ch || wd[1] != 1 || ch < 2) continue;
             var g = GradientRules.Geometry(n, xd, yd, wd[2], wd[3], group);
-            long hw = g.H * g.W, howo = g.Ho * g.Wo, k = g.Kh * g.Kw;
+            long hw = g.H * g.W, howo = g.Ho * g.Wo;
             if (howo * hw > maxPairs) continue;
             var t = shapes.TypeOf(n.Input[0]);
             if (t is not (ElementType.Float or ElementType.Double)) continue;
@@ -50,10 +50,7 @@ public static class DepthwiseLowering
 
             int index = b.Graph.Node.IndexOf(n), before = b.Graph.Node.Count;
             var xt = Reg(e.Transpose(Reg(e.Op("Reshape", [n.Input[0], e.I64(-1, ch, hw)]), -1, ch, hw), 1, 0, 2), ch, -1, hw);
-            var w2 = Reg(e.Op("Reshape", [n.Input[1], e.I64(ch, k)]), ch, k);
-            var taps = Reg(GradientRules.TapPairs(e, t, g, tapsFirst: true, inputMajor: true), k, hw * howo);
-            var dense = Reg(e.Op("Reshape", [Reg(e.Op("MatMul", [w2, taps]), ch, hw * howo),
-                e.I64(ch, hw, howo)]), ch, hw, howo);
+            var dense = GradientRules.DenseDepthwiseKernel(e, t, n.Input[1], ch, g, inputMajor: true); // [C, H W, Ho Wo]
             var yt = Reg(e.Op("MatMul", [xt, dense]), ch, -1, howo);                 // [C, N, Ho Wo]
             var y = Reg(e.Transpose(yt, 1, 0, 2), -1, ch, howo);
             if (n.Input.Count > 2 && n.Input[2].Length > 0)

@@ -92,7 +92,8 @@ internal static partial class GradientRules
     /// Auto: "cpu" -> DepthwiseDense for depthwise convolutions on small maps (see <see cref="DenseWeightGradMaxPairs"/>),
     /// else Im2ColConvMatMul (one depthwise Conv replaces the k k strided Slices, the Concat and the Pad of
     /// SlicedPatchesMatMul: ResNet-20's training step 10.0 -> 7.9 times its forward pass); "cuda" -> SlicedPatchesMatMul
-    /// (fastest of the measured forms on an H100 in design.md; Im2ColConvMatMul is not measured there yet). The batched
+    /// (fastest on an H100 in design.md, and on whole captured ResNet-32 steps on an H200: TapsGemm equal, the others
+    /// 1.1-1.2x slower; docs/gpu.md). The batched
     /// MatMul forms beat the one-GEMM forms on CPU: it splits over the batch, while the one-GEMM forms have a tiny
     /// [Cout, Cin k k] output and a huge inner dimension that ORT's CPU GEMM does not split. Measured: docs/autodiff.md.
     /// </summary>
@@ -256,11 +257,28 @@ internal static partial class GradientRules
     /// <summary>Depthwise dX: per channel dY [N, Ho Wo] times the dense [Ho Wo, H W] matrix of its kernel.</summary>
     private static string ConvInputGradDepthwiseDense(RuleContext c, string dy, string w, long[] xd, ConvGeometry g)
     {
-        long ch = xd[1], hw = g.H * g.W, howo = g.Ho * g.Wo, k = g.Kh * g.Kw;
-        var dense = c.E.Op("Reshape", [c.E.Op("MatMul", [c.E.Op("Reshape", [w, c.E.I64(ch, k)]), TapPairs(c, g, tapsFirst: true)]), c.E.I64(ch, howo, hw)]);
+        long ch = xd[1], hw = g.H * g.W, howo = g.Ho * g.Wo;
+        var dense = DenseDepthwiseKernel(c.E, c.T, w, ch, g, inputMajor: false);
         var dyt = c.E.Transpose(c.E.Op("Reshape", [dy, c.E.I64(-1, ch, howo)]), 1, 0, 2);  // [C, N, Ho Wo]
         var dxt = c.E.Op("MatMul", [dyt, dense]);                                           // [C, N, H W]
         return c.E.Op("Reshape", [c.E.Transpose(dxt, 1, 0, 2), c.E.I64(-1, ch, g.H, g.W)]);
+    }
+
+    /// <summary>
+    /// Each channel's depthwise convolution as a dense matrix: the kernel W [C, 1, kh, kw] times the constant
+    /// <see cref="TapPairs(GradEmitter, ElementType, ConvGeometry, bool, bool)"/>, [C, Ho Wo, H W], or [C, H W, Ho Wo] with
+    /// <paramref name="inputMajor"/> (the forward's form, X [C, N, H W] times it). Shapes are registered (the forward
+    /// lowering's values lie on the reverse sweep's path).
+    /// </summary>
+    internal static string DenseDepthwiseKernel(GradEmitter e, ElementType t, string w, long ch, ConvGeometry g, bool inputMajor)
+    {
+        long hw = g.H * g.W, howo = g.Ho * g.Wo, k = g.Kh * g.Kw;
+        string Reg(string v, params long[] dims) { e.Shapes.Set(v, dims, t); return v; }
+        var w2 = Reg(e.Op("Reshape", [w, e.I64(ch, k)]), ch, k);
+        var taps = Reg(TapPairs(e, t, g, tapsFirst: true, inputMajor), k, hw * howo);
+        var flat = Reg(e.Op("MatMul", [w2, taps]), ch, hw * howo);
+        return inputMajor ? Reg(e.Op("Reshape", [flat, e.I64(ch, hw, howo)]), ch, hw, howo)
+            : Reg(e.Op("Reshape", [flat, e.I64(ch, howo, hw)]), ch, howo, hw);
     }
 
     /// <summary>One input and one output channel per group.</summary>

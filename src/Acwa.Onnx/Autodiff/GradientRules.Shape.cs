@@ -232,7 +232,6 @@ internal static partial class GradientRules
         c.Add(0, sliceAxes.Count == 0 ? c.Dy0 : c.E.Op("Slice", [c.Dy0, c.E.I64(starts.ToArray()), c.E.I64(ends.ToArray()), c.E.I64(sliceAxes.ToArray())]));
     }
 
-    /// <summary>ReduceSum / ReduceMean: dY (axes re-inserted, divided by the count for the mean) expanded to X's shape.</summary>
     /// <summary>
     /// A reduction's axes (attribute, or constant input from opset 18), non-negative; all axes when none are given, or
     /// null when none are given and noop_with_empty_axes is set (the reduction is the identity).
@@ -250,6 +249,7 @@ internal static partial class GradientRules
         return axes.Select(a => a < 0 ? a + rank : a).ToArray();
     }
 
+    /// <summary>ReduceSum / ReduceMean: dY (axes re-inserted, divided by the count for the mean) expanded to X's shape.</summary>
     private static void ReduceSumMean(RuleContext c)
     {
         if (!c.Needs(0)) return;

@@ -87,13 +87,16 @@ internal static partial class GradientRules
     }
 
     /// <summary><paramref name="dy"/> where <paramref name="y"/> &gt; 0, else 0, for y &gt;= 0 (a Relu's output or a max of such).</summary>
-    internal static string ReluMask(RuleContext c, string dy, string y)
-    {
-        var zero = c.E.Scalar(0, c.T);
-        return IsCuda(c.Options)
-            ? c.E.Op("Where", [c.E.Op("Greater", [y, zero]), dy, zero])
-            : c.E.Mul(dy, c.E.Op("Cast", [c.E.Op("Greater", [y, zero])], Attr.Int("to", (long)c.T)));
-    }
+    internal static string ReluMask(RuleContext c, string dy, string y) =>
+        Masked(c, dy, c.E.Op("Greater", [y, c.E.Scalar(0, c.T)]));
+
+    /// <summary>
+    /// <paramref name="dy"/> where the bool <paramref name="mask"/> holds, else 0. CPU: dY Cast(mask) (ORT's CPU Where is
+    /// slow, see <see cref="Relu"/>); CUDA: Where(mask, dY, 0).
+    /// </summary>
+    private static string Masked(RuleContext c, string dy, string mask) => IsCuda(c.Options)
+        ? c.E.Op("Where", [mask, dy, c.E.Scalar(0, c.T)])
+        : c.E.Mul(dy, c.E.Op("Cast", [mask], Attr.Int("to", (long)c.T)));
 
     private static void LeakyRelu(RuleContext c)
     {
@@ -106,19 +109,15 @@ internal static partial class GradientRules
     /// <summary>
     /// Clip (min/max inputs, or attributes before opset 11): dY where min &lt;= X &lt;= max, else 0 (PyTorch clamp's
     /// convention). That set is where X == Clip(X), so one Equal of input and output makes the mask (ReLU6 in an exported
-    /// MobileNet: GreaterOrEqual + LessOrEqual + And + Where took ~90 ms of a 640 ms CPU step). CPU: dY Cast(mask) (ORT's
-    /// CPU Where is slow, see <see cref="ReluMask"/>); CUDA: Where(mask, dY, 0). Degenerate bounds min &gt; max (Y = max
-    /// everywhere) would pass dY where X == max exactly.
+    /// MobileNet: GreaterOrEqual + LessOrEqual + And + Where took ~90 ms of a 640 ms CPU step), applied by
+    /// <see cref="Masked"/>. Degenerate bounds min &gt; max (Y = max everywhere) would pass dY where X == max exactly.
     /// </summary>
     private static void Clip(RuleContext c)
     {
         if (!c.Needs(0)) return;
         bool bounded = c.In(1).Length > 0 || c.In(2).Length > 0 || c.Node.FindAttribute("min") is not null || c.Node.FindAttribute("max") is not null;
         if (!bounded) { c.Add(0, c.Dy0); return; }
-        var inside = c.E.Op("Equal", [c.In(0), c.Out(0)]);
-        c.Add(0, IsCuda(c.Options)
-            ? c.E.Op("Where", [inside, c.Dy0, c.E.Scalar(0, c.T)])
-            : c.E.Mul(c.Dy0, c.E.Op("Cast", [inside], Attr.Int("to", (long)c.T))));
+        c.Add(0, Masked(c, c.Dy0, c.E.Op("Equal", [c.In(0), c.Out(0)])));
     }
 
     private static void Sigmoid(RuleContext c)
