@@ -21,7 +21,10 @@ public sealed record GradientOptions
 
     /// <summary>The bound <see cref="DenseDepthwiseMaxPairs"/> resolves to for <see cref="Device"/>.</summary>
     public long ResolvedDenseDepthwiseMaxPairs =>
-        DenseDepthwiseMaxPairs ?? (Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? 0 : DepthwiseLowering.DefaultMaxPairs);
+        DenseDepthwiseMaxPairs ?? (IsCuda ? 0 : DepthwiseLowering.DefaultMaxPairs);
+
+    /// <summary>Whether <see cref="Device"/> names CUDA ("cuda", "cuda:1", ...).</summary>
+    internal bool IsCuda => Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The device the graph will run on: <c>"cpu"</c> or <c>"cuda"</c> (decompositions may differ per device).</summary>
     public string Device { get; init; } = "cpu";

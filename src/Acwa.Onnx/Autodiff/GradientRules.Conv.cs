@@ -126,7 +126,7 @@ internal static partial class GradientRules
     /// </summary>
     internal const long DenseInputGradMaxPairs = 4096, DenseWeightGradMaxPairs = 65536;
 
-    private static bool IsCuda(GradientOptions o) => o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+    private static bool IsCuda(GradientOptions o) => o.IsCuda;
 
     /// <summary>W [Cout, Cin/g, kh, kw] -> spatially flipped, per-group transposed [Cin, Cout/g, kh, kw].</summary>
     private static string FlipKernel(RuleContext c, string w, long[] wd, long group)

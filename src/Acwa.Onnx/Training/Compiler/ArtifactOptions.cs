@@ -96,4 +96,10 @@ public sealed record ArtifactOptions
     public float FlushGradientsBelow { get; init; } = 1e-30f;
     /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
     public string Device { get; init; } = "cpu";
+
+    /// <summary><see cref="Gradients"/> (or the defaults) for <see cref="Device"/>.</summary>
+    internal Autodiff.GradientOptions ResolvedGradients => (Gradients ?? new Autodiff.GradientOptions()) with { Device = Device };
+
+    /// <summary>Whether the graphs are compiled for CUDA.</summary>
+    internal bool IsCuda => ResolvedGradients.IsCuda;
 }

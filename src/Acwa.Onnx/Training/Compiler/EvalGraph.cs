@@ -19,16 +19,13 @@ internal sealed record EvalGraph(ModelProto Model, string Logits, string Predict
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_eval";
-        // CUDA only: there host shape arithmetic fails the session; on the CPU the export's own arithmetic runs as exported.
-        if (o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
-            ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
-        ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
+        ForwardShapeFolding.FoldForward(g, info, o.IsCuda);
         var stateInputs = info.Trainable.Concat(info.Buffers).ToList();
         ForwardModelInfo.LiftToInputs(g, stateInputs);
         g.Output.Clear();
         var b = new GraphBuilder(g);
         // The same forward rewrite as the training graph's, so that evaluation runs the same kernels.
-        Autodiff.DepthwiseLowering.Apply(b, info.Shapes, ((o.Gradients ?? new Autodiff.GradientOptions()) with { Device = o.Device }).ResolvedDenseDepthwiseMaxPairs);
+        Autodiff.DepthwiseLowering.Apply(b, info.Shapes, o.ResolvedGradients.ResolvedDenseDepthwiseMaxPairs);
         b.Output(info.Logits, ElementType.Float, null, info.NumClasses);
         var pred = StepGraph.ArgMax(b, info.Logits);
         var predictions = GraphOps.OutputUnique(b, pred, "predictions", ElementType.Int64, [null]);

@@ -13,6 +13,18 @@ namespace Acwa.Onnx.Training.Compiler;
 internal static class ForwardShapeFolding
 {
     /// <summary>
+    /// The folding both compiled graphs (training step and eval) apply to their copy of the forward graph: on CUDA the
+    /// host shape arithmetic (there it fails the session; on the CPU the export's own arithmetic runs as exported), then
+    /// computed Reshape shapes. Parameters and running statistics are kept.
+    /// </summary>
+    public static void FoldForward(GraphProto g, ForwardModelInfo info, bool cuda)
+    {
+        var state = info.Trainable.Concat(info.Buffers).ToList();
+        if (cuda) FoldHostShapeArithmetic(g, info.Shapes, info.Input, state);
+        FoldReshapeShapes(g, info.Shapes, state);
+    }
+
+    /// <summary>
     /// Each Reshape in <paramref name="g"/> whose shape input is computed by nodes (not an initializer, Constant or graph
     /// input) and whose output dims the probe recorded in <paramref name="shapes"/> with at most one batch-dependent dim
     /// and no 0 gets a constant shape instead: those dims, -1 at the batch-dependent one (which Reshape infers), so the

@@ -24,17 +24,14 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_training_step";
-        // CUDA only: there host shape arithmetic fails the session; on the CPU the export's own arithmetic runs as exported.
-        if (o.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
-            ForwardShapeFolding.FoldHostShapeArithmetic(g, info.Shapes, info.Input, info.Trainable.Concat(info.Buffers).ToList());
-        ForwardShapeFolding.FoldReshapeShapes(g, info.Shapes, info.Trainable.Concat(info.Buffers).ToList());
+        ForwardShapeFolding.FoldForward(g, info, o.IsCuda);
         var paramDims = ForwardModelInfo.LiftToInputs(g, info.Trainable);
         var bufferDims = ForwardModelInfo.LiftToInputs(g, info.Buffers);
         g.Output.Clear();
         var b = new GraphBuilder(g);
         var shapes = info.Shapes;
 
-        var gradientOptions = (o.Gradients ?? new GradientOptions()) with { Device = o.Device };
+        var gradientOptions = o.ResolvedGradients;
         DepthwiseLowering.Apply(b, shapes, gradientOptions.ResolvedDenseDepthwiseMaxPairs);
         var rewrite = TrainingRewrite.Rewrite(b, shapes, new TrainingRewriteOptions { Opset = Opset(forward), InferenceBatchNorms = info.InferenceBatchNorms });
         var labels = GraphOps.InputUnique(b, "y", ElementType.Int64, [null]);

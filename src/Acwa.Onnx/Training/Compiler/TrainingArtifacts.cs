@@ -76,7 +76,7 @@ public static class TrainingArtifacts
         var eval = EvalGraph.Build(forward, info, options, step.Labels);
         ElideOutputIdentities(step.Model.Graph);
         ElideOutputIdentities(eval.Model.Graph);
-        bool cuda = options.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        bool cuda = options.IsCuda;
         // Measured on an H200 (docs/gpu.md): ResNet-32's captured step 13.7 -> 9.5 ms; on the CPU within noise, so off there.
         if (options.SplitBatchReductions ?? cuda)
         {
