@@ -197,8 +197,7 @@ internal sealed class GradEmitter
     public string ElementCount(string reference, long[] axes, ElementType type)
     {
         var key = $"element-count|{reference}|{string.Join(',', axes)}|{type}";
-        if (B.DerivedValues.TryGetValue(key, out var known)) return known;
-        return B.DerivedValues[key] = EmitElementCount(reference, axes, type);
+        return B.Derived(key, () => EmitElementCount(reference, axes, type));
     }
 
     private string EmitElementCount(string reference, long[] axes, ElementType type)

@@ -296,8 +296,7 @@ internal static partial class GradientRules
     {
         // One constant per geometry and layout: convolutions of the same shape share it.
         var key = $"tap-pairs|{g}|{tapsFirst}|{inputMajor}|{t}";
-        if (e.B.DerivedValues.TryGetValue(key, out var known)) return known;
-        return e.B.DerivedValues[key] = MakeTapPairs(e, t, g, tapsFirst, inputMajor);
+        return e.B.Derived(key, () => MakeTapPairs(e, t, g, tapsFirst, inputMajor));
     }
 
     private static string MakeTapPairs(GradEmitter e, ElementType t, ConvGeometry g, bool tapsFirst, bool inputMajor)

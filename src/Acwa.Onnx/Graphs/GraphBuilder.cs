@@ -31,11 +31,19 @@ public sealed class GraphBuilder
     /// <summary>The graph being built.</summary>
     public GraphProto Graph { get; }
 
+    /// <summary>Values derived once per graph and reused (see <see cref="Derived"/>).</summary>
+    private readonly Dictionary<string, string> _derived = new(StringComparer.Ordinal);
+
     /// <summary>
-    /// Values this builder's emitters derived once and reuse (key: what was derived, e.g. an element count of a value
-    /// over some axes; value: the graph value holding it). Valid for this graph only, hence kept by its builder.
+    /// The graph value for <paramref name="key"/> (what was derived, e.g. an element count of a value over some axes, or
+    /// a constant for one convolution geometry), made by <paramref name="make"/> the first time it is asked for on this
+    /// builder. Valid for this graph only, hence kept by its builder.
     /// </summary>
-    internal Dictionary<string, string> DerivedValues { get; } = new(StringComparer.Ordinal);
+    internal string Derived(string key, Func<string> make)
+    {
+        if (!_derived.TryGetValue(key, out var value)) _derived[key] = value = make();
+        return value;
+    }
 
     /// <summary>Moves the nodes appended since <paramref name="countBefore"/> to <paramref name="index"/> of the node list
     /// (in order), e.g. in front of the node they now feed, keeping the list topologically sorted.</summary>

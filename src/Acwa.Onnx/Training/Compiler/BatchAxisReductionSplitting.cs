@@ -18,7 +18,7 @@ internal static class BatchAxisReductionSplitting
     public static void Apply(GraphProto g)
     {
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var b = new GraphBuilder(g); // for unique names and constants; nodes are inserted in place
+        var b = new GraphBuilder(g);
         string? batchAxis = null;
         for (int i = 0; i < g.Node.Count; i++)
         {
@@ -29,17 +29,12 @@ internal static class BatchAxisReductionSplitting
             if (n.GetInt("noop_with_empty_axes", 0) != 0) continue;
             var rest = b.ConstInt64($"{n.Name}/inner_axes", axes.Where(a => a != 0).ToArray());
             batchAxis ??= b.ConstInt64("batch_axis", 0);
-            var partial = b.Unique($"{n.Name}/per_sample");
-            var inner = new NodeProto { OpType = n.OpType, Name = b.Unique($"{n.Name}/inner") };
-            inner.Input.Add(n.Input[0]);
-            inner.Input.Add(rest);
-            inner.Output.Add(partial);
-            inner.Attribute.AddRange(n.Attribute.Where(a => a.Name == "keepdims").Select(a => a.Clone()));
+            int before = g.Node.Count;
+            var partial = b.Op(n.OpType, [n.Input[0], rest], [.. n.Attribute.Where(a => a.Name == "keepdims").Select(a => a.Clone())]);
+            b.MoveAppendedTo(before, i++); // in front of the node, which now reduces the per-sample values over the batch
             n.OpType = n.OpType == "ReduceMean" ? "ReduceMean" : "ReduceSum";
             n.Input[0] = partial;
             n.Input[1] = batchAxis;
-            g.Node.Insert(i, inner);
-            i++;
         }
     }
 }

@@ -19,7 +19,7 @@ internal static class WideNodeSplitting
     public static void Apply(GraphProto g, int maxFan = MaxFan)
     {
         if (maxFan < 2) throw new ArgumentOutOfRangeException(nameof(maxFan), maxFan, "need at least 2");
-        var b = new GraphBuilder(g); // for unique names and constants; nodes are inserted in place
+        var b = new GraphBuilder(g); // new nodes are appended, then moved into place
         var inits = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         for (int i = 0; i < g.Node.Count; i++)
         {
@@ -29,22 +29,11 @@ internal static class WideNodeSplitting
             {
                 // Groups of consecutive inputs, each concatenated first; the node then concatenates the groups (recursively narrowed).
                 var groups = Chunks(n.Input.ToList(), Math.Max(maxFan, (n.Input.Count + maxFan - 1) / maxFan)).ToList();
-                var inner = new List<NodeProto>();
-                var parts = new List<string>();
-                foreach (var group in groups)
-                {
-                    if (group.Count == 1) { parts.Add(group[0]); continue; }
-                    var part = b.Unique($"{n.Name}/part{parts.Count}");
-                    var c = new NodeProto { OpType = "Concat", Name = b.Unique($"{n.Name}/Concat{parts.Count}") };
-                    c.Input.AddRange(group);
-                    c.Output.Add(part);
-                    c.Attribute.AddRange(n.Attribute.Select(a => a.Clone()));
-                    inner.Add(c);
-                    parts.Add(part);
-                }
+                int before = g.Node.Count;
+                var parts = groups.Select(group => group.Count == 1 ? group[0] : b.Op("Concat", group, [.. n.Attribute.Select(a => a.Clone())])).ToList();
                 n.Input.Clear();
                 n.Input.AddRange(parts);
-                for (int k = 0; k < inner.Count; k++) g.Node.Insert(i + k, inner[k]);
+                b.MoveAppendedTo(before, i);
                 i--; // revisit the inner nodes and the narrowed node (still too wide only past maxFan^2 inputs)
                 continue;
             }
