@@ -67,7 +67,6 @@ internal static class ArtifactsCommand
         try
         {
             var forward = OnnxModel.Load(o.Model);
-            if (o.Trainable is not null && o.Frozen is not null) throw new ArgumentException("give either --trainable or --frozen, not both");
             var options = ToArtifactOptions(o);
             var m = TrainingArtifacts.Generate(forward, options, o.Out);
             output.WriteLine($"wrote artifacts to {Path.GetFullPath(o.Out)}: {m.NumClasses} classes, loss {m.Loss}, optimizer {m.Optimizer}, " +

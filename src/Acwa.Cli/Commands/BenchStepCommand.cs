@@ -81,8 +81,6 @@ internal static class BenchStepCommand
     {
         if (o.Batch < 1 || o.Steps < 1 || o.Repeats < 1)
             return ConsoleOutput.Fail(error, "need --batch, --steps and --repeats >= 1");
-        if (o.Trainable is not null && o.Frozen is not null)
-            return ConsoleOutput.Fail(error, "give either --trainable or --frozen, not both");
         Device device;
         try { device = Device.Parse(o.Device); }
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }

@@ -35,12 +35,9 @@ internal static class ModelCatalog
     }
 
     /// <summary>
-    /// The side of a model file's declared square image input ([N, C, S, S]), or null for a built-in name, another
+    /// The side of a model file's declared square image input ([N, C, S, S]), or null for a built-in model (null), another
     /// input shape or an unreadable file: image datasets (folder, ISIC-2018) are then resized to fit the model.
     /// </summary>
-    public static int? DeclaredImageSide(string model) => DeclaredImageSide(TryLoadFile(model));
-
-    /// <inheritdoc cref="DeclaredImageSide(string)"/>
     public static int? DeclaredImageSide(ModelProto? file)
     {
         var dims = file is null ? null : DeclaredInput(file)?.Dims;

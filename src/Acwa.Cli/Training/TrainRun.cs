@@ -55,6 +55,7 @@ internal static class TrainRun
         if (o.ValidationFraction <= 0 || o.ValidationFraction >= 1) throw new ArgumentException($"--val-fraction must be in (0, 1), got {o.ValidationFraction}");
         var device = Device.Parse(o.Device);
         if (o.CudaGraph && !device.IsCuda) throw new ArgumentException($"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
+        // The compiler refuses both too (ForwardModelInfo); checked here as well so the data is not loaded first.
         if (o.Trainable is not null && o.Frozen is not null) throw new ArgumentException("give either --trainable or --frozen, not both");
         var outDir = Path.GetFullPath(o.ResolveOutDir());
         var checkpoint = Path.Combine(outDir, "checkpoint.acwa");

@@ -160,6 +160,8 @@ public class StepGraphTests
         Assert.Equal(["fc1.weight", "fc1.bias"], head.Manifest.State.Select(s => s.Name));
         var ep = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["layer*"] }));
         Assert.Contains("frozen pattern 'layer*' matches no initializer", ep.Message);
+        var both = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { Trainable = ["fc1.bias"], Frozen = ["fc0.weight"] }));
+        Assert.Contains("not both", both.Message);
         var e2 = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(forward, new ArtifactOptions { NumClasses = 5 }));
         Assert.Contains("5", e2.Message);
         var old = forward.Clone();

@@ -173,7 +173,7 @@ public sealed class ImageFolderReaderTests : IDisposable
         // The exported model declares its 16x16 input, so `acwa eval` resizes the folder's images to 16 by itself and
         // agrees with the run's own test evaluation.
         var model = Path.Combine(o.OutDir!, "model.onnx");
-        Assert.Equal(16, Acwa.Cli.Commands.ModelCatalog.DeclaredImageSide(model));
+        Assert.Equal(16, Acwa.Cli.Commands.ModelCatalog.DeclaredImageSide(Acwa.Cli.Commands.ModelCatalog.TryLoadFile(model)));
         var eval = Acwa.Cli.Commands.EvalCommand.Compute(new Acwa.Cli.Commands.EvalOptions(model, o.Dataset, Batch: 5), out _);
         Assert.Equal(outcome.TestConfusion.Counts.ToArray(), eval.Matrix.Counts.ToArray());
     }

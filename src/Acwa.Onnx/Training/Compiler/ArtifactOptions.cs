@@ -47,7 +47,7 @@ public sealed record ArtifactOptions
     /// <see cref="Frozen"/>, and initializers used only as op settings (Dropout ratio, Clip bounds, Pad and Resize inputs 1-3).
     /// Here and in <see cref="Frozen"/> an entry with '*' is a pattern ("fc.*", "*.bias") that must match at least one name.</summary>
     public IReadOnlyList<string>? Trainable { get; init; }
-    /// <summary>Initializers to keep frozen (baked into the graphs as constants) when <see cref="Trainable"/> is null.</summary>
+    /// <summary>Initializers to keep frozen (baked into the graphs as constants) when <see cref="Trainable"/> is null; giving both is an error.</summary>
     public IReadOnlyList<string>? Frozen { get; init; }
     /// <summary>
     /// BatchNormalization nodes whose scale and bias are both frozen stay in inference mode: they normalise with their
