@@ -64,9 +64,7 @@ public class BatchAxisReductionSplittingTests
         int compared = 0;
         foreach (var name in a.Last.Keys.Where(k => k.StartsWith("grad.", StringComparison.Ordinal)))
         {
-            var ga = (float[])a.Last[name]; var gc = (float[])c.Last[name];
-            float scale = Math.Max(ga.Max(MathF.Abs), 1e-6f);
-            for (int i = 0; i < ga.Length; i++) Assert.True(MathF.Abs(ga[i] - gc[i]) <= 1e-4f * scale, $"{name}[{i}]: {ga[i]} vs {gc[i]}");
+            StepRunner.AssertCloseToScale((float[])a.Last[name], (float[])c.Last[name], 1e-4f, name);
             compared++;
         }
         Assert.True(compared > 50, $"{compared} gradients compared");

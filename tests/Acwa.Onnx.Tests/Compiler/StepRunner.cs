@@ -57,4 +57,13 @@ internal sealed class StepRunner : IDisposable
     }
 
     public void Dispose() => _session.Dispose();
+
+    /// <summary>Every element of <paramref name="actual"/> within <paramref name="tolerance"/> times the largest magnitude of <paramref name="expected"/>.</summary>
+    public static void AssertCloseToScale(float[] expected, float[] actual, float tolerance, string name)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        float scale = Math.Max(expected.Max(MathF.Abs), 1e-6f);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(MathF.Abs(expected[i] - actual[i]) <= tolerance * scale, $"{name}[{i}]: {expected[i]} vs {actual[i]}");
+    }
 }

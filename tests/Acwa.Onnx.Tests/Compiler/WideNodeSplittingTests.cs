@@ -84,17 +84,8 @@ public class WideNodeSplittingTests
         float la = a.Step(x, y), lb = b.Step(x, y);
         Assert.True(Math.Abs(la - lb) <= 1e-6 * Math.Abs(la), $"loss {la} (CPU graph) vs {lb} (CUDA graph)");
         foreach (var name in a.Last.Keys.Where(k => k.StartsWith("grad.", StringComparison.Ordinal)))
-        {
-            var ga = (float[])a.Last[name]; var gb = (float[])b.Last[name];
-            float scale = Math.Max(ga.Max(MathF.Abs), 1e-6f);
-            for (int i = 0; i < ga.Length; i++) Assert.True(MathF.Abs(ga[i] - gb[i]) <= 1e-4f * scale, $"{name}[{i}]: {ga[i]} vs {gb[i]}");
-        }
+            StepRunner.AssertCloseToScale((float[])a.Last[name], (float[])b.Last[name], 1e-4f, name);
         foreach (var (name, t) in a.State)
-        {
-            float[] mine = t.Data!, other = b.State[name].Data!;
-            float scale = Math.Max(mine.Max(MathF.Abs), 1e-6f);
-            for (int i = 0; i < mine.Length; i++)
-                Assert.True(Math.Abs(mine[i] - other[i]) <= 1e-5f * scale, $"{name}[{i}]: {mine[i]} vs {other[i]}");
-        }
+            StepRunner.AssertCloseToScale(t.Data!, b.State[name].Data!, 1e-5f, name);
     }
 }
