@@ -148,6 +148,26 @@ class TinyVit(nn.Module):
         return self.head(self.ln3(t)[:, 0])
 
 
+class TinyConv1d(nn.Module):
+    """A 1-D CNN for sequences [N, 2, 16] (audio, sensor and time-series classifiers): conv 2->6 k5 pad 2 (no bias) ->
+    BN -> relu -> max-pool k3 s2 pad 1 -> grouped conv 6->6 k3 s2 pad 1 (groups 3) -> relu -> dilated conv 6->4 k3
+    dilation 2 pad 2 -> average-pool 2 -> flatten -> fc 3.
+    Ops: Conv, BatchNormalization, MaxPool and AveragePool on [N, C, L], Relu, Flatten, Gemm."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(2, 6, 5, padding=2, bias=False)
+        self.bn1 = nn.BatchNorm1d(6)
+        self.conv2 = nn.Conv1d(6, 6, 3, stride=2, padding=1, groups=3)
+        self.conv3 = nn.Conv1d(6, 4, 3, dilation=2, padding=2)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = F.max_pool1d(F.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
+        x = F.avg_pool1d(self.conv3(F.relu(self.conv2(x))), 2)
+        return self.fc(x.flatten(1))
+
+
 class BasicBlock(nn.Module):
     """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
 
@@ -499,6 +519,10 @@ def main():
             ln.weight.uniform_(0.5, 1.5)
             ln.bias.uniform_(-0.2, 0.2)
     export_training_fixture("tiny_vit", vit, torch.randn(8, 2, 8, 8), y8, w3)
+    torch.manual_seed(5)
+    c1d = TinyConv1d()
+    randomize_batchnorm([c1d.bn1])
+    export_training_fixture("tiny_conv1d", c1d, torch.randn(8, 2, 16), y8, w3)
 
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))

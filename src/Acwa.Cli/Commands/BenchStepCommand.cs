@@ -128,8 +128,9 @@ internal static class BenchStepCommand
 
     private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
     {
-        var (c, h, w, classes) = ModelCatalog.BenchShape(model);
-        var forward = ModelCatalog.Resolve(model, classes, c, h, w, seed: 0);
+        var (sampleDims, classes) = ModelCatalog.BenchInput(model);
+        var forward = sampleDims.Length == 3 ? ModelCatalog.Resolve(model, classes, sampleDims[0], sampleDims[1], sampleDims[2], seed: 0)
+            : ModelCatalog.LoadFile(model)!;
         var tag = ProfileTag(model);
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-{tag}-").FullName;
         try
@@ -144,7 +145,8 @@ internal static class BenchStepCommand
                 Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs }, FusedOptimizer = !o.PerTensorOptimizer,
                 SplitBatchReductions = o.SplitBatchReductions, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
-            int n = o.Batch, sample = c * h * w;
+            int n = o.Batch, sample = sampleDims.Aggregate(1, (a, d) => a * d);
+            long[] inputShape = [n, .. sampleDims.Select(d => (long)d)];
             var rng = new Random(1);
             var x = new float[n * sample];
             for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
@@ -152,9 +154,9 @@ internal static class BenchStepCommand
             for (int i = 0; i < n; i++) y[i] = rng.Next(classes);
 
             using var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, CudaGraph = o.CudaGraph });
-            using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes);
+            using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes);
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
-            using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, [n, c, h, w], classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
+            using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
             for (int i = 0; i < o.Warmup; i++) { runner.TrainStep(x, y, n); fwd.Run(); runner.Evaluate(x, n); fwdPlain.Run(); }
             if (o.CudaProfilerRange) CudaProfiler.Range(() => runner.TrainStep(x, y, n));
             var stepMs = new double[o.Repeats];
@@ -179,7 +181,7 @@ internal static class BenchStepCommand
             var row = new BenchStepRow(tag, stepMs, fwdMs, evalMs);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{tag}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}"));
-            if (o.ProfileDir is not null) Profile(tag, dir, device, x, y, [n, c, h, w], classes, o, console);
+            if (o.ProfileDir is not null) Profile(tag, dir, device, x, y, inputShape, classes, o, console);
             return row;
         }
         finally

@@ -14,24 +14,36 @@ internal static class ModelCatalog
     public static (int C, int H, int W) DefaultInput(string name) => name is "resnet20" or "resnet32" ? (3, 32, 32) : (1, 28, 28);
 
     /// <summary>
-    /// Input (C, H, W) and classes for benchmarks: a built-in model's defaults (10 classes), or a model file's declared
-    /// input [N, C, H, W] and logits [N, classes]; an undeclared dim is an error naming the file and the value.
+    /// Input (C, H, W) and classes for benchmarks that feed images: <see cref="BenchInput"/> with an [N, C, H, W] input.
     /// </summary>
     public static (int C, int H, int W, int Classes) BenchShape(string model)
+    {
+        var (sample, classes) = BenchInput(model);
+        if (sample.Length != 3)
+            throw new ArgumentException($"model '{model}': input must be declared as [N, C, H, W] with fixed C, H, W (it is [-1, {string.Join(", ", sample)}])");
+        return (sample[0], sample[1], sample[2], classes);
+    }
+
+    /// <summary>
+    /// One sample's input dims and the classes for benchmarks: a built-in model's defaults ([C, H, W], 10 classes), or a
+    /// model file's declared input [N, ...] (any rank, e.g. [N, C, L] for 1-D convolutions) and logits [N, classes]; an
+    /// undeclared dim is an error naming the file and the value.
+    /// </summary>
+    public static (int[] Sample, int Classes) BenchInput(string model)
     {
         if (BuiltinNames.Contains(model.ToLowerInvariant()))
         {
             var (c, h, w) = DefaultInput(model.ToLowerInvariant());
-            return (c, h, w, 10);
+            return ([c, h, w], 10);
         }
         var m = Resolve(model, 10, 1, 1, 1, 0);
         var (input, inDims) = DeclaredInput(m) ?? throw new ArgumentException($"model '{model}' has no graph input");
-        if (inDims.Length != 4 || inDims.Skip(1).Any(d => d < 0))
-            throw new ArgumentException($"model '{model}': input '{input.Name}' must be declared as [N, C, H, W] with fixed C, H, W (it is [{string.Join(", ", inDims)}])");
+        if (inDims.Length < 2 || inDims.Skip(1).Any(d => d < 0))
+            throw new ArgumentException($"model '{model}': input '{input.Name}' must be declared as [N, ...] with every dim after the batch fixed (it is [{string.Join(", ", inDims)}])");
         var outDims = m.Graph.Output.Count > 0 ? Dims(m.Graph.Output[0]) : [];
         if (outDims.Length != 2 || outDims[1] < 1)
             throw new ArgumentException($"model '{model}': the first output must be logits [N, classes] with a fixed class count (it is [{string.Join(", ", outDims)}])");
-        return ((int)inDims[1], (int)inDims[2], (int)inDims[3], (int)outDims[1]);
+        return (inDims.Skip(1).Select(d => (int)d).ToArray(), (int)outDims[1]);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Acwa.Onnx.Graphs;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -46,14 +47,28 @@ public sealed class BenchStepCommandTests : IDisposable
         Assert.Contains(Directory.GetFiles(prof, "*.json"), f => Path.GetFileName(f).StartsWith("tiny_mobilenet-forward_", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void RejectsAModelFileWithoutAFixedImageInputNamingTheInput()
+    [Theory]
+    [InlineData("tiny_conv1d.onnx", "tiny_conv1d")] // [N, 2, 16]: 1-D convolutions
+    [InlineData("tiny_mlp.onnx", "tiny_mlp")]       // [N, 20]
+    public void TimesModelFilesWithInputsOfOtherRanks(string file, string tag)
     {
-        // The MLP fixture takes [N, 784]: not an image input the bench can feed.
-        var (code, _, err) = Invoke("bench", "step", "--model", Models.ModelTestUtil.Fixture("tiny_mlp.onnx"), "--steps", "1", "--repeats", "1");
+        var (code, output, err) = Invoke("bench", "step", "--model", Models.ModelTestUtil.Fixture(file), "--steps", "1", "--repeats", "1", "--batch", "8");
+        Assert.True(code == 0, err);
+        Assert.Matches(tag + @": step [\d.]+ ms, forward [\d.]+ ms", output);
+    }
+
+    [Fact]
+    public void RejectsAModelFileWithAnUndeclaredInputDimNamingTheFileAndInput()
+    {
+        var m = OnnxModel.Load(Models.ModelTestUtil.Fixture("tiny_mlp.onnx"));
+        m.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimParam = "features";
+        var path = Path.Combine(_dir, "free_features.onnx");
+        OnnxModel.Save(m, path);
+        var (code, _, err) = Invoke("bench", "step", "--model", path, "--steps", "1", "--repeats", "1");
         Assert.NotEqual(0, code);
-        Assert.Contains("tiny_mlp.onnx", err);
-        Assert.Contains("[N, C, H, W]", err);
+        Assert.Contains("free_features.onnx", err);
+        Assert.Contains("input 'x'", err);
+        Assert.Contains("[N, ...]", err);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit" })
+            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit", "tiny_conv1d" })
                 foreach (var o in new[] { "sgd", "adam", "adamw" }) data.Add(f, o);
             return data;
         }
@@ -74,6 +74,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("tiny_vit")]
     [InlineData("tiny_mobilenet")]
     [InlineData("tiny_resnet")]
+    [InlineData("tiny_conv1d")]
     public void StepCompiledForCudaMatchesPyTorchOnTheCpu(string fixture) => CheckStep(fixture, "adam", "cuda");
 
     /// <summary>
@@ -87,6 +88,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("tiny_mobilenet", "cpu")]
     [InlineData("tiny_resnet", "cuda")]
     [InlineData("tiny_resnet_fresh", "cpu")]
+    [InlineData("tiny_conv1d", "cpu")]
     public void FrozenBatchNormStepMatchesPyTorchWithBatchNormInEvalMode(string fixture, string device)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
