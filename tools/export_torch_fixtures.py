@@ -168,6 +168,28 @@ class TinyConv1d(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class TinyNormed(nn.Module):
+    """GroupNorm, InstanceNorm and a cosine classifier (LDAM's NormedLinear) on [N, 2, 6, 6]: conv 2->8 (no bias) ->
+    GroupNorm(2 groups) -> relu -> conv 8->6 s2 (no bias) -> InstanceNorm(affine) -> relu -> spatial mean f [N, 6];
+    logits = 8 cos(f, W) + 0.1 logsumexp(f) - 0.05 |f|_1.
+    Ops: InstanceNormalization (torch exports GroupNorm as Reshape + InstanceNormalization + Reshape + Mul + Add),
+    ReduceL2 + Clip + Expand + Div (F.normalize), ReduceLogSumExp, ReduceL1, ReduceMean, MatMul."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 8, 3, padding=1, bias=False)
+        self.gn = nn.GroupNorm(2, 8)
+        self.conv2 = nn.Conv2d(8, 6, 3, stride=2, padding=1, bias=False)  # a bias before a norm has a zero gradient
+        self.inorm = nn.InstanceNorm2d(6, affine=True)
+        self.weight = nn.Parameter(torch.randn(6, 3))
+
+    def forward(self, x):
+        x = F.relu(self.gn(self.conv1(x)))
+        f = F.relu(self.inorm(self.conv2(x))).mean(dim=(2, 3))
+        cos = F.normalize(f, dim=1) @ F.normalize(self.weight, dim=0)
+        return 8 * cos + 0.1 * torch.logsumexp(f, dim=1, keepdim=True) - 0.05 * torch.norm(f, p=1, dim=1, keepdim=True)
+
+
 class BasicBlock(nn.Module):
     """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
 
@@ -523,6 +545,13 @@ def main():
     c1d = TinyConv1d()
     randomize_batchnorm([c1d.bn1])
     export_training_fixture("tiny_conv1d", c1d, torch.randn(8, 2, 16), y8, w3)
+    torch.manual_seed(6)
+    normed = TinyNormed()
+    with torch.no_grad():  # distinct norm parameters (torch.onnx would merge equal initializers)
+        for m in [normed.gn, normed.inorm]:
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.uniform_(-0.2, 0.2)
+    export_training_fixture("tiny_normed", normed, torch.randn(8, 2, 6, 6), y8, w3)
 
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))

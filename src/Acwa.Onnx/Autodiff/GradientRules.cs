@@ -23,6 +23,7 @@ internal static partial class GradientRules
         ["Max"] = MaxMin, ["Min"] = MaxMin, ["Where"] = Where,
         ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather,
         ["ReduceMax"] = ReduceMaxMin, ["ReduceMin"] = ReduceMaxMin, ["GlobalMaxPool"] = ReduceMaxMin,
+        ["ReduceSumSquare"] = ReduceSumSquare, ["ReduceL1"] = ReduceL1, ["ReduceL2"] = ReduceL2, ["ReduceLogSumExp"] = ReduceLogSumExp,
     };
 
     // ---- elementwise binary ops with broadcasting ----

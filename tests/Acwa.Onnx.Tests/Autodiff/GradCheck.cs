@@ -25,7 +25,7 @@ internal static class GradCheck
 
     public static Result Check(ElementType type, GradInput[] inputs, Func<GraphBuilder, string> body,
         string[]? wrt = null, GradientOptions? options = null, double? tolerance = null, int samples = 10, int seed = 1,
-        Action<GraphBuilder, ShapeTable>? forwardRewrite = null, Func<string, bool[]>? boolInputs = null, double? step = null)
+        Action<GraphBuilder, ShapeTable>? forwardRewrite = null, Func<string, bool[]>? boolInputs = null, double? step = null, int opset = OnnxModel.DefaultOpset)
     {
         bool dbl = type == ElementType.Double;
         double h = step ?? (dbl ? 1e-6 : 1e-2), tol = tolerance ?? (dbl ? 1e-6 : 1e-2);
@@ -39,7 +39,7 @@ internal static class GradCheck
             fb.Input(inputs[i].Name, type, inputs[i].Dims.Select((d, k) => i == 0 && k == inputs[0].BatchAxis ? (long?)null : d).ToArray());
         var y = body(fb);
         fb.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
-        var fwdModel = OnnxModel.Create(fb.Graph);
+        var fwdModel = OnnxModel.Create(fb.Graph, opset);
         var shapes = ShapeProbe.Infer(fwdModel, inputs[0].Name, inputs[0].Dims.Select((d, k) => k == inputs[0].BatchAxis ? -1 : d).ToArray());
         forwardRewrite?.Invoke(new GraphBuilder(fwdModel.Graph), shapes);
         using var runner = new Runner(boolInputs, inputs[0].Dims[inputs[0].BatchAxis]);
