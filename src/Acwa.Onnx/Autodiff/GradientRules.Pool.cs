@@ -75,26 +75,34 @@ internal static partial class GradientRules
     private static void AveragePool(RuleContext c)
     {
         if (!c.Needs(0)) return;
-        if (c.Node.GetInt("ceil_mode", 0) != 0) throw c.Unsupported("AveragePool with ceil_mode 1 is not supported");
         var x = c.In(0);
         var xd = c.Dims(x); var yd = c.Dims(c.Out(0));
         var k = c.Node.GetInts("kernel_shape") ?? throw c.Unsupported("AveragePool without kernel_shape");
         var g = Geometry(c, xd, yd, k[0], k[1], xd[1]);
+        // ceil_mode 1 (timm's ResNet-D shortcuts, AvgPool2d(ceil_mode=True)): the last window may reach past the end
+        // padding; that overhang counts in no divisor and receives no gradient, so it is extra end padding for the sweep.
+        long overH = Math.Max(0, (g.Ho - 1) * g.Sh + (g.Kh - 1) * g.Dh + 1 - (g.H + g.PadTop + g.PadBottom));
+        long overW = Math.Max(0, (g.Wo - 1) * g.Sw + (g.Kw - 1) * g.Dw + 1 - (g.W + g.PadLeft + g.PadRight));
+        bool includePad = c.Node.GetInt("count_include_pad", 0) != 0;
         string dys;
-        if (c.Node.GetInt("count_include_pad", 0) != 0) dys = c.E.Scale(c.Dy0, 1.0 / (g.Kh * g.Kw), c.T);
+        if (includePad && overH == 0 && overW == 0) dys = c.E.Scale(c.Dy0, 1.0 / (g.Kh * g.Kw), c.T);
         else
         {
+            // Per window: the taps inside the input (count_include_pad 0) or inside input and padding (1).
+            long lowH = includePad ? -g.PadTop : 0, highH = includePad ? g.H + g.PadBottom : g.H;
+            long lowW = includePad ? -g.PadLeft : 0, highW = includePad ? g.W + g.PadRight : g.W;
             var inv = new double[g.Ho * g.Wo];
             for (long i = 0; i < g.Ho; i++)
                 for (long j = 0; j < g.Wo; j++)
                 {
                     long rows = 0, cols = 0;
-                    for (long a = 0; a < g.Kh; a++) { long p = i * g.Sh - g.PadTop + a * g.Dh; if (p >= 0 && p < g.H) rows++; }
-                    for (long b = 0; b < g.Kw; b++) { long p = j * g.Sw - g.PadLeft + b * g.Dw; if (p >= 0 && p < g.W) cols++; }
+                    for (long a = 0; a < g.Kh; a++) { long p = i * g.Sh - g.PadTop + a * g.Dh; if (p >= lowH && p < highH) rows++; }
+                    for (long b = 0; b < g.Kw; b++) { long p = j * g.Sw - g.PadLeft + b * g.Dw; if (p >= lowW && p < highW) cols++; }
                     inv[i * g.Wo + j] = rows * cols == 0 ? 0 : 1.0 / (rows * cols);
                 }
             dys = c.E.Mul(c.Dy0, c.E.Const("ad_avgpool_inv_count", [1, 1, g.Ho, g.Wo], inv, c.T));
         }
+        g = g with { PadBottom = g.PadBottom + overH, PadRight = g.PadRight + overW };
         var ones = c.E.Const("ad_avgpool_ones", [xd[1], 1, g.Kh, g.Kw], Enumerable.Repeat(1.0, (int)(xd[1] * g.Kh * g.Kw)).ToArray(), c.T);
         c.Add(0, ResolveInputMethod(c.Options, g, depthwise: false) == ConvInputGradMethod.ConvTranspose
             ? ConvInputGradTranspose(c, dys, ones, g)

@@ -199,6 +199,25 @@ public class ConvPoolGradTests
                 options: new GradientOptions { ConvInputGrad = method }, samples: 20);
     }
 
+    /// <summary>
+    /// ceil_mode 1 (timm's ResNet-D: AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)): the last windows reach
+    /// past the end (7x7 and 6x8 maps), and their divisors leave that overhang out whether or not padding counts.
+    /// </summary>
+    [Theory]
+    [InlineData(2L, 2L, 0L, 0L, 7L, 7L)]
+    [InlineData(2L, 2L, 0L, 1L, 7L, 7L)]
+    [InlineData(3L, 2L, 1L, 0L, 6L, 8L)]
+    [InlineData(3L, 2L, 1L, 1L, 6L, 8L)]
+    public void AveragePoolCeilModeWindowsPastTheEnd(long k, long stride, long pad, long includePad, long h, long w)
+    {
+        foreach (var options in new[] { new GradientOptions { ConvInputGrad = ConvInputGradMethod.FlippedConv },
+                     new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose }, new GradientOptions { Device = "cuda" } })
+            Check(F, [new("x", [2, 3, h, w])],
+                g => g.Op("AveragePool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", stride, stride),
+                    Attr.Ints("pads", pad, pad, pad, pad), Attr.Int("count_include_pad", includePad), Attr.Int("ceil_mode", 1)),
+                options: options, samples: 30);
+    }
+
     [Fact]
     public void GlobalAveragePool() =>
         Check(F, [new("x", [2, 3, 4, 5])], g => g.Op("GlobalAveragePool", ["x"]));
