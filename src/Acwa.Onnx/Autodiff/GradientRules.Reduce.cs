@@ -57,4 +57,21 @@ internal static partial class GradientRules
         var (dy, y) = ExpandedReduction(c, withY: true);
         c.Add(0, c.E.Mul(c.E.Op("Exp", [c.E.Op("Sub", [c.In(0), y!])]), dy));
     }
+
+    /// <summary>
+    /// Tile (x.repeat in PyTorch exports): dY viewed as [r0, d0, r1, d1, ...] summed over the repeat axes. Constant
+    /// repeats; at most one dim of X may depend on the batch.
+    /// </summary>
+    private static void Tile(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        var xd = c.Dims(x);
+        var reps = c.E.TryConstInt64(c.In(1)) ?? throw c.Unsupported("Tile repeats must be constant");
+        if (reps.All(r => r == 1)) { c.Add(0, c.Dy0); return; }
+        if (xd.Count(d => d < 0) > 1) throw c.Unsupported("Tile of a tensor with more than one batch-dependent dim is not supported");
+        var view = xd.SelectMany((d, i) => new[] { reps[i], d }).ToArray();
+        var axes = Enumerable.Range(0, xd.Length).Select(i => 2L * i).ToArray();
+        c.Add(0, c.E.ReduceSum(c.E.ReshapeTo(c.Dy0, view, x), axes, keepDims: false));
+    }
 }

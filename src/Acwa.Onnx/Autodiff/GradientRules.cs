@@ -24,6 +24,7 @@ internal static partial class GradientRules
         ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather,
         ["ReduceMax"] = ReduceMaxMin, ["ReduceMin"] = ReduceMaxMin, ["GlobalMaxPool"] = ReduceMaxMin,
         ["ReduceSumSquare"] = ReduceSumSquare, ["ReduceL1"] = ReduceL1, ["ReduceL2"] = ReduceL2, ["ReduceLogSumExp"] = ReduceLogSumExp,
+        ["Tile"] = Tile,
     };
 
     // ---- elementwise binary ops with broadcasting ----

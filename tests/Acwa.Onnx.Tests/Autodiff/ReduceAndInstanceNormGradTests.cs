@@ -73,4 +73,15 @@ public class ReduceAndInstanceNormGradTests
             forwardRewrite: (b, s) => Assert.Equal(1, InstanceNormLowering.Apply(b, s)), samples: 20, step: 1e-3, tolerance: 2e-2);
         Assert.True(r.Checked >= 10);
     }
+
+    [Theory]
+    [InlineData(new long[] { 2, 1, 3 })]
+    [InlineData(new long[] { 3, 1, 1 })]
+    [InlineData(new long[] { 1, 1, 1 })]
+    public void TileSumsTheRepeatsGradients(long[] repeats)
+    {
+        // Axis 1 is the harness's batch axis (its dY is fed at the input's batch size), so it is not repeated.
+        var r = GradCheck.Check(ElementType.Double, [new("x", [2, 3, 4], BatchAxis: 1)], b => b.Op("Tile", ["x", b.ConstInt64("repeats", repeats)]), samples: 24);
+        Assert.True(r.Checked >= 10);
+    }
 }
