@@ -73,16 +73,19 @@ public static class ReverseMode
 
         var contributions = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         var total = new Dictionary<string, string>(StringComparer.Ordinal);
+        // How often each gradient value was sent as a contribution: a rule may send one value to several inputs (Add).
+        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
         void AddGrad(string value, string grad)
         {
             if (!contributions.TryGetValue(value, out var list)) contributions[value] = list = [];
             list.Add(grad);
+            uses[grad] = uses.GetValueOrDefault(grad) + 1;
         }
         string? Accumulated(string value)
         {
             if (total.TryGetValue(value, out var t)) return t;
             if (!contributions.TryGetValue(value, out var list) || list.Count == 0) return null;
-            t = list.Count == 1 ? list[0] : PadsAsConcat(b, list, shapes[value]) ?? b.Op("Sum", list);
+            t = list.Count == 1 ? list[0] : PadsAsConcat(b, list, shapes[value], g => uses[g] == 1) ?? b.Op("Sum", list);
             total[value] = t;
             return t;
         }
@@ -142,10 +145,12 @@ public static class ReverseMode
     /// <summary>
     /// Contributions that are each a constant zero Pad of a piece along one common axis, the pieces tiling that axis
     /// exactly (the gradients of q, k, v = qkv[0], qkv[1], qkv[2], or of slices that cover a tensor), summed as the
-    /// Concat of the pieces: one pass instead of padding each to the full size and adding them up. The Pads are removed.
+    /// Concat of the pieces: one pass instead of padding each to the full size and adding them up. The Pads are removed,
+    /// except those whose output is read elsewhere too (a gradient that a rule also sent to another input, e.g. both
+    /// inputs of an Add: <paramref name="onlyHere"/> is false for it, or one that a node already reads).
     /// Null when the contributions do not have that form.
     /// </summary>
-    private static string? PadsAsConcat(GraphBuilder b, List<string> grads, long[] dims)
+    private static string? PadsAsConcat(GraphBuilder b, List<string> grads, long[] dims, Func<string, bool> onlyHere)
     {
         var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
         foreach (var n in b.Graph.Node) if (n.Output.Count == 1 && grads.Contains(n.Output[0])) producers[n.Output[0]] = n;
@@ -174,7 +179,12 @@ public static class ReverseMode
             next += length;
         }
         if (next != dims[axis]) return null;
-        foreach (var (pad, _, _) in pieces) b.Graph.Node.Remove(pad);
+        foreach (var (pad, _, _) in pieces)
+        {
+            var o = pad.Output[0];
+            if (onlyHere(o) && !b.Graph.Node.Any(n => n.Input.Contains(o)) && !b.Graph.Output.Any(v => v.Name == o))
+                b.Graph.Node.Remove(pad);
+        }
         return b.Op("Concat", pieces.Select(x => x.Pad.Input[0]).ToList(), Attr.Int("axis", axis));
     }
 }

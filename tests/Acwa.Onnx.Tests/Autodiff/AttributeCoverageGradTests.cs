@@ -271,6 +271,50 @@ public class AttributeCoverageGradTests
         Check(D, [new("x", [3, 6, 5])], g => g.Op("Slice", ["x", g.ConstInt64("st", 1, 4), g.ConstInt64("en", 6, 0), g.ConstInt64("ax", 1, 2), g.ConstInt64("sp", 2, -2)]));
     }
 
+    [Theory]
+    [InlineData(2L)]
+    [InlineData(-2L)]
+    [InlineData(3L)]
+    public void StridedSliceInFrontOfTwoBatchDependentAxes(long step)
+    {
+        // m = x[:, :1] x[:, :1]^T is [N, N]; Slice of [6, N, N] along axis 0 with a step: the Reshape shapes behind the
+        // spread axis would need two -1 dims, so the gradient takes the ScatterElements form.
+        var r = Check(D, [new("x", [3, 2])], g =>
+        {
+            var a = g.Op("Slice", ["x", g.ConstInt64("s0", 0), g.ConstInt64("e0", 1), g.ConstInt64("a0", 1)]);
+            var m = g.Op("Mul", [a, g.Op("Transpose", [a], Attr.Ints("perm", 1, 0))]);
+            var m3 = g.Op("Mul", [g.Op("Unsqueeze", [m, g.ConstInt64("u", 0)]), DoubleConst(g, "w", [6, 1, 1], 1, -2, 3, 0.5, -1, 2)]);
+            var st = step > 0 ? g.ConstInt64("st", 1) : g.ConstInt64("st", 4);
+            var en = step > 0 ? g.ConstInt64("en", 6) : g.ConstInt64("en", -100);
+            return g.Op("Slice", [m3, st, en, g.ConstInt64("ax", 0), g.ConstInt64("sp", step)]);
+        });
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
+    }
+
+    [Theory]
+    [InlineData(new long[] { 1, 0, 2, 1 }, new long[] { 2, 1, 1, 0 })]
+    [InlineData(new long[] { 2, 1, 0, 0 }, new long[] { 0, 0, 2, 1 })]
+    public void PadAlongTheBatchAxis(long[] pads1, long[] pads2)
+    {
+        // Both pads make [N + 3, 4]; summing the product of the two over the padded axis pairs rows that the pads place
+        // differently, so the gradient depends on where each pad puts X. (The harness feeds dY with batch-sized dims,
+        // so the padded axis is reduced away.)
+        Check(D, [new("x", [2, 3])], g => g.Op("ReduceSum",
+            [g.Op("Mul", [g.Op("Pad", ["x", g.ConstInt64("p1", pads1)]), g.Op("Pad", ["x", g.ConstInt64("p2", pads2)])]), g.ConstInt64("ax", 0)]));
+        // opset 18 axes input: the batch axis only
+        Check(D, [new("x", [2, 3])], g => g.Op("ReduceSum",
+            [g.Op("Mul", [g.Op("Pad", ["x", g.ConstInt64("p1", pads1[0], pads1[2]), "", g.ConstInt64("a1", 0)]),
+                          g.Op("Pad", ["x", g.ConstInt64("p2", pads2[0], pads2[2]), "", g.ConstInt64("a2", -2)])]), g.ConstInt64("ax", 0)]));
+    }
+
+    [Fact]
+    public void ExpandAndWhereWithABatchDependentOutput()
+    {
+        // w [3] broadcast against x [N, 3] by Expand to Shape(x), and Where with a batch-shaped condition.
+        Check(D, [new("x", [2, 3]), new("w", [1, 3])], g => g.Op("Mul", ["x", g.Op("Expand", ["w", g.Op("Shape", ["x"])])]));
+        Check(D, [new("x", [2, 3]), new("w", [3]), new("v", [])], g => g.Op("Where", [g.Op("Greater", ["x", DoubleConst(g, "z", [], 0)]), "w", "v"]));
+    }
+
     [Fact]
     public void SplitWithNumOutputsUneven()
     {
@@ -319,6 +363,28 @@ public class AttributeCoverageGradTests
         Check(D, [Anchor, new("w", [4, 3])], g => Anchored(g, g.Op("Gather", ["w", g.Initializer(Tensors.Int64("ids", [2, 3], [0, -1, 2, -4, 3, 3]))])));
         // a scalar index on axis 0 (not constant-foldable: computed by ops)
         Check(D, [Anchor, new("w", [4, 3])], g => Anchored(g, g.Op("Gather", ["w", g.Op("Squeeze", [g.ConstInt64("one", -3)])])));
+    }
+
+    [Fact]
+    public void GathersThatTileAnAxisWhereOnePieceGradientIsSharedWithAnotherInput()
+    {
+        // y = qkv + z; q = y[0], k = qkv[1], v = qkv[2]: qkv's three contributions are zero Pads that tile axis 0 (made
+        // a Concat), but the Pad of q's gradient reaches qkv through the Add, which sends the same value to z as well.
+        Check(D, [new("qkv", [3, 2, 4], BatchAxis: 1), new("z", [3, 1, 4])], g =>
+        {
+            var y = g.Op("Add", ["qkv", "z"]);
+            string Pick(string from, long i, string name) => g.Op("Gather", [from, g.Initializer(Tensors.Int64(name, [], [i]))], Attr.Int("axis", 0));
+            var q = Pick(y, 0, "i0"); var k = Pick("qkv", 1, "i1"); var v = Pick("qkv", 2, "i2");
+            return g.Op("Add", [g.Op("Mul", [q, k]), v]);
+        });
+        // The same with the other Add input of qkv's shape: the shared Pad is another value's whole gradient.
+        Check(D, [new("qkv", [3, 2, 4], BatchAxis: 1)], g =>
+        {
+            var y = g.Op("Add", ["qkv", g.Op("Tanh", ["qkv"])]);
+            string Pick(string from, long i, string name) => g.Op("Gather", [from, g.Initializer(Tensors.Int64(name, [], [i]))], Attr.Int("axis", 0));
+            var q = Pick(y, 0, "i0"); var k = Pick("qkv", 1, "i1"); var v = Pick("qkv", 2, "i2");
+            return g.Op("Add", [g.Op("Mul", [q, k]), v]);
+        });
     }
 
     [Fact]
