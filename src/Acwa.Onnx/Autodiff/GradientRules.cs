@@ -113,9 +113,14 @@ internal static partial class GradientRules
     /// convention). That set is where X == Clip(X), so one Equal of input and output makes the mask (ReLU6 in an exported
     /// MobileNet: GreaterOrEqual + LessOrEqual + And + Where took ~90 ms of a 640 ms CPU step), applied by
     /// <see cref="Masked"/>. Degenerate bounds min &gt; max (Y = max everywhere) would pass dY where X == max exactly.
+    /// Bounds that are trainable values get dY summed over the elements they clip: X &lt; min for min, X &gt; max for max
+    /// (PyTorch's clamp with tensor bounds).
     /// </summary>
     private static void Clip(RuleContext c)
     {
+        var yd = c.Dims(c.Out(0));
+        if (c.Needs(1)) c.Add(1, c.E.Unbroadcast(Masked(c, c.Dy0, c.E.Op("Less", [c.In(0), c.In(1)])), yd, c.Dims(c.In(1)), c.In(1)));
+        if (c.Needs(2)) c.Add(2, c.E.Unbroadcast(Masked(c, c.Dy0, c.E.Op("Greater", [c.In(0), c.In(2)])), yd, c.Dims(c.In(2)), c.In(2)));
         if (!c.Needs(0)) return;
         bool bounded = c.In(1).Length > 0 || c.In(2).Length > 0 || c.Node.FindAttribute("min") is not null || c.Node.FindAttribute("max") is not null;
         if (!bounded) { c.Add(0, c.Dy0); return; }

@@ -456,6 +456,17 @@ public class AttributeCoverageGradTests
         Check(D, [new("x", [4, 5], Draw)], g => g.Op("Clip", ["x", DoubleConst(g, "lo", [], -0.3)]), samples: 20);
     }
 
+    [Fact]
+    public void ClipWithTrainableBounds()
+    {
+        // A learned clipping threshold (torch.clamp(x, max=alpha) with a scalar parameter alpha, as in PACT): the bounds
+        // get dY summed over the elements they clip.
+        static double Draw(Random r) { while (true) { var v = r.NextDouble() * 2 - 1; if (Math.Abs(v + 0.3) > 0.05 && Math.Abs(v - 0.4) > 0.05) return v; } }
+        Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3]), new("hi", [], Values: [0.4])], g => g.Op("Clip", ["x", "lo", "hi"]), samples: 20);
+        Check(D, [new("x", [4, 5], Draw), new("hi", [], Values: [0.4])], g => g.Op("Clip", ["x", "", "hi"]), samples: 20);
+        Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3])], g => g.Op("Clip", ["x", "lo"]), samples: 20);
+    }
+
     [Theory]
     [InlineData("LeakyRelu", 0.2, null)]
     [InlineData("LeakyRelu", 1.5, null)]
