@@ -209,10 +209,13 @@ internal static partial class GradientRules
         return cur;
     }
 
-    /// <summary>Pad (constant mode, non-negative constant pads, optional axes): dX = Slice of dY at X's position.</summary>
+    /// <summary>
+    /// Pad (constant mode, non-negative constant pads, optional axes): dX = Slice of dY at X's position; a trainable
+    /// constant_value gets the sum of dY over the padding, sum(dY) - sum(dX).
+    /// </summary>
     private static void Pad(RuleContext c)
     {
-        if (!c.Needs(0)) return;
+        if (!c.Needs(0) && !c.Needs(2)) return;
         if (c.Node.GetString("mode", "constant") != "constant") throw c.Unsupported("only Pad mode 'constant' is supported");
         var xd = c.Dims(c.In(0));
         int r = xd.Length;
@@ -229,7 +232,13 @@ internal static partial class GradientRules
             ends.Add(xd[ax] >= 0 ? begin + xd[ax] : -end);
             if (xd[ax] < 0 && end == 0) ends[^1] = long.MaxValue;
         }
-        c.Add(0, sliceAxes.Count == 0 ? c.Dy0 : c.E.Op("Slice", [c.Dy0, c.E.I64(starts.ToArray()), c.E.I64(ends.ToArray()), c.E.I64(sliceAxes.ToArray())]));
+        var dx = sliceAxes.Count == 0 ? c.Dy0 : c.E.Op("Slice", [c.Dy0, c.E.I64(starts.ToArray()), c.E.I64(ends.ToArray()), c.E.I64(sliceAxes.ToArray())]);
+        if (c.Needs(0)) c.Add(0, dx);
+        if (c.Needs(2))
+        {
+            string SumAll(string v) => c.E.Op("ReduceSum", [v], Attr.Int("keepdims", 0));
+            c.Add(2, c.E.ReshapeTo(c.E.Op("Sub", [SumAll(c.Dy0), SumAll(dx)]), c.Dims(c.In(2)), c.In(2)));
+        }
     }
 
     /// <summary>

@@ -467,6 +467,13 @@ public class AttributeCoverageGradTests
         Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3])], g => g.Op("Clip", ["x", "lo"]), samples: 20);
     }
 
+    [Fact]
+    public void PadWithATrainableConstantValue()
+    {
+        Check(D, [new("x", [2, 3]), new("v", [])], g => g.Op("Pad", ["x", g.ConstInt64("pads", 0, 1, 0, 2), "v"]));
+        Check(D, [new("x", [2, 3]), new("v", [])], g => g.Op("Pad", ["x", g.ConstInt64("pads", 0, 0, 0, 0), "v"]));
+    }
+
     [Theory]
     [InlineData("LeakyRelu", 0.2, null)]
     [InlineData("LeakyRelu", 1.5, null)]
