@@ -255,14 +255,18 @@ public class AttributeCoverageGradTests
     [InlineData(new long[] { 10, 2 }, new long[] { -10, 3 }, new long[] { 1, 2 }, new long[] { -1, 5 })] // clamped start, step past the dim
     [InlineData(new long[] { 1, 0, 1 }, new long[] { 3, 6, 5 }, new long[] { 0, 1, 2 }, new long[] { 1, 4, 3 })] // three axes, two strided
     [InlineData(new long[] { -1, -1 }, new long[] { long.MinValue, long.MinValue }, new long[] { 1, 2 }, new long[] { -1, -1 })] // flip two axes
-    public void SliceAttributeCombinations(long[] starts, long[] ends, long[]? axes, long[]? steps) =>
-        Check(D, [Anchor, new("x", [3, 6, 5])], g =>
-        {
-            var inputs = new List<string> { "x", g.ConstInt64("st", starts), g.ConstInt64("en", ends) };
-            if (axes is not null) inputs.Add(g.ConstInt64("ax", axes));
-            if (steps is not null) inputs.Add(g.ConstInt64("sp", steps));
-            return Anchored(g, g.Op("Slice", inputs));
-        });
+    public void SliceAttributeCombinations(long[] starts, long[] ends, long[]? axes, long[]? steps)
+    {
+        // CPU graphs spread a strided last axis by a MatMul, CUDA graphs by Reshape/Pad.
+        foreach (var device in new[] { "cpu", "cuda" })
+            Check(D, [Anchor, new("x", [3, 6, 5])], g =>
+            {
+                var inputs = new List<string> { "x", g.ConstInt64("st", starts), g.ConstInt64("en", ends) };
+                if (axes is not null) inputs.Add(g.ConstInt64("ax", axes));
+                if (steps is not null) inputs.Add(g.ConstInt64("sp", steps));
+                return Anchored(g, g.Op("Slice", inputs));
+            }, options: new GradientOptions { Device = device });
+    }
 
     [Fact]
     public void SliceOnTheBatchAxisWithStrides()
@@ -342,15 +346,20 @@ public class AttributeCoverageGradTests
     [InlineData("ReduceMin")]
     public void ReductionAxesForms(string op)
     {
+        foreach (var device in new[] { "cpu", "cuda" }) ReductionAxesFormsOn(op, new GradientOptions { Device = device });
+    }
+
+    private static void ReductionAxesFormsOn(string op, GradientOptions o)
+    {
         // negative axes, keepdims 0
-        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x", g.ConstInt64("axes", -1, -2)], Attr.Int("keepdims", 0)));
+        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x", g.ConstInt64("axes", -1, -2)], Attr.Int("keepdims", 0)), options: o);
         // no axes: all axes (keepdims 0 and 1)
-        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x"], Attr.Int("keepdims", 0)));
-        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x"]));
+        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x"], Attr.Int("keepdims", 0)), options: o);
+        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x"]), options: o);
         // an empty axes input: all axes unless noop_with_empty_axes
-        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x", g.Initializer(Tensors.Int64("none", [0], []))], Attr.Int("keepdims", 0)));
-        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x", g.Initializer(Tensors.Int64("none", [0], []))], Attr.Int("noop_with_empty_axes", 1)));
-        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x"], Attr.Int("noop_with_empty_axes", 1), Attr.Int("keepdims", 0)));
+        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x", g.Initializer(Tensors.Int64("none", [0], []))], Attr.Int("keepdims", 0)), options: o);
+        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x", g.Initializer(Tensors.Int64("none", [0], []))], Attr.Int("noop_with_empty_axes", 1)), options: o);
+        Check(D, [new("x", [2, 3, 4])], g => g.Op(op, ["x"], Attr.Int("noop_with_empty_axes", 1), Attr.Int("keepdims", 0)), options: o);
     }
 
     // ---- Gather / Expand / Pad ----
@@ -459,12 +468,17 @@ public class AttributeCoverageGradTests
     [Fact]
     public void ClipWithTrainableBounds()
     {
+        foreach (var device in new[] { "cpu", "cuda" }) ClipWithTrainableBoundsOn(new GradientOptions { Device = device });
+    }
+
+    private static void ClipWithTrainableBoundsOn(GradientOptions options)
+    {
         // A learned clipping threshold (torch.clamp(x, max=alpha) with a scalar parameter alpha, as in PACT): the bounds
         // get dY summed over the elements they clip.
         static double Draw(Random r) { while (true) { var v = r.NextDouble() * 2 - 1; if (Math.Abs(v + 0.3) > 0.05 && Math.Abs(v - 0.4) > 0.05) return v; } }
-        Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3]), new("hi", [], Values: [0.4])], g => g.Op("Clip", ["x", "lo", "hi"]), samples: 20);
-        Check(D, [new("x", [4, 5], Draw), new("hi", [], Values: [0.4])], g => g.Op("Clip", ["x", "", "hi"]), samples: 20);
-        Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3])], g => g.Op("Clip", ["x", "lo"]), samples: 20);
+        Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3]), new("hi", [], Values: [0.4])], g => g.Op("Clip", ["x", "lo", "hi"]), options: options, samples: 20);
+        Check(D, [new("x", [4, 5], Draw), new("hi", [], Values: [0.4])], g => g.Op("Clip", ["x", "", "hi"]), options: options, samples: 20);
+        Check(D, [new("x", [4, 5], Draw), new("lo", [], Values: [-0.3])], g => g.Op("Clip", ["x", "lo"]), options: options, samples: 20);
     }
 
     [Fact]
@@ -543,6 +557,25 @@ public class AttributeCoverageGradTests
     public void LayerNormalizationWithoutBias() =>
         Check(D, [new("x", [2, 3, 4]), new("scale", [4], Positive)],
             g => g.Op("LayerNormalization", ["x", "scale"], Attr.Float("epsilon", 1e-3f)));
+
+    [Fact]
+    public void DropoutInTrainingFormWithRatioInputScalesByTheKeptMask()
+    {
+        // Dropout(x, ratio 0.4, training_mode true) with its in-graph mask (random, so no finite differences): each
+        // element of the gradient of sum(Y R) is either 0 (dropped) or R / (1 - ratio) (kept), and about 40% are dropped.
+        var x = Enumerable.Range(0, 400).Select(i => 0.5 + (i % 7) * 0.1).ToArray();
+        var g = GradAt(D, [new("x", [4, 100])], [x], b => b.Op("Dropout",
+            ["x", b.Initializer(Tensors.Double("ratio", [], [0.4])), b.Initializer(Tensors.Bool("tm", [], [true]))], Attr.Int("seed", 3)),
+            new GradientOptions())[0];
+        var r = GradAt(D, [new("x", [4, 100])], [x], b => b.Op("Identity", ["x"]), new GradientOptions())[0];
+        int dropped = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (g[i] == 0) { dropped++; continue; }
+            Assert.Equal(r[i] / 0.6, g[i], 12);
+        }
+        Assert.InRange(dropped, 110, 210);
+    }
 
     [Fact]
     public void DropoutInInferenceFormWithRatioInputIsIdentity()
