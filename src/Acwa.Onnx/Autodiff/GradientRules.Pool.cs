@@ -180,6 +180,7 @@ internal static partial class GradientRules
     /// dB = sum of dY over the leading axes (reduced to their shapes). Float graphs take mean and r from the forward
     /// node's optional Mean and InvStdDev outputs (added when missing; computed in float, stash_type 1), which saves the
     /// backward two reductions and four passes; double graphs recompute them from X (the stash would be float).
+    /// Gradients reaching the Mean and InvStdDev outputs themselves add dMean / D and -dInvStdDev r^3 (X - mean) / D.
     /// </summary>
     private static void LayerNormalization(RuleContext c)
     {
@@ -208,12 +209,27 @@ internal static partial class GradientRules
         }
         var xhat = c.E.Mul(centered, invStd);
         var yd = c.Dims(c.Out(0));
-        if (c.Needs(1)) c.Add(1, c.E.Unbroadcast(c.E.Mul(c.Dy0, xhat), yd, c.Dims(c.In(1)), c.In(1)));
-        if (c.Needs(2)) c.Add(2, c.E.Unbroadcast(c.Dy0, yd, c.Dims(c.In(2)), c.In(2)));
+        var dy = c.Dy(0);
+        if (dy is not null && c.Needs(1)) c.Add(1, c.E.Unbroadcast(c.E.Mul(dy, xhat), yd, c.Dims(c.In(1)), c.In(1)));
+        if (dy is not null && c.Needs(2)) c.Add(2, c.E.Unbroadcast(dy, yd, c.Dims(c.In(2)), c.In(2)));
         if (!c.Needs(0)) return;
-        var g = c.E.Mul(c.Dy0, c.In(1));
-        var inner = c.E.Op("Sub", [c.E.Op("Sub", [g, Mean(g)]), c.E.Mul(xhat, Mean(c.E.Mul(g, xhat)))]);
-        c.Add(0, c.E.Mul(invStd, inner));
+        if (dy is not null)
+        {
+            var g = c.E.Mul(dy, c.In(1));
+            var inner = c.E.Op("Sub", [c.E.Op("Sub", [g, Mean(g)]), c.E.Mul(xhat, Mean(c.E.Mul(g, xhat)))]);
+            c.Add(0, c.E.Mul(invStd, inner));
+        }
+        // The optional Mean and InvStdDev outputs on the path: d mean / dX = 1/D, d r / dX = -r^3 (X - mean) / D.
+        if (c.Dy(1) is { } dMean)
+        {
+            var statDims = xd.Select((d, i) => i < axis ? d : 1L).ToArray();
+            c.Add(0, c.E.ExpandTo(c.E.Scale(dMean, invD, t), statDims, xd, x));
+        }
+        if (c.Dy(2) is { } dInvStd)
+        {
+            var r3 = c.E.Mul(invStd, c.E.Mul(invStd, invStd));
+            c.Add(0, c.E.Mul(centered, c.E.Mul(dInvStd, c.E.Scale(r3, -invD, t))));
+        }
     }
 
     /// <summary>

@@ -553,6 +553,22 @@ public class AttributeCoverageGradTests
         Check(F, [new("x", [2, 3, 4]), new("scale", [4], Positive), new("bias", [4])],
             g => g.Op("LayerNormalization", ["x", "scale", "bias"], Attr.Int("stash_type", 0), Attr.Float("epsilon", 1e-2f)), tolerance: 2e-2);
 
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    public void LayerNormalizationMeanAndInvStdDevOutputsOnThePath(int output, bool alsoY)
+    {
+        // The optional Mean and InvStdDev outputs ([N, 3, 1]) are differentiable functions of X too (float only: ORT's
+        // kernel has no double stash outputs).
+        Check(F, [new("x", [2, 3, 4]), new("scale", [4], Positive), new("bias", [4])], g =>
+        {
+            var o = g.OpMulti("LayerNormalization", ["x", "scale", "bias"], 3, Attr.Float("epsilon", 1e-2f));
+            return alsoY ? g.Op("Mul", [o[0], o[output]]) : g.Op("Mul", [o[output], o[output]]);
+        }, step: 1e-2, tolerance: 2e-2);
+    }
+
     [Fact]
     public void LayerNormalizationWithoutBias() =>
         Check(D, [new("x", [2, 3, 4]), new("scale", [4], Positive)],
