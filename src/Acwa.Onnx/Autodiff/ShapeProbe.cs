@@ -17,8 +17,9 @@ public static class ShapeProbe
     /// dims and element type, and turns dims that change with the batch into -1. Initializers get their stored dims.
     /// <paramref name="batchInput"/> gets <paramref name="inputShapeWithBatchAsMinus1"/> with -1 replaced by the batch
     /// size; any other graph input gets its declared shape with symbolic or missing dims replaced by the batch size.
-    /// Small int32/int64 values that are the same at both batch sizes are recorded too, so that rules can read
-    /// Slice/Pad/Reduce parameters computed by ops (torch.onnx.export without constant folding) as constants.
+    /// Small int32/int64 values that are the same at both batch sizes and computed from constants and shapes only (not
+    /// from input values) are recorded too, so that rules can read Slice/Pad/Reduce parameters computed by ops
+    /// (torch.onnx.export without constant folding) as constants.
     /// The model is not modified. Values of types other than tensors are not supported.
     /// </summary>
     /// <exception cref="ArgumentException">The batch input is not a graph input, or its shape has no -1 or a dim below -1.</exception>
@@ -107,10 +108,38 @@ public static class ShapeProbe
                 .Where(i => first.Dims[i] == ProbeBatches[0] && second.Dims[i] == ProbeBatches[1]).ToArray();
             if (batchAxes.Length > 0) table.SetBatchAxes(name, batchAxes);
         }
+        var dataFree = DataFreeValues(graph, feeds.Select(f => f.Name));
         foreach (var (name, first) in intRuns[0])
-            if (intRuns[1].TryGetValue(name, out var second) && first.AsSpan().SequenceEqual(second))
+            if (dataFree.Contains(name) && intRuns[1].TryGetValue(name, out var second) && first.AsSpan().SequenceEqual(second))
                 table.SetIntValue(name, first);
         return table;
+    }
+
+    /// <summary>Ops whose outputs depend on neither their inputs' shapes nor values alone (random draws, control flow).</summary>
+    private static readonly HashSet<string> NotDataFree = new(StringComparer.Ordinal)
+    {
+        "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli", "Dropout",
+        "If", "Loop", "Scan",
+    };
+
+    /// <summary>
+    /// Values computed from constants (initializers that are not fed, Constant nodes) and shapes (Shape, Size) only, never
+    /// from the values of graph inputs: only these may be recorded as constant ints. An int that the probe saw equal at
+    /// both batch sizes but that is computed from input data (an index from ArgMax or from an int64 input the probe fed
+    /// zeros) differs at run time, and a rule that read it as a constant would send gradients to the wrong elements.
+    /// Shapes count as data-free: the shape table assumes that shapes depend on the batch only.
+    /// </summary>
+    private static HashSet<string> DataFreeValues(GraphProto graph, IEnumerable<string> feeds)
+    {
+        var fed = new HashSet<string>(feeds, StringComparer.Ordinal);
+        var free = new HashSet<string>(graph.Initializer.Select(t => t.Name).Where(n => !fed.Contains(n)), StringComparer.Ordinal) { "" };
+        foreach (var n in ReverseMode.TopologicalOrder(graph))
+        {
+            if (NotDataFree.Contains(n.OpType)) continue;
+            if (n.OpType is "Shape" or "Size" || n.Input.All(free.Contains))
+                foreach (var o in n.Output) free.Add(o);
+        }
+        return free;
     }
 
     /// <summary>Integer tensors up to this many elements have their values recorded when equal at both batch sizes.</summary>

@@ -396,6 +396,30 @@ public class AttributeCoverageGradTests
         });
     }
 
+    /// <summary>
+    /// An int64 scalar computed from float data: 1 when sum(v) &gt; 1000, else 0. The shape probe's inputs lie in [-1, 1),
+    /// so it sees 0 at both batch sizes; the test feeds v = [600, 600], so the value is 1.
+    /// </summary>
+    private static string DataDependentIndex(GraphBuilder g) =>
+        g.Op("Cast", [g.Op("Greater", [g.Op("ReduceSum", ["v"], Attr.Int("keepdims", 0)), DoubleConst(g, "thousand", [], 1000)])], Attr.Int("to", 7));
+
+    [Fact]
+    public void GatherWithADataDependentScalarIndexIsNotTakenForAConstant()
+    {
+        // Gather(w, idx) on axis 0: the index must not be read as the probe's value (0); the gradient goes to row 1.
+        Check(D, [new("x", [2, 3]), new("w", [4, 3]), new("v", [2], Values: [600, 600])],
+            g => g.Op("Mul", ["x", g.Op("Gather", ["w", DataDependentIndex(g)])]), wrt: ["x", "w"]);
+        // On another axis such an index has no rule: refused by name instead of padded at the probe's position.
+        var ex = Assert.Throws<NotSupportedException>(() =>
+            Check(D, [new("x", [2, 3]), new("v", [2], Values: [600, 600])], g => g.Op("Gather", ["x", DataDependentIndex(g)], Attr.Int("axis", 1)), wrt: ["x"]));
+        Assert.Contains("Gather", ex.Message);
+        // Slice starts computed from data: refused by name instead of read as the probe's value.
+        ex = Assert.Throws<NotSupportedException>(() =>
+            Check(D, [new("x", [2, 3]), new("v", [2], Values: [600, 600])], g => g.Op("Slice",
+                ["x", g.Op("Unsqueeze", [DataDependentIndex(g), g.ConstInt64("u", 0)]), g.ConstInt64("e", 3), g.ConstInt64("a", 1)]), wrt: ["x"]));
+        Assert.Contains("Slice starts must be constant", ex.Message);
+    }
+
     [Fact]
     public void ExpandToHigherRankAndWithOnesInTheShape()
     {
