@@ -17,8 +17,8 @@ public static class ShapeProbe
     /// dims and element type, and turns dims that change with the batch into -1. Initializers get their stored dims.
     /// <paramref name="batchInput"/> gets <paramref name="inputShapeWithBatchAsMinus1"/> with -1 replaced by the batch
     /// size; any other graph input gets its declared shape with symbolic or missing dims replaced by the batch size.
-    /// Small int32/int64 values that are the same at both batch sizes and computed from constants and shapes only (not
-    /// from input values) are recorded too, so that rules can read Slice/Pad/Reduce parameters computed by ops
+    /// Small int32/int64 values that are the same at both batch sizes and computed from int constants and shapes only
+    /// (not from the values of inputs or float initializers) are recorded too, so that rules can read Slice/Pad/Reduce parameters computed by ops
     /// (torch.onnx.export without constant folding) as constants.
     /// The model is not modified. Values of types other than tensors are not supported.
     /// </summary>
@@ -115,7 +115,7 @@ public static class ShapeProbe
         return table;
     }
 
-    /// <summary>Ops whose outputs depend on neither their inputs' shapes nor values alone (random draws, control flow).</summary>
+    /// <summary>Ops whose outputs are not functions of their inputs' shapes and values alone (random draws, control flow).</summary>
     private static readonly HashSet<string> NotDataFree = new(StringComparer.Ordinal)
     {
         "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli", "Dropout",
@@ -123,21 +123,25 @@ public static class ShapeProbe
     };
 
     /// <summary>
-    /// Values computed from constants (initializers that are not fed, Constant nodes) and shapes (Shape, Size) only, never
-    /// from the values of graph inputs: only these may be recorded as constant ints. An int that the probe saw equal at
-    /// both batch sizes but that is computed from input data (an index from ArgMax or from an int64 input the probe fed
-    /// zeros) differs at run time, and a rule that read it as a constant would send gradients to the wrong elements.
-    /// Shapes count as data-free: the shape table assumes that shapes depend on the batch only.
+    /// Values computed only from integer initializers that are not fed, Constant nodes and shapes (Shape, Size), never
+    /// from the values of graph inputs or float initializers (parameters, which training changes): only these may be
+    /// recorded as constant ints (the same notion of shape arithmetic as ForwardShapeFolding's). An int that the probe
+    /// saw equal at both batch sizes but that is computed from data (an index from ArgMax, a comparison, an int64
+    /// input the probe fed zeros) differs at run time, and a rule that read it as a constant would send gradients to
+    /// the wrong elements. Shapes count as data-free: the shape table assumes that shapes depend on the batch only.
     /// </summary>
     private static HashSet<string> DataFreeValues(GraphProto graph, IEnumerable<string> feeds)
     {
         var fed = new HashSet<string>(feeds, StringComparer.Ordinal);
-        var free = new HashSet<string>(graph.Initializer.Select(t => t.Name).Where(n => !fed.Contains(n)), StringComparer.Ordinal) { "" };
+        var free = new HashSet<string>(graph.Initializer
+            .Where(t => !fed.Contains(t.Name) && t.DataType is (int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32)
+            .Select(t => t.Name), StringComparer.Ordinal);
         foreach (var n in ReverseMode.TopologicalOrder(graph))
         {
-            if (NotDataFree.Contains(n.OpType)) continue;
-            if (n.OpType is "Shape" or "Size" || n.Input.All(free.Contains))
-                foreach (var o in n.Output) free.Add(o);
+            if (NotDataFree.Contains(n.OpType) || n.Domain.Length != 0) continue;
+            var inputs = n.Input.Where(i => i.Length > 0).ToList();
+            if (n.OpType is "Shape" or "Size" or "Constant" || (inputs.Count > 0 && inputs.All(free.Contains)))
+                foreach (var o in n.Output) if (o.Length > 0) free.Add(o);
         }
         return free;
     }

@@ -418,6 +418,12 @@ public class AttributeCoverageGradTests
             Check(D, [new("x", [2, 3]), new("v", [2], Values: [600, 600])], g => g.Op("Slice",
                 ["x", g.Op("Unsqueeze", [DataDependentIndex(g), g.ConstInt64("u", 0)]), g.ConstInt64("e", 3), g.ConstInt64("a", 1)]), wrt: ["x"]));
         Assert.Contains("Slice starts must be constant", ex.Message);
+        // An index computed from a float initializer (a parameter: ArgMax of architecture weights) changes in training:
+        // not a constant either, so Gather on axis 1 is refused rather than padded at the probe's position.
+        ex = Assert.Throws<NotSupportedException>(() =>
+            Check(D, [new("x", [2, 4])], g => g.Op("Gather",
+                ["x", g.Op("ArgMax", [DoubleConst(g, "alpha", [4], 0.1, 0.7, 0.2, 0.3)], Attr.Int("keepdims", 0))], Attr.Int("axis", 1))));
+        Assert.Contains("Gather", ex.Message);
     }
 
     [Fact]
