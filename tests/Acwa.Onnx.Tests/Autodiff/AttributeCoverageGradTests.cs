@@ -85,6 +85,15 @@ public class AttributeCoverageGradTests
         }
     }
 
+    [Fact]
+    public void ConvTransposeHasNoRuleAndIsRefusedByName()
+    {
+        var ex = Assert.Throws<NotSupportedException>(() =>
+            Check(F, [new("x", [2, 3, 4, 4]), new("w", [3, 2, 3, 3])], g => g.Op("ConvTranspose", ["x", "w"], Attr.Ints("strides", 2, 2))));
+        Assert.Contains("ConvTranspose", ex.Message);
+        Assert.Contains("no gradient rule", ex.Message);
+    }
+
     // ---- MaxPool ----
 
     [Theory]
@@ -227,8 +236,12 @@ public class AttributeCoverageGradTests
         Check(D, [Anchor, new("x", [2, 3, 4])], g => Anchored(g, g.Op("Mul", [g.Op("Flatten", ["x"], Attr.Int("axis", axis)), g.Op("Flatten", ["x"], Attr.Int("axis", axis))])));
 
     [Fact]
-    public void ReshapeWithCopiedAndInferredDims() =>
+    public void ReshapeWithCopiedAndInferredDims()
+    {
         Check(D, [new("x", [2, 3, 4])], g => g.Op("Mul", [g.Op("Reshape", ["x", g.ConstInt64("shape", 0, -1, 2)]), g.Op("Reshape", ["x", g.ConstInt64("shape2", 0, 6, 2)])]));
+        // allowzero 1 (no zero in the shape, so the same result as 0)
+        Check(D, [Anchor, new("x", [2, 3, 4])], g => Anchored(g, g.Op("Reshape", ["x", g.ConstInt64("shape", 4, -1, 3)], Attr.Int("allowzero", 1))));
+    }
 
     [Fact]
     public void TransposeWithoutPermReversesTheAxes() =>
