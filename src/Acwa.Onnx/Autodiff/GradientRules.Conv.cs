@@ -43,7 +43,7 @@ internal static partial class GradientRules
         var x = c.In(0); var w = c.In(1);
         var xd = c.Dims(x); var wd = c.Dims(w); var yd = c.Dims(c.Out(0));
         if (xd.Length != 4 || wd.Length != 4)
-            throw c.Unsupported($"only 2-D convolutions (rank-4 input and weight) are supported; input has shape {ShapeTable.Format(xd)}, weight {ShapeTable.Format(wd)}");
+            throw c.Unsupported($"only 2-D convolutions (rank-4 input and weight) are supported (training graphs lower 1-D ones first: Conv1dLowering); input has shape {ShapeTable.Format(xd)}, weight {ShapeTable.Format(wd)}");
         var g = Geometry(c, xd, yd, wd[2], wd[3], c.Node.GetInt("group", 1));
         var dy = c.Dy0;
         if (c.Needs(2)) c.Add(2, c.E.ReduceSum(dy, [0, 2, 3], keepDims: false));

@@ -79,7 +79,7 @@ internal static partial class GradientRules
         var xd = c.Dims(x); var yd = c.Dims(c.Out(0));
         var k = c.Node.GetInts("kernel_shape") ?? throw c.Unsupported("AveragePool without kernel_shape");
         if (k.Length != 2 || xd.Length != 4)
-            throw c.Unsupported($"only 2-D windows are supported (kernel_shape of 2 values, rank-4 input); kernel_shape has {k.Length}, input shape {ShapeTable.Format(xd)}");
+            throw c.Unsupported($"only 2-D windows are supported (kernel_shape of 2 values, rank-4 input; training graphs lower 1-D ones first: Conv1dLowering); kernel_shape has {k.Length}, input shape {ShapeTable.Format(xd)}");
         var g = Geometry(c, xd, yd, k[0], k[1], xd[1]);
         // ceil_mode 1 (timm's ResNet-D shortcuts, AvgPool2d(ceil_mode=True)): the last window may reach past the end
         // padding; that overhang counts in no divisor and receives no gradient, so it is extra end padding for the sweep.
