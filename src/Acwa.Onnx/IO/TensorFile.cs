@@ -88,28 +88,52 @@ public static class TensorFile
         var body = all.AsSpan(0, all.Length - 32);
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(all.AsSpan(all.Length - 32)))
             throw new InvalidDataException($"'{path}' is corrupt: its SHA-256 checksum does not match its contents");
-        int headerLen = (int)BinaryPrimitives.ReadUInt32LittleEndian(all.AsSpan(Magic.Length, 4));
-        int dataStart = Magic.Length + 4 + headerLen;
-        if (dataStart > body.Length) throw new InvalidDataException($"'{path}': header length {headerLen} runs past the end of the file");
+        uint headerLen = BinaryPrimitives.ReadUInt32LittleEndian(all.AsSpan(Magic.Length, 4));
+        if (headerLen > body.Length - Magic.Length - 4) throw new InvalidDataException($"'{path}': header length {headerLen} runs past the end of the file");
+        int dataStart = Magic.Length + 4 + (int)headerLen;
         JsonObject header;
-        try { header = JsonNode.Parse(all.AsSpan(Magic.Length + 4, headerLen))!.AsObject(); }
+        try { header = JsonNode.Parse(all.AsSpan(Magic.Length + 4, (int)headerLen)) as JsonObject ?? throw new InvalidDataException($"'{path}': header is not a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"'{path}': header is not valid JSON: {e.Message}", e); }
         var data = body[dataStart..];
         var list = new List<HostTensor>();
-        foreach (var node in header["tensors"]!.AsArray())
+        if (header["tensors"] is not JsonArray entries) throw new InvalidDataException($"'{path}': header has no 'tensors' array");
+        for (int index = 0; index < entries.Count; index++)
         {
-            var name = (string)node!["name"]!;
-            var dtype = (string)node["dtype"]!;
-            var shape = node["shape"]!.AsArray().Select(d => (long)d!).ToArray();
-            long off = (long)node["offset"]!, len = (long)node["length"]!;
-            if (off < 0 || off + len > data.Length) throw new InvalidDataException($"'{path}': tensor '{name}' lies outside the data section");
-            var bytes = data.Slice((int)off, (int)len);
-            list.Add(dtype switch
+            string name = $"#{index}", dtype;
+            long[] shape;
+            long off, len;
+            try
             {
-                "float32" => HostTensor.Of(name, shape, MemoryMarshal.Cast<byte, float>(bytes).ToArray()),
-                "int64" => HostTensor.OfInt64(name, shape, MemoryMarshal.Cast<byte, long>(bytes).ToArray()),
+                var node = entries[index] as JsonObject ?? throw new InvalidDataException("not a JSON object");
+                name = node["name"]?.GetValue<string>() ?? throw new InvalidDataException("no 'name'");
+                dtype = node["dtype"]?.GetValue<string>() ?? throw new InvalidDataException("no 'dtype'");
+                shape = (node["shape"] as JsonArray ?? throw new InvalidDataException("no 'shape' array")).Select(d => d!.GetValue<long>()).ToArray();
+                off = node["offset"]?.GetValue<long>() ?? throw new InvalidDataException("no 'offset'");
+                len = node["length"]?.GetValue<long>() ?? throw new InvalidDataException("no 'length'");
+            }
+            catch (Exception e) when (e is InvalidDataException or InvalidOperationException or FormatException or NullReferenceException)
+            {
+                throw new InvalidDataException($"'{path}': header entry {index} (tensor '{name}') is malformed: {e.Message}", e);
+            }
+            if (off < 0 || len < 0 || off > data.Length || len > data.Length - off) throw new InvalidDataException($"'{path}': tensor '{name}' lies outside the data section");
+            int size = dtype switch
+            {
+                "float32" => 4,
+                "int64" => 8,
                 _ => throw new InvalidDataException($"'{path}': tensor '{name}' has unsupported dtype '{dtype}'"),
-            });
+            };
+            long count = 1;
+            foreach (var d in shape)
+            {
+                if (d < 0 || (d > 0 && count > long.MaxValue / d)) throw new InvalidDataException($"'{path}': tensor '{name}' has an invalid shape [{string.Join(",", shape)}]");
+                count *= d;
+            }
+            if (len % size != 0 || count != len / size)
+                throw new InvalidDataException($"'{path}': tensor '{name}' has shape [{string.Join(",", shape)}] ({count} {dtype} values) but {len} bytes of data");
+            var bytes = data.Slice((int)off, (int)len);
+            list.Add(size == 4
+                ? HostTensor.Of(name, shape, MemoryMarshal.Cast<byte, float>(bytes).ToArray())
+                : HostTensor.OfInt64(name, shape, MemoryMarshal.Cast<byte, long>(bytes).ToArray()));
         }
         return (list, header["meta"] as JsonObject ?? new JsonObject());
     }
