@@ -51,16 +51,18 @@ public static class OnnxModel
             switch (kv.Key)
             {
                 case "location": location = kv.Value; break;
-                case "offset": offset = long.Parse(kv.Value, System.Globalization.CultureInfo.InvariantCulture); break;
-                case "length": length = long.Parse(kv.Value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "offset": offset = ParseExternalField(kv, t, modelPath); break;
+                case "length": length = ParseExternalField(kv, t, modelPath); break;
             }
         }
         if (location is null) throw new InvalidDataException($"{modelPath}: tensor '{t.Name}' is external but names no location");
         var file = Path.Combine(dir, location);
         if (!File.Exists(file)) throw new FileNotFoundException($"{modelPath}: external data file '{file}' of tensor '{t.Name}' does not exist", file);
         using var fs = File.OpenRead(file);
+        if (offset > fs.Length)
+            throw new InvalidDataException($"{modelPath}: tensor '{t.Name}' starts at byte {offset} of '{file}', which has {fs.Length}");
         if (length < 0) length = fs.Length - offset;
-        if (offset + length > fs.Length)
+        if (length > fs.Length - offset || length > Array.MaxLength)
             throw new InvalidDataException($"{modelPath}: tensor '{t.Name}' wants bytes {offset}..{offset + length} of '{file}', which has {fs.Length}");
         var buf = new byte[length];
         fs.Position = offset;
@@ -69,6 +71,11 @@ public static class OnnxModel
         t.ExternalData.Clear();
         t.DataLocation = TensorProto.Types.DataLocation.Default;
     }
+
+    private static long ParseExternalField(StringStringEntryProto kv, TensorProto t, string modelPath) =>
+        long.TryParse(kv.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v)
+            ? v
+            : throw new InvalidDataException($"{modelPath}: tensor '{t.Name}' has external-data {kv.Key} '{kv.Value}', which is not a non-negative integer");
 
     /// <summary>
     /// Saves a model atomically (temp file + rename). Initializers larger than <paramref name="externalThresholdBytes"/>

@@ -1,0 +1,65 @@
+using Acwa.Cli.Commands;
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Compiler;
+using Google.Protobuf;
+
+namespace Acwa.Onnx.Tests.Compiler;
+
+/// <summary>
+/// Forward models and output folders the compiler must refuse with a message naming the file, input, shape or initializer
+/// (not an ONNX Runtime stack trace or a raw IOException), and initializers it must not silently turn into parameters.
+/// </summary>
+public sealed class ModelInputErrorTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string SaveMlp(string name = "mlp.onnx")
+    {
+        var path = _dir.File(name);
+        OnnxModel.Save(TestModels.Mlp([4, 3], 1), path);
+        return path;
+    }
+
+    /// <summary>x [N,4] -> MatMul W -> Add B -> logits; plus an fp32 initializer "unused" that no node reads.</summary>
+    private static ModelProto WithUnusedInitializer()
+    {
+        var model = TestModels.Mlp([4, 3], 1);
+        model.Graph.Initializer.Add(Tensors.Float("unused", [5], new float[5]));
+        return model;
+    }
+
+    private static ModelProto WithExternalWeight(string offset, string? length)
+    {
+        var model = TestModels.Mlp([4, 3], 1);
+        var w = model.Graph.Initializer.Single(t => t.Name == "fc0.weight");
+        w.RawData = ByteString.Empty;
+        w.FloatData.Clear();
+        w.DataLocation = TensorProto.Types.DataLocation.External;
+        w.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = "weights.bin" });
+        w.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset });
+        if (length is not null) w.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length });
+        return model;
+    }
+
+    [Theory]
+    [InlineData("abc", "48", "offset 'abc'")]
+    [InlineData("0", "-4", "length '-4'")]
+    [InlineData("100", null, "starts at byte 100")]
+    [InlineData("0", "4000", "wants bytes 0..4000")]
+    public void BadExternalDataFieldsNameTheModelAndTensor(string offset, string? length, string expected)
+    {
+        File.WriteAllBytes(_dir.File("weights.bin"), new byte[48]);
+        var path = _dir.File($"ext-{offset}-{length}.onnx");
+        File.WriteAllBytes(path, WithExternalWeight(offset, length).ToByteArray());
+        var e = Assert.Throws<InvalidDataException>(() => OnnxModel.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("'fc0.weight'", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+}
