@@ -22,7 +22,9 @@ public static class ShapeProbe
     /// (torch.onnx.export without constant folding) as constants.
     /// The model is not modified. Values of types other than tensors are not supported.
     /// </summary>
-    /// <exception cref="ArgumentException">The batch input is not a graph input, or its shape has no -1 or a dim below -1.</exception>
+    /// <exception cref="ArgumentException">The batch input is not a graph input, or its shape has no -1 or a dim below -1, or
+    /// ONNX Runtime fails to run the model at that shape (the message names the input and the shape).</exception>
+    /// <exception cref="InvalidDataException">ONNX Runtime cannot load the model.</exception>
     public static ShapeTable Infer(ModelProto model, string batchInput, long[] inputShapeWithBatchAsMinus1)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -46,7 +48,10 @@ public static class ShapeProbe
         var outputNames = g.Output.Select(o => o.Name).ToArray();
 
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
-        using var session = new InferenceSession(OnnxModel.ToBytes(probe), options);
+        InferenceSession session;
+        try { session = new InferenceSession(OnnxModel.ToBytes(probe), options); }
+        catch (OnnxRuntimeException e) { throw new InvalidDataException($"ONNX Runtime cannot load the model (graph '{graph.Name}'): {FirstLine(e.Message)}", e); }
+        using var _ = session;
         using var runOptions = new RunOptions();
         var runs = new List<Dictionary<string, (long[] Dims, ElementType Type)>>();
         var intRuns = new List<Dictionary<string, long[]>>();
@@ -64,7 +69,14 @@ public static class ShapeProbe
                     names.Add(input.Name);
                     values.Add(MakeInput(input, dims, batch));
                 }
-                using var results = session.Run(runOptions, names, values, outputNames);
+                IDisposableReadOnlyCollection<OrtValue> ran;
+                try { ran = session.Run(runOptions, names, values, outputNames); }
+                catch (OnnxRuntimeException e)
+                {
+                    throw new ArgumentException($"the model does not run on input '{batchInput}' of shape {ShapeTable.Format(inputShapeWithBatchAsMinus1)} " +
+                        $"(N = {batch}); check the input shape (--input-shape, or the data's image size) against the model: {FirstLine(e.Message)}", e);
+                }
+                using var results = ran;
                 var rec = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);
                 var ints = new Dictionary<string, long[]>(StringComparer.Ordinal);
                 int k = 0;
@@ -145,6 +157,8 @@ public static class ShapeProbe
         }
         return free;
     }
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
     /// <summary>Integer tensors up to this many elements have their values recorded when equal at both batch sizes.</summary>
     internal const int MaxRecordedInts = 64;

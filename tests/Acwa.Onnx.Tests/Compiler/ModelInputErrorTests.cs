@@ -25,6 +25,20 @@ public sealed class ModelInputErrorTests : IDisposable
         return path;
     }
 
+    [Fact]
+    public void InputShapeTheModelCannotRunIsAnArgumentErrorNamingInputAndShape()
+    {
+        var model = TestModels.Mlp([4, 3], 1);
+        var e = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions { InputShape = [5] }));
+        Assert.Contains("'x'", e.Message);
+        Assert.Contains("[-1,5]", e.Message);
+
+        var err = new StringWriter();
+        int rc = ArtifactsCommand.Execute(new ArtifactsCommandOptions(SaveMlp(), _dir.File("out"), InputShape: [5]), TextWriter.Null, err);
+        Assert.Equal(1, rc);
+        Assert.Contains("[-1,5]", err.ToString());
+    }
+
     /// <summary>x [N,4] -> MatMul W -> Add B -> logits; plus an fp32 initializer "unused" that no node reads.</summary>
     private static ModelProto WithUnusedInitializer()
     {
@@ -62,4 +76,13 @@ public sealed class ModelInputErrorTests : IDisposable
         Assert.Contains(expected, e.Message);
     }
 
+    [Fact]
+    public void ModelOrtCannotLoadIsAnInvalidDataError()
+    {
+        // A node whose input nothing produces: ORT refuses the graph when the shape probe loads it.
+        var model = TestModels.Mlp([4, 3], 1);
+        model.Graph.Node[0].Input[0] = "missing_value";
+        var e = Assert.Throws<InvalidDataException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions()));
+        Assert.Contains("ONNX Runtime cannot load", e.Message);
+    }
 }
