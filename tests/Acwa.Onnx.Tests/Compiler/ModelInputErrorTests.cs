@@ -47,6 +47,36 @@ public sealed class ModelInputErrorTests : IDisposable
         return model;
     }
 
+    [Fact]
+    public void InitializerThatNoNodeReadsIsNotTrained()
+    {
+        var set = TrainingArtifacts.Compile(WithUnusedInitializer(), new ArtifactOptions());
+        var parameters = set.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).ToList();
+        Assert.Equal(["fc0.weight", "fc0.bias"], parameters);
+        // The fused optimizer state covers the 15 real parameter values only.
+        Assert.All(set.Manifest.State.Where(s => s.Kind == StateKind.Optimizer), s => Assert.Equal([15L], s.Shape));
+
+        var e = Assert.Throws<ArgumentException>(() => TrainingArtifacts.Compile(WithUnusedInitializer(), new ArtifactOptions { Trainable = ["unused"] }));
+        Assert.Contains("'unused'", e.Message);
+        Assert.Contains("not read by any node", e.Message);
+    }
+
+    [Fact]
+    public void IdentityOfAnInitializerTrainsTheCopyNotTheOrphanedOriginal()
+    {
+        // Torch's deduplication: the bias reaches Add through an Identity. InitializerUntying gives the Identity's output
+        // its own initializer; the original then has no reader and must not become a second, gradient-free parameter.
+        var model = TestModels.Mlp([4, 3], 1);
+        var g = model.Graph;
+        var add = g.Node.Single(n => n.OpType == "Add");
+        int slot = add.Input.IndexOf("fc0.bias");
+        g.Node.Insert(0, new NodeProto { OpType = "Identity", Input = { "fc0.bias" }, Output = { "bias_copy" } });
+        add.Input[slot] = "bias_copy";
+        var set = TrainingArtifacts.Compile(model, new ArtifactOptions());
+        var parameters = set.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).ToList();
+        Assert.Equal(["fc0.weight", "bias_copy"], parameters);
+    }
+
     private static ModelProto WithExternalWeight(string offset, string? length)
     {
         var model = TestModels.Mlp([4, 3], 1);

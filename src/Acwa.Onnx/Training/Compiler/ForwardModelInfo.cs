@@ -80,16 +80,20 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
             return used;
         }), StringComparer.Ordinal);
 
+        // Initializers no node reads (left over by exporters, or by InitializerUntying) get no gradient: not parameters.
+        var read = new HashSet<string>(g.Output.Select(v => v.Name), StringComparer.Ordinal);
+        CollectReads(g, read);
         bool IsFloat(string name) => inits[name].DataType == (int)TensorProto.Types.DataType.Float;
         List<string> trainable;
         if (o.Trainable is not null && o.Frozen is not null)
             throw new ArgumentException("give either the trainable initializers (--trainable) or the frozen ones (--frozen), not both");
         if (o.Trainable is { } trEntries)
         {
-            var tr = ExpandPatterns(trEntries, g.Initializer.Where(t => IsFloat(t.Name) && !bufferSet.Contains(t.Name)).Select(t => t.Name), "trainable");
+            var tr = ExpandPatterns(trEntries, g.Initializer.Where(t => IsFloat(t.Name) && !bufferSet.Contains(t.Name) && read.Contains(t.Name)).Select(t => t.Name), "trainable");
             foreach (var name in tr)
             {
                 if (!inits.ContainsKey(name)) throw new ArgumentException($"trainable '{name}' is not an initializer of the forward model");
+                if (!read.Contains(name)) throw new ArgumentException($"trainable '{name}' is not read by any node of the forward model, so it cannot be trained");
                 if (!IsFloat(name)) throw new ArgumentException($"trainable '{name}' is not an fp32 initializer (data type {inits[name].DataType})");
                 if (bufferSet.Contains(name)) throw new ArgumentException($"trainable '{name}' is a batch-norm running statistic, which is a buffer");
             }
@@ -101,7 +105,7 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
             var frozen = new HashSet<string>(ExpandPatterns(o.Frozen ?? [], g.Initializer.Select(t => t.Name), "frozen"), StringComparer.Ordinal);
             foreach (var f in frozen)
                 if (!inits.ContainsKey(f)) throw new ArgumentException($"frozen '{f}' is not an initializer of the forward model");
-            trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name) && !settingOnly.Contains(t.Name))
+            trainable = g.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && !bufferSet.Contains(t.Name) && !frozen.Contains(t.Name) && !settingOnly.Contains(t.Name) && read.Contains(t.Name))
                 .Select(t => t.Name).ToList();
         }
         if (trainable.Count == 0) throw new ArgumentException("no trainable parameters: the forward model has no fp32 initializers left to train");
@@ -141,6 +145,20 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
             result.AddRange(matched);
         }
         return result.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Adds every value a node of <paramref name="g"/> or of its subgraphs reads to <paramref name="read"/>.</summary>
+    private static void CollectReads(GraphProto g, HashSet<string> read)
+    {
+        foreach (var n in g.Node)
+        {
+            foreach (var i in n.Input) read.Add(i);
+            foreach (var a in n.Attribute)
+            {
+                if (a.G is not null) CollectReads(a.G, read);
+                foreach (var sub in a.Graphs) CollectReads(sub, read);
+            }
+        }
     }
 
     /// <summary>Input positions that hold op settings rather than differentiable data.</summary>
