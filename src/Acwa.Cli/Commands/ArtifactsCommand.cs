@@ -73,7 +73,7 @@ internal static class ArtifactsCommand
                 $"{m.State.Count(s => s.Kind == Acwa.Onnx.Training.StateKind.Parameter)} trainable tensors, {m.State.Count} state tensors, {m.Controls.Count} controls");
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
         {
             error.WriteLine($"error: {e.Message}");
             return 1;

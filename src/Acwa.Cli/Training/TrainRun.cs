@@ -44,7 +44,7 @@ internal static class TrainRun
 
     /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
     internal static bool IsUserFacing(Exception e) =>
-        e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+        e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
             or FormatException or NotSupportedException or DeviceUnavailableException or NonFiniteLossException;
 
     public static Outcome Run(TrainRunOptions o, TextWriter output)

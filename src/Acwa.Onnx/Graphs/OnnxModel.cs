@@ -85,7 +85,6 @@ public static class OnnxModel
     public static void Save(ModelProto model, string path, bool forceExternal = false, long externalThresholdBytes = 1024)
     {
         var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var toWrite = model;
         if (forceExternal || model.CalculateSize() > 1_500_000_000L)
         {

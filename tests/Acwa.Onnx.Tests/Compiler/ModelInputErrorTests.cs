@@ -26,6 +26,23 @@ public sealed class ModelInputErrorTests : IDisposable
     }
 
     [Fact]
+    public void ArtifactsOutThatIsAFileOrUnderAFileIsAnErrorNamingTheFolder()
+    {
+        var model = SaveMlp();
+        var file = _dir.File("not-a-folder");
+        File.WriteAllText(file, "x");
+        foreach (var outDir in new[] { file, Path.Combine(file, "sub") })
+        {
+            var err = new StringWriter();
+            int rc = ArtifactsCommand.Execute(new ArtifactsCommandOptions(model, outDir), TextWriter.Null, err);
+            Assert.Equal(1, rc);
+            Assert.Contains(outDir, err.ToString());
+            Assert.DoesNotContain("   at ", err.ToString());
+        }
+        Assert.Equal("x", File.ReadAllText(file));
+    }
+
+    [Fact]
     public void InputShapeTheModelCannotRunIsAnArgumentErrorNamingInputAndShape()
     {
         var model = TestModels.Mlp([4, 3], 1);
@@ -75,6 +92,22 @@ public sealed class ModelInputErrorTests : IDisposable
         var set = TrainingArtifacts.Compile(model, new ArtifactOptions());
         var parameters = set.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).ToList();
         Assert.Equal(["fc0.weight", "bias_copy"], parameters);
+    }
+
+    [Fact]
+    public void RewriteThatFailsHalfWayLeavesNoStaleManifest()
+    {
+        var outDir = _dir.File("art");
+        TrainingArtifacts.Generate(TestModels.Mlp([4, 3], 1), new ArtifactOptions(), outDir);
+        // The second write fails at eval_model.onnx (a folder now), after training_model.onnx was replaced by the SGD graph.
+        var eval = Path.Combine(outDir, "eval_model.onnx");
+        File.Delete(eval);
+        Directory.CreateDirectory(eval);
+        var e = Assert.Throws<IOException>(() => TrainingArtifacts.Generate(TestModels.Mlp([4, 3], 1), new ArtifactOptions { Optimizer = OptimizerKind.Sgd }, outDir));
+        Assert.Contains("eval_model.onnx", e.Message);
+        // The old (Adam) manifest must not sit beside the new (SGD) training graph.
+        Assert.False(File.Exists(Path.Combine(outDir, "manifest.json")), "a stale manifest.json describes the old artifact set");
+        Assert.Empty(Directory.GetFiles(outDir, "*.tmp-*"));
     }
 
     private static ModelProto WithExternalWeight(string offset, string? length)

@@ -148,17 +148,31 @@ public static class TrainingArtifacts
         return set.Manifest;
     }
 
-    /// <summary>Writes an artifact set's files into <paramref name="outDir"/>.</summary>
+    /// <summary>
+    /// Writes an artifact set's files into <paramref name="outDir"/>. Each file is replaced atomically; the old manifest is
+    /// removed first and the new one written last, so a write that fails half way leaves a folder without manifest.json
+    /// (which <see cref="Runtime.StepRunner"/> refuses), never an old manifest beside new graphs.
+    /// </summary>
+    /// <exception cref="IOException">The folder cannot be created or a file cannot be written; the message names it.</exception>
     public static void Write(ArtifactSet set, string outDir)
     {
         ArgumentNullException.ThrowIfNull(set);
-        Directory.CreateDirectory(outDir);
+        ArgumentNullException.ThrowIfNull(outDir);
+        if (File.Exists(outDir)) throw new IOException($"artifact folder '{outDir}' is a file");
+        try { Directory.CreateDirectory(outDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot create artifact folder '{outDir}': {e.Message}", e);
+        }
+        var manifestPath = Path.Combine(outDir, "manifest.json");
+        if (Directory.Exists(manifestPath)) throw new IOException($"cannot write '{manifestPath}': it is a folder");
+        File.Delete(manifestPath);
         var m = set.Manifest;
         OnnxModel.Save(set.TrainingModel, Path.Combine(outDir, m.TrainingModel));
         OnnxModel.Save(set.EvalModel, Path.Combine(outDir, m.EvalModel));
         OnnxModel.Save(set.InferenceModel, Path.Combine(outDir, m.InferenceModel));
         TensorFile.Save(Path.Combine(outDir, m.InitialState), set.InitialState, set.StateMeta);
-        m.Save(Path.Combine(outDir, "manifest.json"));
+        m.Save(manifestPath);
     }
 
     /// <summary>The manifest's loss name: ce, focal, ldam or logit-adjusted.</summary>

@@ -1,0 +1,55 @@
+using Acwa.Cli.Commands;
+using Acwa.Cli.Training;
+using Acwa.Onnx.Tests.Data;
+
+namespace Acwa.Onnx.Tests.Cli;
+
+/// <summary>Bad output paths and resumes with other settings: a one-line error naming the path or setting, nothing overwritten.</summary>
+public sealed class BadInputTests2 : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void AtomicWriteUnderAFileOrOntoAFolderNamesThePathAndLeavesNoTempFile()
+    {
+        var file = _dir.File("plain");
+        File.WriteAllText(file, "keep");
+        var target = Path.Combine(file, "report.json");
+        var e = Assert.ThrowsAny<IOException>(() => AtomicFile.WriteAllText(target, "{}"));
+        Assert.Contains(target, e.Message);
+        Assert.Equal("keep", File.ReadAllText(file));
+
+        var folder = Directory.CreateDirectory(_dir.File("folder")).FullName;
+        var e2 = Assert.ThrowsAny<IOException>(() => AtomicFile.WriteAllText(folder, "{}"));
+        Assert.Contains(folder, e2.Message);
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+    }
+
+    [Fact]
+    public void MetricsJsonIntoAMissingFolderUnderAFileNamesTheJsonPath()
+    {
+        var labels = _dir.File("y.csv");
+        File.WriteAllText(labels, "0\n1\n1\n");
+        var file = _dir.File("plain");
+        File.WriteAllText(file, "keep");
+        var json = Path.Combine(file, "m.json");
+        var err = new StringWriter();
+        int rc = MetricsCommand.Run(new MetricsOptions(labels, Predictions: labels, JsonOut: json), new StringWriter(), err);
+        Assert.Equal(2, rc);
+        Assert.Contains(json, err.ToString());
+    }
+
+    [Fact]
+    public void TrainOutThatIsAFileIsAOneLineError()
+    {
+        var file = _dir.File("plain");
+        File.WriteAllText(file, "keep");
+        var err = new StringWriter();
+        var o = new TrainRunOptions { Dataset = "idx:/nonexistent/a,/nonexistent/b", Model = "mlp", Epochs = 1, OutDir = file, Quiet = true };
+        Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
+        Assert.Contains(file, err.ToString());
+        Assert.Equal("keep", File.ReadAllText(file));
+    }
+}
