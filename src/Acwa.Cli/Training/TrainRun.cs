@@ -62,6 +62,7 @@ internal static class TrainRun
         if (!o.Resume && File.Exists(checkpoint))
             throw new ArgumentException($"'{outDir}' already holds a run (checkpoint.acwa); pass --resume to continue it or choose another --out");
         Directory.CreateDirectory(outDir);
+        if (o.Resume && File.Exists(checkpoint)) EnsureSameConfig(checkpoint, o);
 
         // Data: the dataset's own train/test split, the imbalance protocol on train, then a stratified validation split.
         var spec = DatasetSpec.Parse(o.Dataset);
@@ -114,6 +115,29 @@ internal static class TrainRun
         var result = RunWithProgress(trainer, o, console, history);
         Report(outDir, result, runner, pair.Normalization, names, history, console);
         return new Outcome(outDir, result.Test, result.TestConfusion, history, result.FinalWeights);
+    }
+
+    /// <summary>Settings a resumed run may change: where and how fast it runs, not what it computes.</summary>
+    private static readonly HashSet<string> ResumableChanges = new(StringComparer.Ordinal) { "device", "threads", "cuda_graph" };
+
+    /// <summary>
+    /// Refuses to resume <paramref name="checkpoint"/> with other settings than the run that wrote it (its
+    /// <c>extra.trainer.config</c>): the artifacts are reused on resume, so a changed --loss, --optimizer, --model,
+    /// --trainable, ... would otherwise be written into config.json while the old ones keep training.
+    /// </summary>
+    private static void EnsureSameConfig(string checkpoint, TrainRunOptions o)
+    {
+        var (_, meta) = TensorFile.Load(checkpoint);
+        if ((meta["extra"] as JsonObject)?["trainer"]?["config"] is not JsonObject saved) return; // Trainer.Resume names what is missing
+        foreach (var (key, now) in o.ToJson())
+        {
+            if (ResumableChanges.Contains(key) || !saved.ContainsKey(key)) continue;
+            var was = saved[key];
+            string Text(JsonNode? v) => v?.ToJsonString() ?? "null";
+            if (Text(was) != Text(now))
+                throw new ArgumentException($"'{checkpoint}' was written with {key} = {Text(was)}, this run has {Text(now)} (--{key.Replace('_', '-')}); " +
+                    "resume with the run's settings (see config.json) or choose another --out");
+        }
     }
 
     internal static ArtifactOptions ArtifactOptionsFor(TrainRunOptions o, long[] counts, IReadOnlyList<string> names, Device device)

@@ -42,6 +42,26 @@ public sealed class BadInputTests2 : IDisposable
     }
 
     [Fact]
+    public void ResumeWithAnotherLossIsRefusedAndConfigIsKept()
+    {
+        var outDir = _dir.File("run");
+        var o = new TrainRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = "mlp", Epochs = 1, Batch = 64, OutDir = outDir, Quiet = true, Threads = 1 };
+        TrainRun.Run(o, new StringWriter());
+        var config = File.ReadAllText(Path.Combine(outDir, "config.json"));
+        var checkpoint = File.ReadAllBytes(Path.Combine(outDir, "checkpoint.acwa"));
+
+        var err = new StringWriter();
+        Assert.Equal(2, TrainRun.Execute(o with { Resume = true, Loss = "focal" }, new StringWriter(), err));
+        Assert.Contains("loss", err.ToString());
+        Assert.Contains("focal", err.ToString());
+        Assert.Equal(config, File.ReadAllText(Path.Combine(outDir, "config.json")));
+        Assert.Equal(checkpoint, File.ReadAllBytes(Path.Combine(outDir, "checkpoint.acwa")));
+
+        // Changing only where it runs is fine.
+        Assert.Equal(0, TrainRun.Execute(o with { Resume = true, Threads = 2 }, new StringWriter(), new StringWriter()));
+    }
+
+    [Fact]
     public void TrainOutThatIsAFileIsAOneLineError()
     {
         var file = _dir.File("plain");
