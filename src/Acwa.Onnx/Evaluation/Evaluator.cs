@@ -31,6 +31,7 @@ public sealed class Evaluator : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly string _fetchName;
     private readonly long?[] _inputDims;
+    private readonly string _source;
     private bool _disposed;
 
     /// <summary>Loads the model at <paramref name="modelPath"/> (external data next to it is resolved).</summary>
@@ -56,6 +57,7 @@ public sealed class Evaluator : IDisposable
         Options = options ?? new EvaluatorOptions();
         if (Options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), Options.BatchSize, "EvaluatorOptions.BatchSize must be at least 1");
         Metadata = ClassifierMetadata.Read(model);
+        _source = source;
         var g = model.Graph ?? throw new InvalidDataException($"{source} has no graph");
 
         var fed = ClassifierGraphs.FedInputs(g);
@@ -286,7 +288,15 @@ public sealed class Evaluator : IDisposable
         {
             if (_owner.FixedBatch is not null) count = _batch;
             var s = count == _batch ? (_full[slot] ??= CreateSlot(slot, count)) : TailSlot(slot, count);
-            _owner._session.RunWithBinding(_owner._runOptions, s.Binding);
+            try { _owner._session.RunWithBinding(_owner._runOptions, s.Binding); }
+            catch (OnnxRuntimeException e)
+            {
+                // The declared input shape admits these images (checked before), yet the graph fails on them, e.g. a
+                // Reshape that wants another image size behind symbolic dims.
+                var dims = string.Join(", ", _owner._inputDims.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"));
+                throw new InvalidDataException($"{_owner._source}: ONNX Runtime failed on a batch of {count} images of shape [N, {string.Join(", ", _shape.Skip(1))}] " +
+                    $"fed to input '{_owner.InputName}' (declared [{dims}]): {e.Message.Split('\n')[0].Trim()}", e);
+            }
         }
 
         private Slot TailSlot(int slot, int count)
