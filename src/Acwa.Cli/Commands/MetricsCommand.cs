@@ -90,7 +90,8 @@ internal static class MetricsCommand
                 throw new ArgumentException($"{o.Logits} has {x.Length / Math.Max(cols, 1)} rows but {o.Labels} has {labels.Length} labels");
             matrix = new ConfusionMatrix(C.Value);
             var y = ToLabelInts(labels, C.Value, o.Labels);
-            matrix.AccumulateLogits(y, x, o.NanPolicy);
+            try { matrix.AccumulateLogits(y, x, o.NanPolicy); }
+            catch (ArgumentException e) { throw new ArgumentException($"{o.Logits}: {FirstLine(e.Message).Replace($" (Parameter '{e.ParamName}')", "")}", e); }
         }
         else
         {

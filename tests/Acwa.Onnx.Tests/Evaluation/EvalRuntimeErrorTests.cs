@@ -37,4 +37,18 @@ public sealed class EvalRuntimeErrorTests : IDisposable
         Assert.Equal(2, ev.Evaluate(new float[2 * 9], new int[] { 0, 1 }, 1, 3, 3).Images);
     }
 
+    [Fact]
+    public void NanLogitsErrorNamesTheLogitsFile()
+    {
+        var labels = _dir.File("y.csv");
+        File.WriteAllText(labels, "0\n1\n");
+        var logits = _dir.File("logits.csv");
+        File.WriteAllText(logits, "0.1,0.9\nnan,0.2\n");
+        var err = new StringWriter();
+        Assert.Equal(2, MetricsCommand.Run(new MetricsOptions(labels, Logits: logits), new StringWriter(), err));
+        Assert.Contains(logits, err.ToString());
+        Assert.Contains("row 1", err.ToString());
+        Assert.DoesNotContain("(Parameter", err.ToString());
+    }
+
 }
