@@ -28,7 +28,7 @@ internal static class TrainingPlots
         plt.Legend.Orientation = Orientation.Vertical;
         plt.Axes.Margins(0.02, 0.08);
         plt.ShowLegend(Edge.Right);
-        plt.SavePng(path, Width, Height);
+        SavePng(plt, path, Width, Height);
     }
 
     /// <summary>Confusion-matrix heatmap, rows = true class, columns = predicted, with counts written in the cells.</summary>
@@ -66,7 +66,14 @@ internal static class TrainingPlots
         plt.Axes.Bottom.MinimumSize = 110;
         plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
         plt.Axes.SetLimits(-0.5, c - 0.5, -0.5, c - 0.5);
-        plt.SavePng(path, 900, 800);
+        SavePng(plt, path, 900, 800);
+    }
+
+    /// <summary>Renders <paramref name="plt"/> and writes it as a PNG atomically (temp file + rename, as every file acwa writes).</summary>
+    internal static void SavePng(Plot plt, string path, int width, int height)
+    {
+        using var image = plt.GetImage(width, height);
+        Acwa.Onnx.AtomicFile.WriteAllBytes(path, image.GetImageBytes(ImageFormat.Png));
     }
 
     private static Plot NewPlot(string title, string x, string y)

@@ -270,6 +270,6 @@ internal static class ReproduceReport
         double lo = bars.Min(b => b.Value - b.Error), hi = bars.Max(b => b.Value + b.Error);
         plt.Axes.SetLimitsY(Math.Max(0, lo - 0.1 * (hi - lo + 0.01) - 0.02), Math.Min(1.0, hi + 0.02));
         plt.Axes.SetLimitsX(-0.6, results.Count - 0.4);
-        plt.SavePng(path, Math.Max(700, 115 * results.Count), 560);
+        TrainingPlots.SavePng(plt, path, Math.Max(700, 115 * results.Count), 560);
     }
 }

@@ -51,4 +51,17 @@ public sealed class EvalRuntimeErrorTests : IDisposable
         Assert.DoesNotContain("(Parameter", err.ToString());
     }
 
+    [Fact]
+    public void PlotOntoAFolderIsAnErrorNamingItAndAPlotReplacesAnOldFileWithoutTempFiles()
+    {
+        var folder = Directory.CreateDirectory(_dir.File("plot.png")).FullName;
+        var e = Assert.ThrowsAny<IOException>(() => TrainingPlots.PerClassLines(folder, "t", "y", [[0.5, 0.7]], ["a", "b"]));
+        Assert.Contains(folder, e.Message);
+
+        var png = _dir.File("ok.png");
+        File.WriteAllText(png, "old");
+        TrainingPlots.PerClassLines(png, "t", "y", [[0.5, 0.7], [0.6, 0.8]], ["a", "b"]);
+        Assert.Equal(0x89, File.ReadAllBytes(png)[0]); // PNG signature
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+    }
 }
