@@ -59,9 +59,16 @@ public static class NpyFile
         if (fortran != "False") throw new InvalidDataException($"{source}: field 'fortran_order' = '{fortran}' is not True/False");
         var shape = ParseShape(RawField(header, "shape", source), source);
 
-        long count = 1;
-        foreach (var d in shape) count = checked(count * d);
-        long nbytes = count * ItemSize(dtype);
+        long count = 1, nbytes;
+        try
+        {
+            foreach (var d in shape) count = checked(count * d);
+            nbytes = checked(count * ItemSize(dtype));
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"{source}: header field 'shape' ({string.Join(", ", shape)}) has more elements than a file can hold");
+        }
         if (bytes.Length - pos != nbytes)
             throw new InvalidDataException($"{source}: data holds {bytes.Length - pos} bytes but shape ({string.Join(", ", shape)}) of {descr} needs {nbytes}");
         if (nbytes > Array.MaxLength) throw new InvalidDataException($"{source}: array too large ({nbytes} bytes)");
