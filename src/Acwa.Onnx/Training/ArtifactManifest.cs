@@ -82,7 +82,13 @@ public sealed record ArtifactManifest
     /// <summary>Names of the eval graph's parameter/buffer inputs (a subset of <see cref="State"/>'s names), fed from the current state.</summary>
     public List<string> EvalStateInputs { get; init; } = [];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    // A null for a non-nullable field (a hand-edited "state": null) or a missing record field is a JsonException naming the
+    // JSON path, not a NullReferenceException later in the runner.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true,
+    };
 
     /// <summary>Serialises to JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -90,8 +96,22 @@ public sealed record ArtifactManifest
     /// <summary>Parses JSON; errors name the file.</summary>
     public static ArtifactManifest Load(string path)
     {
-        try { return JsonSerializer.Deserialize<ArtifactManifest>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"'{path}' is empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"'{path}' is not a valid artifact manifest: {e.Message}", e); }
+        ArtifactManifest m;
+        try { m = JsonSerializer.Deserialize<ArtifactManifest>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"'{path}' is empty"); }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a valid artifact manifest: {e.Message.Replace(" Consider updating its nullability annotation.", "")}", e);
+        }
+        static void NoNulls<T>(string path, string field, List<T> items)
+        {
+            int i = items.FindIndex(x => x is null);
+            if (i >= 0) throw new InvalidDataException($"'{path}' is not a valid artifact manifest: {field}[{i}] is null");
+        }
+        NoNulls(path, "state", m.State);
+        NoNulls(path, "controls", m.Controls);
+        NoNulls(path, "dropout_masks", m.DropoutMasks);
+        NoNulls(path, "eval_state_inputs", m.EvalStateInputs);
+        return m;
     }
 
     /// <summary>Writes atomically.</summary>
