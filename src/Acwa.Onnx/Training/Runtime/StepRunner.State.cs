@@ -163,8 +163,9 @@ public sealed partial class StepRunner
     {
         ThrowIfDisposed();
         var (tensors, meta) = TensorFile.Load(path);
-        if ((string?)meta["format"] != CheckpointFormat)
-            throw new InvalidDataException($"'{path}' is not an Acwa checkpoint (meta format '{(string?)meta["format"]}', expected '{CheckpointFormat}')");
+        var format = meta["format"] is JsonValue fv && fv.TryGetValue<string>(out var f) ? f : meta["format"]?.ToJsonString();
+        if (format != CheckpointFormat)
+            throw new InvalidDataException($"'{path}' is not an Acwa checkpoint (meta format '{format}', expected '{CheckpointFormat}')");
         if (meta["step"] is not JsonValue stepNode || !stepNode.TryGetValue<long>(out var step) || step < 0)
             throw new InvalidDataException($"'{path}': checkpoint meta has no valid 'step'");
         if (meta["num_classes"] is JsonValue nc && nc.TryGetValue<int>(out var c) && c != NumClasses)

@@ -69,11 +69,21 @@ public sealed partial class Trainer
         if ((fileMeta["extra"] as JsonObject)?["trainer"] is not JsonObject t)
             throw new InvalidDataException($"'{checkpointPath}' has no trainer state (meta.extra.trainer); it was not written by the Trainer");
         string Where(string f) => $"'{checkpointPath}': trainer.{f}";
-        if ((string?)t["format"] != TrainerStateFormat)
-            throw new InvalidDataException($"{Where("format")} is '{(string?)t["format"]}', expected '{TrainerStateFormat}'");
+        // A value of the wrong JSON kind (hand-edited meta with a valid checksum) names the field, not InvalidOperationException.
+        T? Read<T>(string field, JsonNode? node)
+        {
+            if (node is null) return default;
+            try { return node.GetValue<T>(); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{Where(field)} is {node.ToJsonString()}, not a {typeof(T).Name}", e);
+            }
+        }
+        if (Read<string>("format", t["format"]) is var format && format != TrainerStateFormat)
+            throw new InvalidDataException($"{Where("format")} is '{format}', expected '{TrainerStateFormat}'");
         void Same<T>(string field, JsonNode? node, T now) where T : IEquatable<T>
         {
-            T? was = node is null ? default : node.GetValue<T>();
+            T? was = Read<T>(field, node);
             if (was is null || !was.Equals(now)) throw new InvalidDataException($"{Where(field)} is {(was is null ? "missing" : was)}, this run has {now}; resuming would not continue the same run");
         }
         var data = t["data"] as JsonObject ?? throw new InvalidDataException($"{Where("data")} is missing");
@@ -87,16 +97,21 @@ public sealed partial class Trainer
         Same("data.drop_last", data["drop_last"], Options.DropLast);
         Same("rng.data_seed", rng["data_seed"], Options.Seed);
         Same("rng.dropout_seed", rng["dropout_seed"], _runner.DropoutSeed);
-        int completed = t["completed_epochs"]?.GetValue<int>() ?? throw new InvalidDataException($"{Where("completed_epochs")} is missing");
+        int completed = t["completed_epochs"] is { } ce ? Read<int>("completed_epochs", ce) : throw new InvalidDataException($"{Where("completed_epochs")} is missing");
         if (completed < 0 || completed > Options.Epochs) throw new InvalidDataException($"{Where("completed_epochs")} is {completed}, outside [0, {Options.Epochs}]");
         Same("data.next_epoch_order_sha256", data["next_epoch_order_sha256"], OrderFingerprint(completed));
         var policyState = t["policy"] as JsonObject ?? throw new InvalidDataException($"{Where("policy")} is missing");
 
+        long? globalStep = t["global_step"] is { } gs ? Read<long>("global_step", gs) : null;
+
         _runner.LoadCheckpoint(checkpointPath);
         try { _policy.LoadState((JsonObject)policyState.DeepClone()); }
-        catch (ArgumentException e) { throw new InvalidDataException($"{Where("policy")}: {e.Message}", e); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{Where("policy")}: {e.Message}", e);
+        }
         CompletedEpochs = completed;
-        GlobalStep = t["global_step"]?.GetValue<long>() ?? _runner.MicroStep;
+        GlobalStep = globalStep ?? _runner.MicroStep;
         _resumedHistory = t["history"] is JsonArray h ? (JsonArray)h.DeepClone() : [];
         _history.Clear();
         return (JsonArray)_resumedHistory.DeepClone();
