@@ -68,7 +68,16 @@ internal static class ArtifactsCommand
         {
             var forward = OnnxModel.Load(o.Model);
             var options = ToArtifactOptions(o);
-            var m = TrainingArtifacts.Generate(forward, options, o.Out);
+            ArtifactSet set;
+            // Compiler messages name the input, output, node or initializer; the model file is added here.
+            try { set = TrainingArtifacts.Compile(forward, options); }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or NotSupportedException)
+            {
+                error.WriteLine($"error: {o.Model}: {e.Message}");
+                return 1;
+            }
+            TrainingArtifacts.Write(set, o.Out);
+            var m = set.Manifest;
             output.WriteLine($"wrote artifacts to {Path.GetFullPath(o.Out)}: {m.NumClasses} classes, loss {m.Loss}, optimizer {m.Optimizer}, " +
                 $"{m.State.Count(s => s.Kind == Acwa.Onnx.Training.StateKind.Parameter)} trainable tensors, {m.State.Count} state tensors, {m.Controls.Count} controls");
             return 0;

@@ -85,7 +85,13 @@ internal static class TrainRun
         if (!(o.Resume && File.Exists(Path.Combine(artifacts, "manifest.json"))))
         {
             var forward = modelFile ?? ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue));
-            TrainingArtifacts.Generate(forward, ArtifactOptionsFor(o, counts, train.ClassNames, device), artifacts);
+            ArtifactSet set;
+            try { set = TrainingArtifacts.Compile(forward, ArtifactOptionsFor(o, counts, train.ClassNames, device)); }
+            catch (Exception e) when (modelFile is not null && e is ArgumentException or InvalidDataException or NotSupportedException)
+            {
+                throw new ArgumentException($"{o.Model}: {e.Message}", e); // the compiler names the input, node or initializer; this adds the file
+            }
+            TrainingArtifacts.Write(set, artifacts);
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), o.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 

@@ -101,6 +101,8 @@ public sealed class Evaluator : IDisposable
             try { _session = new InferenceSession(OnnxModel.ToBytes(run), Options.SessionOptions ?? owned!); }
             catch (OnnxRuntimeException e) when (Options.Device.IsCuda && Options.SessionOptions is null)
             { throw SessionOptionsFactory.Explain(Options.Device, e, "creating the evaluation session"); }
+            catch (OnnxRuntimeException e) when (!Options.Device.IsCuda)
+            { throw new InvalidDataException($"{source}: ONNX Runtime cannot load the model: {e.Message.Split('\n')[0].Trim()}", e); }
         }
         catch
         {

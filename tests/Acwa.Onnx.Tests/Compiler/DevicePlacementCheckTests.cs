@@ -180,7 +180,7 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
             File.WriteAllBytes(path, OnnxModel.ToBytes(model));
             var (rc, _, err) = Acwa.Onnx.Tests.Cli.CliRun.Invoke("artifacts", "--model", path, "--out", Path.Combine(dir, "out"), "--device", "cuda");
             Assert.Equal(1, rc);
-            Assert.StartsWith("error: the training graph compiled for device 'cuda' does shape arithmetic on the host", err);
+            Assert.StartsWith($"error: {path}: the training graph compiled for device 'cuda' does shape arithmetic on the host", err);
             Assert.False(Directory.Exists(Path.Combine(dir, "out")) && Directory.EnumerateFiles(Path.Combine(dir, "out")).Any(), "nothing is written for a rejected model");
         }
         finally { Directory.Delete(dir, recursive: true); }

@@ -1,0 +1,74 @@
+using Acwa.Cli.Commands;
+using Acwa.Cli.Training;
+using Acwa.Onnx.Evaluation;
+using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Data;
+
+namespace Acwa.Onnx.Tests.Cli;
+
+/// <summary>Models the compiler or ONNX Runtime refuses: the one-line error names the model file as well as the node.</summary>
+public sealed class ModelFileErrorTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Save(string name, Action<Graphs.Proto.ModelProto> edit)
+    {
+        var model = TestModels.Mlp([4, 3], 1);
+        edit(model);
+        var path = _dir.File(name);
+        OnnxModel.Save(model, path);
+        return path;
+    }
+
+    [Fact]
+    public void ArtifactsErrorsFromTheCompilerNameTheModelFile()
+    {
+        var unknownOp = Save("unknown-op.onnx", m => m.Graph.Node[0].OpType = "Fooo");
+        var err = new StringWriter();
+        Assert.Equal(1, ArtifactsCommand.Execute(new ArtifactsCommandOptions(unknownOp, _dir.File("a")), TextWriter.Null, err));
+        Assert.Contains(unknownOp, err.ToString());
+        Assert.Contains("Fooo", err.ToString());
+
+        // An op without a gradient rule between a parameter and the loss.
+        var noGrad = Save("no-grad.onnx", m =>
+        {
+            var add = m.Graph.Node.Single(n => n.OpType == "Add");
+            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Sin", Input = { add.Output[0] }, Output = { "sin_out" } });
+            m.Graph.Output[0].Name = "sin_out";
+        });
+        err = new StringWriter();
+        Assert.Equal(1, ArtifactsCommand.Execute(new ArtifactsCommandOptions(noGrad, _dir.File("b")), TextWriter.Null, err));
+        Assert.Contains(noGrad, err.ToString());
+        Assert.Contains("'Sin'", err.ToString());
+        Assert.False(Directory.Exists(_dir.File("b")), "a refused model must not leave an artifact folder");
+    }
+
+    [Fact]
+    public void TrainNamesTheModelFileTheCompilerRefuses()
+    {
+        // x [N,1,28,28] -> Flatten -> MatMul -> Sin -> logits [N,10]: Sin has no gradient rule.
+        var b = new GraphBuilder("sin");
+        var x = b.Input("x", ElementType.Float, null, 1, 28, 28);
+        var h = b.Op("MatMul", [b.Op("Flatten", [x]), b.ConstFloat("w", [784, 10], new float[7840])]);
+        b.OutputAs(b.Op("Sin", [h]), "logits", ElementType.Float, null, 10);
+        var path = _dir.File("sin.onnx");
+        OnnxModel.Save(OnnxModel.Create(b.Graph), path);
+        var err = new StringWriter();
+        var o = new TrainRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = path, Epochs = 1, OutDir = _dir.File("run"), Quiet = true, Threads = 1 };
+        Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
+        Assert.Contains(path, err.ToString());
+        Assert.Contains("'Sin'", err.ToString());
+    }
+
+    [Fact]
+    public void EvaluatorNamesTheModelFileOrtCannotLoad()
+    {
+        var unknownOp = Save("unknown-op.onnx", m => m.Graph.Node[0].OpType = "Fooo");
+        var e = Assert.Throws<InvalidDataException>(() => Evaluator.Load(unknownOp, new EvaluatorOptions { IntraOpThreads = 1 }));
+        Assert.Contains(unknownOp, e.Message);
+        Assert.Contains("Fooo", e.Message);
+    }
+}
