@@ -118,6 +118,10 @@ public sealed partial class StepRunner
                 throw new InvalidDataException($"{source}: state tensor '{s.Spec.Name}' ({s.Spec.Kind}) is missing");
             if (!t.Shape.AsSpan().SequenceEqual(s.Spec.Shape))
                 throw new InvalidDataException($"{source}: tensor '{t.Name}' has shape [{string.Join(",", t.Shape)}], the manifest says [{string.Join(",", s.Spec.Shape)}]");
+            if ((t.Data is null) == (t.Int64Data is null))
+                throw new InvalidDataException($"{source}: tensor '{t.Name}' must hold exactly one of fp32 or int64 data");
+            if (t.Length != Tensors.ElementCount(t.Shape))
+                throw new InvalidDataException($"{source}: tensor '{t.Name}' has shape [{string.Join(",", t.Shape)}] ({Tensors.ElementCount(t.Shape)} values) but holds {t.Length} values");
             bool isFloat = t.Data is not null;
             if (isFloat != (s.Type == TensorElementType.Float))
                 throw new InvalidDataException($"{source}: tensor '{t.Name}' is {(isFloat ? "float32" : "int64")}, the training graph wants {s.Type}");
