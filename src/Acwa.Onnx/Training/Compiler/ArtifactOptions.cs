@@ -44,7 +44,8 @@ public sealed record ArtifactOptions
     /// <summary>Class weights default [C] (input); null gives ones.</summary>
     public float[]? ClassWeights { get; init; }
     /// <summary>Names of trainable initializers; null trains every fp32 initializer except batch-norm running statistics,
-    /// <see cref="Frozen"/>, and initializers used only as op settings (Dropout ratio, Clip bounds, Pad and Resize inputs 1-3).
+    /// <see cref="Frozen"/>, initializers used only as op settings (Dropout ratio, Clip bounds, Pad and Resize inputs 1-3),
+    /// and initializers no node reads (naming one here is an error).
     /// Here and in <see cref="Frozen"/> an entry with '*' is a pattern ("fc.*", "*.bias") that must match at least one name.</summary>
     public IReadOnlyList<string>? Trainable { get; init; }
     /// <summary>Initializers to keep frozen (baked into the graphs as constants) when <see cref="Trainable"/> is null; giving both is an error.</summary>
