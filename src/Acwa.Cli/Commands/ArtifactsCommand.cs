@@ -68,6 +68,7 @@ internal static class ArtifactsCommand
         {
             var forward = OnnxModel.Load(o.Model);
             var options = ToArtifactOptions(o);
+            TrainingArtifacts.ValidateOptions(options);
             ArtifactSet set;
             // Compiler messages name the input, output, node or initializer; the model file is added here.
             try { set = TrainingArtifacts.Compile(forward, options); }

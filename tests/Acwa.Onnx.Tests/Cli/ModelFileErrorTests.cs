@@ -46,6 +46,18 @@ public sealed class ModelFileErrorTests : IDisposable
         Assert.False(Directory.Exists(_dir.File("b")), "a refused model must not leave an artifact folder");
     }
 
+    [Theory]
+    [InlineData(0, -1f, "accumulation steps")]
+    [InlineData(1, 0f, "clip norm")]
+    public void OptionErrorsDoNotBlameTheModelFile(int accumulate, float clip, string expected)
+    {
+        var model = Save("fine.onnx", _ => { });
+        var err = new StringWriter();
+        var o = new ArtifactsCommandOptions(model, _dir.File("o"), AccumulationSteps: accumulate, ClipNorm: clip);
+        Assert.Equal(1, ArtifactsCommand.Execute(o, TextWriter.Null, err));
+        Assert.StartsWith($"error: {expected}", err.ToString());
+    }
+
     [Fact]
     public void TrainNamesTheModelFileTheCompilerRefuses()
     {

@@ -85,8 +85,6 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         CollectReads(g, read);
         bool IsFloat(string name) => inits[name].DataType == (int)TensorProto.Types.DataType.Float;
         List<string> trainable;
-        if (o.Trainable is not null && o.Frozen is not null)
-            throw new ArgumentException("give either the trainable initializers (--trainable) or the frozen ones (--frozen), not both");
         if (o.Trainable is { } trEntries)
         {
             var tr = ExpandPatterns(trEntries, g.Initializer.Where(t => IsFloat(t.Name) && !bufferSet.Contains(t.Name) && read.Contains(t.Name)).Select(t => t.Name), "trainable");

@@ -20,8 +20,6 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
     /// </summary>
     public static StepGraph Build(ModelProto forward, ForwardModelInfo info, ArtifactOptions o, bool exposeGradients = false)
     {
-        if (o.AccumulationSteps < 1) throw new ArgumentException($"accumulation steps must be >= 1 (got {o.AccumulationSteps})");
-        OptimizerFragment.Validate(o);
         var model = forward.Clone();
         var g = model.Graph;
         g.Name = "acwa_training_step";

@@ -65,10 +65,25 @@ public static class TrainingArtifacts
             if (rename.ContainsKey(g.ValueInfo[i].Name)) g.ValueInfo.RemoveAt(i);
     }
 
+    /// <summary>
+    /// The checks of <paramref name="o"/> that do not depend on a model (run first by <see cref="Compile(ModelProto, ArtifactOptions)"/>),
+    /// so that callers can tell bad options from a bad model.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message names the option.</exception>
+    internal static void ValidateOptions(ArtifactOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Trainable is not null && o.Frozen is not null)
+            throw new ArgumentException("give either the trainable initializers (--trainable) or the frozen ones (--frozen), not both");
+        if (o.AccumulationSteps < 1) throw new ArgumentException($"accumulation steps must be >= 1 (got {o.AccumulationSteps})");
+        if (o.ClipNorm is { } clip && !(clip > 0)) throw new ArgumentException($"clip norm must be > 0 (got {clip})");
+        Optimizers.OptimizerFragment.Validate(o);
+    }
+
     internal static ArtifactSet Compile(ModelProto forward, ArtifactOptions options, bool exposeGradients)
     {
         ArgumentNullException.ThrowIfNull(forward);
-        ArgumentNullException.ThrowIfNull(options);
+        ValidateOptions(options);
         forward = InitializerUntying.Apply(forward);
         var info = ForwardModelInfo.Analyze(forward, options);
         // The step graph's TrainingRewrite adds entries to the shape table; the eval graph does not read it.
