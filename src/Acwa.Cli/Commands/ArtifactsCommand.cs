@@ -81,6 +81,9 @@ internal static class ArtifactsCommand
             var m = set.Manifest;
             output.WriteLine($"wrote artifacts to {Path.GetFullPath(o.Out)}: {m.NumClasses} classes, loss {m.Loss}, optimizer {m.Optimizer}, " +
                 $"{m.State.Count(s => s.Kind == Acwa.Onnx.Training.StateKind.Parameter)} trainable tensors, {m.State.Count} state tensors, {m.Controls.Count} controls");
+            if (forward.Graph.Output.Count > 1)
+                output.WriteLine($"note: {o.Model} has {forward.Graph.Output.Count} outputs; its first, '{forward.Graph.Output[0].Name}', is trained as the logits " +
+                    $"and the others ({string.Join(", ", forward.Graph.Output.Skip(1).Select(v => $"'{v.Name}'"))}) are not used");
             return 0;
         }
         catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)

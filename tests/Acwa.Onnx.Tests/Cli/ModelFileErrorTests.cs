@@ -76,6 +76,24 @@ public sealed class ModelFileErrorTests : IDisposable
     }
 
     [Fact]
+    public void ArtifactsSaysWhichOutputOfSeveralIsTrainedAsTheLogits()
+    {
+        // A second output (here the logits through Relu) is ignored: the first output is trained. Say so.
+        var path = Save("two-outputs.onnx", m =>
+        {
+            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Relu", Input = { m.Graph.Output[0].Name }, Output = { "features" } });
+            m.Graph.Output.Add(GraphBuilder.ValueInfo("features", ElementType.Float, null, 3));
+        });
+        var output = new StringWriter();
+        Assert.Equal(0, ArtifactsCommand.Execute(new ArtifactsCommandOptions(path, _dir.File("two")), output, TextWriter.Null));
+        Assert.Contains("its first, 'logits', is trained as the logits and the others ('features') are not used", output.ToString());
+
+        var single = new StringWriter();
+        Assert.Equal(0, ArtifactsCommand.Execute(new ArtifactsCommandOptions(Save("one-output.onnx", _ => { }), _dir.File("one")), single, TextWriter.Null));
+        Assert.DoesNotContain("note:", single.ToString());
+    }
+
+    [Fact]
     public void EvaluatorNamesTheModelFileOrtCannotLoad()
     {
         var unknownOp = Save("unknown-op.onnx", m => m.Graph.Node[0].OpType = "Fooo");
