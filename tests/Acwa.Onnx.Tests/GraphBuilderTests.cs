@@ -30,11 +30,27 @@ public class GraphBuilderTests
         var w = b.ConstFloat("w", [512], Enumerable.Range(0, 512).Select(i => (float)i).ToArray());
         b.OutputAs(b.Op("Mul", [x, w]), "y", ElementType.Float, 1, 512);
         var path = Path.Combine(dir, "m.onnx");
-        OnnxModel.Save(OnnxModel.Create(b.Graph), path, forceExternal: true);
-        Assert.True(File.Exists(path + ".data"));
+        var model = OnnxModel.Create(b.Graph);
+        File.WriteAllText(path + ".data", "an older save's data file"); // the pre-2026-11-27 name; replaced like the others
+        OnnxModel.Save(model, path, forceExternal: true);
+        var first = Assert.Single(Directory.GetFiles(dir, "m.onnx.*data"));
+        Assert.Matches(@"m\.onnx\.[0-9a-f]{16}\.data$", first);
         var loaded = OnnxModel.Load(path);
         Assert.Equal(511f, Tensors.ToFloats(loaded.Graph.Initializer[0])[511]);
-        using var s = new InferenceSession(path);
-        Assert.Single(s.OutputMetadata);
+        using (var s = new InferenceSession(path)) Assert.Single(s.OutputMetadata);
+
+        // New weights go to a data file of another name (the model on disk keeps matching its data until it is replaced);
+        // the old data file is removed once the new model is in place. Saving the same weights again reuses the name.
+        model.Graph.Initializer[0] = Tensors.Float("w", [512], Enumerable.Range(0, 512).Select(i => -(float)i).ToArray());
+        OnnxModel.Save(model, path, forceExternal: true);
+        var second = Assert.Single(Directory.GetFiles(dir, "m.onnx.*data"));
+        Assert.NotEqual(first, second);
+        Assert.Equal(-511f, Tensors.ToFloats(OnnxModel.Load(path).Graph.Initializer[0])[511]);
+        OnnxModel.Save(model, path, forceExternal: true);
+        Assert.Equal(second, Assert.Single(Directory.GetFiles(dir, "m.onnx.*data")));
+        File.WriteAllText(Path.Combine(dir, "m.onnx.notes.data"), "not ours"); // other files are left alone
+        OnnxModel.Save(model, path, forceExternal: false);
+        Assert.Equal([Path.Combine(dir, "m.onnx.notes.data")], Directory.GetFiles(dir, "m.onnx.*data"));
+        Directory.Delete(dir, recursive: true);
     }
 }

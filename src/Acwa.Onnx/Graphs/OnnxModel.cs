@@ -79,23 +79,28 @@ public static class OnnxModel
 
     /// <summary>
     /// Saves a model atomically (temp file + rename). Initializers larger than <paramref name="externalThresholdBytes"/>
-    /// go to one external data file beside it (<c>NAME.onnx.data</c>) when the whole model would exceed 1.5 GiB or when
-    /// <paramref name="forceExternal"/> is set. The passed model is not modified.
+    /// go to one external data file beside it when the whole model would exceed 1.5 GiB or when
+    /// <paramref name="forceExternal"/> is set. That file is named after its content (<c>NAME.onnx.HASH.data</c>) and written
+    /// before the model, and the data files of earlier saves are deleted only after the new model is in place: a crash at
+    /// any point leaves a model whose data file matches it (at worst an unused data file beside it). The passed model is
+    /// not modified.
     /// </summary>
     public static void Save(ModelProto model, string path, bool forceExternal = false, long externalThresholdBytes = 1024)
     {
         var full = Path.GetFullPath(path);
         var toWrite = model;
+        string? dataName = null;
         if (forceExternal || model.CalculateSize() > 1_500_000_000L)
         {
             toWrite = model.Clone();
-            var dataName = Path.GetFileName(full) + ".data";
-            var dataPath = full + ".data";
-            AtomicFile.Write(dataPath, fs =>
+            var external = toWrite.Graph.Initializer.Where(t => t.RawData.Length >= externalThresholdBytes).ToList();
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            foreach (var t in external) hash.AppendData(t.RawData.Span);
+            dataName = $"{Path.GetFileName(full)}.{Convert.ToHexStringLower(hash.GetHashAndReset())[..16]}.data";
+            AtomicFile.Write(Path.Combine(Path.GetDirectoryName(full)!, dataName), fs =>
             {
-                foreach (var t in toWrite.Graph.Initializer)
+                foreach (var t in external)
                 {
-                    if (t.RawData.Length < externalThresholdBytes) continue;
                     long offset = fs.Position;
                     fs.Write(t.RawData.Span);
                     t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
@@ -107,5 +112,22 @@ public static class OnnxModel
             });
         }
         AtomicFile.Write(full, fs => toWrite.WriteTo(fs));
+        DeleteStaleData(full, dataName);
+    }
+
+    /// <summary>Deletes the data files of earlier saves of <paramref name="full"/> (NAME.onnx.data, NAME.onnx.HASH.data) except <paramref name="keep"/>.</summary>
+    private static void DeleteStaleData(string full, string? keep)
+    {
+        var dir = Path.GetDirectoryName(full)!;
+        var name = Path.GetFileName(full);
+        foreach (var f in Directory.EnumerateFiles(dir, name + ".*data"))
+        {
+            var file = Path.GetFileName(f);
+            bool ours = file == name + ".data"
+                || (file.Length == name.Length + 22 && file.StartsWith(name + ".", StringComparison.Ordinal) && file.EndsWith(".data", StringComparison.Ordinal)
+                    && !file.AsSpan(name.Length + 1, 16).ContainsAnyExcept("0123456789abcdef"));
+            if (!ours || file == keep) continue;
+            try { File.Delete(f); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 }
