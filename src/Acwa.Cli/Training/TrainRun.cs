@@ -264,10 +264,10 @@ internal static class TrainRun
     private static void Report(string outDir, TrainingResult result, StepRunner runner, Normalization normalization, IReadOnlyList<string> names,
         List<JsonObject> history, IAnsiConsole console)
     {
-        // Inference model with the trained weights and the metadata `acwa eval` reads.
+        // Inference model with the trained weights and the metadata `acwa eval` reads, written once (a model without the
+        // normalization metadata would be evaluated on unnormalized inputs).
         var modelPath = Path.Combine(outDir, "model.onnx");
-        runner.ExportInference(modelPath);
-        var model = OnnxModel.Load(modelPath);
+        var model = runner.InferenceModel();
         SetMeta(model, ClassifierMetadata.ClassNamesKey, string.Join(",", names.Select(n => n.Replace(',', ' '))));
         SetMeta(model, ClassifierMetadata.NormalizationKey, new JsonObject
         {

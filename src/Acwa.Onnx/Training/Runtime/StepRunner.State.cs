@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Graphs.Proto;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Acwa.Onnx.Training.Runtime;
@@ -196,7 +197,13 @@ public sealed partial class StepRunner
     /// model (else <see cref="InvalidDataException"/> naming it); buffers the model does not use are skipped. The result
     /// is a plain ONNX model for any <c>InferenceSession</c>. Saved atomically.
     /// </summary>
-    public void ExportInference(string path)
+    public void ExportInference(string path) => OnnxModel.Save(InferenceModel(), path);
+
+    /// <summary>
+    /// The model <see cref="ExportInference"/> writes (the manifest's inference model with the current parameters and
+    /// buffers baked in), for callers that add metadata before saving it once.
+    /// </summary>
+    public ModelProto InferenceModel()
     {
         ThrowIfDisposed();
         var source = Path.Combine(ArtifactDir, Manifest.InferenceModel);
@@ -220,6 +227,6 @@ public sealed partial class StepRunner
             var t = state[i];
             model.Graph.Initializer[idx] = t.Data is not null ? Tensors.Float(spec.Name, spec.Shape, t.Data) : Tensors.Int64(spec.Name, spec.Shape, t.Int64Data!);
         }
-        OnnxModel.Save(model, path);
+        return model;
     }
 }
