@@ -86,33 +86,6 @@ public class AttributeCoverageGradTests
         }
     }
 
-    [Theory]
-    [InlineData("SAME_LOWER", 2L, 3L)]
-    [InlineData("SAME_UPPER", 2L, 4L)]
-    [InlineData("SAME_LOWER", 1L, 2L)]
-    [InlineData("VALID", 2L, 3L)]
-    public void DepthwiseLoweringWithAutoPadGivesTheConvsValues(string autoPad, long stride, long k)
-    {
-        // CPU training graphs lower small depthwise convolutions to MatMuls before differentiating them (DepthwiseLowering):
-        // with auto_pad the lowered forward must still compute the Conv.
-        var rng = new Random(5);
-        var b = new GraphBuilder("dw");
-        b.Input("x", F, null, 4, 7, 6);
-        b.Input("w", F, 4, 1, k, k); // a graph input with a default: trainable, so lowered
-        b.Graph.Initializer.Add(Tensors.Float("w", [4, 1, k, k], Enumerable.Range(0, (int)(4 * k * k)).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()));
-        var y = b.Op("Conv", ["x", "w"], Attr.String("auto_pad", autoPad), Attr.Ints("strides", stride, stride), Attr.Int("group", 4));
-        b.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)F } } });
-        var m = OnnxModel.Create(b.Graph);
-        var lowered = m.Clone();
-        var shapes = ShapeProbe.Infer(lowered, "x", [-1, 4, 7, 6]);
-        Assert.Equal(1, DepthwiseLowering.Apply(new GraphBuilder(lowered.Graph), shapes));
-        var x = Enumerable.Range(0, 2 * 4 * 7 * 6).Select(i => (float)Math.Sin(i * 0.37)).ToArray();
-        var (expected, shape) = Models.ModelTestUtil.Run(m, x, [2, 4, 7, 6]);
-        var (actual, loweredShape) = Models.ModelTestUtil.Run(lowered, x, [2, 4, 7, 6]);
-        Assert.Equal(shape, loweredShape);
-        Assert.True(Models.ModelTestUtil.MaxScaledError(actual, expected) < 1e-5);
-    }
-
     [Fact]
     public void ConvTransposeHasNoRuleAndIsRefusedByName()
     {

@@ -9,7 +9,8 @@ namespace Acwa.Onnx.Tests.Autodiff;
 public class DepthwiseLoweringTests
 {
     /// <summary>A one-Conv graph: x [N, C, H, W] (W given), weights and optional bias as initializers.</summary>
-    private static ModelProto ConvModel(long ch, long h, long w, long k, long[] pads, long stride, long dilation, long group, long cout, bool bias, int seed = 3)
+    private static ModelProto ConvModel(long ch, long h, long w, long k, long[] pads, long stride, long dilation, long group, long cout, bool bias, int seed = 3,
+        string? autoPad = null)
     {
         var rng = new Random(seed);
         float[] Draw(long n) => Enumerable.Range(0, (int)n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -21,7 +22,8 @@ public class DepthwiseLoweringTests
         b.Graph.Initializer.Add(Tensors.Float("w", [cout, ch / group, k, k], Draw(cout * ch / group * k * k)));
         var inputs = new List<string> { "x", "w" };
         if (bias) inputs.Add(b.Initializer(Tensors.Float("b", [cout], Draw(cout))));
-        var y = b.Op("Conv", inputs, Attr.Ints("pads", pads), Attr.Ints("strides", stride, stride), Attr.Ints("dilations", dilation, dilation), Attr.Int("group", group));
+        var y = b.Op("Conv", inputs, autoPad is null ? Attr.Ints("pads", pads) : Attr.String("auto_pad", autoPad),
+            Attr.Ints("strides", stride, stride), Attr.Ints("dilations", dilation, dilation), Attr.Int("group", group));
         b.Graph.Output.Add(new ValueInfoProto { Name = y, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float } } });
         return OnnxModel.Create(b.Graph);
     }
@@ -40,9 +42,19 @@ public class DepthwiseLoweringTests
     [InlineData(5, new long[] { 2, 2, 2, 2 }, 2, 1, true)]
     [InlineData(3, new long[] { 0, 1, 2, 0 }, 2, 1, false)]   // asymmetric pads, stride 2
     [InlineData(3, new long[] { 2, 2, 2, 2 }, 1, 2, true)]    // dilation 2
-    public void LoweredDepthwiseConvGivesTheConvsValues(long k, long[] pads, long stride, long dilation, bool bias)
+    public void LoweredDepthwiseConvGivesTheConvsValues(long k, long[] pads, long stride, long dilation, bool bias) =>
+        AssertLoweredGivesTheConvsValues(ConvModel(5, 6, 7, k, pads, stride, dilation, 5, 5, bias));
+
+    [Theory]
+    [InlineData("SAME_LOWER", 2L, 3L)]
+    [InlineData("SAME_UPPER", 2L, 4L)]
+    [InlineData("SAME_LOWER", 1L, 2L)]
+    [InlineData("VALID", 2L, 3L)]
+    public void LoweredDepthwiseConvWithAutoPadGivesTheConvsValues(string autoPad, long stride, long k) =>
+        AssertLoweredGivesTheConvsValues(ConvModel(5, 6, 7, k, [], stride, 1, 5, 5, bias: false, autoPad: autoPad));
+
+    private static void AssertLoweredGivesTheConvsValues(ModelProto m)
     {
-        var m = ConvModel(5, 6, 7, k, pads, stride, dilation, 5, 5, bias);
         var (lowered, count) = Lower(m, 5, 6, 7);
         Assert.Equal(1, count);
         Assert.DoesNotContain(lowered.Graph.Node, n => n.OpType == "Conv");

@@ -5,7 +5,7 @@ using Acwa.Onnx.Tests.Data;
 namespace Acwa.Onnx.Tests.Cli;
 
 /// <summary>Bad output paths and resumes with other settings: a one-line error naming the path or setting, nothing overwritten.</summary>
-public sealed class BadInputTests2 : IDisposable
+public sealed class OutputPathAndResumeErrorTests : IDisposable
 {
     private readonly TempDir _dir = new();
 
