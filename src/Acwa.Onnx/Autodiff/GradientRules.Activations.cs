@@ -39,6 +39,39 @@ internal static partial class GradientRules
         c.Add(0, c.E.Mul(c.Dy0, c.E.Scale(e, 2.0 / Math.Sqrt(Math.PI), c.T)));
     }
 
+    /// <summary>
+    /// Gelu (opset 20; torch's F.gelu at opset 20+): approximate "none": dX = dY (Phi(x) + x phi(x)), Phi the normal CDF
+    /// 0.5 (1 + erf(x / sqrt 2)), phi its density; "tanh": y = 0.5 x (1 + t), t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3),
+    /// dX = dY (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2)).
+    /// </summary>
+    private static void Gelu(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        var e = c.E;
+        var x2 = e.Mul(x, x);
+        string d;
+        switch (c.Node.GetString("approximate", "none"))
+        {
+            case "none":
+                var cdf = e.Scale(e.Op("Add", [e.Op("Erf", [e.Scale(x, 1 / Math.Sqrt(2), c.T)]), e.Scalar(1, c.T)]), 0.5, c.T);
+                var pdf = e.Scale(e.Op("Exp", [e.Scale(x2, -0.5, c.T)]), 1 / Math.Sqrt(2 * Math.PI), c.T);
+                d = e.Op("Add", [cdf, e.Mul(x, pdf)]);
+                break;
+            case "tanh":
+                double k = Math.Sqrt(2 / Math.PI);
+                var t = e.Op("Tanh", [e.Scale(e.Op("Add", [x, e.Scale(e.Mul(x2, x), 0.044715, c.T)]), k, c.T)]);
+                var half = e.Scale(e.Op("Add", [t, e.Scalar(1, c.T)]), 0.5, c.T);
+                var sech2 = e.Op("Sub", [e.Scalar(1, c.T), e.Mul(t, t)]);
+                var du = e.Op("Add", [e.Scale(x2, 3 * 0.044715 * k, c.T), e.Scalar(k, c.T)]);
+                d = e.Op("Add", [half, e.Scale(e.Mul(e.Mul(x, sech2), du), 0.5, c.T)]);
+                break;
+            default:
+                throw c.Unsupported($"Gelu approximate '{c.Node.GetString("approximate", "none")}' (none, tanh)");
+        }
+        c.Add(0, e.Mul(c.Dy0, d));
+    }
+
     /// <summary>Abs: dX = dY Sign(X) (0 at X = 0, as PyTorch).</summary>
     private static void Abs(RuleContext c)
     {

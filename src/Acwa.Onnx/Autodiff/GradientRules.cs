@@ -18,7 +18,7 @@ internal static partial class GradientRules
         ["Conv"] = Conv, ["MaxPool"] = MaxPool, ["AveragePool"] = AveragePool, ["GlobalAveragePool"] = GlobalAveragePool,
         ["BatchNormalization"] = BatchNormalization, ["Dropout"] = Dropout,
         ["LayerNormalization"] = LayerNormalization,
-        ["Pow"] = Pow, ["Erf"] = Erf, ["Abs"] = Abs, ["Reciprocal"] = Reciprocal, ["Softplus"] = Softplus, ["Elu"] = Elu,
+        ["Pow"] = Pow, ["Erf"] = Erf, ["Gelu"] = Gelu, ["Abs"] = Abs, ["Reciprocal"] = Reciprocal, ["Softplus"] = Softplus, ["Elu"] = Elu,
         ["HardSigmoid"] = HardSigmoid, ["HardSwish"] = HardSwish, ["PRelu"] = PRelu,
         ["Max"] = MaxMin, ["Min"] = MaxMin, ["Where"] = Where,
         ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather,

@@ -84,4 +84,15 @@ public class ReduceAndInstanceNormGradTests
         var r = GradCheck.Check(ElementType.Double, [new("x", [2, 3, 4], BatchAxis: 1)], b => b.Op("Tile", ["x", b.ConstInt64("repeats", repeats)]), samples: 24);
         Assert.True(r.Checked >= 10);
     }
+
+    /// <summary>Gelu is an opset-20 op (torch's F.gelu exported at opset 20+); ORT's CPU kernel is float only.</summary>
+    [Theory]
+    [InlineData("none")]
+    [InlineData("tanh")]
+    public void GeluGradientMatchesFiniteDifferences(string approximate)
+    {
+        var r = GradCheck.Check(ElementType.Float, [new("x", [4, 25], v => 3 * GradCheck.Uniform(v))],
+            b => b.Op("Gelu", ["x"], Attr.String("approximate", approximate)), samples: 40, step: 1e-2, tolerance: 2e-3, opset: 20);
+        Assert.True(r.Checked >= 10);
+    }
 }
