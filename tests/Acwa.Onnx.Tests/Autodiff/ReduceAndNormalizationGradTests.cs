@@ -6,11 +6,11 @@ namespace Acwa.Onnx.Tests.Autodiff;
 
 /// <summary>
 /// Finite-difference checks of the ReduceSumSquare / ReduceL1 / ReduceL2 / ReduceLogSumExp rules (double precision, axes as
-/// an input and as the opset-13 attribute, keepdims both ways, all axes) and of InstanceNormalization trained through
-/// <see cref="InstanceNormLowering"/> (fp32: ORT's LayerNormalization). The tiny_normed PyTorch fixture
+/// an input and as the opset-13 attribute, keepdims both ways, all axes), of Instance- and GroupNormalization trained
+/// through <see cref="NormalizationLowering"/> (fp32: ORT's LayerNormalization), of Tile and of Gelu. The tiny_normed PyTorch fixture
 /// (Models/TorchTrainingStepTests) checks them in a whole model: GroupNorm, InstanceNorm2d, F.normalize, logsumexp, L1 norm.
 /// </summary>
-public class ReduceAndInstanceNormGradTests
+public class ReduceAndNormalizationGradTests
 {
     public static TheoryData<string, long[]?, long> Reductions()
     {
@@ -70,7 +70,22 @@ public class ReduceAndInstanceNormGradTests
         var r = GradCheck.Check(ElementType.Float,
             [new("x", dims, GradCheck.Uniform), new("scale", [ch], GradCheck.Positive), new("bias", [ch], GradCheck.Uniform)],
             b => b.Op("InstanceNormalization", ["x", "scale", "bias"], Attr.Float("epsilon", epsilon)),
-            forwardRewrite: (b, s) => Assert.Equal(1, InstanceNormLowering.Apply(b, s)), samples: 20, step: 1e-3, tolerance: 2e-2);
+            forwardRewrite: (b, s) => Assert.Equal(1, NormalizationLowering.Apply(b, s, opset: 18)), samples: 20, step: 1e-3, tolerance: 2e-2);
+        Assert.True(r.Checked >= 10);
+    }
+
+    /// <summary>GroupNormalization: opset 18 takes scale and bias per group, opset 21 per channel.</summary>
+    [Theory]
+    [InlineData(18, 2L)]
+    [InlineData(21, 2L)]
+    [InlineData(21, 6L)] // one channel per group: instance normalization
+    public void GroupNormalizationTrainsThroughItsLayerNormalizationForm(int opset, long groups)
+    {
+        long ch = 6, affine = opset < 21 ? groups : ch;
+        var r = GradCheck.Check(ElementType.Float,
+            [new("x", [2, ch, 3, 4], GradCheck.Uniform), new("scale", [affine], GradCheck.Positive), new("bias", [affine], GradCheck.Uniform)],
+            b => b.Op("GroupNormalization", ["x", "scale", "bias"], Attr.Int("num_groups", groups), Attr.Float("epsilon", 1e-4f)),
+            forwardRewrite: (b, s) => Assert.Equal(1, NormalizationLowering.Apply(b, s, opset)), samples: 20, step: 1e-3, tolerance: 2e-2, opset: opset);
         Assert.True(r.Checked >= 10);
     }
 
@@ -94,5 +109,38 @@ public class ReduceAndInstanceNormGradTests
         var r = GradCheck.Check(ElementType.Float, [new("x", [4, 25], v => 3 * GradCheck.Uniform(v))],
             b => b.Op("Gelu", ["x"], Attr.String("approximate", approximate)), samples: 40, step: 1e-2, tolerance: 2e-3, opset: 20);
         Assert.True(r.Checked >= 10);
+    }
+
+    /// <summary>
+    /// The lowered forms compute what ONNX Runtime's own InstanceNormalization and GroupNormalization compute (the
+    /// finite-difference checks above differentiate the lowered form, so this pins it to the original node).
+    /// </summary>
+    [Theory]
+    [InlineData("InstanceNormalization", 18, 0L)]
+    [InlineData("GroupNormalization", 18, 2L)]
+    [InlineData("GroupNormalization", 21, 3L)]
+    public void LoweredNormalizationGivesTheNodesValues(string op, int opset, long groups)
+    {
+        long ch = 6, affine = op == "GroupNormalization" && opset < 21 ? groups : ch;
+        var rng = new Random(9);
+        float[] Draw(long n, double lo, double hi) => Enumerable.Range(0, (int)n).Select(_ => (float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
+        var b = new GraphBuilder("norm");
+        b.Input("x", ElementType.Float, null, ch, 3, 5);
+        var scale = b.Initializer(Tensors.Float("scale", [affine], Draw(affine, 0.5, 1.5)));
+        var bias = b.Initializer(Tensors.Float("bias", [affine], Draw(affine, -0.5, 0.5)));
+        var y = op == "GroupNormalization"
+            ? b.Op(op, ["x", scale, bias], Attr.Int("num_groups", groups), Attr.Float("epsilon", 1e-3f))
+            : b.Op(op, ["x", scale, bias], Attr.Float("epsilon", 1e-3f));
+        b.OutputAs(y, "y", ElementType.Float, null, ch, 3, 5);
+        var m = OnnxModel.Create(b.Graph, opset);
+        var lowered = m.Clone();
+        var shapes = ShapeProbe.Infer(lowered, "x", [-1, ch, 3, 5]);
+        Assert.Equal(1, NormalizationLowering.Apply(new GraphBuilder(lowered.Graph), shapes, opset));
+        Assert.DoesNotContain(lowered.Graph.Node, n => n.OpType == op);
+        var x = Draw(2 * ch * 15, -2, 2).Select((v, i) => v + i % 7 * 0.3f).ToArray(); // channels with different means
+        var (expected, shape) = Models.ModelTestUtil.Run(m, x, [2, (int)ch, 3, 5]);
+        var (actual, loweredShape) = Models.ModelTestUtil.Run(lowered, x, [2, (int)ch, 3, 5]);
+        Assert.Equal(shape, loweredShape);
+        Assert.True(Models.ModelTestUtil.MaxScaledError(actual, expected) < 1e-5, $"max scaled error {Models.ModelTestUtil.MaxScaledError(actual, expected)}");
     }
 }
