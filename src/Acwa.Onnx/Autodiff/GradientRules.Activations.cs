@@ -101,6 +101,52 @@ internal static partial class GradientRules
         c.Add(0, c.E.Op("Where", [c.E.Op("Greater", [c.In(0), c.E.Scalar(0, c.T)]), c.Dy0, neg]));
     }
 
+    /// <summary>Selu: dX = dY gamma for X &gt; 0, else dY (Y + gamma alpha).</summary>
+    private static void Selu(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        double alpha = c.Node.GetFloat("alpha", 1.67326319217681884765625f), gamma = c.Node.GetFloat("gamma", 1.05070102214813232421875f);
+        var neg = c.E.Mul(c.Dy0, c.E.Op("Add", [c.Out(0), c.E.Scalar(gamma * alpha, c.T)]));
+        c.Add(0, c.E.Op("Where", [c.E.Op("Greater", [c.In(0), c.E.Scalar(0, c.T)]), c.E.Scale(c.Dy0, gamma, c.T), neg]));
+    }
+
+    /// <summary>Celu: Y = max(0, X) + min(0, alpha (exp(X / alpha) - 1)); dX = dY for X &gt; 0, else dY exp(X / alpha).</summary>
+    private static void Celu(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        double alpha = c.Node.GetFloat("alpha", 1f);
+        var neg = c.E.Mul(c.Dy0, c.E.Op("Exp", [c.E.Scale(c.In(0), 1 / alpha, c.T)]));
+        c.Add(0, c.E.Op("Where", [c.E.Op("Greater", [c.In(0), c.E.Scalar(0, c.T)]), c.Dy0, neg]));
+    }
+
+    /// <summary>Mish (opset 18): Y = X tanh(softplus(X)); dX = dY (t + X (1 - t^2) sigmoid(X)), t = tanh(softplus(X)).</summary>
+    private static void Mish(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var x = c.In(0);
+        var t = c.E.Op("Tanh", [c.E.Op("Softplus", [x])]);
+        var sech2 = c.E.Op("Sub", [c.E.Scalar(1, c.T), c.E.Mul(t, t)]);
+        var d = c.E.Op("Add", [t, c.E.Mul(c.E.Mul(x, sech2), c.E.Op("Sigmoid", [x]))]);
+        c.Add(0, c.E.Mul(c.Dy0, d));
+    }
+
+    /// <summary>Softsign: Y = X / (1 + |X|); dX = dY / (1 + |X|)^2.</summary>
+    private static void Softsign(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var den = c.E.Op("Add", [c.E.Op("Abs", [c.In(0)]), c.E.Scalar(1, c.T)]);
+        c.Add(0, c.E.Op("Div", [c.Dy0, c.E.Mul(den, den)]));
+    }
+
+    /// <summary>Sin: dX = dY cos(X); Cos: dX = -dY sin(X).</summary>
+    private static void SinCos(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        c.Add(0, c.Node.OpType == "Sin"
+            ? c.E.Mul(c.Dy0, c.E.Op("Cos", [c.In(0)]))
+            : c.E.Op("Neg", [c.E.Mul(c.Dy0, c.E.Op("Sin", [c.In(0)]))]));
+    }
+
     /// <summary>HardSigmoid: Y = max(0, min(1, alpha X + beta)); dX = alpha dY where 0 &lt; alpha X + beta &lt; 1 (strict, as PyTorch), else 0.</summary>
     private static void HardSigmoid(RuleContext c)
     {

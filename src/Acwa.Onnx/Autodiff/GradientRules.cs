@@ -19,6 +19,7 @@ internal static partial class GradientRules
         ["BatchNormalization"] = BatchNormalization, ["Dropout"] = Dropout,
         ["LayerNormalization"] = LayerNormalization,
         ["Pow"] = Pow, ["Erf"] = Erf, ["Gelu"] = Gelu, ["Abs"] = Abs, ["Reciprocal"] = Reciprocal, ["Softplus"] = Softplus, ["Elu"] = Elu,
+        ["Selu"] = Selu, ["Celu"] = Celu, ["Mish"] = Mish, ["Softsign"] = Softsign, ["Sin"] = SinCos, ["Cos"] = SinCos,
         ["HardSigmoid"] = HardSigmoid, ["HardSwish"] = HardSwish, ["PRelu"] = PRelu,
         ["Max"] = MaxMin, ["Min"] = MaxMin, ["Where"] = Where,
         ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather,

@@ -143,4 +143,25 @@ public class ReduceAndNormalizationGradTests
         Assert.Equal(shape, loweredShape);
         Assert.True(Models.ModelTestUtil.MaxScaledError(actual, expected) < 1e-5, $"max scaled error {Models.ModelTestUtil.MaxScaledError(actual, expected)}");
     }
+
+    /// <summary>Smooth activations of newer exports (Mish is an opset-18 op); float, as ORT's CPU kernels for most of them.</summary>
+    [Theory]
+    [InlineData("Selu", 1.7, 1.05)]
+    [InlineData("Selu", 1.0, 2.0)]
+    [InlineData("Celu", 1.0, 0)]
+    [InlineData("Celu", 0.5, 0)]
+    [InlineData("Mish", 0, 0)]
+    [InlineData("Softsign", 0, 0)]
+    [InlineData("Sin", 0, 0)]
+    [InlineData("Cos", 0, 0)]
+    public void SmoothActivationGradientsMatchFiniteDifferences(string op, double alpha, double gamma)
+    {
+        var attrs = new List<AttributeProto>();
+        if (op is "Selu" or "Celu") attrs.Add(Attr.Float("alpha", (float)alpha));
+        if (op == "Selu") attrs.Add(Attr.Float("gamma", (float)gamma));
+        // |x| >= 0.2: away from the kinks of Selu/Celu's second derivative at 0 (their first derivatives are what is checked).
+        var r = GradCheck.Check(ElementType.Float, [new("x", [4, 25], v => 3 * GradCheck.AwayFromZero(v))],
+            b => b.Op(op, ["x"], [.. attrs]), samples: 40, step: 1e-2, tolerance: 2e-3);
+        Assert.True(r.Checked >= 10);
+    }
 }
