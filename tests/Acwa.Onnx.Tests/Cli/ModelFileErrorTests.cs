@@ -36,13 +36,13 @@ public sealed class ModelFileErrorTests : IDisposable
         var noGrad = Save("no-grad.onnx", m =>
         {
             var add = m.Graph.Node.Single(n => n.OpType == "Add");
-            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Sin", Input = { add.Output[0] }, Output = { "sin_out" } });
-            m.Graph.Output[0].Name = "sin_out";
+            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Atan", Input = { add.Output[0] }, Output = { "atan_out" } });
+            m.Graph.Output[0].Name = "atan_out";
         });
         err = new StringWriter();
         Assert.Equal(1, ArtifactsCommand.Execute(new ArtifactsCommandOptions(noGrad, _dir.File("b")), TextWriter.Null, err));
         Assert.Contains(noGrad, err.ToString());
-        Assert.Contains("'Sin'", err.ToString());
+        Assert.Contains("'Atan'", err.ToString());
         Assert.False(Directory.Exists(_dir.File("b")), "a refused model must not leave an artifact folder");
     }
 
@@ -61,18 +61,18 @@ public sealed class ModelFileErrorTests : IDisposable
     [Fact]
     public void TrainNamesTheModelFileTheCompilerRefuses()
     {
-        // x [N,1,28,28] -> Flatten -> MatMul -> Sin -> logits [N,10]: Sin has no gradient rule.
+        // x [N,1,28,28] -> Flatten -> MatMul -> Atan -> logits [N,10]: Atan has no gradient rule.
         var b = new GraphBuilder("sin");
         var x = b.Input("x", ElementType.Float, null, 1, 28, 28);
         var h = b.Op("MatMul", [b.Op("Flatten", [x]), b.ConstFloat("w", [784, 10], new float[7840])]);
-        b.OutputAs(b.Op("Sin", [h]), "logits", ElementType.Float, null, 10);
+        b.OutputAs(b.Op("Atan", [h]), "logits", ElementType.Float, null, 10);
         var path = _dir.File("sin.onnx");
         OnnxModel.Save(OnnxModel.Create(b.Graph), path);
         var err = new StringWriter();
         var o = new TrainRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = path, Epochs = 1, OutDir = _dir.File("run"), Quiet = true, Threads = 1 };
         Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
         Assert.Contains(path, err.ToString());
-        Assert.Contains("'Sin'", err.ToString());
+        Assert.Contains("'Atan'", err.ToString());
     }
 
     [Fact]
