@@ -325,20 +325,46 @@ internal static partial class GradientRules
             c.Add(0, c.E.Op("Pad", [c.E.Op("Unsqueeze", [c.Dy0, c.E.I64(axis)]), c.E.I64(pads)]));
             return;
         }
-        if (axis != 0)
-            throw c.Unsupported($"Gather along axis {axis} with indices other than one constant scalar has no gradient rule (supported: a constant scalar index on any axis, any indices on axis 0)");
-        if (dd[0] < 0) throw c.Unsupported("Gather on axis 0 of a tensor whose first dim depends on the batch has no gradient rule");
-        if (dd.Skip(1).Any(d => d < 0)) throw c.Unsupported("Gather on axis 0 of a tensor with batch-dependent trailing dims has no gradient rule");
+        if (dd[axis] < 0) throw c.Unsupported($"Gather along axis {axis}, whose size depends on the batch, has no gradient rule");
+        if (id.Any(d => d < 0)) throw c.Unsupported("Gather with indices whose shape depends on the batch has no gradient rule");
+        if (dd.Count(d => d < 0) > 1) throw c.Unsupported("Gather of a tensor with more than one batch-dependent dim has no gradient rule");
         var it = c.S.TypeOf(idx);
         var i64 = it == ElementType.Int64 ? idx : c.E.Op("Cast", [idx], Attr.Int("to", (long)ElementType.Int64));
-        var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[0])]), i64]);
-        // One row index per gathered row, broadcast over the row: ScatterElements(reduction add) as in MaxPool's rule.
-        long[] rows = [-1, .. dd.Skip(1)];
-        var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(rows)]);
-        var flatIdx = c.E.Op("Reshape", [wrapped, c.E.I64([-1, .. Enumerable.Repeat(1L, dd.Length - 1)])]);
+        var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[axis])]), i64]);
+        // Axis a moved to the front: data^T [K, rest] with rest = the other dims in order, dY^T [I, rest] (I = the indices'
+        // elements); each gathered row of dY^T is added to its row of data^T by ScatterElements (reduction add), the row
+        // index broadcast over the row. Axis 0 needs no transposes.
+        int r = dd.Length, ir = id.Length, a = (int)axis;
+        var dy = c.Dy0;
+        if (a > 0) // dY is [dd[:a], id, dd[a+1:]]: bring the indices' dims to the front
+            dy = c.E.Transpose(dy, [.. Enumerable.Range(a, ir).Select(i => (long)i), .. Enumerable.Range(0, a).Select(i => (long)i),
+                .. Enumerable.Range(a + ir, r - 1 - a).Select(i => (long)i)]);
+        long indices = id.Aggregate(1L, (p, d) => p * d);
+        long[] restDims = [.. dd.Take(a), .. dd.Skip(a + 1)];
+        var flatDy = c.E.Op("Reshape", [dy, c.E.I64(indices, -1)]);
+        var flatIdx = c.E.Op("Reshape", [wrapped, c.E.I64(-1, 1)]);
         var expanded = c.E.Op("Expand", [flatIdx, c.E.Op("Shape", [flatDy])]);
-        var zeros = c.E.Zeros(dd, data, c.T);
-        c.Add(0, c.E.Op("ScatterElements", [zeros, expanded, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add")));
+        long[] dataT = [dd[a], .. restDims];
+        var zeros = c.E.Op("Reshape", [a == 0 ? c.E.Zeros(dd, data, c.T) : c.E.Transpose(c.E.Zeros(dd, data, c.T), [a, .. Enumerable.Range(0, r).Where(i => i != a).Select(i => (long)i)]),
+            c.E.I64(dd[a], -1)]);
+        var scattered = c.E.Op("ScatterElements", [zeros, expanded, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
+        var back = c.E.ReshapeTo(scattered, dataT, data);
+        if (a > 0) back = c.E.Transpose(back, [.. Enumerable.Range(1, a).Select(i => (long)i), 0, .. Enumerable.Range(a + 1, r - 1 - a).Select(i => (long)i)]);
+        c.Add(0, back);
+    }
+
+    /// <summary>GatherElements (torch.gather): dX = ScatterElements(zeros, indices (wrapped), dY, axis, reduction add).</summary>
+    private static void GatherElements(RuleContext c)
+    {
+        if (!c.Needs(0)) return;
+        var data = c.In(0); var idx = c.In(1);
+        var dd = c.Dims(data);
+        long axis = c.Node.GetInt("axis", 0);
+        if (axis < 0) axis += dd.Length;
+        if (dd[axis] < 0) throw c.Unsupported($"GatherElements along axis {axis}, whose size depends on the batch, has no gradient rule");
+        var i64 = c.S.TypeOf(idx) == ElementType.Int64 ? idx : c.E.Op("Cast", [idx], Attr.Int("to", (long)ElementType.Int64));
+        var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[axis])]), i64]);
+        c.Add(0, c.E.Op("ScatterElements", [c.E.Zeros(dd, data, c.T), wrapped, c.Dy0], Attr.Int("axis", axis), Attr.String("reduction", "add")));
     }
 
     /// <summary>

@@ -22,7 +22,7 @@ internal static partial class GradientRules
         ["Selu"] = Selu, ["Celu"] = Celu, ["Mish"] = Mish, ["Softsign"] = Softsign, ["Sin"] = SinCos, ["Cos"] = SinCos,
         ["HardSigmoid"] = HardSigmoid, ["HardSwish"] = HardSwish, ["PRelu"] = PRelu,
         ["Max"] = MaxMin, ["Min"] = MaxMin, ["Where"] = Where,
-        ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather,
+        ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather, ["GatherElements"] = GatherElements,
         ["ReduceMax"] = ReduceMaxMin, ["ReduceMin"] = ReduceMaxMin, ["GlobalMaxPool"] = ReduceMaxMin,
         ["ReduceSumSquare"] = ReduceSumSquare, ["ReduceL1"] = ReduceL1, ["ReduceL2"] = ReduceL2, ["ReduceLogSumExp"] = ReduceLogSumExp,
         ["Tile"] = Tile,
