@@ -92,8 +92,8 @@ public static class TrainingArtifacts
         ElideOutputIdentities(step.Model.Graph);
         ElideOutputIdentities(eval.Model.Graph);
         bool cuda = options.IsCuda;
-        // Measured on an H200 (docs/gpu.md): ResNet-32's captured step 13.7 -> 9.5 ms; on the CPU within noise, so off there.
-        if (options.SplitBatchReductions ?? cuda)
+        // Faster on CUDA (docs/gpu.md), more accurate on the CPU at the same speed (see ArtifactOptions.SplitBatchReductions).
+        if (options.SplitBatchReductions ?? true)
         {
             BatchAxisReductionSplitting.Apply(step.Model.Graph);
             BatchAxisReductionSplitting.Apply(eval.Model.Graph);
