@@ -119,6 +119,10 @@ public static class ShapeProbe
             var batchAxes = Enumerable.Range(0, dims.Length)
                 .Where(i => first.Dims[i] == ProbeBatches[0] && second.Dims[i] == ProbeBatches[1]).ToArray();
             if (batchAxes.Length > 0) table.SetBatchAxes(name, batchAxes);
+            var multiples = Enumerable.Range(0, dims.Length).Select(i => dims[i] < 0 && first.Dims[i] % ProbeBatches[0] == 0
+                && second.Dims[i] % ProbeBatches[1] == 0 && first.Dims[i] / ProbeBatches[0] == second.Dims[i] / ProbeBatches[1]
+                ? first.Dims[i] / ProbeBatches[0] : 0L).ToArray();
+            if (multiples.Any(k => k > 0)) table.SetBatchMultiples(name, multiples);
         }
         var dataFree = DataFreeValues(graph, feeds.Select(f => f.Name));
         foreach (var (name, first) in intRuns[0])

@@ -73,6 +73,15 @@ public sealed class ShapeTable
     /// <summary>The axes of <paramref name="value"/> whose size is the batch size (empty when none or unknown).</summary>
     internal int[] BatchAxes(string value) => _batchAxes.TryGetValue(value, out var a) ? (int[])a.Clone() : [];
 
+    private readonly Dictionary<string, long[]> _batchMultiples = new(StringComparer.Ordinal);
+
+    /// <summary>Records, per axis of <paramref name="value"/>, k where the probe saw its size equal k times the batch size (0 elsewhere).</summary>
+    internal void SetBatchMultiples(string value, long[] multiples) => _batchMultiples[value] = (long[])multiples.Clone();
+
+    /// <summary>k when <paramref name="axis"/> of <paramref name="value"/> has k times the batch size (e.g. Swin's N x windows), else 0.</summary>
+    internal long BatchMultiple(string value, int axis) =>
+        _batchMultiples.TryGetValue(value, out var m) && axis < m.Length ? m[axis] : 0;
+
     /// <summary>Formats a shape for messages, e.g. <c>[-1,3,28,28]</c>.</summary>
     internal static string Format(long[] dims) => "[" + string.Join(",", dims) + "]";
 }

@@ -176,7 +176,10 @@ public static class TrainingRewrite
         var xd = e.Shapes[x];
         var t = e.Shapes.TypeOf(x);
         var name = n.Name.Length > 0 ? n.Name : n.Output[0];
-        if (o.DropoutMasks == DropoutMaskSource.InGraph)
+        // A fed mask needs its shape at any batch size: each batch-dependent axis must be k times the batch (written -k;
+        // attention over N x windows rows in Swin is 64 N). Otherwise the node draws its mask in the graph.
+        var maskDims = xd.Select((d, i) => d >= 0 ? d : -e.Shapes.BatchMultiple(x, i)).ToArray();
+        if (o.DropoutMasks == DropoutMaskSource.InGraph || maskDims.Contains(0))
         {
             if (n.Input.Count < 2 || n.Input[1].Length == 0)
             {
@@ -197,7 +200,7 @@ public static class TrainingRewrite
         var maskInput = b.Unique(name + "_mask");
         b.Graph.Input.Add(GraphBuilder.ValueInfo(maskInput, ElementType.Bool, xd.Select(d => d < 0 ? (long?)null : d).ToArray()));
         e.Shapes.Set(maskInput, xd, ElementType.Bool);
-        masks.Add(new DropoutMaskInput(maskInput, xd, ratio));
+        masks.Add(new DropoutMaskInput(maskInput, maskDims, ratio));
         int index = b.Graph.Node.IndexOf(n);
         b.Graph.Node.RemoveAt(index);
         int before = b.Graph.Node.Count;

@@ -1,3 +1,4 @@
+using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 using Microsoft.ML.OnnxRuntime;
@@ -90,5 +91,38 @@ public class DropoutStepTests
         var all = Run(true);
         Assert.Contains((float[])all["grad.fc0.weight"], v => v != 0f);
         Assert.True(float.IsFinite(((float[])all[m.LossOutput])[0]));
+    }
+
+    /// <summary>
+    /// Dropout on a tensor whose rows are the batch folded with another axis (Swin's attention: N x windows rows): the fed
+    /// mask's shape is written -k (k times the batch) and the runtime sizes it for any batch; a batch-dependent dim that
+    /// is no multiple of the batch gets an in-graph mask instead (found on torchvision's swin_t, whose masks were sized N).
+    /// </summary>
+    [Fact]
+    public void DropoutOnRowsThatFoldTheBatchWithAnotherAxisTrainsAtAnyBatchSize()
+    {
+        // x [N, 8] -> Reshape [N * 4, 2] -> Dropout -> Reshape [N, 8] -> MatMul -> logits [N, 3].
+        var b = new GraphBuilder("folded");
+        var x = b.Input("x", ElementType.Float, null, 8);
+        var rows = b.Op("Reshape", [x, b.ConstInt64("rows", -1, 2)]);
+        var dropped = b.Op("Dropout", [rows, b.ConstFloat("ratio", [], 0.5f)]);
+        var back = b.Op("Reshape", [dropped, b.ConstInt64("back", -1, 8)]);
+        b.OutputAs(b.Op("MatMul", [back, b.ConstFloat("w", [8, 3], Enumerable.Range(0, 24).Select(i => (i % 5 - 2) * 0.1f).ToArray())]),
+            "logits", ElementType.Float, null, 3);
+        var dir = Directory.CreateTempSubdirectory("acwa-folded-dropout").FullName;
+        try
+        {
+            TrainingArtifacts.Generate(OnnxModel.Create(b.Graph), new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.1f }, dir);
+            using var runner = new Acwa.Onnx.Training.Runtime.StepRunner(dir);
+            var mask = Assert.Single(runner.Manifest.DropoutMasks);
+            Assert.Equal([-4L, 2L], mask.Shape);
+            foreach (int n in new[] { 3, 5 })
+            {
+                var xs = Enumerable.Range(0, n * 8).Select(i => (float)Math.Sin(i)).ToArray();
+                var loss = runner.TrainStep(xs, Enumerable.Range(0, n).Select(i => (long)(i % 3)).ToArray(), n).Loss;
+                Assert.True(float.IsFinite(loss), $"batch {n}: loss {loss}");
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 }

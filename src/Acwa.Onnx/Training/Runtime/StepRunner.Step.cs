@@ -145,7 +145,7 @@ public sealed partial class StepRunner
         inputs.Add((Manifest.InputName, TensorElementType.Float, x));
         inputs.Add((Manifest.LabelName, TensorElementType.Int64, [batchSize]));
         foreach (var c in _controls) inputs.Add((c.Spec.Name, TensorElementType.Float, c.Spec.Shape));
-        foreach (var m in _masks) inputs.Add((m.Spec.Name, TensorElementType.Bool, m.Spec.Shape.Select(d => d < 0 ? batchSize : d).ToArray()));
+        foreach (var m in _masks) inputs.Add((m.Spec.Name, TensorElementType.Bool, m.Spec.ShapeFor(batchSize)));
         var outputs = new List<(string, TensorElementType, long[])> { (Manifest.LossOutput, TensorElementType.Float, []) };
         if (_trainHasPredictions) outputs.Add((Manifest.PredictionsOutput, TensorElementType.Int64, [batchSize]));
         return new FixedFeeds(batchSize, _transfer, _options, inputs, outputs);
@@ -183,7 +183,7 @@ public sealed partial class StepRunner
         for (int i = 0; i < _masks.Length; i++)
         {
             var m = _masks[i];
-            var shape = m.Spec.Shape.Select(d => d < 0 ? batchSize : d).ToArray();
+            var shape = m.Spec.ShapeFor(batchSize);
             long n = Graphs.Tensors.ElementCount(shape);
             if (m.Buffer.Length != n || m.Value is null)
             {
