@@ -37,23 +37,6 @@ public sealed class SharedInitializerGradientTests
         var x = Enumerable.Range(0, 5 * 4).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         long[] y = [0, 1, 2, 1, 0];
 
-        float Loss(string name, int i, float delta)
-        {
-            using var r = new StepRunner(set);
-            var d = (float[])r.State[name].Data!.Clone();
-            d[i] += delta;
-            r.State[name] = r.State[name] with { Data = d };
-            return r.Step(x, y);
-        }
-        using var runner = new StepRunner(set);
-        runner.Step(x, y);
-        foreach (var name in new[] { "H", "T" })
-        {
-            var grad = (float[])runner.Last["grad." + name];
-            var fd = new float[grad.Length];
-            const float h = 5e-3f;
-            for (int i = 0; i < grad.Length; i++) fd[i] = (Loss(name, i, h) - Loss(name, i, -h)) / (2 * h);
-            StepRunner.AssertCloseToScale(fd, grad, 1e-2f, "grad." + name);
-        }
+        StepRunner.AssertGradientsMatchFiniteDifferences(set, x, y, ["H", "T"], 1e-2f);
     }
 }

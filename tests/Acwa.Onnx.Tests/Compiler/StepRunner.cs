@@ -66,4 +66,31 @@ internal sealed class StepRunner : IDisposable
         for (int i = 0; i < expected.Length; i++)
             Assert.True(MathF.Abs(expected[i] - actual[i]) <= tolerance * scale, $"{name}[{i}]: {expected[i]} vs {actual[i]}");
     }
+
+    /// <summary>
+    /// The step graph's gradient of each parameter in <paramref name="names"/> (exposed, learning rate 0) against central
+    /// differences (step <paramref name="h"/>) of the same graph's loss, on the elements <paramref name="picks"/> chooses
+    /// (all by default), within <paramref name="tolerance"/> of the largest difference quotient.
+    /// </summary>
+    public static void AssertGradientsMatchFiniteDifferences(ArtifactSet set, float[] x, long[] y, IEnumerable<string> names, float tolerance,
+        float h = 5e-3f, Func<int, IEnumerable<int>>? picks = null)
+    {
+        float Loss(string name, int i, float delta)
+        {
+            using var r = new StepRunner(set);
+            var d = (float[])r.State[name].Data!.Clone();
+            d[i] += delta;
+            r.State[name] = r.State[name] with { Data = d };
+            return r.Step(x, y);
+        }
+        using var runner = new StepRunner(set);
+        runner.Step(x, y);
+        foreach (var name in names)
+        {
+            var grad = (float[])runner.Last["grad." + name];
+            var at = (picks?.Invoke(grad.Length) ?? Enumerable.Range(0, grad.Length)).ToArray();
+            var fd = at.Select(i => (Loss(name, i, h) - Loss(name, i, -h)) / (2 * h)).ToArray();
+            AssertCloseToScale(fd, at.Select(i => grad[i]).ToArray(), tolerance, "grad." + name);
+        }
+    }
 }
