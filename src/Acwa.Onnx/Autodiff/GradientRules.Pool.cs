@@ -151,6 +151,16 @@ internal static partial class GradientRules
         var dy = c.Dy0;
         var invStd = c.E.Op("Reciprocal", [c.E.Op("Sqrt", [c.E.Op("Add", [c.In(4), c.E.Scalar(eps, t)])])]);
         string? centered = null;
+        // The training form (TrainingRewrite) is fed X - mean with a zero mean: its input is the centred X, and dX goes to
+        // X itself (the statistics' own nodes get no gradient: the formula below accounts for them).
+        string target = x;
+        if (training)
+        {
+            if (c.E.Producer(x) is not { OpType: "Sub" } sub)
+                throw c.Unsupported("the training form of BatchNormalization expects its input to be X - mean (TrainingRewrite)");
+            centered = x;
+            target = sub.Input[0];
+        }
         string Centered() => centered ??= FindCentered(c, x, c.In(3))
             ?? c.E.Op("Sub", [x, c.E.Op("Reshape", [c.In(3), bshape])]);
         string? dbeta = null, dgamma = null;
@@ -171,7 +181,8 @@ internal static partial class GradientRules
         var affine = c.E.Op("BatchNormalization",
             [Centered(), c.E.Mul(negAOverM, dgamma!), c.E.Mul(negAOverM, dbeta!), c.E.Const("zeros", [ch], new double[ch], t), c.In(4)],
             Attr.Float("epsilon", (float)eps));
-        c.Add(0, c.E.Op("Add", [scaled, affine]));
+        var dx = c.E.Op("Add", [scaled, affine]);
+        if (target == x) c.Add(0, dx); else c.AddTo(target, dx);
     }
 
     /// <summary>

@@ -36,6 +36,9 @@ internal sealed class RuleContext
     /// <summary>Adds a gradient contribution to input <paramref name="i"/>.</summary>
     public void Add(int i, string grad) => _add(Node.Input[i], grad);
 
+    /// <summary>Adds a gradient contribution to a value other than one of this node's inputs (an input's own producer's input).</summary>
+    public void AddTo(string value, string grad) => _add(value, grad);
+
     /// <summary>Element type of output 0 (the type of the gradients flowing in).</summary>
     public ElementType T => S.TypeOf(Node.Output[0]);
 
