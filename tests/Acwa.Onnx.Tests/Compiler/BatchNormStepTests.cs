@@ -60,6 +60,57 @@ public class BatchNormStepTests
     }
 }
 
+public class BatchNormPrecisionTests
+{
+    /// <summary>
+    /// Channels whose mean is large against their spread (1000 +- 0.01: torchvision RegNet-Y's 2x2 maps had such
+    /// channels): the training form normalises X - mean, so the normalised values keep their pattern within a channel;
+    /// feeding X and the mean to ORT's BatchNormalization (X a + (B - mean a), a = 100 here) added per-element rounding
+    /// noise of ~ulp(1e5) to values of order 1.
+    /// </summary>
+    [Fact]
+    public void TrainingFormNormalisesChannelsWithALargeMeanAccurately()
+    {
+        const int n = 4, ch = 2, hw = 4;
+        var b = new GraphBuilder("bn_offset");
+        b.Input("x", ElementType.Float, null, ch, 2, 2);
+        var bn = b.Op("BatchNormalization", ["x", b.ConstFloat("bn.weight", [ch], 1f, 2f), b.ConstFloat("bn.bias", [ch], 0f, 0.5f),
+            b.ConstFloat("bn.running_mean", [ch], 0f, 0f), b.ConstFloat("bn.running_var", [ch], 1f, 1f)], Attr.Float("epsilon", 1e-5f));
+        // Weights that sum to zero over each channel's positions: a per-channel constant in the normalised values (float32
+        // rounding of the mean itself, which no float32 form avoids) does not reach the logits; per-element noise does.
+        var w = new float[ch * hw * 3];
+        for (int c = 0; c < ch; c++)
+            for (int k = 0; k < 3; k++)
+                for (int p = 0; p < hw; p++) w[((c * hw) + p) * 3 + k] = (float)(p - (hw - 1) / 2.0) * (k + 1 + c);
+        b.OutputAs(b.Op("MatMul", [b.Op("Flatten", [bn]), b.ConstFloat("fc.w", [ch * hw, 3], w)]), "logits", ElementType.Float, null, 3);
+        var set = TrainingArtifacts.Compile(OnnxModel.Create(b.Graph), new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0f });
+        var rng = new Random(2);
+        var x = Enumerable.Range(0, n * ch * hw).Select(_ => (float)(1000 + 0.01 * (rng.NextDouble() * 2 - 1))).ToArray();
+        using var r = new StepRunner(set);
+        r.Step(x, [0, 1, 2, 0]);
+        var logits = (float[])r.Last[set.Manifest.LogitsOutput];
+
+        // Double reference: per channel mean and biased variance over N x H x W, then the same MatMul.
+        double[] gamma = [1, 2], beta = [0, 0.5];
+        var y = new double[x.Length];
+        for (int c = 0; c < ch; c++)
+        {
+            var idx = Enumerable.Range(0, n).SelectMany(s => Enumerable.Range(0, hw).Select(k => (s * ch + c) * hw + k)).ToArray();
+            double mean = idx.Average(i => (double)x[i]), variance = idx.Average(i => ((double)x[i] - mean) * ((double)x[i] - mean));
+            foreach (var i in idx) y[i] = ((double)x[i] - mean) / Math.Sqrt(variance + 1e-5) * gamma[c] + beta[c];
+        }
+        double worst = 0, scale = 0;
+        for (int s = 0; s < n; s++)
+            for (int k = 0; k < 3; k++)
+            {
+                double expected = Enumerable.Range(0, ch * hw).Sum(j => y[s * ch * hw + j] * w[j * 3 + k]);
+                worst = Math.Max(worst, Math.Abs(logits[s * 3 + k] - expected));
+                scale = Math.Max(scale, Math.Abs(expected));
+            }
+        Assert.True(worst <= 1e-4 * scale, $"train-mode logits off by {worst:G3} (scale {scale:G3})");
+    }
+}
+
 public class DropoutStepTests
 {
     [Fact]
