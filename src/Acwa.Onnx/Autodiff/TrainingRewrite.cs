@@ -19,9 +19,10 @@ public static class TrainingRewrite
     /// <summary>
     /// Rewrites <c>b.Graph</c> in place. Each BatchNormalization (inference form: X, scale, B, mean, var) but those in
     /// <see cref="TrainingRewriteOptions.InferenceBatchNorms"/> gets batch
-    /// statistics mean = ReduceMean(X) and var = ReduceSumSquare(X - mean) / M over all axes but 1 (biased), which are fed to
-    /// the same inference-mode op (fused normalisation, runs on CUDA); the node is marked with
-    /// <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward formula.
+    /// statistics mean = ReduceMean(X) and var = ReduceSumSquare(X - mean) / M over all axes but 1 (biased); the same
+    /// inference-mode op (fused normalisation, runs on CUDA) normalises X - mean with a zero mean and var; the node is
+    /// marked with <see cref="BatchNormMarker"/> so that <see cref="ReverseMode"/> applies the training-mode backward
+    /// formula and sends dX to X.
     /// Updated running statistics: momentum * running + (1 - momentum) * batch (ONNX momentum, the node's attribute,
     /// default 0.9), with the unbiased variance for running_var when <see cref="TrainingRewriteOptions.UnbiasedRunningVariance"/>.
     /// A running statistic that arrives as Identity(initializer) (torch.onnx.export's deduplication of equal
