@@ -161,8 +161,7 @@ internal static partial class GradientRules
             centered = x;
             target = sub.Input[0];
         }
-        string Centered() => centered ??= FindCentered(c, x, c.In(3))
-            ?? c.E.Op("Sub", [x, c.E.Op("Reshape", [c.In(3), bshape])]);
+        string Centered() => centered ??= c.E.Op("Sub", [x, c.E.Op("Reshape", [c.In(3), bshape])]); // inference form: X - running mean
         string? dbeta = null, dgamma = null;
         if (c.Needs(2) || (training && c.Needs(0))) dbeta = c.E.ReduceSum(dy, axes, keepDims: false);
         if (c.Needs(1) || (training && c.Needs(0)))
@@ -182,7 +181,7 @@ internal static partial class GradientRules
             [Centered(), c.E.Mul(negAOverM, dgamma!), c.E.Mul(negAOverM, dbeta!), c.E.Const("zeros", [ch], new double[ch], t), c.In(4)],
             Attr.Float("epsilon", (float)eps));
         var dx = c.E.Op("Add", [scaled, affine]);
-        if (target == x) c.Add(0, dx); else c.AddTo(target, dx);
+        c.AddTo(target, dx);
     }
 
     /// <summary>
@@ -255,16 +254,6 @@ internal static partial class GradientRules
         if (c.Node.Output.Count == index) c.Node.Output.Add(name); else c.Node.Output[index] = name;
         c.S.Set(name, dims, type);
         return name;
-    }
-
-    /// <summary>The forward's X - mean (a Sub of X and Reshape(mean), as TrainingRewrite emits it), or null.</summary>
-    private static string? FindCentered(RuleContext c, string x, string mean)
-    {
-        foreach (var n in c.E.B.Graph.Node)
-            if (n.OpType == "Sub" && n.Input.Count == 2 && n.Input[0] == x
-                && c.E.Producer(n.Input[1]) is { OpType: "Reshape" } r && r.Input[0] == mean)
-                return n.Output[0];
-        return null;
     }
 
     /// <summary>Dropout: identity in inference mode; dY mask / (1 - ratio) in training mode (the mask output is added when missing).</summary>
