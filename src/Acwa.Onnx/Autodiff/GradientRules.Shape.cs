@@ -328,9 +328,7 @@ internal static partial class GradientRules
         if (dd[axis] < 0) throw c.Unsupported($"Gather along axis {axis}, whose size depends on the batch, has no gradient rule");
         if (id.Any(d => d < 0)) throw c.Unsupported("Gather with indices whose shape depends on the batch has no gradient rule");
         if (dd.Count(d => d < 0) > 1) throw c.Unsupported("Gather of a tensor with more than one batch-dependent dim has no gradient rule");
-        var it = c.S.TypeOf(idx);
-        var i64 = it == ElementType.Int64 ? idx : c.E.Op("Cast", [idx], Attr.Int("to", (long)ElementType.Int64));
-        var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[axis])]), i64]);
+        var wrapped = WrappedIndices(c, idx, dd[axis]);
         // Axis a moved to the front: data^T [K, rest] with rest = the other dims in order, dY^T [I, rest] (I = the indices'
         // elements); each gathered row of dY^T is added to its row of data^T by ScatterElements (reduction add), the row
         // index broadcast over the row. Axis 0 needs no transposes.
@@ -345,8 +343,7 @@ internal static partial class GradientRules
         var flatIdx = c.E.Op("Reshape", [wrapped, c.E.I64(-1, 1)]);
         var expanded = c.E.Op("Expand", [flatIdx, c.E.Op("Shape", [flatDy])]);
         long[] dataT = [dd[a], .. restDims];
-        var zeros = c.E.Op("Reshape", [a == 0 ? c.E.Zeros(dd, data, c.T) : c.E.Transpose(c.E.Zeros(dd, data, c.T), [a, .. Enumerable.Range(0, r).Where(i => i != a).Select(i => (long)i)]),
-            c.E.I64(dd[a], -1)]);
+        var zeros = c.E.Op("Reshape", [c.E.Zeros(dd, data, c.T), c.E.I64(dd[a], -1)]); // zeros need no transposing, only [K, rest]
         var scattered = c.E.Op("ScatterElements", [zeros, expanded, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
         var back = c.E.ReshapeTo(scattered, dataT, data);
         if (a > 0) back = c.E.Transpose(back, [.. Enumerable.Range(1, a).Select(i => (long)i), 0, .. Enumerable.Range(a + 1, r - 1 - a).Select(i => (long)i)]);
@@ -362,9 +359,14 @@ internal static partial class GradientRules
         long axis = c.Node.GetInt("axis", 0);
         if (axis < 0) axis += dd.Length;
         if (dd[axis] < 0) throw c.Unsupported($"GatherElements along axis {axis}, whose size depends on the batch, has no gradient rule");
+        c.Add(0, c.E.Op("ScatterElements", [c.E.Zeros(dd, data, c.T), WrappedIndices(c, idx, dd[axis]), c.Dy0], Attr.Int("axis", axis), Attr.String("reduction", "add")));
+    }
+
+    /// <summary>Gather indices as int64 with negative ones wrapped to <paramref name="size"/> + i (ScatterElements' scatter targets).</summary>
+    private static string WrappedIndices(RuleContext c, string idx, long size)
+    {
         var i64 = c.S.TypeOf(idx) == ElementType.Int64 ? idx : c.E.Op("Cast", [idx], Attr.Int("to", (long)ElementType.Int64));
-        var wrapped = c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(dd[axis])]), i64]);
-        c.Add(0, c.E.Op("ScatterElements", [c.E.Zeros(dd, data, c.T), wrapped, c.Dy0], Attr.Int("axis", axis), Attr.String("reduction", "add")));
+        return c.E.Op("Where", [c.E.Op("Less", [i64, c.E.I64(0)]), c.E.Op("Add", [i64, c.E.I64(size)]), i64]);
     }
 
     /// <summary>
