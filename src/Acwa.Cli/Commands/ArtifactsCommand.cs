@@ -68,15 +68,7 @@ internal static class ArtifactsCommand
         {
             var forward = OnnxModel.Load(o.Model);
             var options = ToArtifactOptions(o);
-            TrainingArtifacts.ValidateOptions(options);
-            ArtifactSet set;
-            // Compiler messages name the input, output, node or initializer; the model file is added here.
-            try { set = TrainingArtifacts.Compile(forward, options); }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or NotSupportedException)
-            {
-                error.WriteLine($"error: {o.Model}: {e.Message}");
-                return 1;
-            }
+            var set = ModelCatalog.Compile(forward, options, o.Model);
             TrainingArtifacts.Write(set, o.Out);
             var m = set.Manifest;
             output.WriteLine($"wrote artifacts to {Path.GetFullPath(o.Out)}: {m.NumClasses} classes, loss {m.Loss}, optimizer {m.Optimizer}, " +

@@ -2,6 +2,7 @@ using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Models;
+using Acwa.Onnx.Training.Compiler;
 
 namespace Acwa.Cli.Commands;
 
@@ -83,6 +84,21 @@ internal static class ModelCatalog
         ClassifierGraphs.FedInputs(m.Graph).FirstOrDefault() is { } input ? (input, Dims(input)) : null;
 
     private static long[] Dims(ValueInfoProto v) => ClassifierGraphs.DeclaredDims(v)?.Select(d => d is > 0 ? d.Value : -1).ToArray() ?? [];
+
+    /// <summary>
+    /// Compiles <paramref name="forward"/>'s training artifacts. The options are checked first (their errors name the option);
+    /// compiler errors about a model file (<paramref name="modelFile"/>; null for a built-in model) get the file's name in
+    /// front, the compiler's own message naming the input, node or initializer.
+    /// </summary>
+    public static ArtifactSet Compile(ModelProto forward, ArtifactOptions options, string? modelFile)
+    {
+        TrainingArtifacts.ValidateOptions(options);
+        try { return TrainingArtifacts.Compile(forward, options); }
+        catch (Exception e) when (modelFile is not null && e is ArgumentException or InvalidDataException or NotSupportedException)
+        {
+            throw new ArgumentException($"{modelFile}: {e.Message}", e);
+        }
+    }
 
     /// <summary>Builds a built-in model for the given input and classes (seeded), or loads a model file.</summary>
     public static ModelProto Resolve(string nameOrPath, int classes, int channels, int height, int width, int seed)

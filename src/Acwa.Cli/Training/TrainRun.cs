@@ -85,14 +85,7 @@ internal static class TrainRun
         if (!(o.Resume && File.Exists(Path.Combine(artifacts, "manifest.json"))))
         {
             var forward = modelFile ?? ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue));
-            var artifactOptions = ArtifactOptionsFor(o, counts, train.ClassNames, device);
-            TrainingArtifacts.ValidateOptions(artifactOptions);
-            ArtifactSet set;
-            try { set = TrainingArtifacts.Compile(forward, artifactOptions); }
-            catch (Exception e) when (modelFile is not null && e is ArgumentException or InvalidDataException or NotSupportedException)
-            {
-                throw new ArgumentException($"{o.Model}: {e.Message}", e); // the compiler names the input, node or initializer; this adds the file
-            }
+            var set = ModelCatalog.Compile(forward, ArtifactOptionsFor(o, counts, train.ClassNames, device), modelFile is null ? null : o.Model);
             TrainingArtifacts.Write(set, artifacts);
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), o.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
