@@ -157,7 +157,7 @@ internal static class ReproduceRun
         var checkpoint = Path.Combine(runDir, "checkpoint.acwa");
         if (!File.Exists(checkpoint)) return -1;
         // The checkpoint's own count decides (metrics.json may lag or, from runs resumed before the history fix, miss epochs).
-        try { return TensorFile.Load(checkpoint).Meta["extra"]?["trainer"]?["completed_epochs"]?.GetValue<int>() ?? 0; }
+        try { return TensorFile.LoadMeta(checkpoint)["extra"]?["trainer"]?["completed_epochs"]?.GetValue<int>() ?? 0; }
         catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or FormatException)
         {
             return 0; // an unreadable checkpoint only affects the status shown here; training itself reports it

@@ -128,7 +128,7 @@ internal static class TrainRun
     /// </summary>
     private static void EnsureSameConfig(string checkpoint, TrainRunOptions o)
     {
-        var (_, meta) = TensorFile.Load(checkpoint);
+        var meta = TensorFile.LoadMeta(checkpoint);
         if ((meta["extra"] as JsonObject)?["trainer"]?["config"] is not JsonObject saved) return; // Trainer.Resume names what is missing
         foreach (var (key, now) in o.ToJson())
         {

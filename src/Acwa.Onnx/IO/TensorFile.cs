@@ -78,6 +78,38 @@ public static class TensorFile
         });
     }
 
+    /// <summary>
+    /// Reads only a tensor file's metadata: the header, not the tensors, and without the checksum check, which
+    /// <see cref="Load"/> makes when the file is loaded. For decisions about a file before loading it (a resumed run's
+    /// settings), so that a large checkpoint is not read and hashed once more for them.
+    /// </summary>
+    public static JsonObject LoadMeta(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"tensor file '{path}' does not exist", path);
+        using var fs = File.OpenRead(path);
+        var head = new byte[Magic.Length + 4];
+        int got = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (fs.Length < Magic.Length + 4 + 32 || got < head.Length || !head.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidDataException($"'{path}' is not an Acwa tensor file (bad magic or too short: {fs.Length} bytes)");
+        var header = new byte[HeaderLength(path, head, fs.Length)];
+        fs.ReadExactly(header);
+        return ParseHeader(path, header)["meta"] as JsonObject ?? new JsonObject();
+    }
+
+    /// <summary>The header length stored after the magic, checked to fit a file of <paramref name="fileLength"/> bytes.</summary>
+    private static uint HeaderLength(string path, ReadOnlySpan<byte> start, long fileLength)
+    {
+        uint headerLen = BinaryPrimitives.ReadUInt32LittleEndian(start.Slice(Magic.Length, 4));
+        if (headerLen > fileLength - 32 - Magic.Length - 4) throw new InvalidDataException($"'{path}': header length {headerLen} runs past the end of the file");
+        return headerLen;
+    }
+
+    private static JsonObject ParseHeader(string path, ReadOnlySpan<byte> bytes)
+    {
+        try { return JsonNode.Parse(bytes) as JsonObject ?? throw new InvalidDataException($"'{path}': header is not a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"'{path}': header is not valid JSON: {e.Message}", e); }
+    }
+
     /// <summary>Reads a tensor file, verifying its checksum. Returns the tensors in file order and the metadata.</summary>
     public static (List<HostTensor> Tensors, JsonObject Meta) Load(string path)
     {
@@ -88,12 +120,9 @@ public static class TensorFile
         var body = all.AsSpan(0, all.Length - 32);
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(all.AsSpan(all.Length - 32)))
             throw new InvalidDataException($"'{path}' is corrupt: its SHA-256 checksum does not match its contents");
-        uint headerLen = BinaryPrimitives.ReadUInt32LittleEndian(all.AsSpan(Magic.Length, 4));
-        if (headerLen > body.Length - Magic.Length - 4) throw new InvalidDataException($"'{path}': header length {headerLen} runs past the end of the file");
+        uint headerLen = HeaderLength(path, all, all.Length);
         int dataStart = Magic.Length + 4 + (int)headerLen;
-        JsonObject header;
-        try { header = JsonNode.Parse(all.AsSpan(Magic.Length + 4, (int)headerLen)) as JsonObject ?? throw new InvalidDataException($"'{path}': header is not a JSON object"); }
-        catch (JsonException e) { throw new InvalidDataException($"'{path}': header is not valid JSON: {e.Message}", e); }
+        var header = ParseHeader(path, all.AsSpan(Magic.Length + 4, (int)headerLen));
         var data = body[dataStart..];
         var list = new List<HostTensor>();
         if (header["tensors"] is not JsonArray entries) throw new InvalidDataException($"'{path}': header has no 'tensors' array");

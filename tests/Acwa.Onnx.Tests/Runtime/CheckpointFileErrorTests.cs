@@ -59,9 +59,28 @@ public sealed class CheckpointFileErrorTests : IDisposable
         var body = bytes.AsSpan(0, bytes.Length - 32).ToArray();
         SHA256.HashData(body).CopyTo(bytes, bytes.Length - 32);
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<InvalidDataException>(() => TensorFile.Load(path));
-        Assert.Contains(path, e.Message);
-        Assert.Contains("header length", e.Message);
+        foreach (var load in new Action[] { () => TensorFile.Load(path), () => TensorFile.LoadMeta(path) })
+        {
+            var e = Assert.Throws<InvalidDataException>(load);
+            Assert.Contains(path, e.Message);
+            Assert.Contains("header length", e.Message);
+        }
+    }
+
+    /// <summary>LoadMeta reads the metadata Load returns, from the header alone (no checksum check: Load makes it).</summary>
+    [Fact]
+    public void LoadMetaReadsTheHeadersMetadataWithoutTheTensors()
+    {
+        var path = _dir.File("meta.acwa");
+        TensorFile.Save(path, [HostTensor.Of("w", [2], [1f, 2f])], new System.Text.Json.Nodes.JsonObject { ["step"] = 7 });
+        Assert.Equal(TensorFile.Load(path).Meta.ToJsonString(), TensorFile.LoadMeta(path).ToJsonString());
+        var bytes = File.ReadAllBytes(path);
+        bytes[^40] ^= 0xFF; // a tensor byte: the checksum no longer matches, the header is intact
+        File.WriteAllBytes(path, bytes);
+        Assert.Equal(7, TensorFile.LoadMeta(path)["step"]!.GetValue<int>());
+        Assert.Contains("checksum", Assert.Throws<InvalidDataException>(() => TensorFile.Load(path)).Message);
+        File.WriteAllText(path, "not a tensor file at all, but long enough to pass the length check");
+        Assert.Contains("not an Acwa tensor file", Assert.Throws<InvalidDataException>(() => TensorFile.LoadMeta(path)).Message);
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public sealed partial class Trainer
     {
         ArgumentNullException.ThrowIfNull(checkpointPath);
         // Check the trainer part before touching the runner's state.
-        var (_, fileMeta) = TensorFile.Load(checkpointPath);
+        var fileMeta = TensorFile.LoadMeta(checkpointPath); // the checksum is checked by the runner's load below
         if ((fileMeta["extra"] as JsonObject)?["trainer"] is not JsonObject t)
             throw new InvalidDataException($"'{checkpointPath}' has no trainer state (meta.extra.trainer); it was not written by the Trainer");
         string Where(string f) => $"'{checkpointPath}': trainer.{f}";
