@@ -4,6 +4,10 @@
   cpu-epoch  : one training epoch on step-imbalanced Fashion-MNIST (29,700 train images after a 10% stratified
                validation split; classes 5-9 keep 10%), batch 128, Adam 1e-3, for the MLP 784-256-10 and the
                small CNN (conv32-pool-conv64-pool-fc128). Run with Debian's python3-torch on the CPU machine.
+  cpu-step   : PyTorch's own training step / forward ratio on the CPU (issue 3's quantity), batch 128, random data:
+               one Adam step (zero_grad, forward in train mode, cross-entropy, backward, step) against the forward alone
+               in eval mode under no_grad (batch norm uses running statistics, no autograd), for the MLP and the
+               small CNN (1x28x28) and CIFAR ResNet-20 (3x32x32); medians of windows, interleaved so load changes hit both.
   gpu-throughput : training images/s on CUDA for CIFAR ResNet-32 (3x32x32), the small CNN (1x28x28) and the MLP,
                fp32, batch 128, data already on the GPU; median of several timed windows after warm-up.
 
@@ -131,6 +135,52 @@ def cpu_epoch(args):
                           "epoch_s_min": min(times), "epoch_s_max": max(times)}), flush=True)
 
 
+def cpu_step(args):
+    torch.set_num_threads(args.threads)
+    specs = [("mlp", lambda: Mlp(), (1, 28, 28)), ("cnn", lambda: SmallCnn(), (1, 28, 28)),
+             ("resnet20", lambda: ResNetCifar(20), (3, 32, 32))]
+    for name, make, shape in specs:
+        if args.models and name not in args.models.split(","):
+            continue
+        model = make()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.randn(args.batch, *shape)
+        y = torch.randint(0, 10, (args.batch,))
+
+        def step():
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+
+        def forward():
+            model.eval()
+            with torch.no_grad():
+                model(x)
+
+        for _ in range(args.warmup):
+            step()
+            forward()
+        steps, fwds = [], []
+        for w in range(args.windows):  # interleaved windows: step window, then forward window
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            t1 = time.perf_counter()
+            for _ in range(args.steps):
+                forward()
+            t2 = time.perf_counter()
+            steps.append((t1 - t0) / args.steps * 1e3)
+            fwds.append((t2 - t1) / args.steps * 1e3)
+        print(json.dumps({"framework": f"pytorch {torch.__version__}", "mode": "cpu-step", "model": name,
+                          "batch": args.batch, "threads": args.threads,
+                          "step_ms_median": statistics.median(steps), "step_ms_min": min(steps), "step_ms_max": max(steps),
+                          "forward_ms_median": statistics.median(fwds), "forward_ms_min": min(fwds),
+                          "forward_ms_max": max(fwds),
+                          "step_over_forward": statistics.median(s / f for s, f in zip(steps, fwds))}), flush=True)
+
+
 def gpu_throughput(args):
     dev = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
@@ -168,7 +218,7 @@ def gpu_throughput(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["cpu-epoch", "gpu-throughput"])
+    p.add_argument("mode", choices=["cpu-epoch", "cpu-step", "gpu-throughput"])
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--repeats", type=int, default=3)
@@ -179,7 +229,7 @@ def main():
     p.add_argument("--windows", type=int, default=5)
     args = p.parse_args()
     torch.manual_seed(0)
-    (cpu_epoch if args.mode == "cpu-epoch" else gpu_throughput)(args)
+    {"cpu-epoch": cpu_epoch, "cpu-step": cpu_step, "gpu-throughput": gpu_throughput}[args.mode](args)
 
 
 if __name__ == "__main__":

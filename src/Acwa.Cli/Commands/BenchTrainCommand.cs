@@ -288,32 +288,10 @@ internal static class BenchTrainCommand
         return new ImageDataset(px, y, 1, 28, 28, Enumerable.Range(0, 10).Select(i => $"class{i}").ToArray(), "synthetic");
     }
 
-    private static List<JsonObject> RunTorch(BenchTrainOptions o, Device device, IReadOnlyList<string> models, IAnsiConsole console)
-    {
-        var list = new List<JsonObject>();
-        var args = device.IsCuda
-            ? $"\"{o.TorchScript}\" gpu-throughput --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Windows} --warmup {Math.Max(o.Warmup, 10)}"
-            : $"\"{o.TorchScript}\" cpu-epoch --models {string.Join(",", models.Where(m => m is "mlp" or "cnn"))} --repeats 1";
-        console.WriteLine($"running PyTorch reference: {o.Python} {args}");
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo(o.Python, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            string? line;
-            while ((line = p.StandardOutput.ReadLine()) is not null)
-            {
-                console.WriteLine("  " + line);
-                if (line.StartsWith('{') && JsonNode.Parse(line) is JsonObject j) list.Add(j);
-            }
-            p.WaitForExit();
-            if (p.ExitCode != 0) console.WriteLine($"PyTorch reference exited with {p.ExitCode}: {stderr.Result.Trim()}");
-        }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            console.WriteLine($"PyTorch reference could not run: {e.Message}");
-        }
-        return list;
-    }
+    private static List<JsonObject> RunTorch(BenchTrainOptions o, Device device, IReadOnlyList<string> models, IAnsiConsole console) =>
+        TorchReference.Run(o.Python, o.TorchScript!, device.IsCuda
+            ? $"gpu-throughput --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Windows} --warmup {Math.Max(o.Warmup, 10)}"
+            : $"cpu-epoch --models {string.Join(",", models.Where(m => m is "mlp" or "cnn"))} --repeats 1", console);
 
     private static void TryDelete(string dir)
     {

@@ -104,4 +104,49 @@ public sealed class BenchStepCommandTests : IDisposable
         Assert.NotEqual(0, code);
         Assert.Contains("vgg", err);
     }
+
+    [Fact]
+    public void ComparesWithThePyTorchReferenceItRunsPrintingItsRatioBesideOurs()
+    {
+        // Stands in for tools/torch_reference.py (tests must not need Python): the same command line, one JSON line per model.
+        var script = Path.Combine(_dir, "reference.sh");
+        File.WriteAllText(script, """
+            echo "args: $*"
+            echo '{"framework": "stand-in", "mode": "cpu-step", "model": "mlp", "step_ms_median": 1000.0, "step_ms_min": 900.0, "step_ms_max": 1100.0, "forward_ms_median": 400.0, "forward_ms_min": 390.0, "forward_ms_max": 410.0, "step_over_forward": 2.5}'
+            """);
+        var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "2", "--batch", "16", "--torch", script, "--python", "/bin/sh");
+        Assert.True(code == 0, err);
+        Assert.Contains("cpu-step --models mlp --batch 16 --steps 1 --windows 2 --warmup 5", output);
+        var row = output.Split('\n').Single(l => l.Contains("│ mlp ") && l.Contains("1000.0"));
+        var cells = row.Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("1000.0 (900.0-1100.0)", cells[1]);
+        Assert.Equal("400.0 (390.0-410.0)", cells[2]);
+        Assert.Equal("2.50", cells[3]);
+        // Our step's median over the stand-in's 1000 ms.
+        double ours = double.Parse(cells[4], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal((ours / 1000.0).ToString("F2", System.Globalization.CultureInfo.InvariantCulture), cells[5]);
+    }
+
+    [Fact]
+    public void TorchComparisonRefusesAMissingScriptAndCuda()
+    {
+        var missing = Path.Combine(_dir, "no_such_reference.py");
+        var (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--torch", missing);
+        Assert.NotEqual(0, code);
+        Assert.Contains("no_such_reference.py", err);
+        (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--device", "cuda", "--torch", missing);
+        Assert.NotEqual(0, code);
+        Assert.Contains("CPU only", err);
+    }
+
+    [Fact]
+    public void TorchComparisonReportsAnInterpreterThatCannotStartAndKeepsOurFigures()
+    {
+        var script = Path.Combine(_dir, "reference.py");
+        File.WriteAllText(script, "");
+        var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--batch", "8", "--torch", script, "--python", Path.Combine(_dir, "no-such-python"));
+        Assert.True(code == 0, err);
+        Assert.Contains("PyTorch reference could not run", output);
+        Assert.Contains("step / forward", output);
+    }
 }
