@@ -190,6 +190,28 @@ class TinyNormed(nn.Module):
         return 8 * cos + 0.1 * torch.logsumexp(f, dim=1, keepdim=True) - 0.05 * torch.norm(f, p=1, dim=1, keepdim=True)
 
 
+class TinyText(nn.Module):
+    """A text classifier on token ids [N, 6] (int64, 0 = padding): embedding 30x16 + learned positions -> one
+    Transformer encoder layer (2 heads, GELU feed-forward 32, post-norm, key padding mask, dropout 0) -> LayerNorm ->
+    mean over the real tokens -> fc 3.
+    Ops: Gather on the embedding table with batch-shaped int64 indices, Equal / Not / Cast / Where (masks), attention
+    (MatMul, Softmax, Transpose, Reshape, Split/Slice), Erf (GELU), LayerNormalization, ReduceSum, Clip, Div."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 16)
+        self.pos = nn.Parameter(torch.randn(1, 6, 16) * 0.1)
+        self.enc = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, activation="gelu", batch_first=True)
+        self.norm = nn.LayerNorm(16)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, ids):
+        pad = ids == 0
+        h = self.enc(self.emb(ids) + self.pos, src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).to(h.dtype)
+        return self.fc((self.norm(h) * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+
 class BasicBlock(nn.Module):
     """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
 
@@ -349,7 +371,7 @@ def export_training_fixture(name, model, x, y, w):
     ref = model
     import copy
     m64 = copy.deepcopy(ref).double()
-    x64, w64 = x.double(), w.double()
+    x64, w64 = (x.double() if x.is_floating_point() else x), w.double()  # token ids stay int64
     params = [n for n, _ in m64.named_parameters()]
     buffers = [n for n, t in m64.named_buffers() if t.dtype.is_floating_point]
 
@@ -552,6 +574,16 @@ def main():
             m.weight.uniform_(0.5, 1.5)
             m.bias.uniform_(-0.2, 0.2)
     export_training_fixture("tiny_normed", normed, torch.randn(8, 2, 6, 6), y8, w3)
+    torch.manual_seed(7)
+    text = TinyText()
+    with torch.no_grad():  # distinct LayerNorm parameters (torch.onnx would merge equal initializers)
+        for ln in [text.enc.norm1, text.enc.norm2, text.norm]:
+            ln.weight.uniform_(0.5, 1.5)
+            ln.bias.uniform_(-0.2, 0.2)
+    ids = torch.randint(1, 30, (8, 6))
+    for i, length in enumerate([6, 4, 2, 6, 5, 1, 3, 6]):  # padded tails of several lengths
+        ids[i, length:] = 0
+    export_training_fixture("tiny_text", text, ids, y8, w3)
 
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))

@@ -304,9 +304,11 @@ internal static partial class GradientRules
 
     /// <summary>
     /// Gather (data gradient). A constant scalar index (x[:, i], e.g. a class token): dY unsqueezed at the axis and padded
-    /// into place. Axis 0 with any indices (embedding lookups): ScatterElements with reduction add (the op MaxPool's rule
-    /// runs on CUDA) of the gathered rows into zeros of the data's shape, negative indices wrapped first, so repeated
-    /// indices sum. Other forms: not supported (named in the error).
+    /// into place. Any axis with index tensors (embedding lookups on axis 0, token ids shaped by the batch included, and
+    /// x[:, idx]): ScatterElements with reduction add (the op MaxPool's rule runs on CUDA) of the gathered rows into
+    /// zeros of the data's shape, negative indices wrapped first, so repeated indices sum. Not supported (named in the
+    /// error): a gathered axis or more than one other axis whose size depends on the batch, and batch-shaped indices
+    /// into batch-shaped data.
     /// </summary>
     private static void Gather(RuleContext c)
     {
@@ -326,7 +328,11 @@ internal static partial class GradientRules
             return;
         }
         if (dd[axis] < 0) throw c.Unsupported($"Gather along axis {axis}, whose size depends on the batch, has no gradient rule");
-        if (id.Any(d => d < 0)) throw c.Unsupported("Gather with indices whose shape depends on the batch has no gradient rule");
+        bool batchIndices = id.Any(d => d < 0);
+        // Indices shaped by the batch (token ids [N, L] into an embedding table): their count is known only at run time,
+        // so dY's rows are counted by Reshape's -1, which needs every other dim of the data to be fixed.
+        if (batchIndices && dd.Any(d => d < 0))
+            throw c.Unsupported("Gather with indices whose shape depends on the batch, from a tensor whose shape also depends on it, has no gradient rule");
         if (dd.Count(d => d < 0) > 1) throw c.Unsupported("Gather of a tensor with more than one batch-dependent dim has no gradient rule");
         var wrapped = WrappedIndices(c, idx, dd[axis]);
         // Axis a moved to the front: data^T [K, rest] with rest = the other dims in order, dY^T [I, rest] (I = the indices'
@@ -337,9 +343,10 @@ internal static partial class GradientRules
         if (a > 0) // dY is [dd[:a], id, dd[a+1:]]: bring the indices' dims to the front
             dy = c.E.Transpose(dy, [.. Enumerable.Range(a, ir).Select(i => (long)i), .. Enumerable.Range(0, a).Select(i => (long)i),
                 .. Enumerable.Range(a + ir, r - 1 - a).Select(i => (long)i)]);
-        long indices = id.Aggregate(1L, (p, d) => p * d);
         long[] restDims = [.. dd.Take(a), .. dd.Skip(a + 1)];
-        var flatDy = c.E.Op("Reshape", [dy, c.E.I64(indices, -1)]);
+        var flatDy = batchIndices
+            ? c.E.Op("Reshape", [dy, c.E.I64(-1, restDims.Aggregate(1L, (p, d) => p * d))])
+            : c.E.Op("Reshape", [dy, c.E.I64(id.Aggregate(1L, (p, d) => p * d), -1)]);
         var flatIdx = c.E.Op("Reshape", [wrapped, c.E.I64(-1, 1)]);
         var expanded = c.E.Op("Expand", [flatIdx, c.E.Op("Shape", [flatDy])]);
         long[] dataT = [dd[a], .. restDims];

@@ -160,6 +160,22 @@ public class FineTuningOpsGradTests
     }
 
     /// <summary>
+    /// An embedding lookup whose token ids are shaped by the batch ([N, 4]: a text classifier's input): their count is
+    /// known only at run time; repeated and negative ids sum into their rows.
+    /// </summary>
+    [Fact]
+    public void GatherOnAxisZeroWithBatchShapedIndices()
+    {
+        var r = Check(D, [new("x", [2, 4, 3]), new("w", [5, 3])], g =>
+        {
+            var nl = g.Op("Slice", [g.Op("Shape", ["x"]), g.ConstInt64("s0", 0), g.ConstInt64("s2", 2)]);
+            var ids = g.Op("Expand", [g.Initializer(Tensors.Int64("row", [1, 4], [1, -1, 1, 0])), nl]);
+            return g.Op("Mul", ["x", g.Op("Gather", ["w", ids])]);
+        }, samples: 15);
+        Assert.Contains(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
+    }
+
+    /// <summary>
     /// Gather on another axis with index tensors (x[:, idx], x[..., idx] in PyTorch): the axis moved to the front, rows
     /// scattered with reduction add (repeated and negative indices included), moved back.
     /// </summary>

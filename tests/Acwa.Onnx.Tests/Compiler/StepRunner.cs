@@ -27,15 +27,17 @@ internal sealed class StepRunner : IDisposable
 
     /// <summary>One run of the step graph. <paramref name="applies"/> says whether this run is an optimizer step
     /// (always true without accumulation); <paramref name="reset"/> starts an accumulation group.</summary>
-    public float Step(float[] x, long[] y, bool reset = true, bool applies = true)
+    public float Step(float[] x, long[] y, bool reset = true, bool applies = true) =>
+        Step(Ort.F(_m.InputName, x, [y.Length, .. _m.InputShape.Skip(1).Select(d => (int)d)]), y, reset, applies);
+
+    /// <summary>One step of a model whose input is int64 (token ids).</summary>
+    public float Step(long[] x, long[] y) => Step(Ort.L(_m.InputName, x, [y.Length, .. _m.InputShape.Skip(1).Select(d => (int)d)]), y, true, true);
+
+    private float Step(NamedOnnxValue input, long[] y, bool reset, bool applies)
     {
         int n = y.Length;
         int t = OptimizerStep + 1;
-        var feeds = new List<NamedOnnxValue>
-        {
-            Ort.F(_m.InputName, x, [n, .. _m.InputShape.Skip(1).Select(d => (int)d)]),
-            Ort.L(_m.LabelName, y, n),
-        };
+        var feeds = new List<NamedOnnxValue> { input, Ort.L(_m.LabelName, y, n) };
         foreach (var s in _m.State) feeds.Add(Ort.F(s.Input, State[s.Name].Data!, s.Shape.Select(d => (int)d).ToArray()));
         foreach (var c in _m.Controls)
         {

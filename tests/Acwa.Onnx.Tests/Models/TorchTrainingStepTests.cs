@@ -25,7 +25,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit", "tiny_conv1d", "tiny_normed" })
+            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit", "tiny_conv1d", "tiny_normed", "tiny_text" })
                 foreach (var o in new[] { "sgd", "adam", "adamw" }) data.Add(f, o);
             return data;
         }
@@ -76,6 +76,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("tiny_resnet")]
     [InlineData("tiny_conv1d")]
     [InlineData("tiny_normed")]
+    [InlineData("tiny_text")]
     public void StepCompiledForCudaMatchesPyTorchOnTheCpu(string fixture) => CheckStep(fixture, "adam", "cuda");
 
     /// <summary>
@@ -116,6 +117,28 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"{fixture}/{device} frozen batch norm: loss {loss} (PyTorch {expectedLoss}); largest relative error {_worst:G3} ({_worstWhat})");
     }
 
+    /// <summary>
+    /// Elements whose true gradient is zero by structure (an attention key bias: softmax ignores a shift shared by all
+    /// keys; float64 reference |g| &lt;= 1e-12) but not exactly zero in float32 get from Adam / AdamW a step of
+    /// lr g / (|g| + eps) with g whatever float32 rounding left (~1e-10 here against eps 1e-8): noise that PyTorch's own
+    /// float32 run has too. Those elements are checked to move by at most lr (Adam's bound), then copied from the
+    /// reference so that the tensor comparison judges the others. Exact zeros (unused embedding rows, dead units) stay in
+    /// the comparison: their step must be zero like the reference's.
+    /// </summary>
+    private void SetAsideZeroGradients(string name, float[] gradRef, float[] grad, float[] before, float[] actual, float[] expected, float lr)
+    {
+        int aside = 0;
+        for (int i = 0; i < gradRef.Length; i++)
+        {
+            if (Math.Abs(gradRef[i]) > 1e-12 || grad[i] == 0) continue;
+            double step = Math.Abs((double)actual[i] - before[i]);
+            Assert.True(step <= 1.01 * lr + 1e-7, $"{name}[{i}]: zero-gradient element moved {step:G3} > lr {lr}");
+            actual[i] = expected[i];
+            aside++;
+        }
+        if (aside > 0) output.WriteLine($"{name}: {aside} of {gradRef.Length} elements have a structurally zero gradient; Adam's step there is float32 noise (at most lr), set aside");
+    }
+
     private void CheckStep(string fixture, string optimizer, string device)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
@@ -134,15 +157,18 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
 
         using var runner = new StepRunner(set);
         var before = runner.State.ToDictionary(kv => kv.Key, kv => kv.Value.Data!);
-        float loss = runner.Step(x.Floats(), y);
+        float loss = x.Dtype == "<i8" ? runner.Step(x.Int64s(), y) : runner.Step(x.Floats(), y); // token ids or features
 
         double expectedLoss = index.GetProperty("loss_train").GetDouble();
         Assert.True(Math.Abs(loss - expectedLoss) <= Tolerance * Math.Abs(expectedLoss), $"loss {loss} vs PyTorch {expectedLoss}");
         Close("train-mode logits", (float[])runner.Last[set.Manifest.LogitsOutput], Ref("logits_train"));
         foreach (var p in parameters)
         {
-            Close($"gradient of {p}", (float[])runner.Last["grad." + p], Ref($"grad/{p}"));
+            var gradRef = Ref($"grad/{p}");
+            var grad = (float[])runner.Last["grad." + p];
+            Close($"gradient of {p}", grad, gradRef);
             var expected = Ref($"{optimizer}/{p}");
+            if (optimizer != "sgd") SetAsideZeroGradients(p, gradRef, grad, before[p], runner.State[p].Data!, expected, Options(optimizer, []).LearningRate);
             Close($"{optimizer} step of {p}", runner.State[p].Data!, expected);
             // The update itself (new - old), so that a wrong step cannot hide behind the parameter's magnitude.
             var delta = runner.State[p].Data!.Zip(before[p], (a, b) => a - b).ToArray();
