@@ -3,7 +3,7 @@ namespace Acwa.Onnx.Training.Runtime;
 /// <summary>What one training step returns to the host.</summary>
 /// <remarks>
 /// <see cref="Predictions"/> views a buffer owned by the <see cref="StepRunner"/>: it stays valid until the next
-/// <see cref="StepRunner.TrainStep"/> call or until the runner is disposed. Copy it to keep it.
+/// StepRunner.TrainStep call or until the runner is disposed. Copy it to keep it.
 /// </remarks>
 public readonly ref struct StepResult
 {

@@ -19,7 +19,24 @@ public sealed partial class StepRunner
     /// straight from the device-resident state (no copies). Any batch size of 1 or more works. When the eval graph takes
     /// labels (it has an in-graph confusion output), zeros are fed and the confusion output is not computed.
     /// </summary>
-    public EvalResult Evaluate(ReadOnlySpan<float> x, int batchSize) => EvaluateCore(x, default, batchSize, withLabels: false);
+    public EvalResult Evaluate(ReadOnlySpan<float> x, int batchSize)
+    {
+        ThrowIfDisposed();
+        CheckBatch(x.Length, TensorElementType.Float, batchSize);
+        _evalBatch.EnsureBatchSize(batchSize);
+        x.CopyTo(_evalBatch.XSpan);
+        return EvaluateCore(default, withLabels: false);
+    }
+
+    /// <summary><see cref="Evaluate(ReadOnlySpan{float}, int)"/> for a model whose input is int64 token ids (<see cref="InputType"/>).</summary>
+    public EvalResult Evaluate(ReadOnlySpan<long> ids, int batchSize)
+    {
+        ThrowIfDisposed();
+        CheckBatch(ids.Length, TensorElementType.Int64, batchSize);
+        _evalBatch.EnsureBatchSize(batchSize);
+        ids.CopyTo(_evalBatch.IdsSpan);
+        return EvaluateCore(default, withLabels: false);
+    }
 
     /// <summary>
     /// Like <see cref="Evaluate(ReadOnlySpan{float}, int)"/>, also feeding the labels <paramref name="y"/>; when the eval
@@ -28,10 +45,30 @@ public sealed partial class StepRunner
     /// </summary>
     public EvalResult Evaluate(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize)
     {
+        ThrowIfDisposed();
+        CheckBatch(x.Length, TensorElementType.Float, batchSize);
+        CheckEvalLabels(y, batchSize);
+        _evalBatch.EnsureBatchSize(batchSize);
+        x.CopyTo(_evalBatch.XSpan);
+        return EvaluateCore(y, withLabels: true);
+    }
+
+    /// <summary><see cref="Evaluate(ReadOnlySpan{float}, ReadOnlySpan{long}, int)"/> for a model whose input is int64 token ids.</summary>
+    public EvalResult Evaluate(ReadOnlySpan<long> ids, ReadOnlySpan<long> y, int batchSize)
+    {
+        ThrowIfDisposed();
+        CheckBatch(ids.Length, TensorElementType.Int64, batchSize);
+        CheckEvalLabels(y, batchSize);
+        _evalBatch.EnsureBatchSize(batchSize);
+        ids.CopyTo(_evalBatch.IdsSpan);
+        return EvaluateCore(y, withLabels: true);
+    }
+
+    private void CheckEvalLabels(ReadOnlySpan<long> y, int batchSize)
+    {
         if (y.Length != batchSize) throw new ArgumentException($"y has {y.Length} labels, expected batch size {batchSize}", nameof(y));
         for (int i = 0; i < y.Length; i++)
             if ((ulong)y[i] >= (ulong)NumClasses) throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
-        return EvaluateCore(x, y, batchSize, withLabels: true);
     }
 
     private Microsoft.ML.OnnxRuntime.OrtValue? _evalConfusionValue;
@@ -39,13 +76,10 @@ public sealed partial class StepRunner
     private long[]? _evalConfusionBuffer;
     private bool _evalConfusionBound;
 
-    private EvalResult EvaluateCore(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize, bool withLabels)
+    /// <summary>The eval run once the batch's input is in the host buffer.</summary>
+    private EvalResult EvaluateCore(ReadOnlySpan<long> y, bool withLabels)
     {
-        ThrowIfDisposed();
-        CheckBatch(x, batchSize);
         var batch = _evalBatch;
-        batch.EnsureBatchSize(batchSize);
-        x.CopyTo(batch.XSpan);
         var b = _evalBinding;
         if (_evalBoundSet != _current)
         {
@@ -75,7 +109,7 @@ public sealed partial class StepRunner
         }
         _eval.RunWithBinding(_runOptions, b);
         b.SynchronizeBoundOutputs();
-        return new EvalResult(_evalHasLogits ? batch.LogitSpan : [], _evalHasPredictions ? batch.PredictionSpan : [], batchSize, NumClasses)
+        return new EvalResult(_evalHasLogits ? batch.LogitSpan : [], _evalHasPredictions ? batch.PredictionSpan : [], batch.BatchSize, NumClasses)
         {
             Confusion = confusion ? _evalConfusionBuffer : _evalConfusion,
         };

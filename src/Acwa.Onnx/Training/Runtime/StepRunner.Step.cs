@@ -33,7 +33,31 @@ public sealed partial class StepRunner
     public StepResult TrainStep(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize)
     {
         ThrowIfDisposed();
-        CheckBatch(x, batchSize);
+        CheckBatch(x.Length, TensorElementType.Float, batchSize);
+        CheckLabels(y, batchSize);
+        _trainBatch.EnsureBatchSize(batchSize);
+        x.CopyTo(_trainBatch.XSpan);
+        return TrainCore(y, batchSize);
+    }
+
+    /// <summary>
+    /// <see cref="TrainStep(ReadOnlySpan{float}, ReadOnlySpan{long}, int)"/> for a model whose input is int64
+    /// (<see cref="InputType"/>): <paramref name="ids"/> holds <paramref name="batchSize"/> rows of
+    /// <see cref="SampleSize"/> token ids (row-major), e.g. a text classifier's [N, L] ids with its padding id in the tails.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model's input is float32, lengths do not match the batch size, or a label is outside [0, C).</exception>
+    public StepResult TrainStep(ReadOnlySpan<long> ids, ReadOnlySpan<long> y, int batchSize)
+    {
+        ThrowIfDisposed();
+        CheckBatch(ids.Length, TensorElementType.Int64, batchSize);
+        CheckLabels(y, batchSize);
+        _trainBatch.EnsureBatchSize(batchSize);
+        ids.CopyTo(_trainBatch.IdsSpan);
+        return TrainCore(y, batchSize);
+    }
+
+    private void CheckLabels(ReadOnlySpan<long> y, int batchSize)
+    {
         if (y.Length != batchSize) throw new ArgumentException($"y has {y.Length} labels, expected batch size {batchSize}", nameof(y));
         if (_runnerOptions.ValidateLabels)
         {
@@ -41,12 +65,14 @@ public sealed partial class StepRunner
                 if ((ulong)y[i] >= (ulong)NumClasses)
                     throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
         }
+    }
 
+    /// <summary>The step once the batch's input is in the host buffer.</summary>
+    private StepResult TrainCore(ReadOnlySpan<long> y, int batchSize)
+    {
         bool applies = (MicroStep + 1) % _accumulation == 0;
         UpdateComputedControls(Step + 1, reset: MicroStep % _accumulation == 0, applies);
         var batch = _trainBatch;
-        batch.EnsureBatchSize(batchSize);
-        x.CopyTo(batch.XSpan);
         y.CopyTo(batch.YSpan);
         FillDropoutMasks(batchSize);
 
@@ -142,7 +168,7 @@ public sealed partial class StepRunner
         var inputs = new List<(string, TensorElementType, long[])>();
         var x = (long[])InputShape.Clone();
         x[0] = batchSize;
-        inputs.Add((Manifest.InputName, TensorElementType.Float, x));
+        inputs.Add((Manifest.InputName, InputType, x));
         inputs.Add((Manifest.LabelName, TensorElementType.Int64, [batchSize]));
         foreach (var c in _controls) inputs.Add((c.Spec.Name, TensorElementType.Float, c.Spec.Shape));
         foreach (var m in _masks) inputs.Add((m.Spec.Name, TensorElementType.Bool, m.Spec.ShapeFor(batchSize)));
@@ -151,11 +177,16 @@ public sealed partial class StepRunner
         return new FixedFeeds(batchSize, _transfer, _options, inputs, outputs);
     }
 
-    private void CheckBatch(ReadOnlySpan<float> x, int batchSize)
+    private void CheckBatch(int length, TensorElementType type, int batchSize)
     {
+        string arg = type == TensorElementType.Int64 ? "ids" : "x";
+        if (type != InputType)
+            throw new ArgumentException(InputType == TensorElementType.Int64
+                ? $"the model's input '{Manifest.InputName}' is int64 (token ids): pass them as ReadOnlySpan<long>, not float32 values"
+                : $"the model's input '{Manifest.InputName}' is float32: pass float values, not int64 ids", arg);
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be 1 or more");
-        if (x.Length != batchSize * _sampleSize)
-            throw new ArgumentException($"x has {x.Length} values, expected batch size {batchSize} x {_sampleSize} values per sample = {batchSize * _sampleSize}", nameof(x));
+        if (length != batchSize * _sampleSize)
+            throw new ArgumentException($"{arg} has {length} values, expected batch size {batchSize} x {_sampleSize} values per sample = {batchSize * _sampleSize}", arg);
     }
 
     private void UpdateComputedControls(long t, bool reset, bool applies)

@@ -88,9 +88,9 @@ public sealed partial class StepRunner : IDisposable
             built.Add(_transfer);
 
             _sampleSize = ComputeSampleSize();
-            _trainBatch = new HostBatch(_sampleSize, InputShape, Manifest.NumClasses);
+            _trainBatch = new HostBatch(_sampleSize, InputShape, Manifest.NumClasses, InputType == TensorElementType.Int64);
             built.Add(_trainBatch);
-            _evalBatch = new HostBatch(_sampleSize, InputShape, Manifest.NumClasses);
+            _evalBatch = new HostBatch(_sampleSize, InputShape, Manifest.NumClasses, InputType == TensorElementType.Int64);
             built.Add(_evalBatch);
             _state = BuildState(built);
             _controls = BuildControls(built);
@@ -159,7 +159,7 @@ public sealed partial class StepRunner : IDisposable
     /// </summary>
     public long Step { get; private set; }
 
-    /// <summary>Number of training-graph runs (<see cref="TrainStep"/> calls) so far, restored from checkpoints.</summary>
+    /// <summary>Number of training-graph runs (TrainStep calls) so far, restored from checkpoints.</summary>
     public long MicroStep { get; private set; }
 
     /// <summary>Seed of the Dropout keep masks (<see cref="StepRunnerOptions.DropoutSeed"/>).</summary>
@@ -193,8 +193,9 @@ public sealed partial class StepRunner : IDisposable
     {
         if (!_train.InputMetadata.TryGetValue(Manifest.InputName, out var meta))
             throw new InvalidDataException($"'{_manifestPath}': input_name '{Manifest.InputName}' is not an input of '{Manifest.TrainingModel}' (inputs: {string.Join(", ", _train.InputMetadata.Keys)})");
-        if (meta.ElementDataType != TensorElementType.Float)
-            throw new InvalidDataException($"'{Manifest.TrainingModel}': input '{Manifest.InputName}' is {meta.ElementDataType}, the runtime feeds float32");
+        if (meta.ElementDataType is not (TensorElementType.Float or TensorElementType.Int64))
+            throw new InvalidDataException($"'{Manifest.TrainingModel}': input '{Manifest.InputName}' is {meta.ElementDataType}, the runtime feeds float32 (features, images) or int64 (token ids)");
+        InputType = meta.ElementDataType;
         var dims = Manifest.InputShape.Length > 0 ? Manifest.InputShape : meta.Dimensions.Select(d => (long)d).ToArray();
         if (dims.Length < 1) throw new InvalidDataException($"'{_manifestPath}': input_shape is empty and '{Manifest.InputName}' has no shape in the graph");
         long n = 1;
@@ -208,6 +209,14 @@ public sealed partial class StepRunner : IDisposable
     }
 
     private long[] InputShape { get; set; } = [];
+
+    /// <summary>
+    /// Element type of the model's input: <see cref="TensorElementType.Float"/> (features, images: fed by
+    /// <see cref="TrainStep(ReadOnlySpan{float}, ReadOnlySpan{long}, int)"/>) or <see cref="TensorElementType.Int64"/>
+    /// (token ids, e.g. a text classifier's embedding lookup: fed by
+    /// <see cref="TrainStep(ReadOnlySpan{long}, ReadOnlySpan{long}, int)"/>).
+    /// </summary>
+    public TensorElementType InputType { get; private set; } = TensorElementType.Float;
 
     private StateSlot[] BuildState(List<IDisposable> built)
     {
