@@ -182,8 +182,10 @@ internal static class BenchStepCommand
             int n = o.Batch, sample = sampleDims.Aggregate(1, (a, d) => a * d);
             long[] inputShape = [n, .. sampleDims.Select(d => (long)d)];
             var rng = new Random(1);
-            var x = new float[n * sample];
-            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            // Features and images: uniform in [-1, 1]; token ids (int64 input): uniform over the embedding table's rows.
+            Array x = ModelCatalog.TokenVocabulary(forward) is { } vocab
+                ? Enumerable.Range(0, n * sample).Select(_ => rng.NextInt64(vocab)).ToArray()
+                : Enumerable.Range(0, n * sample).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
             var y = new long[n];
             for (int i = 0; i < n; i++) y[i] = rng.Next(classes);
 
@@ -191,8 +193,8 @@ internal static class BenchStepCommand
             using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes);
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
             using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
-            for (int i = 0; i < o.Warmup; i++) { runner.TrainStep(x, y, n); fwd.Run(); runner.Evaluate(x, n); fwdPlain.Run(); }
-            if (o.CudaProfilerRange) CudaProfiler.Range(() => runner.TrainStep(x, y, n));
+            for (int i = 0; i < o.Warmup; i++) { TrainStep(runner, x, y, n); fwd.Run(); Evaluate(runner, x, n); fwdPlain.Run(); }
+            if (o.CudaProfilerRange) CudaProfiler.Range(() => TrainStep(runner, x, y, n));
             var stepMs = new double[o.Repeats];
             var fwdMs = new double[o.Repeats];
             var plainMs = new double[o.Repeats];
@@ -200,13 +202,13 @@ internal static class BenchStepCommand
             for (int r = 0; r < o.Repeats; r++)
             {
                 var sw = Stopwatch.StartNew();
-                for (int i = 0; i < o.Steps; i++) runner.TrainStep(x, y, n);
+                for (int i = 0; i < o.Steps; i++) TrainStep(runner, x, y, n);
                 stepMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
                 sw.Restart();
                 for (int i = 0; i < o.Steps; i++) fwd.Run();
                 fwdMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
                 sw.Restart();
-                for (int i = 0; i < o.Steps; i++) runner.Evaluate(x, n);
+                for (int i = 0; i < o.Steps; i++) Evaluate(runner, x, n);
                 evalMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
                 sw.Restart();
                 for (int i = 0; i < o.Steps; i++) fwdPlain.Run();
@@ -224,8 +226,19 @@ internal static class BenchStepCommand
         }
     }
 
+    /// <summary>One training step on float features or int64 token ids.</summary>
+    private static void TrainStep(StepRunner runner, Array x, long[] y, int n)
+    {
+        if (x is long[] ids) runner.TrainStep(ids, y, n); else runner.TrainStep((float[])x, y, n);
+    }
+
+    private static void Evaluate(StepRunner runner, Array x, int n)
+    {
+        if (x is long[] ids) runner.Evaluate(ids, n); else runner.Evaluate((float[])x, n);
+    }
+
     /// <summary>Runs a few steps with ORT profiling on and prints time per op type, largest first.</summary>
-    private static void Profile(string model, string dir, Device device, float[] x, long[] y, long[] inputShape, int classes, BenchStepOptions o, IAnsiConsole console)
+    private static void Profile(string model, string dir, Device device, Array x, long[] y, long[] inputShape, int classes, BenchStepOptions o, IAnsiConsole console)
     {
         Directory.CreateDirectory(o.ProfileDir!);
         var so = SessionOptionsFactory.Create(device);
@@ -234,7 +247,7 @@ internal static class BenchStepCommand
         so.EnableProfiling = true;
         using (var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, SessionOptions = so }))
         {
-            for (int i = 0; i < o.Warmup + o.Steps; i++) runner.TrainStep(x, y, (int)inputShape[0]);
+            for (int i = 0; i < o.Warmup + o.Steps; i++) TrainStep(runner, x, y, (int)inputShape[0]);
         }
         so.Dispose();
         using (var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes,
@@ -296,7 +309,7 @@ internal static class BenchStepCommand
         private readonly RunOptions _run = new();
         private readonly SessionOptions _options;
 
-        public ForwardTimer(string path, Device device, float[] x, long[] inputShape, int classes, string? profilePrefix = null,
+        public ForwardTimer(string path, Device device, Array x, long[] inputShape, int classes, string? profilePrefix = null,
             GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_ALL)
         {
             // The model's own inference as ORT runs it: exported models may keep shape arithmetic on the host.
@@ -308,7 +321,7 @@ internal static class BenchStepCommand
                 _options.EnableProfiling = true;
             }
             _session = new InferenceSession(path, _options);
-            _input = OrtValue.CreateTensorValueFromMemory(x, inputShape);
+            _input = x is long[] ids ? OrtValue.CreateTensorValueFromMemory(ids, inputShape) : OrtValue.CreateTensorValueFromMemory((float[])x, inputShape);
             _output = OrtValue.CreateTensorValueFromMemory(new float[inputShape[0] * classes], [inputShape[0], classes]);
             _binding = _session.CreateIoBinding();
             _binding.BindInput(_session.InputNames[0], _input);

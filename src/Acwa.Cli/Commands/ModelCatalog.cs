@@ -48,6 +48,27 @@ internal static class ModelCatalog
     }
 
     /// <summary>
+    /// For a model whose input is int64 token ids, the number of ids every embedding table it indexes can take: the
+    /// smallest first dimension of the initializers that Gather nodes read with the input (directly or through a Cast)
+    /// as indices. Null when the input is not int64; an error naming the input when no such table is found (random ids
+    /// would then have no known valid range).
+    /// </summary>
+    public static long? TokenVocabulary(ModelProto m)
+    {
+        if (DeclaredInput(m) is not { } declared || declared.Input.Type?.TensorType?.ElemType != (int)ElementType.Int64) return null;
+        var name = declared.Input.Name;
+        var readers = new HashSet<string>(StringComparer.Ordinal) { name };
+        foreach (var n in m.Graph.Node)
+            if (n.OpType == "Cast" && n.Input.Count > 0 && readers.Contains(n.Input[0])) readers.Add(n.Output[0]);
+        var tables = m.Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.Count > 0 ? t.Dims[0] : 0, StringComparer.Ordinal);
+        var sizes = m.Graph.Node
+            .Where(n => n.OpType == "Gather" && n.Input.Count == 2 && readers.Contains(n.Input[1]) && n.GetInt("axis", 0) == 0 && tables.ContainsKey(n.Input[0]))
+            .Select(n => tables[n.Input[0]]).ToList();
+        return sizes.Count > 0 ? sizes.Min()
+            : throw new ArgumentException($"input '{name}' is int64 but no Gather reads it as indices into an embedding table, so no valid range of token ids is known");
+    }
+
+    /// <summary>
     /// The side of a model file's declared square image input ([N, C, S, S]), or null for a built-in model (null), another
     /// input shape or an unreadable file: image datasets (folder, ISIC-2018) are then resized to fit the model.
     /// </summary>

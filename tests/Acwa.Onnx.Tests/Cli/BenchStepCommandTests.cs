@@ -50,6 +50,7 @@ public sealed class BenchStepCommandTests : IDisposable
     [Theory]
     [InlineData("tiny_conv1d.onnx", "tiny_conv1d")] // [N, 2, 16]: 1-D convolutions
     [InlineData("tiny_mlp.onnx", "tiny_mlp")]       // [N, 20]
+    [InlineData("tiny_text.onnx", "tiny_text")]     // [N, 6] int64 token ids: drawn over the embedding table's 30 rows
     public void TimesModelFilesWithInputsOfOtherRanks(string file, string tag)
     {
         var (code, output, err) = Invoke("bench", "step", "--model", Models.ModelTestUtil.Fixture(file), "--steps", "1", "--repeats", "1", "--batch", "8");
@@ -148,5 +149,22 @@ public sealed class BenchStepCommandTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("PyTorch reference could not run", output);
         Assert.Contains("step / forward", output);
+    }
+
+    [Fact]
+    public void RefusesTokenIdsWithNoEmbeddingTableNamingTheInput()
+    {
+        // int64 input [N, 4] cast to float and multiplied: no Gather tells which ids are valid.
+        var b = new GraphBuilder("ids_as_numbers");
+        b.Input("ids", ElementType.Int64, null, 4);
+        var f = b.Op("Cast", ["ids"], Attr.Int("to", (long)ElementType.Float));
+        var logits = b.Op("MatMul", [f, b.ConstFloat("w", [4, 3], Enumerable.Range(0, 12).Select(i => i * 0.1f).ToArray())]);
+        b.OutputAs(logits, "logits", ElementType.Float, null, 3);
+        var path = Path.Combine(_dir, "ids_as_numbers.onnx");
+        OnnxModel.Save(OnnxModel.Create(b.Graph), path);
+        var (code, _, err) = Invoke("bench", "step", "--model", path, "--steps", "1", "--repeats", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("input 'ids' is int64", err);
+        Assert.Contains("embedding table", err);
     }
 }
