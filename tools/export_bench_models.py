@@ -8,8 +8,10 @@ Writes OUT_DIR/mobilenetv2.onnx: a MobileNetV2-style network (inverted residual 
 then a 1x1 convolution to 320 channels, global average pooling and a linear classifier; and OUT_DIR/mobilenetv3.onnx:
 MobileNetV3-Small's block table (3x3/5x5 depthwise, squeeze-excite with HardSigmoid, HardSwish and ReLU, exported as
 the ONNX ops HardSwish and HardSigmoid); and OUT_DIR/vit.onnx: a small vision transformer (8x8 patches, width 192,
-4 pre-LayerNorm blocks with 3-head attention and a GELU MLP of 768, class token). Random weights (seed 0), exported like the fixtures (opset 17, eval mode,
-batch norm kept, dynamic batch) with input [N, 3, side, side].
+4 pre-LayerNorm blocks with 3-head attention and a GELU MLP of 768, class token); and OUT_DIR/text.onnx: a small
+text classifier on int64 token ids [N, 64] (vocabulary 8000, width 128, 2 nn.TransformerEncoderLayer blocks with 4 heads,
+GELU feed-forward 512, key padding mask for id 0, masked mean pooling, linear head). Random weights (seed 0), exported
+like the fixtures (opset 17, eval mode, batch norm kept, dynamic batch) with input [N, 3, side, side] (text: [N, 64]).
 Needs torch (Debian's python3-torch 1.13 works) and nothing else.
 """
 import argparse
@@ -132,6 +134,22 @@ class Vit(nn.Module):
         return self.head(self.ln(self.blocks(t))[:, 0])
 
 
+class TextClassifier(nn.Module):
+    def __init__(self, classes, vocab=8000, length=64, dim=128, depth=2, heads=4, hidden=512):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.pos = nn.Parameter(torch.randn(1, length, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, hidden, dropout=0.1, activation="gelu", batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, depth)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, ids):
+        pad = ids == 0
+        h = self.enc(self.emb(ids) + self.pos, src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).to(h.dtype)
+        return self.head((h * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+
 def export(model, path, side):
     # eval + PRESERVE: inference-mode BatchNormalization, as acwa imports it
     torch.onnx.export(model.eval(), torch.randn(2, 3, side, side), path, opset_version=17,
@@ -154,6 +172,14 @@ def main():
     export(mobilenetv3_small(a.classes), os.path.join(a.out, "mobilenetv3.onnx"), a.side)
     torch.manual_seed(0)
     export(Vit(a.side, a.classes), os.path.join(a.out, "vit.onnx"), a.side)
+    torch.manual_seed(0)
+    text = TextClassifier(a.classes).eval()
+    ids = torch.randint(1, 8000, (2, 64))
+    ids[1, 40:] = 0
+    torch.onnx.export(text, (ids,), os.path.join(a.out, "text.onnx"), opset_version=17, do_constant_folding=False,
+                      training=torch.onnx.TrainingMode.PRESERVE, input_names=["ids"], output_names=["logits"],
+                      dynamic_axes={"ids": {0: "N"}, "logits": {0: "N"}})
+    print(os.path.join(a.out, "text.onnx"))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,19 @@ class ResNetCifar(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+BLAS = "unknown"
+
+
+def blas_library():
+    """The BLAS library this process loaded (Debian's python3-torch links libblas.so.3, which the alternatives system
+    points at Netlib's reference BLAS unless an optimised one such as libopenblas0-pthread is installed): its resolved
+    path, so that every figure says which BLAS PyTorch's Linear layers and matmuls ran on."""
+    torch.ones(4, 4) @ torch.ones(4, 4)
+    with open("/proc/self/maps") as f:
+        libs = sorted({line.split()[-1] for line in f if "libblas" in line.lower() and "/" in line})
+    return ", ".join(os.path.realpath(p) for p in libs) or "unknown"
+
+
 def read_idx(path):
     with gzip.open(path, "rb") as f:
         data = f.read()
@@ -130,7 +143,7 @@ def cpu_epoch(args):
         if args.models and name not in args.models.split(","):
             continue
         times = [time_epoch(make(), x, y) for _ in range(args.repeats)]
-        print(json.dumps({"framework": f"pytorch {torch.__version__}", "mode": "cpu-epoch", "model": name,
+        print(json.dumps({"framework": f"pytorch {torch.__version__}", "blas": BLAS, "mode": "cpu-epoch", "model": name,
                           "images": int(len(y)), "threads": args.threads, "epoch_s_median": statistics.median(times),
                           "epoch_s_min": min(times), "epoch_s_max": max(times)}), flush=True)
 
@@ -173,7 +186,7 @@ def cpu_step(args):
             t2 = time.perf_counter()
             steps.append((t1 - t0) / args.steps * 1e3)
             fwds.append((t2 - t1) / args.steps * 1e3)
-        print(json.dumps({"framework": f"pytorch {torch.__version__}", "mode": "cpu-step", "model": name,
+        print(json.dumps({"framework": f"pytorch {torch.__version__}", "blas": BLAS, "mode": "cpu-step", "model": name,
                           "batch": args.batch, "threads": args.threads,
                           "step_ms_median": statistics.median(steps), "step_ms_min": min(steps), "step_ms_max": max(steps),
                           "forward_ms_median": statistics.median(fwds), "forward_ms_min": min(fwds),
@@ -228,6 +241,8 @@ def main():
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--windows", type=int, default=5)
     args = p.parse_args()
+    global BLAS
+    BLAS = blas_library()
     torch.manual_seed(0)
     {"cpu-epoch": cpu_epoch, "cpu-step": cpu_step, "gpu-throughput": gpu_throughput}[args.mode](args)
 
