@@ -212,6 +212,36 @@ class TinyText(nn.Module):
         return self.fc((self.norm(h) * keep).sum(1) / keep.sum(1).clamp(min=1))
 
 
+class TinyLstm(nn.Module):
+    """A bidirectional LSTM classifier on sequences [N, 5, 3] (batch_first): LSTM(3 -> 4 per direction) ->
+    cat(mean of the outputs over time, the final hidden states of both directions) -> fc 3.
+    Ops: LSTM (bidirectional, torch's gate reordering as Slice/Concat of the weights, zero initial states from
+    ConstantOfShape), Transpose, Reshape, ReduceMean, Concat, Gemm."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        y, (h, _) = self.rnn(x)
+        return self.fc(torch.cat([y.mean(1), h.transpose(0, 1).flatten(1)], 1))
+
+
+class TinyGru(nn.Module):
+    """A two-layer GRU classifier on sequences [N, 5, 3] (batch_first): GRU(3 -> 6, 2 layers) -> last step's output ->
+    fc 3. Ops: GRU (linear_before_reset 1, as torch exports it), one node per layer, Gather of the last step, Gemm."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(3, 6, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y[:, -1])
+
+
 class BasicBlock(nn.Module):
     """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
 
@@ -584,6 +614,10 @@ def main():
     for i, length in enumerate([6, 4, 2, 6, 5, 1, 3, 6]):  # padded tails of several lengths
         ids[i, length:] = 0
     export_training_fixture("tiny_text", text, ids, y8, w3)
+    torch.manual_seed(8)
+    export_training_fixture("tiny_lstm", TinyLstm(), torch.randn(8, 5, 3), y8, w3)
+    torch.manual_seed(9)
+    export_training_fixture("tiny_gru", TinyGru(), torch.randn(8, 5, 3), y8, w3)
 
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))

@@ -34,6 +34,14 @@ public static class Attr
         return a;
     }
 
+    /// <summary>A list-of-strings attribute (e.g. a recurrent node's <c>activations</c>).</summary>
+    public static AttributeProto Strings(string name, params string[] values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Strings };
+        a.Strings.AddRange(values.Select(ByteString.CopyFromUtf8));
+        return a;
+    }
+
     /// <summary>A tensor attribute (e.g. for Constant's <c>value</c>).</summary>
     public static AttributeProto Tensor(string name, TensorProto value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Tensor, T = value };

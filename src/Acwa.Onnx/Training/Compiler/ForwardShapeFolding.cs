@@ -19,6 +19,7 @@ internal static class ForwardShapeFolding
     /// </summary>
     public static void FoldForward(GraphProto g, ForwardModelInfo info, bool cuda)
     {
+        RecurrentLowering.DropZeroInitialStates(g);
         var state = info.Trainable.Concat(info.Buffers).ToList();
         if (cuda) FoldHostShapeArithmetic(g, info.Shapes, info.Input, state);
         FoldReshapeShapes(g, info.Shapes, state);

@@ -12,7 +12,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
 {
     /// <summary>
     /// forward -> computed Reshape shapes folded to constants (<see cref="ForwardShapeFolding"/>) -> 1-D convolutions and
-    /// poolings as 2-D ones (<see cref="Conv1dLowering"/>), Instance- and GroupNormalization as LayerNormalization (<see cref="NormalizationLowering"/>), small depthwise convolutions as MatMuls on the CPU -> TrainingRewrite (BN on batch statistics, Dropout masks) -> loss fragment on the logits ->
+    /// poolings as 2-D ones (<see cref="Conv1dLowering"/>), Instance- and GroupNormalization as LayerNormalization (<see cref="NormalizationLowering"/>), LSTM and GRU unrolled over time (<see cref="RecurrentLowering"/>), small depthwise convolutions as MatMuls on the CPU -> TrainingRewrite (BN on batch statistics, Dropout masks) -> loss fragment on the logits ->
     /// ReverseMode with seeds {logits: dLogits} -> [accumulation] -> [global-norm clipping] -> optimizer per parameter.
     /// Trainable parameters and buffers become graph inputs under their initializer names; their next values, the optimizer
     /// state and the loss, logits and predictions are outputs. With <paramref name="exposeGradients"/> every parameter's raw
@@ -33,6 +33,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var gradientOptions = o.ResolvedGradients;
         Conv1dLowering.Apply(b, shapes);
         NormalizationLowering.Apply(b, shapes, Opset(forward));
+        RecurrentLowering.Apply(b, shapes);
         DepthwiseLowering.Apply(b, shapes, gradientOptions.ResolvedDenseDepthwiseMaxPairs);
         var rewrite = TrainingRewrite.Rewrite(b, shapes, new TrainingRewriteOptions { Opset = Opset(forward), InferenceBatchNorms = info.InferenceBatchNorms });
         var labels = GraphOps.InputUnique(b, "y", ElementType.Int64, [null]);
