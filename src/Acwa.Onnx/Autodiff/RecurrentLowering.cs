@@ -116,19 +116,26 @@ public static class RecurrentLowering
 
         private string Op(string type, IReadOnlyList<string> inputs, long[] dims, params AttributeProto[] attrs) => Reg(b.Op(type, inputs, attrs), dims);
 
-        private string[] Split(string v, int axis, long[] dims, int parts)
+        private string[] Split(string v, int axis, long[] dims, int parts) => Split(v, axis, dims, Enumerable.Repeat(dims[axis] / parts, parts).ToArray());
+
+        private string[] Split(string v, int axis, long[] dims, long[] sizes)
         {
-            var outs = b.OpMulti("Split", [v, b.ConstInt64("rnn_split", Enumerable.Repeat(dims[axis] / parts, parts).ToArray())], parts, Attr.Int("axis", axis));
-            var pd = (long[])dims.Clone();
-            pd[axis] /= parts;
-            foreach (var o in outs) Reg(o, pd);
+            var outs = b.OpMulti("Split", [v, b.ConstInt64("rnn_split", sizes)], sizes.Length, Attr.Int("axis", axis));
+            for (int i = 0; i < outs.Length; i++)
+            {
+                var pd = (long[])dims.Clone();
+                pd[axis] = sizes[i];
+                Reg(outs[i], pd);
+            }
             return outs;
         }
 
-        /// <summary>Direction d's slice of a [D, ...] tensor, without the direction axis.</summary>
-        private string Direction(string v, int d, long[] rest) =>
-            Op("Squeeze", [Op("Slice", [v, b.ConstInt64("rnn_d0", d), b.ConstInt64("rnn_d1", d + 1), b.ConstInt64("rnn_ax0", 0)], [1, .. rest]),
-                b.ConstInt64("rnn_ax0", 0)], rest);
+        /// <summary>Direction d's slice of a [D, ...] tensor, keeping a leading axis of 1 (<paramref name="keep"/>) or not.</summary>
+        private string Direction(string v, int d, long[] rest, bool keep = false)
+        {
+            var slice = Op("Slice", [v, b.ConstInt64("rnn_d0", d), b.ConstInt64("rnn_d1", d + 1), b.ConstInt64("rnn_ax0", 0)], [1, .. rest]);
+            return keep ? slice : Op("Squeeze", [slice, b.ConstInt64("rnn_ax0", 0)], rest);
+        }
 
         /// <summary>True when <paramref name="v"/> is absent or ConstantOfShape's zeros (torch's default initial state).</summary>
         private bool IsZeroState(string v)
@@ -180,10 +187,10 @@ public static class RecurrentLowering
                 var proj = Op("MatMul", [x, Op("Transpose", [w], [inputSize, gh], Attr.Ints("perm", 1, 0))], [_steps, batch, gh]);
                 if (wb is not null) proj = Op("Add", [proj, wb], [_steps, batch, gh]);
                 if (_lstm && rb is not null) proj = Op("Add", [proj, rb], [_steps, batch, gh]);
-                var steps = Split(proj, 0, [_steps, batch, gh], (int)_steps)
-                    .Select(s => Op("Squeeze", [s, b.ConstInt64("rnn_ax0", 0)], [batch, gh])).ToArray();
-                string? h = IsZeroState(In(5)) ? null : Direction(In(5), d, [batch, _h]);
-                string? c = _lstm && !IsZeroState(In(6)) ? Direction(In(6), d, [batch, _h]) : null;
+                // Per-step tensors keep a leading axis of 1 ([1, N, ...]): no Squeeze / Unsqueeze per step, Y is their Concat.
+                var steps = Split(proj, 0, [_steps, batch, gh], (int)_steps);
+                string? h = IsZeroState(In(5)) ? null : Direction(In(5), d, [batch, _h], keep: true);
+                string? c = _lstm && !IsZeroState(In(6)) ? Direction(In(6), d, [batch, _h], keep: true) : null;
                 var rt = Op("Transpose", [r], [_h, gh], Attr.Ints("perm", 1, 0));
                 var outs = new string[_steps];
                 for (long k = 0; k < _steps; k++)
@@ -202,28 +209,28 @@ public static class RecurrentLowering
         private (string H, string C) LstmStep(string xt, string? h, string? c, string rt, long batch)
         {
             long gh = _gates * _h;
-            var gates = h is null ? xt : Op("Add", [xt, Op("MatMul", [h, rt], [batch, gh])], [batch, gh]);
-            var g = Split(gates, 1, [batch, gh], 4); // i, o, f, c
-            var i = Op("Sigmoid", [g[0]], [batch, _h]);
-            var o = Op("Sigmoid", [g[1]], [batch, _h]);
-            var cand = Op("Tanh", [g[3]], [batch, _h]);
-            var ic = Op("Mul", [i, cand], [batch, _h]);
-            var next = c is null ? ic : Op("Add", [Op("Mul", [Op("Sigmoid", [g[2]], [batch, _h]), c], [batch, _h]), ic], [batch, _h]);
-            return (Op("Mul", [o, Op("Tanh", [next], [batch, _h])], [batch, _h]), next);
+            long[] gd = [1, batch, _h];
+            var gates = h is null ? xt : Op("Add", [xt, Op("MatMul", [h, rt], [1, batch, gh])], [1, batch, gh]);
+            // i, o, f are contiguous: one Sigmoid over them, one Tanh over c.
+            var g = Split(gates, 2, [1, batch, gh], [3 * _h, _h]);
+            var iof = Split(Op("Sigmoid", [g[0]], [1, batch, 3 * _h]), 2, [1, batch, 3 * _h], 3);
+            var ic = Op("Mul", [iof[0], Op("Tanh", [g[1]], gd)], gd);
+            var next = c is null ? ic : Op("Add", [Op("Mul", [iof[2], c], gd), ic], gd);
+            return (Op("Mul", [iof[1], Op("Tanh", [next], gd)], gd), next);
         }
 
         private string GruStep(string xt, string? h, string r, string rt, string? rb, long batch)
         {
             bool lbr = n.GetInt("linear_before_reset", 0) != 0;
-            var xg = Split(xt, 1, [batch, 3 * _h], 3); // z, r, h
+            var xg = Split(xt, 2, [1, batch, 3 * _h], 3); // z, r, h
             string[]? rg = null; // recurrent parts h R^T + Rb, per gate
             if (h is not null || rb is not null)
             {
-                var rec = h is null ? null : Op("MatMul", [h, rt], [batch, 3 * _h]);
-                if (rb is not null) rec = rec is null ? rb : Op("Add", [rec, rb], [batch, 3 * _h]);
-                rg = rec == rb ? Split(rb!, 0, [3 * _h], 3) : Split(rec!, 1, [batch, 3 * _h], 3);
+                var rec = h is null ? null : Op("MatMul", [h, rt], [1, batch, 3 * _h]);
+                if (rb is not null) rec = rec is null ? rb : Op("Add", [rec, rb], [1, batch, 3 * _h]);
+                rg = rec == rb ? Split(rb!, 0, [3 * _h], 3) : Split(rec!, 2, [1, batch, 3 * _h], 3);
             }
-            long[] gd = [batch, _h];
+            long[] gd = [1, batch, _h];
             var z = Op("Sigmoid", [rg is null ? xg[0] : Op("Add", [xg[0], rg[0]], gd)], gd);
             var reset = Op("Sigmoid", [rg is null ? xg[1] : Op("Add", [xg[1], rg[1]], gd)], gd);
             string hidden;
@@ -246,9 +253,10 @@ public static class RecurrentLowering
 
         private void WriteOutputs(List<string[]> hs, List<(string H, string? C)> finals, long batch, int dirs)
         {
+            // values are [1, N, H] (steps, final states) or [T, N, H] (one direction's Y, unsqueezed to [T, 1, N, H] first)
             string Stack(IEnumerable<string> values, int axis, long[] each, long[] stacked)
             {
-                var parts = values.Select(v => Op("Unsqueeze", [v, b.ConstInt64("rnn_axis" + axis, axis)], each)).ToList();
+                var parts = values.Select(v => axis == 0 ? v : Op("Unsqueeze", [v, b.ConstInt64("rnn_axis" + axis, axis)], each)).ToList();
                 return parts.Count == 1 ? parts[0] : Op("Concat", parts, stacked, Attr.Int("axis", axis));
             }
             void Name(int output, string value)
