@@ -19,56 +19,28 @@ public sealed partial class StepRunner
     /// straight from the device-resident state (no copies). Any batch size of 1 or more works. When the eval graph takes
     /// labels (it has an in-graph confusion output), zeros are fed and the confusion output is not computed.
     /// </summary>
-    public EvalResult Evaluate(ReadOnlySpan<float> x, int batchSize)
-    {
-        ThrowIfDisposed();
-        CheckBatch(x.Length, TensorElementType.Float, batchSize);
-        _evalBatch.EnsureBatchSize(batchSize);
-        x.CopyTo(_evalBatch.XSpan);
-        return EvaluateCore(default, withLabels: false);
-    }
+    public EvalResult Evaluate(ReadOnlySpan<float> x, int batchSize) => EvaluateOn(x, default, batchSize, withLabels: false);
 
     /// <summary><see cref="Evaluate(ReadOnlySpan{float}, int)"/> for a model whose input is int64 token ids (<see cref="InputType"/>).</summary>
-    public EvalResult Evaluate(ReadOnlySpan<long> ids, int batchSize)
-    {
-        ThrowIfDisposed();
-        CheckBatch(ids.Length, TensorElementType.Int64, batchSize);
-        _evalBatch.EnsureBatchSize(batchSize);
-        ids.CopyTo(_evalBatch.IdsSpan);
-        return EvaluateCore(default, withLabels: false);
-    }
+    public EvalResult Evaluate(ReadOnlySpan<long> ids, int batchSize) => EvaluateOn(ids, default, batchSize, withLabels: false);
 
     /// <summary>
     /// Like <see cref="Evaluate(ReadOnlySpan{float}, int)"/>, also feeding the labels <paramref name="y"/>; when the eval
     /// graph has an in-graph confusion output (<see cref="ArtifactManifest.EvalConfusionOutput"/>), the result's
     /// <see cref="EvalResult.Confusion"/> holds this batch's C x C counts (rows = true class).
     /// </summary>
-    public EvalResult Evaluate(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize)
-    {
-        ThrowIfDisposed();
-        CheckBatch(x.Length, TensorElementType.Float, batchSize);
-        CheckEvalLabels(y, batchSize);
-        _evalBatch.EnsureBatchSize(batchSize);
-        x.CopyTo(_evalBatch.XSpan);
-        return EvaluateCore(y, withLabels: true);
-    }
+    public EvalResult Evaluate(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize) => EvaluateOn(x, y, batchSize, withLabels: true);
 
     /// <summary><see cref="Evaluate(ReadOnlySpan{float}, ReadOnlySpan{long}, int)"/> for a model whose input is int64 token ids.</summary>
-    public EvalResult Evaluate(ReadOnlySpan<long> ids, ReadOnlySpan<long> y, int batchSize)
+    public EvalResult Evaluate(ReadOnlySpan<long> ids, ReadOnlySpan<long> y, int batchSize) => EvaluateOn(ids, y, batchSize, withLabels: true);
+
+    private EvalResult EvaluateOn<T>(ReadOnlySpan<T> x, ReadOnlySpan<long> y, int batchSize, bool withLabels) where T : unmanaged
     {
         ThrowIfDisposed();
-        CheckBatch(ids.Length, TensorElementType.Int64, batchSize);
-        CheckEvalLabels(y, batchSize);
-        _evalBatch.EnsureBatchSize(batchSize);
-        ids.CopyTo(_evalBatch.IdsSpan);
-        return EvaluateCore(y, withLabels: true);
-    }
-
-    private void CheckEvalLabels(ReadOnlySpan<long> y, int batchSize)
-    {
-        if (y.Length != batchSize) throw new ArgumentException($"y has {y.Length} labels, expected batch size {batchSize}", nameof(y));
-        for (int i = 0; i < y.Length; i++)
-            if ((ulong)y[i] >= (ulong)NumClasses) throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
+        CheckBatch(x.Length, InputTypeOf<T>(), batchSize);
+        if (withLabels) CheckLabels(y, batchSize, validate: true);
+        LoadInput(_evalBatch, x, batchSize);
+        return EvaluateCore(y, withLabels);
     }
 
     private Microsoft.ML.OnnxRuntime.OrtValue? _evalConfusionValue;

@@ -30,15 +30,7 @@ public sealed partial class StepRunner
     /// are fed 1 - beta^(Step+1) before the run.
     /// </summary>
     /// <exception cref="ArgumentException">Lengths do not match the batch size, or a label is outside [0, C) (the message names the index and value).</exception>
-    public StepResult TrainStep(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize)
-    {
-        ThrowIfDisposed();
-        CheckBatch(x.Length, TensorElementType.Float, batchSize);
-        CheckLabels(y, batchSize);
-        _trainBatch.EnsureBatchSize(batchSize);
-        x.CopyTo(_trainBatch.XSpan);
-        return TrainCore(y, batchSize);
-    }
+    public StepResult TrainStep(ReadOnlySpan<float> x, ReadOnlySpan<long> y, int batchSize) => TrainStepOn(x, y, batchSize);
 
     /// <summary>
     /// <see cref="TrainStep(ReadOnlySpan{float}, ReadOnlySpan{long}, int)"/> for a model whose input is int64
@@ -46,25 +38,35 @@ public sealed partial class StepRunner
     /// <see cref="SampleSize"/> token ids (row-major), e.g. a text classifier's [N, L] ids with its padding id in the tails.
     /// </summary>
     /// <exception cref="ArgumentException">The model's input is float32, lengths do not match the batch size, or a label is outside [0, C).</exception>
-    public StepResult TrainStep(ReadOnlySpan<long> ids, ReadOnlySpan<long> y, int batchSize)
+    public StepResult TrainStep(ReadOnlySpan<long> ids, ReadOnlySpan<long> y, int batchSize) => TrainStepOn(ids, y, batchSize);
+
+    private StepResult TrainStepOn<T>(ReadOnlySpan<T> x, ReadOnlySpan<long> y, int batchSize) where T : unmanaged
     {
         ThrowIfDisposed();
-        CheckBatch(ids.Length, TensorElementType.Int64, batchSize);
-        CheckLabels(y, batchSize);
-        _trainBatch.EnsureBatchSize(batchSize);
-        ids.CopyTo(_trainBatch.IdsSpan);
+        CheckBatch(x.Length, InputTypeOf<T>(), batchSize);
+        CheckLabels(y, batchSize, _runnerOptions.ValidateLabels);
+        LoadInput(_trainBatch, x, batchSize);
         return TrainCore(y, batchSize);
     }
 
-    private void CheckLabels(ReadOnlySpan<long> y, int batchSize)
+    private static TensorElementType InputTypeOf<T>() => typeof(T) == typeof(long) ? TensorElementType.Int64 : TensorElementType.Float;
+
+    /// <summary>Sizes <paramref name="batch"/> for <paramref name="batchSize"/> rows and copies the (checked) input into it.</summary>
+    private static void LoadInput<T>(HostBatch batch, ReadOnlySpan<T> x, int batchSize) where T : unmanaged
+    {
+        batch.EnsureBatchSize(batchSize);
+        if (typeof(T) == typeof(long)) x.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<long, T>(batch.IdsSpan));
+        else x.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<float, T>(batch.XSpan));
+    }
+
+    /// <summary>y must hold <paramref name="batchSize"/> labels; with <paramref name="validate"/>, each in [0, C) (the message names index and value).</summary>
+    private void CheckLabels(ReadOnlySpan<long> y, int batchSize, bool validate)
     {
         if (y.Length != batchSize) throw new ArgumentException($"y has {y.Length} labels, expected batch size {batchSize}", nameof(y));
-        if (_runnerOptions.ValidateLabels)
-        {
-            for (int i = 0; i < y.Length; i++)
-                if ((ulong)y[i] >= (ulong)NumClasses)
-                    throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
-        }
+        if (!validate) return;
+        for (int i = 0; i < y.Length; i++)
+            if ((ulong)y[i] >= (ulong)NumClasses)
+                throw new ArgumentException($"label y[{i}] = {y[i]} is outside [0, {NumClasses})", nameof(y));
     }
 
     /// <summary>The step once the batch's input is in the host buffer.</summary>
