@@ -14,8 +14,8 @@ namespace Acwa.Onnx.Autodiff;
 ///       H = (1 - z) h~ + z h'
 /// </code>
 /// The input projections of all steps are one MatMul; each step adds its recurrent MatMul. Directions forward, reverse
-/// and bidirectional; optional biases and initial states (an initial state made by ConstantOfShape of zeros, as torch
-/// exports it, counts as none: the first step then skips its recurrent terms). Not supported, named in the error: a
+/// and bidirectional; optional biases and initial states (zeros made by ConstantOfShape, as torch exports them, are
+/// dropped first by <see cref="DropZeroInitialStates"/>: the first step then skips its recurrent terms). Not supported, named in the error: a
 /// batch-dependent or unknown number of steps, layout 1 (batch-major; ONNX Runtime's CPU kernels refuse it too),
 /// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs; the evaluation graph and the inference export keep
 /// ORT's fused LSTM / GRU kernels.
@@ -27,6 +27,7 @@ public static class RecurrentLowering
     {
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(shapes);
+        DropZeroInitialStates(b.Graph); // an absent initial state lets the first step skip its recurrent terms
         int lowered = 0;
         foreach (var n in b.Graph.Node.Where(n => n.OpType is "LSTM" or "GRU" && n.Domain is "" or "ai.onnx").ToList())
         {
@@ -34,9 +35,6 @@ public static class RecurrentLowering
             new Unroller(b, shapes, n).Emit();
             b.MoveAppendedTo(before, index);
             b.Graph.Node.Remove(n);
-            // The zero initial states' ConstantOfShape(Shape(X)...) chains now feed nothing (and would be host shape
-            // arithmetic on CUDA): remove what only fed them.
-            RemoveUnusedProducers(b.Graph, n.Input.Where(i => i.Length > 0));
             lowered++;
         }
         return lowered;
@@ -137,17 +135,6 @@ public static class RecurrentLowering
             return keep ? slice : Op("Squeeze", [slice, b.ConstInt64("rnn_ax0", 0)], rest);
         }
 
-        /// <summary>True when <paramref name="v"/> is absent or ConstantOfShape's zeros (torch's default initial state).</summary>
-        private bool IsZeroState(string v)
-        {
-            if (v.Length == 0) return true;
-            var p = b.Graph.Node.FirstOrDefault(x => x.Output.Contains(v));
-            if (p is null || p.OpType != "ConstantOfShape") return false;
-            var value = p.Attribute.FirstOrDefault(a => a.Name == "value")?.T;
-            // ConstantOfShape's value defaults to a float 0; a float value must be all zeros (raw bytes or float_data).
-            return value is null || (value.DataType == (int)ElementType.Float && Tensors.ToFloats(value).All(x => x == 0));
-        }
-
         public void Emit()
         {
             if (!shapes.TryGet(In(0), out var xd) || xd.Length != 3) throw Bad($"input X '{In(0)}' needs a known rank-3 shape");
@@ -189,8 +176,8 @@ public static class RecurrentLowering
                 if (_lstm && rb is not null) proj = Op("Add", [proj, rb], [_steps, batch, gh]);
                 // Per-step tensors keep a leading axis of 1 ([1, N, ...]): no Squeeze / Unsqueeze per step, Y is their Concat.
                 var steps = Split(proj, 0, [_steps, batch, gh], (int)_steps);
-                string? h = IsZeroState(In(5)) ? null : Direction(In(5), d, [batch, _h], keep: true);
-                string? c = _lstm && !IsZeroState(In(6)) ? Direction(In(6), d, [batch, _h], keep: true) : null;
+                string? h = In(5).Length == 0 ? null : Direction(In(5), d, [batch, _h], keep: true);
+                string? c = _lstm && In(6).Length > 0 ? Direction(In(6), d, [batch, _h], keep: true) : null;
                 var rt = Op("Transpose", [r], [_h, gh], Attr.Ints("perm", 1, 0));
                 var outs = new string[_steps];
                 for (long k = 0; k < _steps; k++)
