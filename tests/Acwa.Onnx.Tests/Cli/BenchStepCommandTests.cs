@@ -113,7 +113,7 @@ public sealed class BenchStepCommandTests : IDisposable
         var script = Path.Combine(_dir, "reference.sh");
         File.WriteAllText(script, """
             echo "args: $*"
-            echo '{"framework": "stand-in", "mode": "cpu-step", "model": "mlp", "step_ms_median": 1000.0, "step_ms_min": 900.0, "step_ms_max": 1100.0, "forward_ms_median": 400.0, "forward_ms_min": 390.0, "forward_ms_max": 410.0, "step_over_forward": 2.5}'
+            echo '{"framework": "stand-in", "mode": "cpu-step", "model": "mlp", "step_ms_median": 1000.0, "step_ms_min": 900.0, "step_ms_max": 1100.0, "forward_ms_median": 400.0, "forward_ms_min": 390.0, "forward_ms_max": 410.0, "step_over_forward": 2.5, "blas": "/usr/lib/stand-in/libblas.so.3"}'
             """);
         var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "2", "--batch", "16", "--torch", script, "--python", "/bin/sh");
         Assert.True(code == 0, err);
@@ -126,6 +126,7 @@ public sealed class BenchStepCommandTests : IDisposable
         // Our step's median over the stand-in's 1000 ms.
         double ours = double.Parse(cells[4], System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal((ours / 1000.0).ToString("F2", System.Globalization.CultureInfo.InvariantCulture), cells[5]);
+        Assert.Contains("PyTorch's BLAS: /usr/lib/stand-in/libblas.so.3", output);
     }
 
     [Fact]
