@@ -4,11 +4,12 @@ using Acwa.Onnx.Graphs.Proto;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>
-/// Unrolls LSTM and GRU nodes (what torch.onnx exports for nn.LSTM and nn.GRU) over their fixed number of time steps into
+/// Unrolls LSTM, GRU and RNN nodes (what torch.onnx exports for nn.LSTM, nn.GRU and nn.RNN) over their fixed number of time steps into
 /// MatMul, Add, Split, Sigmoid, Tanh and Mul nodes, whose gradient rules then give backpropagation through time. ONNX's
 /// equations, gate order and bias layout (LSTM: gates i, o, f, c; GRU: z, r, h with either linear_before_reset):
 /// <code>
 /// LSTM: i, o, f = sigmoid(x W^T + h R^T + Wb + Rb); c~ = tanh(...); C = f C' + i c~; H = o tanh(C)
+/// RNN:  H = tanh(x W^T + h R^T + Wb + Rb)   (or relu: nn.RNN(nonlinearity='relu'))
 /// GRU:  z, r = sigmoid(...); h~ = tanh(x Wh^T + r (h Rh^T + Rbh) + Wbh)   (linear_before_reset != 0, PyTorch's)
 ///                            h~ = tanh(x Wh^T + (r h) Rh^T + Rbh + Wbh)   (linear_before_reset = 0)
 ///       H = (1 - z) h~ + z h'
@@ -29,7 +30,7 @@ public static class RecurrentLowering
         ArgumentNullException.ThrowIfNull(shapes);
         DropZeroInitialStates(b.Graph); // an absent initial state lets the first step skip its recurrent terms
         int lowered = 0;
-        foreach (var n in b.Graph.Node.Where(n => n.OpType is "LSTM" or "GRU" && n.Domain is "" or "ai.onnx").ToList())
+        foreach (var n in b.Graph.Node.Where(n => n.OpType is "LSTM" or "GRU" or "RNN" && n.Domain is "" or "ai.onnx").ToList())
         {
             int index = b.Graph.Node.IndexOf(n), before = b.Graph.Node.Count;
             new Unroller(b, shapes, n).Emit();
@@ -97,7 +98,8 @@ public static class RecurrentLowering
 
     private sealed class Unroller(GraphBuilder b, ShapeTable shapes, NodeProto n)
     {
-        private readonly bool _lstm = n.OpType == "LSTM";
+        private readonly bool _lstm = n.OpType == "LSTM", _rnn = n.OpType == "RNN";
+        private string _rnnActivation = "Tanh";
         private ElementType _t;
         private long _h, _steps;
         private int _gates;
@@ -148,13 +150,15 @@ public static class RecurrentLowering
             if (n.Attribute.Any(a => a.Name == "clip")) throw Bad("the clip attribute is not supported for training");
             if (n.GetInt("input_forget", 0) != 0) throw Bad("input_forget is not supported for training");
             var acts = n.Attribute.FirstOrDefault(a => a.Name == "activations")?.Strings.Select(s => s.ToStringUtf8()).ToList();
-            string[] defaults = _lstm ? ["Sigmoid", "Tanh", "Tanh"] : ["Sigmoid", "Tanh"];
+            string[] defaults = _lstm ? ["Sigmoid", "Tanh", "Tanh"] : _rnn ? ["Tanh"] : ["Sigmoid", "Tanh"];
+            // A plain RNN may use Relu (nn.RNN(nonlinearity='relu')), the same in both directions.
+            if (_rnn && acts is { Count: > 0 } && acts.All(a => a.Equals("Relu", StringComparison.OrdinalIgnoreCase))) (defaults, _rnnActivation) = (["Relu"], "Relu");
             if (acts is { Count: > 0 } && !acts.SequenceEqual(defaults.Concat(acts.Count > defaults.Length ? defaults : []), StringComparer.OrdinalIgnoreCase))
-                throw Bad($"activations [{string.Join(", ", acts)}] are not supported for training (only the defaults {string.Join(", ", defaults)})");
+                throw Bad($"activations [{string.Join(", ", acts)}] are not supported for training (only the defaults {string.Join(", ", defaults)}{(_rnn ? ", or Relu" : "")})");
             string direction = n.GetString("direction", "forward");
             int dirs = direction == "bidirectional" ? 2 : 1;
             if (direction is not ("forward" or "reverse" or "bidirectional")) throw Bad($"unknown direction '{direction}'");
-            _gates = _lstm ? 4 : 3;
+            _gates = _lstm ? 4 : _rnn ? 1 : 3;
             if (!shapes.TryGet(In(1), out var wd) || wd.Length != 3 || wd[1] % _gates != 0) throw Bad($"W '{In(1)}' needs a known shape [D, {_gates}H, I]");
             _h = wd[1] / _gates;
             long gh = _gates * _h;
@@ -173,7 +177,7 @@ public static class RecurrentLowering
                 // All steps' input projections at once: [T, N, I] x [I, G H] (+ Wb, and Rb where it is not inside a gate).
                 var proj = Op("MatMul", [x, Op("Transpose", [w], [inputSize, gh], Attr.Ints("perm", 1, 0))], [_steps, batch, gh]);
                 if (wb is not null) proj = Op("Add", [proj, wb], [_steps, batch, gh]);
-                if (_lstm && rb is not null) proj = Op("Add", [proj, rb], [_steps, batch, gh]);
+                if (!n.OpType.Equals("GRU", StringComparison.Ordinal) && rb is not null) proj = Op("Add", [proj, rb], [_steps, batch, gh]);
                 // Per-step tensors keep a leading axis of 1 ([1, N, ...]): no Squeeze / Unsqueeze per step, Y is their Concat.
                 var steps = Split(proj, 0, [_steps, batch, gh], (int)_steps);
                 string? h = In(5).Length == 0 ? null : Direction(In(5), d, [batch, _h], keep: true);
@@ -184,6 +188,7 @@ public static class RecurrentLowering
                 {
                     long t = reverse ? _steps - 1 - k : k;
                     if (_lstm) (h, c) = LstmStep(steps[t], h, c, rt, batch);
+                    else if (_rnn) h = Op(_rnnActivation, [h is null ? steps[t] : Op("Add", [steps[t], Op("MatMul", [h, rt], [1, batch, _h])], [1, batch, _h])], [1, batch, _h]);
                     else h = GruStep(steps[t], h, r, rt, rb, batch);
                     outs[t] = h;
                 }

@@ -6,7 +6,7 @@ using Acwa.Onnx.Tests.Compiler;
 namespace Acwa.Onnx.Tests.Autodiff;
 
 /// <summary>
-/// LSTM and GRU unrolled over time (<see cref="RecurrentLowering"/>): the lowered graph computes what ONNX Runtime's own
+/// LSTM, GRU and RNN unrolled over time (<see cref="RecurrentLowering"/>): the lowered graph computes what ONNX Runtime's own
 /// LSTM / GRU kernels compute (every output, for each direction, layout, bias, initial state and GRU's
 /// linear_before_reset; layout 0, the only one ONNX Runtime's CPU kernels run), and its gradients (backpropagation through time by the elementwise and MatMul rules) match
 /// central differences, initial states included. The PyTorch fixtures tiny_lstm / tiny_gru check whole steps.
@@ -21,7 +21,7 @@ public class RecurrentLoweringTests
     /// </summary>
     private static string[] Emit(GraphBuilder g, string op, string direction, long layout, bool bias, bool initial, long lbr, int outputs)
     {
-        long d = direction == "bidirectional" ? 2 : 1, gates = op == "LSTM" ? 4 : 3;
+        long d = direction == "bidirectional" ? 2 : 1, gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
         var rng = new Random(3);
         float[] R(long n) => Enumerable.Range(0, (int)n).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
         string Param(string name, long[] dims) => g.Graph.Input.Any(v => v.Name == name) ? name : g.Initializer(Tensors.Float(name, dims, R(Tensors.ElementCount(dims))));
@@ -38,6 +38,7 @@ public class RecurrentLoweringTests
         }
         var attrs = new List<AttributeProto> { Attr.Int("hidden_size", H), Attr.String("direction", direction), Attr.Int("layout", layout) };
         if (op == "GRU") attrs.Add(Attr.Int("linear_before_reset", lbr));
+        if (op == "RNN" && lbr == 1) attrs.Add(Attr.Strings("activations", [.. Enumerable.Repeat("Relu", (int)d)])); // lbr 1 stands for Relu here
         return g.OpMulti(op, inputs, outputs, [.. attrs]);
     }
 
@@ -51,6 +52,8 @@ public class RecurrentLoweringTests
         { "GRU", "bidirectional", 0, true, false, 1 },
         { "GRU", "reverse", 0, false, true, 0 },
         { "GRU", "forward", 0, true, false, 0 },
+        { "RNN", "forward", 0, true, true, 0 },
+        { "RNN", "bidirectional", 0, false, false, 1 },
     };
 
     [Theory]
@@ -92,7 +95,7 @@ public class RecurrentLoweringTests
     [MemberData(nameof(Configurations))]
     public void GradientsThroughTimeMatchFiniteDifferences(string op, string direction, long layout, bool bias, bool initial, long lbr)
     {
-        long d = direction == "bidirectional" ? 2 : 1, gates = op == "LSTM" ? 4 : 3;
+        long d = direction == "bidirectional" ? 2 : 1, gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
         var inputs = new List<GradInput>
         {
             layout == 0 ? new("x", [T, N, I], BatchAxis: 1) : new("x", [N, T, I]),
