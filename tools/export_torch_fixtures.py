@@ -242,6 +242,20 @@ class TinyGru(nn.Module):
         return self.fc(y[:, -1])
 
 
+class TinyRnn(nn.Module):
+    """A bidirectional Elman RNN (ReLU) on sequences [N, 5, 3] (batch_first): RNN(3 -> 5 per direction,
+    nonlinearity relu) -> maximum over time -> fc 3. Ops: RNN (activations Relu), ReduceMax, Gemm."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(3, 5, nonlinearity="relu", batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y.amax(1))
+
+
 class BasicBlock(nn.Module):
     """CIFAR ResNet basic block as in the LDAM-DRW code (resnet_cifar.py)."""
 
@@ -618,6 +632,8 @@ def main():
     export_training_fixture("tiny_lstm", TinyLstm(), torch.randn(8, 5, 3), y8, w3)
     torch.manual_seed(9)
     export_training_fixture("tiny_gru", TinyGru(), torch.randn(8, 5, 3), y8, w3)
+    torch.manual_seed(10)
+    export_training_fixture("tiny_rnn", TinyRnn(), torch.randn(8, 5, 3), y8, w3)
 
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))

@@ -25,7 +25,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit", "tiny_conv1d", "tiny_normed", "tiny_text", "tiny_lstm", "tiny_gru" })
+            foreach (var f in new[] { "tiny_mlp", "tiny_cnn", "tiny_resnet", "tiny_resnet_fresh", "tiny_mobilenet", "tiny_vit", "tiny_conv1d", "tiny_normed", "tiny_text", "tiny_lstm", "tiny_gru", "tiny_rnn" })
                 foreach (var o in new[] { "sgd", "adam", "adamw" }) data.Add(f, o);
             return data;
         }
