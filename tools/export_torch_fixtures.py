@@ -15,6 +15,9 @@ It writes two kinds of fixtures:
    References are computed in float64 from the float32 parameters and stored as float32 .npy files.
    <model>/index.json lists every file and the scalars.
 
+   The float64 scalars in index.json (losses) may change in their last digit with the BLAS libblas.so.3 points at
+   (Debian's reference BLAS made the committed files; OpenBLAS sums in another order); the .npy references do not.
+
 2. builtin/: checks for our own model builders (src/Acwa.Onnx/Models): parameter counts of the PyTorch
    equivalents; logits of ResNet-20 (shortcut A and B) and the small CNN on a fixed input; and one training-mode
    forward / backward of ResNet-8 (shortcuts A and B) on 3x8x8 input (loss, gradients, running statistics). Every
