@@ -117,4 +117,17 @@ public sealed class TokenInputTests : IDisposable
         e = Assert.Throws<ArgumentException>(() => runner.TrainStep(new long[7], new long[1], 1));
         Assert.Contains("ids has 7 values", e.Message);
     }
+
+    [Fact]
+    public void TheImageTrainerRefusesATokenModelSayingHowToTrainIt()
+    {
+        var dir = Compile(new ArtifactOptions { Optimizer = OptimizerKind.Adam });
+        using var runner = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
+        // six "pixels" per image, as many values as the model's six token ids, three classes: only the input type differs
+        var data = new Acwa.Onnx.Data.ImageDataset(new byte[6 * 6], [0, 1, 2, 0, 1, 2], 1, 1, 6, ["a", "b", "c"], "six values");
+        var policy = Acwa.Onnx.Weighting.PolicyFactory.Create("acwa", [2, 2, 2], 1);
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(runner, data, data, policy, new TrainerOptions()));
+        Assert.Contains("token ids", e.Message);
+        Assert.Contains("StepRunner.TrainStep(ReadOnlySpan<long>", e.Message);
+    }
 }

@@ -51,6 +51,8 @@ public sealed partial class Trainer
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (runner.InputType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
+            throw new ArgumentException($"the model's input is {runner.InputType} (token ids), the Trainer feeds images; train it with StepRunner.TrainStep(ReadOnlySpan<long> ids, ...) in your own loop (docs/fine-tuning.md, \"Text classifiers\")", nameof(runner));
         int c = runner.NumClasses;
         foreach (var (name, d) in new[] { ("train", train), ("validation", validation), ("test", test) })
         {
