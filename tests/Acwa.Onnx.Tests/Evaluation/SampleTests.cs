@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Acwa.Samples.AdaptiveWeightsInOwnLoop;
 using Acwa.Samples.EvaluateExistingSession;
+using Acwa.Samples.TokenClassifierWithAcwa;
 
 namespace Acwa.Onnx.Tests.Evaluation;
 
@@ -31,5 +32,22 @@ public class SampleTests
         Assert.True(f1[^1] > 0.5, o.ToString());
         var weights = epochs.Select(l => Regex.Match(l, @"weights \[(.*)\]").Groups[1].Value).Distinct().ToArray();
         Assert.True(weights.Length > 1, "the policy never changed the weights:\n" + o);
+    }
+
+    [Fact]
+    public void TokenClassifierSampleTrainsOnIdsAndAcwaLiftsTheRareClasses()
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, TokenClassifierWithAcwaSample.Run(o, epochs: 6));
+        var text = o.ToString();
+        Assert.Contains("input Int64 [N, 12], 4 classes", text);
+        var epochs = text.Split('\n').Where(l => l.StartsWith("epoch", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(6, epochs.Length);
+        double[] F1s(string line) => Regex.Match(line, @"F1 \[([^\]]*)\]").Groups[1].Value.Split(", ").Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        double[] Weights(string line) => Regex.Match(line, @"weights \[([^\]]*)\]").Groups[1].Value.Split(", ").Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        // the rarest class (20 training sequences): F1 0 after the first epoch, learned once its weight has grown
+        Assert.Equal(0, F1s(epochs[0])[3]);
+        Assert.True(F1s(epochs[^1])[3] > 0.3, epochs[^1]);
+        Assert.True(Weights(epochs[^1])[3] > 2 * Weights(epochs[^1])[0], epochs[^1]);
     }
 }
