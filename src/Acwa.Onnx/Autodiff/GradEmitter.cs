@@ -229,14 +229,18 @@ internal sealed class GradEmitter
         return scaled;
     }
 
-    /// <summary>Sums <paramref name="grad"/> (dims <paramref name="gradDims"/>) over the axes where the target was broadcast, then reshapes to the target's dims.</summary>
+    /// <summary>
+    /// Sums <paramref name="grad"/> (dims <paramref name="gradDims"/>) over the axes where the target was broadcast, then
+    /// reshapes to the target's dims. Leading axes the target lacks but whose size is 1 need no sum (it would be a copy:
+    /// 25 ms per step in an unrolled LSTM, one per recurrent MatMul), only the reshape.
+    /// </summary>
     public string Unbroadcast(string grad, long[] gradDims, long[] targetDims, string targetRef)
     {
         int off = gradDims.Length - targetDims.Length;
         if (off < 0) throw new InvalidOperationException($"cannot reduce a gradient of shape {ShapeTable.Format(gradDims)} to the larger shape {ShapeTable.Format(targetDims)}");
         var axes = new List<long>();
         for (int i = 0; i < gradDims.Length; i++)
-            if (i < off || (targetDims[i - off] == 1 && gradDims[i] != 1)) axes.Add(i);
+            if ((i < off && gradDims[i] != 1) || (i >= off && targetDims[i - off] == 1 && gradDims[i] != 1)) axes.Add(i);
         if (axes.Count == 0 && off == 0) return grad;
         var g = axes.Count > 0 ? ReduceSum(grad, axes.ToArray(), keepDims: true) : grad;
         if (off == 0) return g;

@@ -14,8 +14,9 @@ namespace Acwa.Onnx.Autodiff;
 ///                            h~ = tanh(x Wh^T + (r h) Rh^T + Rbh + Wbh)   (linear_before_reset = 0)
 ///       H = (1 - z) h~ + z h'
 /// </code>
-/// The input projections of all steps are one MatMul; each step adds its recurrent MatMul. Directions forward, reverse
-/// and bidirectional; optional biases and initial states (zeros made by ConstantOfShape, as torch exports them, are
+/// The input projections of all steps and directions are one MatMul; the directions then advance together on a direction
+/// axis (step k is time k of a forward direction and time T-1-k of a reverse one), one recurrent MatMul per step for all
+/// of them, which halves a bidirectional layer's graph. Directions forward, reverse and bidirectional; optional biases and initial states (zeros made by ConstantOfShape, as torch exports them, are
 /// dropped first by <see cref="DropZeroInitialStates"/>: the first step then skips its recurrent terms). Not supported, named in the error: a
 /// batch-dependent or unknown number of steps, layout 1 (batch-major; ONNX Runtime's CPU kernels refuse it too),
 /// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs; the evaluation graph and the inference export keep
@@ -130,11 +131,19 @@ public static class RecurrentLowering
             return outs;
         }
 
-        /// <summary>Direction d's slice of a [D, ...] tensor, keeping a leading axis of 1 (<paramref name="keep"/>) or not.</summary>
-        private string Direction(string v, int d, long[] rest, bool keep = false)
+        /// <summary>
+        /// <paramref name="v"/> with its time axis (0) reversed for the directions that run backwards: all of it for
+        /// "reverse", direction 1 (axis 1) for "bidirectional", nothing for "forward". <paramref name="dims"/> are [T, D, ...].
+        /// </summary>
+        private string TimeOrder(string v, long[] dims, string direction)
         {
-            var slice = Op("Slice", [v, b.ConstInt64("rnn_d0", d), b.ConstInt64("rnn_d1", d + 1), b.ConstInt64("rnn_ax0", 0)], [1, .. rest]);
-            return keep ? slice : Op("Squeeze", [slice, b.ConstInt64("rnn_ax0", 0)], rest);
+            string Reverse(string u, long[] ud) => Op("Slice", [u, b.ConstInt64("rnn_rev_start", -1), b.ConstInt64("rnn_rev_end", long.MinValue),
+                b.ConstInt64("rnn_ax0", 0), b.ConstInt64("rnn_rev_step", -1)], ud);
+            if (direction == "forward") return v;
+            if (direction == "reverse") return Reverse(v, dims);
+            long[] one = [dims[0], 1, .. dims[2..]];
+            var parts = Split(v, 1, dims, 2);
+            return Op("Concat", [parts[0], Reverse(parts[1], one)], dims, Attr.Int("axis", 1));
         }
 
         public void Emit()
@@ -156,101 +165,96 @@ public static class RecurrentLowering
             if (acts is { Count: > 0 } && !acts.SequenceEqual(defaults.Concat(acts.Count > defaults.Length ? defaults : []), StringComparer.OrdinalIgnoreCase))
                 throw Bad($"activations [{string.Join(", ", acts)}] are not supported for training (only the defaults {string.Join(", ", defaults)}{(_rnn ? ", or Relu" : "")})");
             string direction = n.GetString("direction", "forward");
-            int dirs = direction == "bidirectional" ? 2 : 1;
             if (direction is not ("forward" or "reverse" or "bidirectional")) throw Bad($"unknown direction '{direction}'");
+            long dirs = direction == "bidirectional" ? 2 : 1;
             _gates = _lstm ? 4 : _rnn ? 1 : 3;
             if (!shapes.TryGet(In(1), out var wd) || wd.Length != 3 || wd[1] % _gates != 0) throw Bad($"W '{In(1)}' needs a known shape [D, {_gates}H, I]");
             _h = wd[1] / _gates;
             long gh = _gates * _h;
 
-            var x = In(0);
-            var hs = new List<string[]>();
-            var finals = new List<(string H, string? C)>();
-            for (int d = 0; d < dirs; d++)
+            // The directions advance together on a direction axis: step k is time k of a forward direction and time T-1-k of
+            // a reverse one, one recurrent MatMul [1, D, N, H] x [D, H, G H] per step for all directions.
+            string? wb = null, rb = null; // [D, 1, G H]: broadcast over [.., D, N, G H]
+            if (In(3).Length > 0)
             {
-                bool reverse = direction == "reverse" || d == 1;
-                var w = Direction(In(1), d, [gh, inputSize]);
-                var r = Direction(In(2), d, [gh, _h]);
-                string? bias = In(3).Length > 0 ? Direction(In(3), d, [2 * gh]) : null;
-                string? wb = null, rb = null;
-                if (bias is not null) { var wr = Split(bias, 0, [2 * gh], 2); (wb, rb) = (wr[0], wr[1]); }
-                // All steps' input projections at once: [T, N, I] x [I, G H] (+ Wb, and Rb where it is not inside a gate).
-                var proj = Op("MatMul", [x, Op("Transpose", [w], [inputSize, gh], Attr.Ints("perm", 1, 0))], [_steps, batch, gh]);
-                if (wb is not null) proj = Op("Add", [proj, wb], [_steps, batch, gh]);
-                if (!n.OpType.Equals("GRU", StringComparison.Ordinal) && rb is not null) proj = Op("Add", [proj, rb], [_steps, batch, gh]);
-                // Per-step tensors keep a leading axis of 1 ([1, N, ...]): no Squeeze / Unsqueeze per step, Y is their Concat.
-                var steps = Split(proj, 0, [_steps, batch, gh], (int)_steps);
-                string? h = In(5).Length == 0 ? null : Direction(In(5), d, [batch, _h], keep: true);
-                string? c = _lstm && In(6).Length > 0 ? Direction(In(6), d, [batch, _h], keep: true) : null;
-                var rt = Op("Transpose", [r], [_h, gh], Attr.Ints("perm", 1, 0));
-                var outs = new string[_steps];
-                for (long k = 0; k < _steps; k++)
-                {
-                    long t = reverse ? _steps - 1 - k : k;
-                    if (_lstm) (h, c) = LstmStep(steps[t], h, c, rt, batch);
-                    else if (_rnn) h = Op(_rnnActivation, [h is null ? steps[t] : Op("Add", [steps[t], Op("MatMul", [h, rt], [1, batch, _h])], [1, batch, _h])], [1, batch, _h]);
-                    else h = GruStep(steps[t], h, r, rt, rb, batch);
-                    outs[t] = h;
-                }
-                hs.Add(outs);
-                finals.Add((h!, c));
+                var wr = Split(Op("Unsqueeze", [In(3), b.ConstInt64("rnn_ax1", 1)], [dirs, 1, 2 * gh]), 2, [dirs, 1, 2 * gh], 2);
+                (wb, rb) = (wr[0], wr[1]);
             }
-            WriteOutputs(hs, finals, batch, dirs);
+            // All steps' input projections at once, for all directions: [T, N, I] x [I, D G H] (one 2-D weight, so its
+            // gradient is one Gemm over all T N rows), viewed as [T, N, D, G H] and moved to [T, D, N, G H] (+ Wb, and Rb
+            // where it is not inside a gate), then put in each direction's own time order.
+            long[] pd = [_steps, dirs, batch, gh];
+            var wAll = Op("Transpose", [Op("Reshape", [In(1), b.ConstInt64("rnn_w_rows", dirs * gh, inputSize)], [dirs * gh, inputSize])],
+                [inputSize, dirs * gh], Attr.Ints("perm", 1, 0));
+            var flat = Op("MatMul", [In(0), wAll], [_steps, batch, dirs * gh]);
+            var proj = Op("Transpose", [Op("Reshape", [flat, b.ConstInt64("rnn_proj_view", _steps, -1, dirs, gh)], [_steps, batch, dirs, gh])],
+                pd, Attr.Ints("perm", 0, 2, 1, 3));
+            if (wb is not null) proj = Op("Add", [proj, wb], pd);
+            if (n.OpType != "GRU" && rb is not null) proj = Op("Add", [proj, rb], pd);
+            var steps = Split(TimeOrder(proj, pd, direction), 0, pd, (int)_steps);
+            long[] sd = [1, dirs, batch, _h];
+            string? h = In(5).Length == 0 ? null : Op("Unsqueeze", [In(5), b.ConstInt64("rnn_ax0", 0)], sd);
+            string? c = _lstm && In(6).Length > 0 ? Op("Unsqueeze", [In(6), b.ConstInt64("rnn_ax0", 0)], sd) : null;
+            var rt = Op("Transpose", [In(2)], [dirs, _h, gh], Attr.Ints("perm", 0, 2, 1));
+            var outs = new string[_steps];
+            for (long k = 0; k < _steps; k++)
+            {
+                if (_lstm) (h, c) = LstmStep(steps[k], h, c, rt, sd);
+                else if (_rnn) h = Op(_rnnActivation, [h is null ? steps[k] : Op("Add", [steps[k], Op("MatMul", [h, rt], sd)], sd)], sd);
+                else h = GruStep(steps[k], h, rt, rb, sd);
+                outs[k] = h;
+            }
+            WriteOutputs(outs, h!, c, sd, direction);
         }
 
-        private (string H, string C) LstmStep(string xt, string? h, string? c, string rt, long batch)
+        private (string H, string C) LstmStep(string xt, string? h, string? c, string rt, long[] sd)
         {
-            long gh = _gates * _h;
-            long[] gd = [1, batch, _h];
-            var gates = h is null ? xt : Op("Add", [xt, Op("MatMul", [h, rt], [1, batch, gh])], [1, batch, gh]);
+            long[] gd = [.. sd[..3], _gates * _h];
+            var gates = h is null ? xt : Op("Add", [xt, Op("MatMul", [h, rt], gd)], gd);
             // i, o, f are contiguous: one Sigmoid over them, one Tanh over c.
-            var g = Split(gates, 2, [1, batch, gh], [3 * _h, _h]);
-            var iof = Split(Op("Sigmoid", [g[0]], [1, batch, 3 * _h]), 2, [1, batch, 3 * _h], 3);
-            var ic = Op("Mul", [iof[0], Op("Tanh", [g[1]], gd)], gd);
-            var next = c is null ? ic : Op("Add", [Op("Mul", [iof[2], c], gd), ic], gd);
-            return (Op("Mul", [iof[1], Op("Tanh", [next], gd)], gd), next);
+            var g = Split(gates, 3, gd, [3 * _h, _h]);
+            long[] iofd = [.. sd[..3], 3 * _h];
+            var iof = Split(Op("Sigmoid", [g[0]], iofd), 3, iofd, 3);
+            var ic = Op("Mul", [iof[0], Op("Tanh", [g[1]], sd)], sd);
+            var next = c is null ? ic : Op("Add", [Op("Mul", [iof[2], c], sd), ic], sd);
+            return (Op("Mul", [iof[1], Op("Tanh", [next], sd)], sd), next);
         }
 
-        private string GruStep(string xt, string? h, string r, string rt, string? rb, long batch)
+        private string GruStep(string xt, string? h, string rt, string? rb, long[] sd)
         {
             bool lbr = n.GetInt("linear_before_reset", 0) != 0;
-            var xg = Split(xt, 2, [1, batch, 3 * _h], 3); // z, r, h
+            long[] gd = [.. sd[..3], 3 * _h];
+            long[] rbd = [sd[1], 1, 3 * _h];
+            var xg = Split(xt, 3, gd, 3); // z, r, h
             string[]? rg = null; // recurrent parts h R^T + Rb, per gate
             if (h is not null || rb is not null)
             {
-                var rec = h is null ? null : Op("MatMul", [h, rt], [1, batch, 3 * _h]);
-                if (rb is not null) rec = rec is null ? rb : Op("Add", [rec, rb], [1, batch, 3 * _h]);
-                rg = rec == rb ? Split(rb!, 0, [3 * _h], 3) : Split(rec!, 2, [1, batch, 3 * _h], 3);
+                var rec = h is null ? null : Op("MatMul", [h, rt], gd);
+                if (rb is not null) rec = rec is null ? rb : Op("Add", [rec, rb], gd);
+                rg = rec == rb ? Split(rb!, 2, rbd, 3) : Split(rec!, 3, gd, 3);
             }
-            long[] gd = [1, batch, _h];
-            var z = Op("Sigmoid", [rg is null ? xg[0] : Op("Add", [xg[0], rg[0]], gd)], gd);
-            var reset = Op("Sigmoid", [rg is null ? xg[1] : Op("Add", [xg[1], rg[1]], gd)], gd);
+            var z = Op("Sigmoid", [rg is null ? xg[0] : Op("Add", [xg[0], rg[0]], sd)], sd);
+            var reset = Op("Sigmoid", [rg is null ? xg[1] : Op("Add", [xg[1], rg[1]], sd)], sd);
             string hidden;
             if (lbr || h is null)
                 // linear_before_reset: r (h Rh^T + Rbh); with no previous state both forms leave r Rbh (lbr) or Rbh.
-                hidden = rg is null ? xg[2] : Op("Add", [xg[2], lbr ? Op("Mul", [reset, rg[2]], gd) : rg[2]], gd);
+                hidden = rg is null ? xg[2] : Op("Add", [xg[2], lbr ? Op("Mul", [reset, rg[2]], sd) : rg[2]], sd);
             else
             {
-                var rh = Op("Slice", [r, b.ConstInt64("rnn_h0", 2 * _h), b.ConstInt64("rnn_h1", 3 * _h), b.ConstInt64("rnn_ax0", 0)], [_h, _h]);
-                var term = Op("MatMul", [Op("Mul", [reset, h], gd), Op("Transpose", [rh], [_h, _h], Attr.Ints("perm", 1, 0))], gd);
-                if (rb is not null) term = Op("Add", [term, Split(rb, 0, [3 * _h], 3)[2]], gd);
-                hidden = Op("Add", [xg[2], term], gd);
+                var rh = Op("Slice", [rt, b.ConstInt64("rnn_h0", 2 * _h), b.ConstInt64("rnn_h1", 3 * _h), b.ConstInt64("rnn_ax2", 2)], [sd[1], _h, _h]);
+                var term = Op("MatMul", [Op("Mul", [reset, h], sd), rh], sd);
+                if (rb is not null) term = Op("Add", [term, Split(rb, 2, rbd, 3)[2]], sd);
+                hidden = Op("Add", [xg[2], term], sd);
             }
-            var cand = Op("Tanh", [hidden], gd);
+            var cand = Op("Tanh", [hidden], sd);
             // H = (1 - z) h~ + z h' = h~ + z (h' - h~)
             return h is null
-                ? Op("Sub", [cand, Op("Mul", [z, cand], gd)], gd)
-                : Op("Add", [cand, Op("Mul", [z, Op("Sub", [h, cand], gd)], gd)], gd);
+                ? Op("Sub", [cand, Op("Mul", [z, cand], sd)], sd)
+                : Op("Add", [cand, Op("Mul", [z, Op("Sub", [h, cand], sd)], sd)], sd);
         }
 
-        private void WriteOutputs(List<string[]> hs, List<(string H, string? C)> finals, long batch, int dirs)
+        private void WriteOutputs(string[] steps, string lastH, string? lastC, long[] sd, string direction)
         {
-            // values are [1, N, H] (steps, final states) or [T, N, H] (one direction's Y, unsqueezed to [T, 1, N, H] first)
-            string Stack(IEnumerable<string> values, int axis, long[] each, long[] stacked)
-            {
-                var parts = values.Select(v => axis == 0 ? v : Op("Unsqueeze", [v, b.ConstInt64("rnn_axis" + axis, axis)], each)).ToList();
-                return parts.Count == 1 ? parts[0] : Op("Concat", parts, stacked, Attr.Int("axis", axis));
-            }
             void Name(int output, string value)
             {
                 if (n.Output.Count > output && n.Output[output].Length > 0)
@@ -261,15 +265,17 @@ public static class RecurrentLowering
                     shapes.Set(n.Output[output], shapes[value], _t);
                 }
             }
+            long[] last = sd[1..]; // [D, N, H]
             if (n.Output.Count > 0 && n.Output[0].Length > 0)
             {
-                // Y: [T, D, N, H].
-                var perDir = hs.Select(o => Stack(o, 0, [1, batch, _h], [_steps, batch, _h])).ToList();
-                Name(0, Stack(perDir, 1, [_steps, 1, batch, _h], [_steps, dirs, batch, _h]));
+                // Y [T, D, N, H]: the steps stacked in processing order, then each direction put back in time order.
+                long[] yd = [_steps, .. last];
+                var stacked = steps.Length == 1 ? steps[0] : Op("Concat", steps, yd, Attr.Int("axis", 0));
+                Name(0, TimeOrder(stacked, yd, direction));
             }
-            string Last(IEnumerable<string> values) => Stack(values, 0, [1, batch, _h], [dirs, batch, _h]);
-            if (n.Output.Count > 1 && n.Output[1].Length > 0) Name(1, Last(finals.Select(f => f.H)));
-            if (_lstm && n.Output.Count > 2 && n.Output[2].Length > 0) Name(2, Last(finals.Select(f => f.C!)));
+            // The last step holds each direction's final state (time T-1 forward, time 0 reverse): Y_h [D, N, H].
+            if (n.Output.Count > 1 && n.Output[1].Length > 0) Name(1, Op("Squeeze", [lastH, b.ConstInt64("rnn_ax0", 0)], last));
+            if (_lstm && n.Output.Count > 2 && n.Output[2].Length > 0) Name(2, Op("Squeeze", [lastC!, b.ConstInt64("rnn_ax0", 0)], last));
         }
     }
 }
