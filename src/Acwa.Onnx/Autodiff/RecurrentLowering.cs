@@ -78,23 +78,8 @@ public static class RecurrentLowering
                     n.Input[i] = "";
                     dropped++;
                 }
-        RemoveUnusedProducers(g, released);
+        GraphPruning.RemoveDeadProducers(g, released);
         return dropped;
-    }
-
-    private static void RemoveUnusedProducers(GraphProto g, IEnumerable<string> released)
-    {
-        var outputs = new HashSet<string>(g.Output.Select(v => v.Name), StringComparer.Ordinal);
-        bool Unused(string value) => !outputs.Contains(value) && !g.Node.Any(m => m.Input.Contains(value));
-        var pending = new Stack<string>(released);
-        while (pending.Count > 0)
-        {
-            var value = pending.Pop();
-            var p = g.Node.FirstOrDefault(m => m.Output.Contains(value));
-            if (p is null || !p.Output.Where(o => o.Length > 0).All(Unused)) continue;
-            g.Node.Remove(p);
-            foreach (var i in p.Input.Where(i => i.Length > 0)) pending.Push(i);
-        }
     }
 
     private sealed class Unroller(GraphBuilder b, ShapeTable shapes, NodeProto n)

@@ -53,7 +53,7 @@ internal static class ForwardShapeFolding
             folded++;
         }
         if (folded == 0) return 0;
-        Prune(g, released, producers, initializers, keep);
+        Prune(g, released, initializers, keep);
         return folded;
     }
 
@@ -115,7 +115,7 @@ internal static class ForwardShapeFolding
             if (n.OpType != "Expand" || n.Domain.Length != 0 || shapeNodes.Contains(n) || !Computed(n.Input[1]) || !shapeOnly.Contains(n.Input[1])) continue;
             if (RewriteBatchExpand(g, b, shapes, n, batchInput)) { released.Add(n.Input[1]); changed++; }
         }
-        if (changed > 0) Prune(g, released, producers, initializers, keep);
+        if (changed > 0) Prune(g, released, initializers, keep);
         return changed;
     }
 
@@ -152,28 +152,12 @@ internal static class ForwardShapeFolding
     }
 
     /// <summary>Removes producers whose outputs nothing reads any more (transitively from <paramref name="released"/>) and initializers only they read.</summary>
-    private static void Prune(GraphProto g, List<string> released, Dictionary<string, NodeProto> producers, HashSet<string> initializers, IReadOnlyCollection<string> keep)
+    private static void Prune(GraphProto g, List<string> released, HashSet<string> initializers, IReadOnlyCollection<string> keep)
     {
-        // Remove what only fed the replaced values: producers whose outputs nothing reads any more, transitively.
-        var outputs = new HashSet<string>(g.Output.Select(v => v.Name), StringComparer.Ordinal);
-        bool Unused(string value) => !outputs.Contains(value) && !g.Node.Any(m => m.Input.Contains(value));
-        var pending = new Stack<string>(released);
-        var removedInputs = new HashSet<string>(StringComparer.Ordinal);
-        while (pending.Count > 0)
+        foreach (var name in GraphPruning.RemoveDeadProducers(g, released))
         {
-            var value = pending.Pop();
-            if (!producers.TryGetValue(value, out var p) || !g.Node.Contains(p)) continue;
-            if (!p.Output.Where(o => o.Length > 0).All(Unused)) continue;
-            g.Node.Remove(p);
-            foreach (var i in p.Input.Where(i => i.Length > 0))
-            {
-                removedInputs.Add(i);
-                pending.Push(i);
-            }
-        }
-        foreach (var name in removedInputs)
-        {
-            if (!initializers.Contains(name) || keep.Contains(name) || g.Input.Any(v => v.Name == name) || !Unused(name)) continue;
+            if (!initializers.Contains(name) || keep.Contains(name) || g.Input.Any(v => v.Name == name)
+                || g.Output.Any(v => v.Name == name) || g.Node.Any(m => m.Input.Contains(name))) continue;
             var t = g.Initializer.First(x => x.Name == name);
             g.Initializer.Remove(t);
         }
