@@ -4,9 +4,9 @@ using Acwa.Onnx.Graphs.Proto;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>
-/// Unrolls LSTM, GRU and RNN nodes (what torch.onnx exports for nn.LSTM, nn.GRU and nn.RNN) over their fixed number of time steps into
-/// MatMul, Add, Split, Sigmoid, Tanh and Mul nodes, whose gradient rules then give backpropagation through time. ONNX's
-/// equations, gate order and bias layout (LSTM: gates i, o, f, c; GRU: z, r, h with either linear_before_reset):
+/// Unrolls LSTM, GRU and RNN nodes (what torch.onnx exports for nn.LSTM, nn.GRU and nn.RNN) over their fixed number of
+/// time steps into MatMul, Add, Split, Sigmoid, Tanh and Mul nodes, whose gradient rules then give backpropagation
+/// through time. ONNX's equations, gate order and bias layout (LSTM: gates i, o, f, c; GRU: z, r, h):
 /// <code>
 /// LSTM: i, o, f = sigmoid(x W^T + h R^T + Wb + Rb); c~ = tanh(...); C = f C' + i c~; H = o tanh(C)
 /// RNN:  H = tanh(x W^T + h R^T + Wb + Rb)   (or relu: nn.RNN(nonlinearity='relu'))
@@ -16,15 +16,16 @@ namespace Acwa.Onnx.Autodiff;
 /// </code>
 /// The input projections of all steps and directions are one MatMul; the directions then advance together on a direction
 /// axis (step k is time k of a forward direction and time T-1-k of a reverse one), one recurrent MatMul per step for all
-/// of them, which halves a bidirectional layer's graph. Directions forward, reverse and bidirectional; optional biases and initial states (zeros made by ConstantOfShape, as torch exports them, are
-/// dropped first by <see cref="DropZeroInitialStates"/>: the first step then skips its recurrent terms). Not supported, named in the error: a
-/// batch-dependent or unknown number of steps, layout 1 (batch-major; ONNX Runtime's CPU kernels refuse it too),
-/// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs; the evaluation graph and the inference export keep
-/// ORT's fused LSTM / GRU kernels.
+/// of them, which halves a bidirectional layer's graph. Directions forward, reverse and bidirectional; optional biases
+/// and initial states (zeros made by ConstantOfShape, as torch exports them, are dropped first by
+/// <see cref="DropZeroInitialStates"/>: the first step then skips its recurrent terms). Not supported, named in the
+/// error: a batch-dependent or unknown number of steps, layout 1 (batch-major; ONNX Runtime's CPU kernels refuse it too),
+/// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs; the evaluation graph and
+/// the inference export keep ORT's fused kernels.
 /// </summary>
 public static class RecurrentLowering
 {
-    /// <summary>Unrolls every LSTM and GRU of <paramref name="b"/>'s graph in place; returns how many. New values' shapes go into <paramref name="shapes"/>.</summary>
+    /// <summary>Unrolls every LSTM, GRU and RNN of <paramref name="b"/>'s graph in place; returns how many. New values' shapes go into <paramref name="shapes"/>.</summary>
     public static int Apply(GraphBuilder b, ShapeTable shapes)
     {
         ArgumentNullException.ThrowIfNull(b);
@@ -47,7 +48,8 @@ public static class RecurrentLowering
     /// through Slice, Gather, Squeeze, Unsqueeze, Reshape, Expand, Identity: torch exports nn.LSTM's default state as
     /// ConstantOfShape([layers x directions, N, H]) sliced per layer), which ONNX defines as the same zeros, and removes
     /// the Shape arithmetic that only fed them (on CUDA it would run on the host). Returns how many inputs were emptied.
-    /// Applied to every graph the compiler writes (training, evaluation, inference export).
+    /// Applied to the training and evaluation graphs (ForwardShapeFolding.FoldForward); the inference export keeps the
+    /// model's own nodes.
     /// </summary>
     public static int DropZeroInitialStates(GraphProto g)
     {
@@ -181,12 +183,14 @@ public static class RecurrentLowering
             string? h = In(5).Length == 0 ? null : Op("Unsqueeze", [In(5), b.ConstInt64("rnn_ax0", 0)], sd);
             string? c = _lstm && In(6).Length > 0 ? Op("Unsqueeze", [In(6), b.ConstInt64("rnn_ax0", 0)], sd) : null;
             var rt = Op("Transpose", [In(2)], [dirs, _h, gh], Attr.Ints("perm", 0, 2, 1));
+            // GRU: Rb per gate, split once (the first step's recurrent terms, and Rbh outside the reset for linear_before_reset 0)
+            string[]? rbParts = n.OpType == "GRU" && rb is not null ? Split(rb, 2, [dirs, 1, gh], 3) : null;
             var outs = new string[_steps];
             for (long k = 0; k < _steps; k++)
             {
                 if (_lstm) (h, c) = LstmStep(steps[k], h, c, rt, sd);
                 else if (_rnn) h = Op(_rnnActivation, [h is null ? steps[k] : Op("Add", [steps[k], Op("MatMul", [h, rt], sd)], sd)], sd);
-                else h = GruStep(steps[k], h, rt, rb, sd);
+                else h = GruStep(steps[k], h, rt, rb, rbParts, sd);
                 outs[k] = h;
             }
             WriteOutputs(outs, h!, c, sd, direction);
@@ -205,19 +209,14 @@ public static class RecurrentLowering
             return (Op("Mul", [iof[1], Op("Tanh", [next], sd)], sd), next);
         }
 
-        private string GruStep(string xt, string? h, string rt, string? rb, long[] sd)
+        private string GruStep(string xt, string? h, string rt, string? rb, string[]? rbParts, long[] sd)
         {
             bool lbr = n.GetInt("linear_before_reset", 0) != 0;
             long[] gd = [.. sd[..3], 3 * _h];
-            long[] rbd = [sd[1], 1, 3 * _h];
             var xg = Split(xt, 3, gd, 3); // z, r, h
-            string[]? rg = null; // recurrent parts h R^T + Rb, per gate
-            if (h is not null || rb is not null)
-            {
-                var rec = h is null ? null : Op("MatMul", [h, rt], gd);
-                if (rb is not null) rec = rec is null ? rb : Op("Add", [rec, rb], gd);
-                rg = rec == rb ? Split(rb!, 2, rbd, 3) : Split(rec!, 3, gd, 3);
-            }
+            // recurrent parts h R^T + Rb, per gate (Rb alone before the first state)
+            string[]? rg = h is null ? rbParts
+                : Split(rb is null ? Op("MatMul", [h, rt], gd) : Op("Add", [Op("MatMul", [h, rt], gd), rb], gd), 3, gd, 3);
             var z = Op("Sigmoid", [rg is null ? xg[0] : Op("Add", [xg[0], rg[0]], sd)], sd);
             var reset = Op("Sigmoid", [rg is null ? xg[1] : Op("Add", [xg[1], rg[1]], sd)], sd);
             string hidden;
@@ -228,7 +227,7 @@ public static class RecurrentLowering
             {
                 var rh = Op("Slice", [rt, b.ConstInt64("rnn_h0", 2 * _h), b.ConstInt64("rnn_h1", 3 * _h), b.ConstInt64("rnn_ax2", 2)], [sd[1], _h, _h]);
                 var term = Op("MatMul", [Op("Mul", [reset, h], sd), rh], sd);
-                if (rb is not null) term = Op("Add", [term, Split(rb, 2, rbd, 3)[2]], sd);
+                if (rbParts is not null) term = Op("Add", [term, rbParts[2]], sd);
                 hidden = Op("Add", [xg[2], term], sd);
             }
             var cand = Op("Tanh", [hidden], sd);
