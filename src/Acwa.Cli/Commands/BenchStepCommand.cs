@@ -165,9 +165,9 @@ internal static class BenchStepCommand
 
     private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
     {
-        var (sampleDims, classes) = ModelCatalog.BenchInput(model);
-        var forward = sampleDims.Length == 3 ? ModelCatalog.Resolve(model, classes, sampleDims[0], sampleDims[1], sampleDims[2], seed: 0)
-            : ModelCatalog.LoadFile(model)!;
+        var file = ModelCatalog.LoadFile(model); // read once; null for a built-in name
+        var (sampleDims, classes) = ModelCatalog.BenchInput(model, file);
+        var forward = file ?? ModelCatalog.Resolve(model, classes, sampleDims[0], sampleDims[1], sampleDims[2], seed: 0);
         var tag = ProfileTag(model);
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-{tag}-").FullName;
         try

@@ -28,16 +28,17 @@ internal static class ModelCatalog
     /// <summary>
     /// One sample's input dims and the classes for benchmarks: a built-in model's defaults ([C, H, W], 10 classes), or a
     /// model file's declared input [N, ...] (any rank, e.g. [N, C, L] for 1-D convolutions) and logits [N, classes]; an
-    /// undeclared dim is an error naming the file and the value.
+    /// undeclared dim is an error naming the file and the value. <paramref name="loaded"/>: the file, when the caller has
+    /// already loaded it (else it is loaded here).
     /// </summary>
-    public static (int[] Sample, int Classes) BenchInput(string model)
+    public static (int[] Sample, int Classes) BenchInput(string model, ModelProto? loaded = null)
     {
         if (BuiltinNames.Contains(model.ToLowerInvariant()))
         {
             var (c, h, w) = DefaultInput(model.ToLowerInvariant());
             return ([c, h, w], 10);
         }
-        var m = Resolve(model, 10, 1, 1, 1, 0);
+        var m = loaded ?? Resolve(model, 10, 1, 1, 1, 0);
         var (input, inDims) = DeclaredInput(m) ?? throw new ArgumentException($"model '{model}' has no graph input");
         if (inDims.Length < 2 || inDims.Skip(1).Any(d => d < 0))
             throw new ArgumentException($"model '{model}': input '{input.Name}' must be declared as [N, ...] with every dim after the batch fixed (it is [{string.Join(", ", inDims)}])");
