@@ -165,9 +165,8 @@ internal static class BenchStepCommand
 
     private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
     {
-        var file = ModelCatalog.LoadFile(model); // read once; null for a built-in name
-        var (sampleDims, classes) = ModelCatalog.BenchInput(model, file);
-        var forward = file ?? ModelCatalog.Resolve(model, classes, sampleDims[0], sampleDims[1], sampleDims[2], seed: 0);
+        var bench = BenchModel.Load(model);
+        var (forward, sampleDims, classes) = (bench.Forward, bench.Sample, bench.Classes);
         var tag = ProfileTag(model);
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-{tag}-").FullName;
         try
@@ -182,22 +181,18 @@ internal static class BenchStepCommand
                 Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs }, FusedOptimizer = !o.PerTensorOptimizer,
                 SplitBatchReductions = o.SplitBatchReductions, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
-            int n = o.Batch, sample = sampleDims.Aggregate(1, (a, d) => a * d);
+            int n = o.Batch;
             long[] inputShape = [n, .. sampleDims.Select(d => (long)d)];
             var rng = new Random(1);
-            // Features and images: uniform in [-1, 1]; token ids (int64 input): uniform over the embedding table's rows.
-            Array x = ModelCatalog.TokenVocabulary(forward) is { } vocab
-                ? Enumerable.Range(0, n * sample).Select(_ => rng.NextInt64(vocab)).ToArray()
-                : Enumerable.Range(0, n * sample).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-            var y = new long[n];
-            for (int i = 0; i < n; i++) y[i] = rng.Next(classes);
+            var x = bench.RandomInput(n, rng);
+            var y = bench.RandomLabels(n, rng);
 
             using var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, CudaGraph = o.CudaGraph });
             using var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes);
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
             using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
-            for (int i = 0; i < o.Warmup; i++) { TrainStep(runner, x, y, n); fwd.Run(); Evaluate(runner, x, n); fwdPlain.Run(); }
-            if (o.CudaProfilerRange) CudaProfiler.Range(() => TrainStep(runner, x, y, n));
+            for (int i = 0; i < o.Warmup; i++) { BenchModel.TrainStep(runner, x, y, n); fwd.Run(); BenchModel.Evaluate(runner, x, n); fwdPlain.Run(); }
+            if (o.CudaProfilerRange) CudaProfiler.Range(() => BenchModel.TrainStep(runner, x, y, n));
             var stepMs = new double[o.Repeats];
             var fwdMs = new double[o.Repeats];
             var plainMs = new double[o.Repeats];
@@ -205,13 +200,13 @@ internal static class BenchStepCommand
             for (int r = 0; r < o.Repeats; r++)
             {
                 var sw = Stopwatch.StartNew();
-                for (int i = 0; i < o.Steps; i++) TrainStep(runner, x, y, n);
+                for (int i = 0; i < o.Steps; i++) BenchModel.TrainStep(runner, x, y, n);
                 stepMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
                 sw.Restart();
                 for (int i = 0; i < o.Steps; i++) fwd.Run();
                 fwdMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
                 sw.Restart();
-                for (int i = 0; i < o.Steps; i++) Evaluate(runner, x, n);
+                for (int i = 0; i < o.Steps; i++) BenchModel.Evaluate(runner, x, n);
                 evalMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
                 sw.Restart();
                 for (int i = 0; i < o.Steps; i++) fwdPlain.Run();
@@ -230,16 +225,6 @@ internal static class BenchStepCommand
     }
 
     /// <summary>One training step on float features or int64 token ids.</summary>
-    private static void TrainStep(StepRunner runner, Array x, long[] y, int n)
-    {
-        if (x is long[] ids) runner.TrainStep(ids, y, n); else runner.TrainStep((float[])x, y, n);
-    }
-
-    private static void Evaluate(StepRunner runner, Array x, int n)
-    {
-        if (x is long[] ids) runner.Evaluate(ids, n); else runner.Evaluate((float[])x, n);
-    }
-
     /// <summary>Runs a few steps with ORT profiling on and prints time per op type, largest first.</summary>
     private static void Profile(string model, string dir, Device device, Array x, long[] y, long[] inputShape, int classes, BenchStepOptions o, IAnsiConsole console)
     {
@@ -250,7 +235,7 @@ internal static class BenchStepCommand
         so.EnableProfiling = true;
         using (var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, SessionOptions = so }))
         {
-            for (int i = 0; i < o.Warmup + o.Steps; i++) TrainStep(runner, x, y, (int)inputShape[0]);
+            for (int i = 0; i < o.Warmup + o.Steps; i++) BenchModel.TrainStep(runner, x, y, (int)inputShape[0]);
         }
         so.Dispose();
         using (var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes,

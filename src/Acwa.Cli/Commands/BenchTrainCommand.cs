@@ -42,7 +42,7 @@ internal static class BenchTrainCommand
 {
     public static Command Create()
     {
-        var models = new Option<string?>("--model") { Description = "Comma-separated models: built-in names or forward .onnx files with input [N,C,H,W] (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
+        var models = new Option<string?>("--model") { Description = "Comma-separated models: built-in names or forward .onnx files with a fixed-size input [N, ...] (images, features, sequences, or int64 token ids read by an embedding) (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
         var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => 20 };
@@ -87,11 +87,12 @@ internal static class BenchTrainCommand
         {
             try
             {
-                if (device.IsCuda && o.CheckSteps > 0 && !CheckAgainstCpu(m, device, o, console)) failures++;
-                if (!device.IsCuda && o.CheckSteps > 0) CpuSensitivity(m, o, console);
-                throughput.Add((m, m, Throughput(m, device, o, console, graph: false)));
-                if (o.CudaGraph) throughput.Add((m, m + " (CUDA graph)", Throughput(m, device, o, console, graph: true)));
-                if (o.Epoch && m is "mlp" or "cnn") epochs.Add(EpochTime(m, device, o, console)); // Fashion-MNIST-shaped models
+                var bench = BenchModel.Load(m);
+                if (device.IsCuda && o.CheckSteps > 0 && !CheckAgainstCpu(bench, device, o, console)) failures++;
+                if (!device.IsCuda && o.CheckSteps > 0) CpuSensitivity(bench, o, console);
+                throughput.Add((m, m, Throughput(bench, device, o, console, graph: false)));
+                if (o.CudaGraph) throughput.Add((m, m + " (CUDA graph)", Throughput(bench, device, o, console, graph: true)));
+                if (o.Epoch && m is "mlp" or "cnn") epochs.Add(EpochTime(bench, device, o, console)); // Fashion-MNIST-shaped models
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -127,30 +128,11 @@ internal static class BenchTrainCommand
 
     private static string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
-    private static string Compile(string model, Device device, string tag)
+    private static string Compile(BenchModel model, Device device, string tag)
     {
-        var (c, h, w, classes) = ModelCatalog.BenchShape(model);
-        var name = Acwa.Cli.Training.TrainRunOptions.RunFolderName(Acwa.Cli.Training.TrainRunOptions.ModelName(model));
-        var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{name}-{tag}-").FullName;
-        TrainingArtifacts.Generate(ModelCatalog.Resolve(model, classes, c, h, w, seed: 0),
-            new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device.IsCuda ? "cuda" : "cpu" }, dir);
+        var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{BenchStepCommand.ProfileTag(model.Name)}-{tag}-").FullName;
+        TrainingArtifacts.Generate(model.Forward, new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device.IsCuda ? "cuda" : "cpu" }, dir);
         return dir;
-    }
-
-    private static (float[][] X, long[][] Y) Batches(string model, int batch, int count)
-    {
-        var (c, h, w, classes) = ModelCatalog.BenchShape(model);
-        var rng = new Random(7);
-        var xs = new float[count][];
-        var ys = new long[count][];
-        for (int b = 0; b < count; b++)
-        {
-            xs[b] = new float[batch * c * h * w];
-            for (int i = 0; i < xs[b].Length; i++) xs[b][i] = (float)(rng.NextDouble() * 2 - 1);
-            ys[b] = new long[batch];
-            for (int i = 0; i < batch; i++) ys[b][i] = rng.Next(classes);
-        }
-        return (xs, ys);
     }
 
     /// <summary>
@@ -161,9 +143,9 @@ internal static class BenchTrainCommand
     /// the same call as the change a one-ulp perturbation of the parameters makes to the CPU trajectory
     /// (<see cref="LossTrajectory"/>): no fp32 implementation can be held closer than that. Returns false on a mismatch.
     /// </summary>
-    private static bool CheckAgainstCpu(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    private static bool CheckAgainstCpu(BenchModel model, Device device, BenchTrainOptions o, IAnsiConsole console)
     {
-        var (xs, ys) = Batches(model, o.Batch, o.CheckSteps);
+        var (xs, ys) = model.RandomBatches(o.Batch, o.CheckSteps, seed: 7);
         var (cpu, cpuUlp, cpuState) = CpuTrajectories(model, o, xs, ys);
         List<Acwa.Onnx.HostTensor> gpuState;
         float[] gpu;
@@ -192,7 +174,7 @@ internal static class BenchTrainCommand
                 : "MISMATCH";
             ok &= !verdict.StartsWith("MISMATCH", StringComparison.Ordinal);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model}: {what} (fp32, TF32 off) vs CPU over {o.CheckSteps} steps: losses cpu [{L(cpu)}] {what.ToLowerInvariant()} [{L(losses)}], first-step relative difference {first:E2}, max relative loss difference {maxRel:E2}, CPU one-ulp sensitivity {sensitivity:E2}{(losses == gpu ? string.Create(CultureInfo.InvariantCulture, $", max |state difference| {maxParam:E2}") : "")} ({verdict})"));
+                $"{model.Name}: {what} (fp32, TF32 off) vs CPU over {o.CheckSteps} steps: losses cpu [{L(cpu)}] {what.ToLowerInvariant()} [{L(losses)}], first-step relative difference {first:E2}, max relative loss difference {maxRel:E2}, CPU one-ulp sensitivity {sensitivity:E2}{(losses == gpu ? string.Create(CultureInfo.InvariantCulture, $", max |state difference| {maxParam:E2}") : "")} ({verdict})"));
         }
         return ok;
     }
@@ -201,17 +183,17 @@ internal static class BenchTrainCommand
     /// CPU only: how far a one-ulp change of the parameters moves the loss trajectory (<see cref="LossTrajectory"/>), the
     /// noise floor against which any other implementation (CUDA, another thread count, another ORT) can be compared.
     /// </summary>
-    private static void CpuSensitivity(string model, BenchTrainOptions o, IAnsiConsole console)
+    private static void CpuSensitivity(BenchModel model, BenchTrainOptions o, IAnsiConsole console)
     {
-        var (xs, ys) = Batches(model, o.Batch, o.CheckSteps);
+        var (xs, ys) = model.RandomBatches(o.Batch, o.CheckSteps, seed: 7);
         var (a, b, _) = CpuTrajectories(model, o, xs, ys);
         string rel = string.Join(" ", LossTrajectory.RelativePerStep(a, b).Select(r => r.ToString("E1", CultureInfo.InvariantCulture)));
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{model}: CPU one-ulp sensitivity over {o.CheckSteps} Adam steps: losses [{string.Join(" ", a.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], relative change per step [{rel}], max {LossTrajectory.MaxRelative(a, b):E2}"));
+            $"{model.Name}: CPU one-ulp sensitivity over {o.CheckSteps} Adam steps: losses [{string.Join(" ", a.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], relative change per step [{rel}], max {LossTrajectory.MaxRelative(a, b):E2}"));
     }
 
     /// <summary>The CPU loss trajectory on the given batches, the same from a one-ulp-perturbed start, and the final CPU state (one compile).</summary>
-    private static (float[] Losses, float[] Perturbed, List<Acwa.Onnx.HostTensor> State) CpuTrajectories(string model, BenchTrainOptions o, float[][] xs, long[][] ys)
+    private static (float[] Losses, float[] Perturbed, List<Acwa.Onnx.HostTensor> State) CpuTrajectories(BenchModel model, BenchTrainOptions o, Array[] xs, long[][] ys)
     {
         var dir = Compile(model, Device.Cpu, "cpu");
         try
@@ -224,29 +206,29 @@ internal static class BenchTrainCommand
         finally { TryDelete(dir); }
     }
 
-    private static double[] Throughput(string model, Device device, BenchTrainOptions o, IAnsiConsole console, bool graph)
+    private static double[] Throughput(BenchModel model, Device device, BenchTrainOptions o, IAnsiConsole console, bool graph)
     {
         var dir = Compile(model, device, "tp");
         try
         {
-            var (xs, ys) = Batches(model, o.Batch, 8);
+            var (xs, ys) = model.RandomBatches(o.Batch, 8, seed: 7);
             using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = graph });
-            for (int i = 0; i < o.Warmup; i++) r.TrainStep(xs[i % 8], ys[i % 8], o.Batch);
+            for (int i = 0; i < o.Warmup; i++) BenchModel.TrainStep(r, xs[i % 8], ys[i % 8], o.Batch);
             var rates = new double[o.Windows];
             for (int w = 0; w < o.Windows; w++)
             {
                 var sw = Stopwatch.StartNew();
-                for (int i = 0; i < o.Steps; i++) r.TrainStep(xs[i % 8], ys[i % 8], o.Batch);
+                for (int i = 0; i < o.Steps; i++) BenchModel.TrainStep(r, xs[i % 8], ys[i % 8], o.Batch);
                 rates[w] = o.Steps * (double)o.Batch / sw.Elapsed.TotalSeconds;
             }
-            console.WriteLine($"{model}{(graph ? " (CUDA graph)" : "")}: {F0(BenchMetricsCommand.Median(rates))} images/s (windows {string.Join(", ", rates.Select(F0))})");
+            console.WriteLine($"{model.Name}{(graph ? " (CUDA graph)" : "")}: {F0(BenchMetricsCommand.Median(rates))} images/s (windows {string.Join(", ", rates.Select(F0))})");
             return rates;
         }
         finally { TryDelete(dir); }
     }
 
     /// <summary>One epoch through the Trainer with paper ACWA: step-imbalanced Fashion-MNIST (29,700 train / 3,300 validation) when installed, else synthetic data of that size.</summary>
-    private static (string, EpochTimings, string) EpochTime(string model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    private static (string, EpochTimings, string) EpochTime(BenchModel model, Device device, BenchTrainOptions o, IAnsiConsole console)
     {
         ImageDataset train, val;
         string data;
@@ -272,8 +254,8 @@ internal static class BenchTrainCommand
             var result = trainer.Run();
             var t = result.Epochs[^1].Timings; // the second epoch: warm
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model}: epoch of {train.Count} images ({data}): train {t.Train:F2} s, validation forward {t.ValidationForward:F3} s, ACWA metrics + update {t.AcwaOverhead * 1000:F3} ms = {t.AcwaOverheadFraction:P3} of the epoch"));
-            return (model, t, data);
+                $"{model.Name}: epoch of {train.Count} images ({data}): train {t.Train:F2} s, validation forward {t.ValidationForward:F3} s, ACWA metrics + update {t.AcwaOverhead * 1000:F3} ms = {t.AcwaOverheadFraction:P3} of the epoch"));
+            return (model.Name, t, data);
         }
         finally { TryDelete(dir); }
     }

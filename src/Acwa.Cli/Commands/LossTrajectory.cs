@@ -11,8 +11,8 @@ namespace Acwa.Cli.Commands;
 /// </summary>
 internal static class LossTrajectory
 {
-    /// <summary>Trains <paramref name="xs"/>.Length steps from the artifact set's initial state and returns the losses.</summary>
-    public static float[] Run(string artifactDir, StepRunnerOptions options, float[][] xs, long[][] ys, int batch, bool perturbUlp,
+    /// <summary>Trains <paramref name="xs"/>.Length steps (float[] or token-id long[] batches) from the artifact set's initial state and returns the losses.</summary>
+    public static float[] Run(string artifactDir, StepRunnerOptions options, Array[] xs, long[][] ys, int batch, bool perturbUlp,
         out List<Acwa.Onnx.HostTensor> finalState)
     {
         using var r = new StepRunner(artifactDir, options);
@@ -28,7 +28,7 @@ internal static class LossTrajectory
             r.SetState(state);
         }
         var losses = new float[xs.Length];
-        for (int i = 0; i < xs.Length; i++) losses[i] = r.TrainStep(xs[i], ys[i], batch).Loss;
+        for (int i = 0; i < xs.Length; i++) losses[i] = BenchModel.TrainStep(r, xs[i], ys[i], batch).Loss;
         finalState = r.GetState();
         return losses;
     }

@@ -15,17 +15,6 @@ internal static class ModelCatalog
     public static (int C, int H, int W) DefaultInput(string name) => name is "resnet20" or "resnet32" ? (3, 32, 32) : (1, 28, 28);
 
     /// <summary>
-    /// Input (C, H, W) and classes for benchmarks that feed images: <see cref="BenchInput"/> with an [N, C, H, W] input.
-    /// </summary>
-    public static (int C, int H, int W, int Classes) BenchShape(string model)
-    {
-        var (sample, classes) = BenchInput(model);
-        if (sample.Length != 3)
-            throw new ArgumentException($"model '{model}': input must be declared as [N, C, H, W] with fixed C, H, W (it is [-1, {string.Join(", ", sample)}])");
-        return (sample[0], sample[1], sample[2], classes);
-    }
-
-    /// <summary>
     /// One sample's input dims and the classes for benchmarks: a built-in model's defaults ([C, H, W], 10 classes), or a
     /// model file's declared input [N, ...] (any rank, e.g. [N, C, L] for 1-D convolutions) and logits [N, classes]; an
     /// undeclared dim is an error naming the file and the value. <paramref name="loaded"/>: the file, when the caller has

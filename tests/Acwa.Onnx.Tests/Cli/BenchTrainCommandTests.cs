@@ -15,12 +15,37 @@ public class BenchTrainCommandTests
         Assert.Matches(@"tiny_vit\.onnx: [\d,]+ images/s", output);
     }
 
-    [Fact]
-    public void AModelWithoutAnImageInputIsRefusedByName()
+    [Theory]
+    [InlineData("tiny_mlp.onnx")]  // features [N, 20]
+    [InlineData("tiny_lstm.onnx")] // sequences [N, T, F] through an unrolled LSTM
+    [InlineData("tiny_text.onnx")] // int64 token ids [N, T] read by an embedding
+    public void FeatureSequenceAndTokenIdModelsAreCheckedAndTimed(string file)
     {
-        var mlp = ModelTestUtil.Fixture("tiny_mlp.onnx"); // input [N, 20]
-        var (code, output, _) = CliRun.Invoke("bench", "train", "--model", mlp, "--windows", "1", "--steps", "1", "--warmup", "1", "--no-epoch");
-        Assert.NotEqual(0, code);
-        Assert.Contains("must be declared as [N, C, H, W]", output);
+        var (code, output, err) = CliRun.Invoke("bench", "train", "--model", ModelTestUtil.Fixture(file), "--batch", "8", "--warmup", "1", "--steps", "2", "--windows", "1", "--check-steps", "3", "--no-epoch");
+        Assert.True(code == 0, err + output);
+        var losses = System.Text.RegularExpressions.Regex.Match(output, System.Text.RegularExpressions.Regex.Escape(file) + @": CPU one-ulp sensitivity over 3 Adam steps: losses\s+\[([^\]]*)\]"); // the console wraps long lines
+        Assert.True(losses.Success, output);
+        var values = losses.Groups[1].Value.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(3, values.Length);
+        Assert.All(values, v => Assert.InRange(v, 0.01, 10)); // cross-entropy of a few classes from a random start: finite, positive
+        Assert.Matches(System.Text.RegularExpressions.Regex.Escape(file) + @": [\d,]+ images/s", output);
+    }
+
+    [Fact]
+    public void AnInputWithAnUndeclaredDimIsRefusedByName()
+    {
+        var m = Acwa.Onnx.Graphs.OnnxModel.Load(ModelTestUtil.Fixture("tiny_mlp.onnx"));
+        m.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimParam = "features";
+        var dir = Directory.CreateTempSubdirectory("acwa-bench-train-test-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "free_features.onnx");
+            Acwa.Onnx.Graphs.OnnxModel.Save(m, path);
+            var (code, output, _) = CliRun.Invoke("bench", "train", "--model", path, "--windows", "1", "--steps", "1", "--warmup", "1", "--no-epoch");
+            Assert.NotEqual(0, code);
+            Assert.Contains("free_features.onnx", output);
+            Assert.Contains("input 'x' must be declared as [N, ...] with every dim after the batch fixed", output);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 }
