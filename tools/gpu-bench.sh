@@ -19,6 +19,16 @@ step() {
   grep -v '^\s*$' "$out/$name.txt" | tail -n "${TAIL:-25}"; echo "=== $name exit $rc (at ${SECONDS}s)"
 }
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } 2>&1 | tee "$out/device.txt"
+fx=tests/Acwa.Onnx.Tests/Fixtures/torch
+bm=.gpu/bench-models
+# Sequence and text models (unrolled LSTM/GRU/RNN, embeddings with int64 token ids, 1-D convolutions): CUDA vs CPU over
+# 8 steps, plain and as CUDA graphs, then throughput.
+TAIL=30 step bench-train-sequence 150 "$acwa" bench train --device cuda --cuda-graph --model $fx/tiny_lstm.onnx,$fx/tiny_gru.onnx,$fx/tiny_rnn.onnx,$fx/tiny_text.onnx,$fx/tiny_conv1d.onnx --no-epoch --check-steps 8 --windows 3 --steps 30 --warmup 10
+# Step vs forward of the bench sequence and text models (batch 64), plain and as CUDA graphs.
+if [[ -f $bm/seq_lstm.onnx ]]; then
+  TAIL=8 step bench-step-sequence 150 "$acwa" bench step --device cuda --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5
+  TAIL=8 step bench-step-sequence-graph 120 "$acwa" bench step --device cuda --cuda-graph --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5
+fi
 # CUDA vs CPU over 8 steps (plain step and the step captured as a CUDA graph: replays from each direction's third run),
 # then throughput of both beside PyTorch eager in the same call, and one ACWA epoch end.
 TAIL=40 step bench-train 200 "$acwa" bench train --device cuda --cuda-graph --torch tools/torch_reference.py --python python3 --check-steps 8 --windows 5 --steps 50 --warmup 20
@@ -39,12 +49,10 @@ if [[ ${GPU_BENCH_VARIANTS:-0} == 1 ]]; then
 fi
 # Models users fine-tune (made by `/usr/bin/python3 tools/export_bench_models.py .gpu/bench-models`, carried with the
 # call): step vs forward on the GPU, batch 64, plain and as CUDA graphs (the CPU figures are in docs/fine-tuning.md).
-bm=.gpu/bench-models
 if [[ -f $bm/mobilenetv3.onnx ]]; then
   TAIL=8 step bench-step-finetune 90 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
   TAIL=8 step bench-step-finetune-graph 90 "$acwa" bench step --device cuda --cuda-graph --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
 fi
-fx=tests/Acwa.Onnx.Tests/Fixtures/torch
 step bench-train-imported 60 "$acwa" bench train --device cuda --cuda-graph --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
 # GPU time per kernel of one plain ResNet-32 step (Nsight Compute's timer per kernel; tools/ncu_summary.py sums by name).
 ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
