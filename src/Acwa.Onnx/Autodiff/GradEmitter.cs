@@ -257,10 +257,28 @@ internal sealed class GradEmitter
     public string Scale(string a, double factor, ElementType type) => factor == 1.0 ? a : Mul(a, Scalar(factor, type));
 
     /// <summary>
-    /// Zeros of <paramref name="dims"/> (batch dims from <paramref name="reference"/>; ConstantOfShape(Shape(reference))
-    /// when the reference has exactly these dims) and element type <paramref name="type"/>.
+    /// Zeros of <paramref name="dims"/> and element type <paramref name="type"/>: ConstantOfShape of the dims when they are
+    /// all fixed; with batch-dependent dims, Where(true, 0, reference) when <paramref name="reference"/> has exactly these
+    /// dims and type (its values are not read into the result, so an Inf or NaN there cannot leak in), else
+    /// ConstantOfShape(<see cref="ShapeVec"/>). Not ConstantOfShape(Shape(reference)): ONNX Runtime's transpose optimizer
+    /// rewrites Shape(Transpose(v)) as Gather(Shape(v), perm), and that Gather of a host shape runs on the CPU, which a
+    /// CUDA session with CPU fallback disabled refuses (seen on an H200 with an unrolled LSTM's gradient, 2026-12-04).
     /// </summary>
-    public string Zeros(long[] dims, string reference, ElementType type) =>
-        Op("ConstantOfShape", [ShapeVec(dims, reference)], Attr.Tensor("value", MakeTensor("zero", [1], [0.0], type)));
+    public string Zeros(long[] dims, string reference, ElementType type)
+    {
+        if (dims.Any(d => d < 0) && Shapes.TryGet(reference, out var refDims) && refDims.SequenceEqual(dims) && Shapes.TypeOf(reference) == type)
+            return Op("Where", [Bool(true), Scalar(0, type), reference]);
+        return Op("ConstantOfShape", [ShapeVec(dims, reference)], Attr.Tensor("value", MakeTensor("zero", [1], [0.0], type)));
+    }
+
+    /// <summary>A bool scalar constant.</summary>
+    public string Bool(bool value)
+    {
+        var key = $"b:{value}";
+        if (_constCache.TryGetValue(key, out var name)) return name;
+        name = B.Initializer(new TensorProto { Name = value ? "ad_true" : "ad_false", DataType = (int)ElementType.Bool, Int32Data = { value ? 1 : 0 } });
+        _constCache[key] = name;
+        return name;
+    }
 
 }

@@ -21,18 +21,22 @@ namespace Acwa.Onnx.Autodiff;
 /// <see cref="DropZeroInitialStates"/>: the first step then skips its recurrent terms). Not supported, named in the
 /// error: a batch-dependent or unknown number of steps, layout 1 (batch-major; ONNX Runtime's CPU kernels refuse it too),
 /// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs; the evaluation graph and
-/// the inference export keep ORT's fused kernels.
+/// the inference export keep ORT's fused kernels, except that an evaluation graph compiled for CUDA unrolls the nodes that
+/// ORT's CUDA provider hands to the CPU (<see cref="CudaRunsFused"/>: e.g. nn.RNN(nonlinearity='relu')).
 /// </summary>
 public static class RecurrentLowering
 {
-    /// <summary>Unrolls every LSTM, GRU and RNN of <paramref name="b"/>'s graph in place; returns how many. New values' shapes go into <paramref name="shapes"/>.</summary>
-    public static int Apply(GraphBuilder b, ShapeTable shapes)
+    /// <summary>
+    /// Unrolls every LSTM, GRU and RNN of <paramref name="b"/>'s graph in place (only those <paramref name="which"/>
+    /// accepts, when given); returns how many. New values' shapes go into <paramref name="shapes"/>.
+    /// </summary>
+    public static int Apply(GraphBuilder b, ShapeTable shapes, Func<NodeProto, bool>? which = null)
     {
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(shapes);
         DropZeroInitialStates(b.Graph); // an absent initial state lets the first step skip its recurrent terms
         int lowered = 0;
-        foreach (var n in b.Graph.Node.Where(n => n.OpType is "LSTM" or "GRU" or "RNN" && n.Domain is "" or "ai.onnx").ToList())
+        foreach (var n in b.Graph.Node.Where(n => IsRecurrent(n) && (which is null || which(n))).ToList())
         {
             int index = b.Graph.Node.IndexOf(n), before = b.Graph.Node.Count;
             new Unroller(b, shapes, n).Emit();
@@ -72,7 +76,7 @@ public static class RecurrentLowering
         }
         int dropped = 0;
         var released = new List<string>();
-        foreach (var n in g.Node.Where(n => n.OpType is "LSTM" or "GRU" or "RNN" && n.Domain is "" or "ai.onnx").ToList())
+        foreach (var n in g.Node.Where(IsRecurrent).ToList())
             foreach (int i in n.OpType == "LSTM" ? new[] { 5, 6 } : [5])
                 if (n.Input.Count > i && n.Input[i].Length > 0 && Zeros(n.Input[i]))
                 {
@@ -82,6 +86,36 @@ public static class RecurrentLowering
                 }
         GraphPruning.RemoveDeadProducers(g, released);
         return dropped;
+    }
+
+    private static bool IsRecurrent(NodeProto n) => n.OpType is "LSTM" or "GRU" or "RNN" && n.Domain is "" or "ai.onnx";
+
+    /// <summary>
+    /// Whether ONNX Runtime's CUDA provider runs <paramref name="n"/> (an LSTM, GRU or RNN) with its cuDNN kernel rather
+    /// than handing it to the CPU provider: cuDNN takes only the default activations (LSTM sigmoid/tanh/tanh, GRU
+    /// sigmoid/tanh, RNN tanh), no activation_alpha, activation_beta or clip, no LSTM input_forget or peepholes, and GRU
+    /// only with linear_before_reset = 1 (PyTorch's). The same conditions as ORT's CUDA capability check; on a CUDA
+    /// evaluation graph the other nodes are unrolled (with CPU fallback disabled, ORT would refuse the session).
+    /// </summary>
+    public static bool CudaRunsFused(NodeProto n)
+    {
+        ArgumentNullException.ThrowIfNull(n);
+        if (!IsRecurrent(n)) throw new ArgumentException($"node '{n.Name}' is a {n.OpType}, not an LSTM, GRU or RNN", nameof(n));
+        string[] supported = n.OpType switch
+        {
+            "LSTM" => ["sigmoid", "tanh", "tanh"],
+            "GRU" => ["sigmoid", "tanh"],
+            _ => ["tanh"],
+        };
+        foreach (var a in n.Attribute)
+        {
+            if (a.Name is "activation_alpha" or "activation_beta" or "clip") return false;
+            if (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != supported[i % supported.Length]).Any(bad => bad)) return false;
+            if (n.OpType == "LSTM" && a.Name == "input_forget" && a.I != 0) return false;
+        }
+        if (n.OpType == "GRU" && n.GetInt("linear_before_reset", 0) != 1) return false;
+        if (n.OpType == "LSTM" && n.Input.Count > 7 && n.Input[7].Length > 0) return false;
+        return true;
     }
 
     private sealed class Unroller(GraphBuilder b, ShapeTable shapes, NodeProto n)

@@ -42,6 +42,12 @@ public class CudaRunnerTests
     [CudaTheory]
     [InlineData("tiny_vit")]       // LayerNorm, attention, Erf GELU; chunk bounds and the class-token expand folded for CUDA
     [InlineData("tiny_mobilenet")] // depthwise conv, HardSwish, squeeze-excite, PRelu, ReduceMax
+    [InlineData("tiny_lstm")]      // unrolled LSTM: its gradient's zeros must not come from Shape (ORT's transpose optimizer
+                                   // turns Shape(Transpose(v)) into a host Gather; seen on an H200, 2026-12-04)
+    [InlineData("tiny_gru")]       // unrolled GRU (linear_before_reset 1)
+    [InlineData("tiny_rnn")]       // ReLU RNN: cuDNN takes only tanh, so the CUDA eval graph unrolls it too
+    [InlineData("tiny_conv1d")]    // Conv1d lowered to 2-D
+    [InlineData("tiny_text")]      // int64 token ids, embedding, transformer encoder with a key padding mask
     public void ImportedModelsCompiledForCudaTrainOnTheGpuLikeOnTheCpu(string fixture)
     {
         var forward = Acwa.Onnx.Graphs.Import.OpsetUpgrade.ToOpset18(Acwa.Onnx.Graphs.OnnxModel.Load(Models.ModelTestUtil.Fixture($"{fixture}.onnx")));
@@ -49,15 +55,20 @@ public class CudaRunnerTests
         try
         {
             Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(forward, new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = "cuda" }, dir);
-            var x = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/x.npy")).Floats();
+            var xs = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/x.npy"));
             var y = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
             using var gpu = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CudaTf32 = false });
             using var cpu = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
+            bool ids = xs.Dtype == "<i8";
             for (int step = 0; step < 3; step++)
             {
-                float a = gpu.TrainStep(x, y, y.Length).Loss, b = cpu.TrainStep(x, y, y.Length).Loss;
+                float a = ids ? gpu.TrainStep(xs.Int64s(), y, y.Length).Loss : gpu.TrainStep(xs.Floats(), y, y.Length).Loss;
+                float b = ids ? cpu.TrainStep(xs.Int64s(), y, y.Length).Loss : cpu.TrainStep(xs.Floats(), y, y.Length).Loss;
                 Assert.True(Math.Abs(a - b) <= 1e-4 * Math.Abs(b), $"{fixture} step {step}: loss on the GPU {a}, on the CPU {b}");
             }
+            var ge = (ids ? gpu.Evaluate(xs.Int64s(), y.Length) : gpu.Evaluate(xs.Floats(), y.Length)).Logits.ToArray();
+            var ce = (ids ? cpu.Evaluate(xs.Int64s(), y.Length) : cpu.Evaluate(xs.Floats(), y.Length)).Logits.ToArray();
+            Assert.True(Models.ModelTestUtil.MaxScaledError(ge, ce) <= 1e-4, $"{fixture}: eval logits on the GPU differ from the CPU's");
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

@@ -45,4 +45,23 @@ public class DeviceTests
         Assert.Equal(Environment.ProcessorCount, d.IntraOpNumThreads);
         Assert.Throws<ArgumentOutOfRangeException>(() => SessionOptionsFactory.Create(Device.Cpu, 0));
     }
+
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("  ", null)]
+    [InlineData("verbose", Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE)]
+    [InlineData(" Info ", Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO)]
+    [InlineData("ERROR", Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR)]
+    public void OrtLogLevelVariableNamesALevel(string? value, Microsoft.ML.OnnxRuntime.OrtLoggingLevel? level)
+    {
+        Assert.Equal(level, SessionOptionsFactory.ParseLogLevel(value));
+    }
+
+    [Fact]
+    public void AnUnknownOrtLogLevelIsRefusedNamingTheVariableAndTheLevels()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SessionOptionsFactory.ParseLogLevel("loud"));
+        Assert.Contains("ACWA_ORT_LOG_LEVEL='loud'", e.Message);
+        Assert.Contains("verbose, info, warning, error, fatal", e.Message);
+    }
 }

@@ -24,6 +24,8 @@ internal sealed record EvalGraph(ModelProto Model, string Logits, string Predict
         ForwardModelInfo.LiftToInputs(g, stateInputs);
         g.Output.Clear();
         var b = new GraphBuilder(g);
+        // On CUDA, recurrent nodes that ORT's CUDA provider would hand to the CPU are unrolled like the training graph's.
+        if (o.IsCuda) Autodiff.RecurrentLowering.Apply(b, info.Shapes, n => !Autodiff.RecurrentLowering.CudaRunsFused(n));
         // The same forward rewrite as the training graph's, so that evaluation runs the same kernels.
         Autodiff.DepthwiseLowering.Apply(b, info.Shapes, o.ResolvedGradients.ResolvedDenseDepthwiseMaxPairs);
         b.Output(info.Logits, ElementType.Float, null, info.NumClasses);

@@ -86,7 +86,7 @@ public static class TrainingArtifacts
         ValidateOptions(options);
         forward = InitializerUntying.Apply(forward);
         var info = ForwardModelInfo.Analyze(forward, options);
-        // The step graph's TrainingRewrite adds entries to the shape table; the eval graph does not read it.
+        // The step graph's rewrites add entries to the shape table; the eval graph's (depthwise, and on CUDA recurrent unrolling) add theirs once the step graph is complete.
         var step = StepGraph.Build(forward, info, options, exposeGradients);
         var eval = EvalGraph.Build(forward, info, options, step.Labels);
         ElideOutputIdentities(step.Model.Graph);

@@ -36,6 +36,11 @@ public static class SessionOptionsFactory
         };
         try
         {
+            if (LogLevelFromEnvironment() is { } level)
+            {
+                options.LogSeverityLevel = level;
+                OrtEnv.Instance().EnvLogLevel = level; // the partitioner logs node placements through the default logger
+            }
             if (device.IsCuda)
             {
                 if (!allowCpuFallback) options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
@@ -65,6 +70,32 @@ public static class SessionOptionsFactory
     }
 
     /// <summary>Turns an ONNX Runtime failure on a CUDA device into a message that says what is missing.</summary>
+    /// <summary>Environment variable that sets ONNX Runtime's log level for the sessions made here: verbose, info, warning, error or fatal.</summary>
+    public const string LogLevelVariable = "ACWA_ORT_LOG_LEVEL";
+
+    /// <summary>
+    /// The level named by <see cref="LogLevelVariable"/>, or null when it is unset or empty (ONNX Runtime's default,
+    /// warnings). At verbose, ONNX Runtime prints which provider each node is assigned to, and why a node went to the CPU.
+    /// </summary>
+    /// <exception cref="ArgumentException">The variable names no level; the message lists the valid ones.</exception>
+    public static OrtLoggingLevel? LogLevelFromEnvironment() => ParseLogLevel(Environment.GetEnvironmentVariable(LogLevelVariable));
+
+    /// <summary><see cref="LogLevelFromEnvironment"/> for a given value of the variable (null or blank: null).</summary>
+    /// <exception cref="ArgumentException">The value names no level; the message names the variable and lists the valid ones.</exception>
+    public static OrtLoggingLevel? ParseLogLevel(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        return value.Trim().ToLowerInvariant() switch
+        {
+            "verbose" => OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE,
+            "info" => OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO,
+            "warning" => OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
+            "error" => OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            "fatal" => OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
+            _ => throw new ArgumentException($"environment variable {LogLevelVariable}='{value}' names no ONNX Runtime log level (verbose, info, warning, error, fatal)"),
+        };
+    }
+
     internal static DeviceUnavailableException Explain(Device device, Exception e, string stage)
     {
         var m = e.Message;
@@ -87,7 +118,7 @@ public static class SessionOptionsFactory
         else if (m.Contains("not in the list of available", StringComparison.OrdinalIgnoreCase) || e is EntryPointNotFoundException)
             cause = "this ONNX Runtime build has no CUDA execution provider (use the Microsoft.ML.OnnxRuntime.Gpu native package)";
         else if (m.Contains("fallback", StringComparison.OrdinalIgnoreCase) || m.Contains("assigned to the CPU", StringComparison.OrdinalIgnoreCase))
-            cause = "ONNX Runtime assigned some nodes to the CPU provider (no CUDA kernel, or small int64 shape computations it keeps on the host) and CPU fallback is disabled (session.disable_cpu_ep_fallback=1); allow it with AllowCpuFallback (StepRunnerOptions, EvaluatorOptions; acwa eval --allow-cpu-fallback), or log at verbose level to see the nodes";
+            cause = "ONNX Runtime assigned some nodes to the CPU provider (no CUDA kernel, or small int64 shape computations it keeps on the host) and CPU fallback is disabled (session.disable_cpu_ep_fallback=1); allow it with AllowCpuFallback (StepRunnerOptions, EvaluatorOptions; acwa eval --allow-cpu-fallback), or set ACWA_ORT_LOG_LEVEL=verbose to see which nodes ONNX Runtime placed on the CPU and why";
         else
             cause = "the CUDA provider failed";
         return new DeviceUnavailableException(device, $"device '{device}' is not usable: {cause} (while {stage}). ONNX Runtime said: {m}", e);
