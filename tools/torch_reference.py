@@ -8,6 +8,9 @@
                one Adam step (zero_grad, forward in train mode, cross-entropy, backward, step) against the forward alone
                in eval mode under no_grad (batch norm uses running statistics, no autograd), for the MLP and the
                small CNN (1x28x28) and CIFAR ResNet-20 (3x32x32); medians of windows, interleaved so load changes hit both.
+  gpu-step   : the same on CUDA (fp32, TF32 as PyTorch defaults, cudnn.benchmark on, timed with synchronize), for
+               the built-in models and, by file stem, the models of tools/export_bench_models.py (seq_lstm, text,
+               mobilenetv2, mobilenetv3, vit: the modules it exports, random weights, dropout off).
   gpu-throughput : training images/s on CUDA for CIFAR ResNet-32 (3x32x32), the small CNN (1x28x28) and the MLP,
                fp32, batch 128, data already on the GPU; median of several timed windows after warm-up.
 
@@ -148,17 +151,51 @@ def cpu_epoch(args):
                           "epoch_s_min": min(times), "epoch_s_max": max(times)}), flush=True)
 
 
+def bench_model_specs():
+    """(name, constructor, input maker(batch, device)) of the models the step modes time."""
+    def images(shape):
+        return lambda n, dev: torch.randn(n, *shape, device=dev)
+    specs = [("mlp", lambda: Mlp(), images((1, 28, 28))), ("cnn", lambda: SmallCnn(), images((1, 28, 28))),
+             ("resnet20", lambda: ResNetCifar(20), images((3, 32, 32))), ("resnet32", lambda: ResNetCifar(32), images((3, 32, 32)))]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import export_bench_models as ebm  # the modules `acwa bench step --model FILE.onnx` times, by file stem
+
+    def no_dropout(m):
+        for mod in m.modules():
+            if isinstance(mod, nn.Dropout):
+                mod.p = 0.0
+            if isinstance(mod, nn.MultiheadAttention):
+                mod.dropout = 0.0
+        return m
+    specs += [("seq_lstm", lambda: ebm.SeqLstm(10), lambda n, dev: torch.randn(n, 100, 12, device=dev)),
+              ("text", lambda: no_dropout(ebm.TextClassifier(10)), lambda n, dev: torch.randint(1, 8000, (n, 64), device=dev)),
+              ("mobilenetv2", lambda: ebm.mobilenetv2(10), images((3, 64, 64))),
+              ("mobilenetv3", lambda: ebm.mobilenetv3_small(10), images((3, 64, 64))),
+              ("vit", lambda: no_dropout(ebm.Vit(64, 10)), images((3, 64, 64)))]
+    return specs
+
+
 def cpu_step(args):
+    step_ratio(args, torch.device("cpu"))
+
+
+def gpu_step(args):
+    torch.backends.cudnn.benchmark = True
+    step_ratio(args, torch.device("cuda"))
+
+
+def step_ratio(args, dev):
     torch.set_num_threads(args.threads)
-    specs = [("mlp", lambda: Mlp(), (1, 28, 28)), ("cnn", lambda: SmallCnn(), (1, 28, 28)),
-             ("resnet20", lambda: ResNetCifar(20), (3, 32, 32))]
-    for name, make, shape in specs:
-        if args.models and name not in args.models.split(","):
+    cuda = dev.type == "cuda"
+    wanted = args.models.split(",") if args.models else ["mlp", "cnn", "resnet20"]
+    for name, make, inputs in bench_model_specs():
+        if name not in wanted:
             continue
-        model = make()
+        torch.manual_seed(0)
+        model = make().to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.randn(args.batch, *shape)
-        y = torch.randint(0, 10, (args.batch,))
+        x = inputs(args.batch, dev)
+        y = torch.randint(0, 10, (args.batch,), device=dev)
 
         def step():
             model.train()
@@ -172,21 +209,29 @@ def cpu_step(args):
             with torch.no_grad():
                 model(x)
 
+        def sync():
+            if cuda:
+                torch.cuda.synchronize()
+
         for _ in range(args.warmup):
             step()
             forward()
+        sync()
         steps, fwds = [], []
         for w in range(args.windows):  # interleaved windows: step window, then forward window
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 step()
+            sync()
             t1 = time.perf_counter()
             for _ in range(args.steps):
                 forward()
+            sync()
             t2 = time.perf_counter()
             steps.append((t1 - t0) / args.steps * 1e3)
             fwds.append((t2 - t1) / args.steps * 1e3)
-        print(json.dumps({"framework": f"pytorch {torch.__version__}", "blas": BLAS, "mode": "cpu-step", "model": name,
+        print(json.dumps({"framework": f"pytorch {torch.__version__}", "blas": BLAS, "mode": "gpu-step" if cuda else "cpu-step",
+                          "model": name, "device": torch.cuda.get_device_name(0) if cuda else "cpu",
                           "batch": args.batch, "threads": args.threads,
                           "step_ms_median": statistics.median(steps), "step_ms_min": min(steps), "step_ms_max": max(steps),
                           "forward_ms_median": statistics.median(fwds), "forward_ms_min": min(fwds),
@@ -231,7 +276,7 @@ def gpu_throughput(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["cpu-epoch", "cpu-step", "gpu-throughput"])
+    p.add_argument("mode", choices=["cpu-epoch", "cpu-step", "gpu-step", "gpu-throughput"])
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--repeats", type=int, default=3)
@@ -244,7 +289,7 @@ def main():
     global BLAS
     BLAS = blas_library()
     torch.manual_seed(0)
-    {"cpu-epoch": cpu_epoch, "cpu-step": cpu_step, "gpu-throughput": gpu_throughput}[args.mode](args)
+    {"cpu-epoch": cpu_epoch, "cpu-step": cpu_step, "gpu-step": gpu_step, "gpu-throughput": gpu_throughput}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ internal static class BenchStepCommand
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run the training steps as captured CUDA graphs (StepRunnerOptions.CudaGraph)." };
         var splitReductions = new Option<bool?>("--split-batch-reductions") { Description = "true/false: reductions over the batch and spatial axes as two reductions, per sample then over the batch (default: the device's)." };
         var profilerRange = new Option<bool>("--cuda-profiler-range") { Description = "CUDA only: after warm-up, run one training step between cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`), then time as usual." };
-        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: after the measurements, times PyTorch's own step and eval-mode forward for the built-in models (CPU) in the same run and prints its step / forward ratio beside ours." };
+        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: after the measurements, times PyTorch's own step and eval-mode forward on the same device in the same run (built-in models, and model files named like tools/export_bench_models.py's: seq_lstm.onnx, text.onnx, mobilenetv2.onnx, mobilenetv3.onnx, vit.onnx) and prints its step / forward ratio beside ours." };
         var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
@@ -89,7 +89,6 @@ internal static class BenchStepCommand
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
         if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
         if (o.CudaProfilerRange && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-profiler-range needs a CUDA device (--device cuda), not '{device}'");
-        if (o.TorchScript is not null && device.IsCuda) return ConsoleOutput.Fail(error, $"--torch times PyTorch on the CPU only (tools/torch_reference.py cpu-step); for CUDA use acwa bench train --torch");
         if (o.TorchScript is not null && !File.Exists(o.TorchScript)) return ConsoleOutput.Fail(error, $"--torch: no such file '{o.TorchScript}'");
         var console = ConsoleOutput.For(output);
         var rows = new List<BenchStepRow>();
@@ -113,31 +112,34 @@ internal static class BenchStepCommand
         console.Write(t);
         console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}, split batch reductions {(o.SplitBatchReductions is { } sr ? (sr ? "on" : "off") : "auto")}{(o.CudaGraph ? ", steps as CUDA graphs" : "")}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
         console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
-        if (o.TorchScript is not null) WriteTorchComparison(o, rows, console);
+        if (o.TorchScript is not null) WriteTorchComparison(o, device, rows, console);
         return 0;
     }
 
-    /// <summary>Models tools/torch_reference.py's cpu-step mode defines.</summary>
-    private static readonly string[] TorchModels = ["mlp", "cnn", "resnet20"];
+    /// <summary>
+    /// Models tools/torch_reference.py's step modes define: the built-in ones, and by file stem the modules that
+    /// tools/export_bench_models.py exports (same architecture and input; random weights of their own).
+    /// </summary>
+    private static readonly string[] TorchModels = ["mlp", "cnn", "resnet20", "resnet32", "seq_lstm", "text", "mobilenetv2", "mobilenetv3", "vit"];
 
     /// <summary>
-    /// PyTorch's own step / forward ratio for the same models, batch and windows on the same machine, run after ours: its
-    /// step (train-mode forward, cross-entropy, backward, Adam) against its eval-mode forward under no_grad.
+    /// PyTorch's own step / forward ratio for the same models, batch and windows on the same machine and device, run after
+    /// ours: its step (train-mode forward, cross-entropy, backward, Adam) against its eval-mode forward under no_grad.
     /// </summary>
-    private static void WriteTorchComparison(BenchStepOptions o, List<BenchStepRow> rows, IAnsiConsole console)
+    private static void WriteTorchComparison(BenchStepOptions o, Device device, List<BenchStepRow> rows, IAnsiConsole console)
     {
-        var models = rows.Select(r => r.Model).Where(m => TorchModels.Contains(m)).ToList();
-        if (models.Count == 0) { console.WriteLine($"--torch: no built-in model to compare ({string.Join(", ", TorchModels)})"); return; }
+        var models = rows.Select(r => ProfileTag(r.Model)).Where(TorchModels.Contains).Distinct().ToList();
+        if (models.Count == 0) { console.WriteLine($"--torch: no model that tools/torch_reference.py defines ({string.Join(", ", TorchModels)})"); return; }
         var torch = TorchReference.Run(o.Python, o.TorchScript!, string.Create(CultureInfo.InvariantCulture,
-            $"cpu-step --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Repeats} --warmup {o.Warmup}"), console);
-        var t = new Table().Title("PyTorch on the same machine, same batch (its step against its own eval-mode forward)")
+            $"{(device.IsCuda ? "gpu-step" : "cpu-step")} --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Repeats} --warmup {o.Warmup}"), console);
+        var t = new Table().Title($"PyTorch on the same machine, same batch, {(device.IsCuda ? "CUDA" : "CPU")} (its step against its own eval-mode forward)")
             .AddColumns("model", "PyTorch step ms", "PyTorch forward ms", "PyTorch step / forward", "acwa step ms", "acwa step / PyTorch step");
-        foreach (var r in rows.Where(r => models.Contains(r.Model)))
+        foreach (var r in rows.Where(r => models.Contains(ProfileTag(r.Model))))
         {
-            var j = torch.FirstOrDefault(j => (string?)j["model"] == r.Model && j["step_ms_median"] is not null);
-            if (j is null) { t.AddRow(r.Model, "-", "-", "-", F(r.StepMedian), "-"); continue; }
+            var j = torch.FirstOrDefault(j => (string?)j["model"] == ProfileTag(r.Model) && j["step_ms_median"] is not null);
+            if (j is null) { t.AddRow(ProfileTag(r.Model), "-", "-", "-", F(r.StepMedian), "-"); continue; }
             double G(string k) => j[k]!.GetValue<double>();
-            t.AddRow(r.Model, $"{F(G("step_ms_median"))} ({F(G("step_ms_min"))}-{F(G("step_ms_max"))})",
+            t.AddRow(ProfileTag(r.Model), $"{F(G("step_ms_median"))} ({F(G("step_ms_min"))}-{F(G("step_ms_max"))})",
                 $"{F(G("forward_ms_median"))} ({F(G("forward_ms_min"))}-{F(G("forward_ms_max"))})",
                 G("step_over_forward").ToString("F2", CultureInfo.InvariantCulture), F(r.StepMedian),
                 (r.StepMedian / G("step_ms_median")).ToString("F2", CultureInfo.InvariantCulture));

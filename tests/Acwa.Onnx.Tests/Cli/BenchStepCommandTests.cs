@@ -130,15 +130,31 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
-    public void TorchComparisonRefusesAMissingScriptAndCuda()
+    public void TorchComparisonRefusesAMissingScript()
     {
         var missing = Path.Combine(_dir, "no_such_reference.py");
         var (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "1", "--torch", missing);
         Assert.NotEqual(0, code);
         Assert.Contains("no_such_reference.py", err);
-        (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--device", "cuda", "--torch", missing);
-        Assert.NotEqual(0, code);
-        Assert.Contains("CPU only", err);
+    }
+
+    [Fact]
+    public void TorchComparisonMatchesAModelFileByTheStemOfExportBenchModels()
+    {
+        // A file named like tools/export_bench_models.py's output is compared with the module of that name; others are not.
+        var lstm = Path.Combine(_dir, "seq_lstm.onnx");
+        File.Copy(Models.ModelTestUtil.Fixture("tiny_lstm.onnx"), lstm);
+        var other = Path.Combine(_dir, "my_gru.onnx");
+        File.Copy(Models.ModelTestUtil.Fixture("tiny_gru.onnx"), other);
+        var script = Path.Combine(_dir, "reference.sh");
+        File.WriteAllText(script, """
+            echo "args: $*"
+            echo '{"framework": "stand-in", "mode": "cpu-step", "model": "seq_lstm", "step_ms_median": 900.0, "step_ms_min": 800.0, "step_ms_max": 1000.0, "forward_ms_median": 300.0, "forward_ms_min": 290.0, "forward_ms_max": 310.0, "step_over_forward": 3.0}'
+            """);
+        var (code, output, err) = Invoke("bench", "step", "--model", $"{lstm},{other}", "--steps", "1", "--repeats", "1", "--batch", "4", "--torch", script, "--python", "/bin/sh");
+        Assert.True(code == 0, err);
+        Assert.Contains("cpu-step --models seq_lstm --batch 4", output);
+        Assert.Contains(output.Split('\n'), l => l.Contains("│ seq_lstm ") && l.Contains("900.0 (800.0-1000.0)") && l.Contains("3.00"));
     }
 
     [Fact]
