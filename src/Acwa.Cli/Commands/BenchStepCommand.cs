@@ -147,7 +147,7 @@ internal static class BenchStepCommand
         console.Write(t);
         // Linear layers and matmuls run on whatever libblas.so.3 points at (Debian's default: the reference BLAS).
         var blas = torch.Select(j => (string?)j["blas"]).Where(b => b is not null).Distinct().ToList();
-        if (blas.Count > 0) console.WriteLine($"PyTorch's BLAS: {string.Join("; ", blas)}");
+        if (blas.Count > 0 && !device.IsCuda) console.WriteLine($"PyTorch's BLAS: {string.Join("; ", blas)}");
     }
 
     /// <summary>A name for temp folders and profile files: the built-in name, or a model file's name without folder and extension.</summary>
