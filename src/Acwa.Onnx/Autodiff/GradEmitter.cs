@@ -189,9 +189,8 @@ internal sealed class GradEmitter
     /// <summary>
     /// A scalar of element type <paramref name="type"/>: the product of <paramref name="reference"/>'s dims over
     /// <paramref name="axes"/> (non-negative, distinct). Fixed dims give a constant. Batch-dependent dims are counted on
-    /// the device, without host shape arithmetic: ReduceSum(ConstantOfShape(Shape(s), 1), keepdims 0) with s =
-    /// Slice(reference) to length 1 on every other axis (so s has exactly the batch-dependent dims), times the
-    /// fixed factor. Exact while the count stays below 2^24 (float) or 2^53 (double). A count made once for a reference
+    /// the device, without host shape arithmetic: ReduceSum(Where(true, 1, s), keepdims 0) with s = Slice(reference) to
+    /// length 1 on every other axis (so s has exactly the batch-dependent dims), times the fixed factor. Exact while the count stays below 2^24 (float) or 2^53 (double). A count made once for a reference
     /// and axes is reused by every emitter on the same builder (a batch norm's forward rewrite and its gradient rule).
     /// </summary>
     public string ElementCount(string reference, long[] axes, ElementType type)
@@ -216,11 +215,16 @@ internal sealed class GradEmitter
         var sliced = dims.Select((d, i) => cut.Contains(i) ? 1L : d).ToArray();
         var s = cut.Length == 0 ? reference
             : Op("Slice", [reference, I64(new long[cut.Length]), I64(Enumerable.Repeat(1L, cut.Length).ToArray()), I64(cut)]);
-        Shapes.Set(s, sliced, Shapes.TypeOf(reference));
-        var shape = Op("Shape", [s]);
-        Shapes.Set(shape, [dims.Length], ElementType.Int64);
-        var ones = Op("ConstantOfShape", [shape], Attr.Tensor("value", MakeTensor("one", [1], [1.0], type)));
-        Shapes.Set(ones, sliced, type);
+        var refType = Shapes.TypeOf(reference);
+        Shapes.Set(s, sliced, refType);
+        // Ones shaped like s without reading its shape on the host (see Zeros: no Shape for ORT's transpose optimizer to rewrite).
+        var ones = Op("Where", [Bool(true), Scalar(1, refType), s]);
+        Shapes.Set(ones, sliced, refType);
+        if (refType != type)
+        {
+            ones = Op("Cast", [ones], Attr.Int("to", (long)type));
+            Shapes.Set(ones, sliced, type);
+        }
         var count = Op("ReduceSum", [ones], Attr.Int("keepdims", 0));
         Shapes.Set(count, [], type);
         if (fixedPart == 1) return count;

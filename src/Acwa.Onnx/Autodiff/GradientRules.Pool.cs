@@ -35,11 +35,8 @@ internal static partial class GradientRules
             c.Add(0, g);
             return;
         }
-        // Flat zeros of X's size; with a batch-dependent X they come from ConstantOfShape(Shape(X)) so that no shape
-        // arithmetic runs on the host.
-        var zeros = xd.All(d => d >= 0)
-            ? c.E.Op("ConstantOfShape", [c.E.I64(Tensors.ElementCount(xd))], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T)))
-            : c.E.Op("Reshape", [c.E.Op("ConstantOfShape", [c.E.Op("Shape", [x])], Attr.Tensor("value", GradEmitter.MakeTensor("zero", [1], [0.0], c.T))), c.E.I64(-1)]);
+        // Flat zeros of X's size, made on the device (GradEmitter.Zeros: no host shape arithmetic).
+        var zeros = c.E.Op("Reshape", [c.E.Zeros(xd, x, c.T), c.E.I64(-1)]);
         var flatIdx = c.E.Op("Reshape", [idx, c.E.I64(-1)]);
         var flatDy = c.E.Op("Reshape", [c.Dy0, c.E.I64(-1)]);
         var scattered = c.E.Op("ScatterElements", [zeros, flatIdx, flatDy], Attr.Int("axis", 0), Attr.String("reduction", "add"));
