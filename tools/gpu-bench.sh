@@ -6,7 +6,9 @@
 # are skipped, so that the call ends inside its lease.
 #   usage (on the device, from the repository root):  bash tools/gpu-bench.sh
 set -u
-out=${OUT:-/tmp/gpu-out}; mkdir -p "$out"
+# Logs go to one archive, $OUT/logs.tar.xz (a device call returns at most 8 files), written on exit.
+final=${OUT:-/tmp/gpu-out}; out=/tmp/gpu-logs; mkdir -p "$final" "$out"
+trap 'tar -cJf "$final/logs.tar.xz" -C "$out" . && echo "logs: $final/logs.tar.xz"' EXIT
 deadline=${GPU_BENCH_DEADLINE:-400}
 bash .gpu/run.sh --stage-only >/dev/null || { echo "staging failed"; exit 1; }
 libs=$(for f in libcudart.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9; do find /opt /usr/local /usr/lib -name "$f" 2>/dev/null | head -1; done | xargs -r -n1 dirname | sort -u | paste -sd:)
@@ -24,16 +26,18 @@ bm=.gpu/bench-models
 # Sequence and text models (unrolled LSTM/GRU/RNN, embeddings with int64 token ids, 1-D convolutions): CUDA vs CPU over
 # 8 steps, plain and as CUDA graphs, then throughput.
 TAIL=30 step bench-train-sequence 150 "$acwa" bench train --device cuda --cuda-graph --model $fx/tiny_lstm.onnx,$fx/tiny_gru.onnx,$fx/tiny_rnn.onnx,$fx/tiny_text.onnx,$fx/tiny_conv1d.onnx --no-epoch --check-steps 8 --windows 3 --steps 30 --warmup 10
-# Step vs forward of the bench sequence and text models (batch 64), plain and as CUDA graphs.
+# Step vs forward of the bench sequence and text models (batch 64), plain, then as CUDA graphs beside PyTorch eager on
+# the same GPU (torch_reference.py gpu-step; 2026-12-04: its cuDNN LSTM 4.2 ms against our 16.3, docs/gpu.md).
+torch="--torch tools/torch_reference.py --python python3"
 if [[ -f $bm/seq_lstm.onnx ]]; then
   TAIL=8 step bench-step-sequence 150 "$acwa" bench step --device cuda --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5
-  TAIL=8 step bench-step-sequence-graph 120 "$acwa" bench step --device cuda --cuda-graph --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5
+  TAIL=12 step bench-step-sequence-graph 150 "$acwa" bench step --device cuda --cuda-graph --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5 $torch
 fi
 # CUDA vs CPU over 8 steps (plain step and the step captured as a CUDA graph: replays from each direction's third run),
 # then throughput of both beside PyTorch eager in the same call, and one ACWA epoch end.
 TAIL=40 step bench-train 200 "$acwa" bench train --device cuda --cuda-graph --torch tools/torch_reference.py --python python3 --check-steps 8 --windows 5 --steps 50 --warmup 20
 # Step vs forward per model, steps as CUDA graphs, then plain.
-step bench-step-graph 60 "$acwa" bench step --device cuda --cuda-graph --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
+TAIL=16 step bench-step-graph 90 "$acwa" bench step --device cuda --cuda-graph --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5 $torch
 step bench-step 60 "$acwa" bench step --device cuda --model mlp,cnn,resnet20,resnet32 --steps 20 --repeats 5
 # Whole-step comparisons of compile choices on ResNet-32 with launch costs out of the way (CUDA graphs), ~10 s each;
 # GPU_BENCH_VARIANTS=1 (measured 2026-11-27, docs/gpu.md).
@@ -51,7 +55,7 @@ fi
 # call): step vs forward on the GPU, batch 64, plain and as CUDA graphs (the CPU figures are in docs/fine-tuning.md).
 if [[ -f $bm/mobilenetv3.onnx ]]; then
   TAIL=8 step bench-step-finetune 90 "$acwa" bench step --device cuda --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
-  TAIL=8 step bench-step-finetune-graph 90 "$acwa" bench step --device cuda --cuda-graph --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5
+  TAIL=12 step bench-step-finetune-graph 120 "$acwa" bench step --device cuda --cuda-graph --model $bm/mobilenetv2.onnx,$bm/mobilenetv3.onnx,$bm/vit.onnx --batch 64 --steps 20 --repeats 5 $torch
 fi
 step bench-train-imported 60 "$acwa" bench train --device cuda --cuda-graph --model $fx/tiny_vit.onnx,$fx/tiny_mobilenet.onnx --no-epoch --check-steps 5 --windows 3 --steps 30 --warmup 10
 # GPU time per kernel of one plain ResNet-32 step (Nsight Compute's timer per kernel; tools/ncu_summary.py sums by name).
