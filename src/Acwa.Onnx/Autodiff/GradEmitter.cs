@@ -190,8 +190,9 @@ internal sealed class GradEmitter
     /// A scalar of element type <paramref name="type"/>: the product of <paramref name="reference"/>'s dims over
     /// <paramref name="axes"/> (non-negative, distinct). Fixed dims give a constant. Batch-dependent dims are counted on
     /// the device, without host shape arithmetic: ReduceSum(Where(true, 1, s), keepdims 0) with s = Slice(reference) to
-    /// length 1 on every other axis (so s has exactly the batch-dependent dims), times the fixed factor. Exact while the count stays below 2^24 (float) or 2^53 (double). A count made once for a reference
-    /// and axes is reused by every emitter on the same builder (a batch norm's forward rewrite and its gradient rule).
+    /// length 1 on every other axis (so s has exactly the batch-dependent dims), times the fixed factor. Exact while the
+    /// count stays below 2^24 (float) or 2^53 (double). A count made once for a reference and axes is reused by every
+    /// emitter on the same builder (a batch norm's forward rewrite and its gradient rule).
     /// </summary>
     public string ElementCount(string reference, long[] axes, ElementType type)
     {

@@ -69,7 +69,6 @@ public static class SessionOptionsFactory
         }
     }
 
-    /// <summary>Turns an ONNX Runtime failure on a CUDA device into a message that says what is missing.</summary>
     /// <summary>Environment variable that sets ONNX Runtime's log level for the sessions made here: verbose, info, warning, error or fatal.</summary>
     public const string LogLevelVariable = "ACWA_ORT_LOG_LEVEL";
 
@@ -96,6 +95,7 @@ public static class SessionOptionsFactory
         };
     }
 
+    /// <summary>Turns an ONNX Runtime failure on a CUDA device into a message that says what is missing.</summary>
     internal static DeviceUnavailableException Explain(Device device, Exception e, string stage)
     {
         var m = e.Message;
