@@ -124,7 +124,7 @@ internal static class BenchEvalCommand
         long[] shape = evaluator.InputShape(data.Channels, data.Height, data.Width, data.Source);
 
         // (a): two slots filled once with normalised images; the loop only runs the bound forward passes.
-        using var buffers = new Evaluator.BatchBuffers(evaluator, b, data.ImageSize, shape);
+        using var buffers = new Evaluator.BatchBuffers<float>(evaluator, b, data.ImageSize, shape);
         var luts = Enumerable.Range(0, data.Channels).Select(norm.LookupTable).ToArray();
         for (int s = 0; s < 2; s++)
         {

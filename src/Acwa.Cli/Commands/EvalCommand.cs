@@ -132,7 +132,12 @@ internal static class EvalCommand
             throw new InvalidDataException($"{files[1]}: labels must be a 1-D integer array, got {yArr.DType} ({string.Join(", ", yArr.Shape)})");
         var y = yArr.ToInt32Array();
         var s = x.Shape;
-        if (s.Count is not (3 or 4) || s[0] != y.Length)
+        if (s.Count < 2 || s[0] != y.Length)
+            throw new InvalidDataException($"{files[0]}: expected [N, ...] with N = {y.Length} (labels in {files[1]}), got ({string.Join(", ", s)})");
+        // Token ids, and float features or sequences that are not images: fed as they are, one sample = the dims after N.
+        if (evaluator.InputType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 || (x.DType != NpyDType.UInt8 && !(evaluator.InputDims.Count is 2 or 4 && s.Count is 3 or 4)))
+            return EvaluateSamples(evaluator, x, y, files, flagNorm, o, out summary);
+        if (s.Count is not (3 or 4))
             throw new InvalidDataException($"{files[0]}: images must be [N, H, W] or [N, C, H, W] with N = {y.Length} (labels in {files[1]}), got ({string.Join(", ", s)})");
         int c = s.Count == 4 ? checked((int)s[1]) : 1, h = checked((int)s[^2]), w = checked((int)s[^1]);
         string where = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes) on {o.Device}; {y.Length} images [{c}x{h}x{w}] from {files[0]}";
@@ -150,5 +155,24 @@ internal static class EvalCommand
         if (flagNorm is not null) throw new ArgumentException($"--mean/--std apply to uint8 images; {files[0]} holds floats, fed as they are");
         summary = $"{where}; float images fed as they are (no normalisation)";
         return evaluator.Evaluate(x.ToSingleArray(), y, c, h, w);
+    }
+
+    /// <summary>npy samples that are not images: int64/int32 token ids for a model with an int64 input, else float features, sequences or signals.</summary>
+    private static EvaluationResult EvaluateSamples(Evaluator evaluator, NpyArray x, int[] y, string[] files, Normalization? flagNorm, EvalOptions o, out string summary)
+    {
+        if (flagNorm is not null) throw new ArgumentException($"--mean/--std apply to uint8 images; {files[0]} holds {x.DType} samples, fed as they are");
+        int[] sample = x.Shape.Skip(1).Select(d => checked((int)d)).ToArray();
+        string where = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes) on {o.Device}; {y.Length} samples [{string.Join("x", sample)}] from {files[0]}";
+        if (evaluator.InputType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64)
+        {
+            if (x.DType is not (NpyDType.Int64 or NpyDType.Int32))
+                throw new InvalidDataException($"{files[0]}: model {o.Model} takes int64 token ids (input '{evaluator.InputName}'); the file holds {x.DType}");
+            summary = $"{where}; token ids";
+            return evaluator.Evaluate(x.ToInt64Array(), y, sample);
+        }
+        if (x.DType is not (NpyDType.Float32 or NpyDType.Float64))
+            throw new InvalidDataException($"{files[0]}: samples for input '{evaluator.InputName}' [{string.Join(", ", evaluator.InputDims.Select(d => d?.ToString(CultureInfo.InvariantCulture) ?? "N"))}] must be float (fed as they are), got {x.DType}");
+        summary = $"{where}; float samples fed as they are";
+        return evaluator.Evaluate(x.ToSingleArray(), y, sample);
     }
 }

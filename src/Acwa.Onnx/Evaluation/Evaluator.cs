@@ -7,6 +7,7 @@ using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Metrics;
 using Acwa.Onnx.Training.Runtime;
 using Microsoft.ML.OnnxRuntime;
+using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
 namespace Acwa.Onnx.Evaluation;
 
@@ -66,11 +67,12 @@ public sealed class Evaluator : IDisposable
         var input = fed.FirstOrDefault(i => i.Name == InputName)
             ?? throw new InvalidDataException($"{source} has no input '{InputName}' (inputs: {string.Join(", ", fed.Select(i => i.Name))})");
         if (fed.Count > 1) throw new InvalidDataException($"{source} needs inputs besides '{InputName}' ({string.Join(", ", fed.Where(i => i.Name != InputName).Select(i => i.Name))}); an evaluator feeds only the images");
-        if (input.Type?.TensorType?.ElemType is int et && et != (int)ElementType.Float)
-            throw new InvalidDataException($"{source}: input '{InputName}' has element type {(TensorProto.Types.DataType)et}; expected float (fp32)");
-        _inputDims = ClassifierGraphs.DeclaredDims(input) ?? throw new InvalidDataException($"{source}: input '{InputName}' declares no shape; expected [N, C, H, W] or [N, features]");
-        if (_inputDims.Length is not (2 or 4))
-            throw new InvalidDataException($"{source}: input '{InputName}' has shape {ClassifierGraphs.FormatShape(input)}; expected [N, C, H, W] or [N, features]");
+        if (input.Type?.TensorType?.ElemType is int et && et != (int)ElementType.Float && et != (int)ElementType.Int64)
+            throw new InvalidDataException($"{source}: input '{InputName}' has element type {(TensorProto.Types.DataType)et}; expected float (fp32) or int64 (token ids)");
+        InputType = input.Type?.TensorType?.ElemType == (int)ElementType.Int64 ? TensorElementType.Int64 : TensorElementType.Float;
+        _inputDims = ClassifierGraphs.DeclaredDims(input) ?? throw new InvalidDataException($"{source}: input '{InputName}' declares no shape; expected [N, C, H, W], [N, features] or another [N, ...]");
+        if (_inputDims.Length < 2)
+            throw new InvalidDataException($"{source}: input '{InputName}' has shape {ClassifierGraphs.FormatShape(input)}; expected a batch axis and at least one more: [N, C, H, W], [N, features], [N, T, F], ...");
 
         OutputName = Options.Output ?? Metadata.Output ?? (g.Output.Count > 0 ? g.Output[0].Name : throw new InvalidDataException($"{source} has no outputs"));
         var output = g.Output.FirstOrDefault(o => o.Name == OutputName)
@@ -127,6 +129,15 @@ public sealed class Evaluator : IDisposable
     /// <summary>Number of classes (the logits' second dimension).</summary>
     public int Classes { get; }
 
+    /// <summary>
+    /// The input's element type: float (images, features, sequences) or int64 (token ids, fed with
+    /// <see cref="Evaluate(ReadOnlyMemory{long}, ReadOnlyMemory{int}, int[], IReadOnlyList{string}?, CancellationToken)"/>).
+    /// </summary>
+    public TensorElementType InputType { get; }
+
+    /// <summary>The input's declared dims, the batch axis first; null where a dim is symbolic.</summary>
+    public IReadOnlyList<long?> InputDims => _inputDims;
+
     /// <summary>True when predictions are computed in the graph (<see cref="EvaluatorOptions.ArgMaxInGraph"/>).</summary>
     public bool PredictionsInGraph => Options.ArgMaxInGraph;
 
@@ -173,7 +184,7 @@ public sealed class Evaluator : IDisposable
             }
         }
         var names = Metadata.ClassNames ?? (data.ClassCount == Classes ? data.ClassNames : null);
-        return Run(data.Labels.ToArray(), size, shape, Fill, names, data.Source, cancellationToken);
+        return Run<float>(data.Labels.ToArray(), size, shape, Fill, names, data.Source, cancellationToken);
     }
 
     /// <summary>
@@ -189,22 +200,71 @@ public sealed class Evaluator : IDisposable
         if ((long)labels.Length * size != images.Length)
             throw new ArgumentException($"{images.Length} floats are not {labels.Length} images of {channels}x{height}x{width}");
         void Fill(int start, int count, Span<float> dst) => images.Span.Slice(start * size, count * size).CopyTo(dst);
-        return Run(labels.ToArray(), size, shape, Fill, Metadata.ClassNames ?? classNames, "images", cancellationToken);
+        return Run<float>(labels.ToArray(), size, shape, Fill, Metadata.ClassNames ?? classNames, "images", cancellationToken);
     }
+
+    /// <summary>
+    /// Evaluates float samples of any shape, fed as they are: <paramref name="samples"/> holds <c>labels.Length</c>
+    /// samples of <paramref name="sampleShape"/> (the input's dims after the batch axis: features <c>[F]</c>, sequences
+    /// <c>[T, F]</c>, 1-D signals <c>[C, L]</c>, images <c>[C, H, W]</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The model takes int64 token ids, the shape does not match the input's declared
+    /// dims, the sizes disagree, or a label is outside the classes.</exception>
+    public EvaluationResult Evaluate(ReadOnlyMemory<float> samples, ReadOnlyMemory<int> labels, int[] sampleShape,
+        IReadOnlyList<string>? classNames = null, CancellationToken cancellationToken = default) =>
+        EvaluateSamples(samples, labels, sampleShape, TensorElementType.Float, classNames, cancellationToken);
+
+    /// <summary>
+    /// Evaluates a model whose input is int64 token ids (<see cref="InputType"/>): <paramref name="ids"/> holds
+    /// <c>labels.Length</c> samples of <paramref name="sampleShape"/> (e.g. <c>[T]</c> tokens), fed as they are.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model takes floats, the shape does not match the input's declared dims, the
+    /// sizes disagree, or a label is outside the classes.</exception>
+    public EvaluationResult Evaluate(ReadOnlyMemory<long> ids, ReadOnlyMemory<int> labels, int[] sampleShape,
+        IReadOnlyList<string>? classNames = null, CancellationToken cancellationToken = default) =>
+        EvaluateSamples(ids, labels, sampleShape, TensorElementType.Int64, classNames, cancellationToken);
+
+    private EvaluationResult EvaluateSamples<T>(ReadOnlyMemory<T> x, ReadOnlyMemory<int> labels, int[] sampleShape, TensorElementType type,
+        IReadOnlyList<string>? classNames, CancellationToken ct) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        if (type != InputType)
+            throw new ArgumentException(InputType == TensorElementType.Int64
+                ? $"input '{InputName}' is int64 (token ids): pass them as long values, not floats"
+                : $"input '{InputName}' is float: pass float samples, not int64 ids");
+        string what = $"samples of [{string.Join(", ", sampleShape)}]";
+        if (sampleShape.Length != _inputDims.Length - 1 || sampleShape.Any(d => d < 1))
+            throw new ArgumentException($"input '{InputName}' expects [{DeclaredShape()}] but the {what} make [N, {string.Join(", ", sampleShape)}]");
+        long[] shape = [1, .. sampleShape.Select(d => (long)d)];
+        for (int i = 1; i < shape.Length; i++)
+            if (_inputDims[i] is { } d && d != shape[i])
+                throw new ArgumentException($"input '{InputName}' expects [{DeclaredShape()}] but got {what}");
+        int size = checked(sampleShape.Aggregate(1, (a, d) => a * d));
+        if ((long)labels.Length * size != x.Length)
+            throw new ArgumentException($"{x.Length} values are not {labels.Length} {what}");
+        void Fill(int start, int count, Span<T> dst) => x.Span.Slice(start * size, count * size).CopyTo(dst);
+        return Run<T>(labels.ToArray(), size, shape, Fill, Metadata.ClassNames ?? classNames, "samples", ct);
+    }
+
+    private string DeclaredShape() => string.Join(", ", _inputDims.Select(x => x?.ToString(CultureInfo.InvariantCulture) ?? "N"));
 
     /// <summary>The input shape for a batch of one image of C x H x W, checked against the declared dims (dim 0 is then set per batch).</summary>
     internal long[] InputShape(int channels, int height, int width, string source)
     {
+        if (InputType != TensorElementType.Float)
+            throw new ArgumentException($"input '{InputName}' is int64 (token ids), not images: evaluate it with Evaluate(ids, labels, sampleShape)");
+        if (_inputDims.Length is not (2 or 4))
+            throw new ArgumentException($"input '{InputName}' expects [{DeclaredShape()}], not images ([N, C, H, W] or [N, features]): evaluate it with Evaluate(samples, labels, sampleShape)");
         long[] shape = _inputDims.Length == 4 ? [1, channels, height, width] : [1, (long)channels * height * width];
         for (int i = 1; i < shape.Length; i++)
             if (_inputDims[i] is { } d && d != shape[i])
                 throw new ArgumentException(
-                    $"input '{InputName}' expects [{string.Join(", ", _inputDims.Select(x => x?.ToString(CultureInfo.InvariantCulture) ?? "N"))}] but {source} has images of {channels}x{height}x{width}");
+                    $"input '{InputName}' expects [{DeclaredShape()}] but {source} has images of {channels}x{height}x{width}");
         return shape;
     }
 
-    private EvaluationResult Run(int[] labels, int imageSize, long[] shape, Action<int, int, Span<float>> fill,
-        IReadOnlyList<string>? names, string source, CancellationToken ct)
+    private EvaluationResult Run<T>(int[] labels, int imageSize, long[] shape, Action<int, int, Span<T>> fill,
+        IReadOnlyList<string>? names, string source, CancellationToken ct) where T : unmanaged
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         for (int i = 0; i < labels.Length; i++)
@@ -218,7 +278,7 @@ public sealed class Evaluator : IDisposable
         {
             // A model exported with a fixed batch size runs every batch at that size; the rows past a short last batch are ignored.
             int batch = FixedBatch ?? Math.Min(Options.BatchSize, n);
-            using var buffers = new BatchBuffers(this, batch, imageSize, shape);
+            using var buffers = new BatchBuffers<T>(this, batch, imageSize, shape);
             buffers.Pipeline(n, fill, (slot, start, count) =>
             {
                 var y = labels.AsSpan(start, count);
@@ -249,12 +309,12 @@ public sealed class Evaluator : IDisposable
     /// Two input slots (reused pinned float buffers with their OrtValues and IOBindings), the output buffers bound to them,
     /// and the producer/consumer loop that overlaps filling one slot with running the other.
     /// </summary>
-    internal sealed class BatchBuffers : IDisposable
+    internal sealed class BatchBuffers<T> : IDisposable where T : unmanaged
     {
         private readonly Evaluator _owner;
         private readonly int _batch, _imageSize;
         private readonly long[] _shape;
-        private readonly float[][] _inputs = new float[2][];
+        private readonly T[][] _inputs = new T[2][];
         private readonly long[][] _predictions = new long[2][];
         private readonly float[][] _logits = new float[2][];
         private readonly Slot?[] _full = new Slot?[2];
@@ -270,7 +330,7 @@ public sealed class Evaluator : IDisposable
             PredictionScratch = new int[batch];
             for (int s = 0; s < 2; s++)
             {
-                _inputs[s] = GC.AllocateArray<float>(batch * imageSize, pinned: true);
+                _inputs[s] = GC.AllocateArray<T>(batch * imageSize, pinned: true);
                 if (owner.PredictionsInGraph) _predictions[s] = GC.AllocateArray<long>(batch, pinned: true);
                 else _logits[s] = GC.AllocateArray<float>(batch * owner.Classes, pinned: true);
             }
@@ -279,7 +339,7 @@ public sealed class Evaluator : IDisposable
         public int[] PredictionScratch { get; }
 
         /// <summary>Host view of slot <paramref name="slot"/>'s input buffer (for callers that fill it themselves).</summary>
-        public float[] Input(int slot) => _inputs[slot];
+        public T[] Input(int slot) => _inputs[slot];
 
         public ReadOnlySpan<long> Predictions(int slot, int count) => _predictions[slot].AsSpan(0, count);
 
@@ -296,7 +356,7 @@ public sealed class Evaluator : IDisposable
                 // The declared input shape admits these images (checked before), yet the graph fails on them, e.g. a
                 // Reshape that wants another image size behind symbolic dims.
                 var dims = string.Join(", ", _owner._inputDims.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"));
-                throw new InvalidDataException($"{_owner._source}: ONNX Runtime failed on a batch of {count} images of shape [N, {string.Join(", ", _shape.Skip(1))}] " +
+                throw new InvalidDataException($"{_owner._source}: ONNX Runtime failed on a batch of {count} samples of shape [N, {string.Join(", ", _shape.Skip(1))}] " +
                     $"fed to input '{_owner.InputName}' (declared [{dims}]): {e.Message.Split('\n')[0].Trim()}", e);
             }
         }
@@ -341,7 +401,7 @@ public sealed class Evaluator : IDisposable
         /// Fills batches of <paramref name="n"/> images on a background task (at most two ahead, one per slot) while this
         /// thread runs the forward pass of the other slot and then calls <paramref name="consume"/> (slot, start, count).
         /// </summary>
-        public void Pipeline(int n, Action<int, int, Span<float>> fill, Action<int, int, int> consume, CancellationToken ct)
+        public void Pipeline(int n, Action<int, int, Span<T>> fill, Action<int, int, int> consume, CancellationToken ct)
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var free = new BlockingCollection<int>(2) { 0, 1 };
