@@ -45,7 +45,7 @@ internal static class BenchStepCommand
 
     public static Command Create()
     {
-        var models = new Option<string>("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32, or forward .onnx files with input [N,C,H,W] and logits [N,classes].", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
+        var models = new Option<string>("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32, or forward .onnx files with a fixed-size input [N, ...] (images, features, sequences, int64 token ids) and logits [N, classes].", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 20 };
