@@ -32,7 +32,7 @@ internal sealed record BenchTrainOptions
 
 /// <summary>
 /// <c>acwa bench train</c>, in one process: (1) on CUDA, checks that the CUDA step gives the same loss trajectory as the CPU
-/// step for a few steps (relative difference stated); (2) times training throughput (images/s, median of several windows
+/// step for a few steps (relative difference stated); (2) times training throughput (images or samples per second, median of several windows
 /// after warm-up, batches uploaded from the host every step as in real training) per model; (3) times one epoch through the
 /// Trainer with ACWA in the loop (step-imbalanced Fashion-MNIST on CPU when installed, a synthetic dataset of the same size
 /// otherwise) and reports the ACWA epoch end (validation metrics + weight update) relative to the epoch; (4) optionally runs
@@ -102,7 +102,7 @@ internal static class BenchTrainCommand
         }
         if (o.TorchScript is not null) torch = RunTorch(o, device, models.Where(m => ModelCatalog.BuiltinNames.Contains(m)).ToList(), console);
 
-        var t = new Table().Title("training throughput (images/s, median of windows)").AddColumns("model", "acwa median", "min-max", "PyTorch median", "acwa / PyTorch");
+        var t = new Table().Title("training throughput (images or samples per second, median of windows)").AddColumns("model", "acwa median", "min-max", "PyTorch median", "acwa / PyTorch");
         foreach (var (m, label, rates) in throughput)
         {
             var pt = torch.FirstOrDefault(j => (string?)j["model"] == m && j["images_per_s_median"] is not null);
@@ -221,7 +221,8 @@ internal static class BenchTrainCommand
                 for (int i = 0; i < o.Steps; i++) BenchModel.TrainStep(r, xs[i % 8], ys[i % 8], o.Batch);
                 rates[w] = o.Steps * (double)o.Batch / sw.Elapsed.TotalSeconds;
             }
-            console.WriteLine($"{model.Name}{(graph ? " (CUDA graph)" : "")}: {F0(BenchMetricsCommand.Median(rates))} images/s (windows {string.Join(", ", rates.Select(F0))})");
+            string unit = model.Sample.Length == 3 && model.Vocabulary is null ? "images/s" : "samples/s";
+            console.WriteLine($"{model.Name}{(graph ? " (CUDA graph)" : "")}: {F0(BenchMetricsCommand.Median(rates))} {unit} (windows {string.Join(", ", rates.Select(F0))})");
             return rates;
         }
         finally { TryDelete(dir); }

@@ -28,7 +28,7 @@ public class BenchTrainCommandTests
         var values = losses.Groups[1].Value.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         Assert.Equal(3, values.Length);
         Assert.All(values, v => Assert.InRange(v, 0.01, 10)); // cross-entropy of a few classes from a random start: finite, positive
-        Assert.Matches(System.Text.RegularExpressions.Regex.Escape(file) + @": [\d,]+ images/s", output);
+        Assert.Matches(System.Text.RegularExpressions.Regex.Escape(file) + @": [\d,]+ samples/s", output); // not images
     }
 
     [Fact]
