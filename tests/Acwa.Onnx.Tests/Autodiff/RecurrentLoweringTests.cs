@@ -114,6 +114,33 @@ public class RecurrentLoweringTests
         }
     }
 
+    public static TheoryData<string, bool, bool> LstmConfigurations => new()
+    {
+        { "forward", true, false },
+        { "reverse", false, true },
+        { "bidirectional", true, true },
+        { "bidirectional", false, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(LstmConfigurations))]
+    public void FusedLstmGradientsMatchFiniteDifferences(string direction, bool bias, bool initial)
+    {
+        // The LSTM node stays (ORT's kernel); its rule recomputes the gates and runs backpropagation through time as a Scan.
+        long d = direction == "bidirectional" ? 2 : 1;
+        var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, 4 * H, I]), new("r", [d, 4 * H, H]) };
+        if (bias) inputs.Add(new("b", [d, 8 * H]));
+        if (initial) { inputs.Add(new("h0", [d, 1, H])); inputs.Add(new("c0", [d, 1, H])); }
+        for (int output = 0; output < 3; output++)
+        {
+            int pick = output;
+            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, "LSTM", direction, 0, bias, initial, 0, 3)[pick],
+                options: new GradientOptions { FusedLstm = true },
+                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == "LSTM"), samples: 30, step: 1e-2, tolerance: 1e-2);
+            Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
+        }
+    }
+
     [Theory]
     [InlineData("clip")]
     [InlineData("activations")]

@@ -1,3 +1,4 @@
+using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Import;
 using Acwa.Onnx.Tests.Compiler;
@@ -141,7 +142,20 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         if (aside > 0) output.WriteLine($"{name}: {aside} of {gradRef.Length} elements have a structurally zero gradient; Adam's step there is float32 noise (at most lr), set aside");
     }
 
-    private void CheckStep(string fixture, string optimizer, string device)
+    /// <summary>
+    /// <see cref="GradientOptions.FusedLstm"/> true: the LSTM keeps ORT's fused node in the forward and its gradient is a
+    /// reverse-time Scan (the CPU default); false: it is unrolled (the CUDA default). Either way the whole step matches
+    /// PyTorch (tiny_lstm: 2-layer bidirectional).
+    /// </summary>
+    [Theory]
+    [InlineData("adam", "cpu", true)]
+    [InlineData("sgd", "cpu", true)]
+    [InlineData("adam", "cuda", true)]
+    [InlineData("adam", "cpu", false)]
+    [InlineData("sgd", "cpu", false)]
+    public void LstmStepMatchesPyTorchFusedOrUnrolled(string optimizer, string device, bool fused) => CheckStep("tiny_lstm", optimizer, device, fusedLstm: fused);
+
+    private void CheckStep(string fixture, string optimizer, string device, bool? fusedLstm = null)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
         var index = ModelTestUtil.Index($"{fixture}/index.json");
@@ -149,7 +163,14 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         var x = Npy.Read(ModelTestUtil.Fixture($"{fixture}/x.npy"));
         var y = Npy.Read(ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
 
-        var set = TrainingArtifacts.Compile(forward, Options(optimizer, Ref("w")) with { Device = device }, exposeGradients: true);
+        var options = Options(optimizer, Ref("w")) with { Device = device };
+        if (fusedLstm is { } fused) options = options with { Gradients = new GradientOptions { FusedLstm = fused } };
+        var set = TrainingArtifacts.Compile(forward, options, exposeGradients: true);
+        if (fusedLstm is { } f)
+        {
+            Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType == "LSTM"));
+            Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType == "Scan"));
+        }
         var parameters = index.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
         var buffers = index.GetProperty("buffers").EnumerateArray().Select(e => e.GetString()!).ToList();
         Assert.Equal(parameters.Order(StringComparer.Ordinal),
