@@ -61,6 +61,7 @@ internal static partial class GradientRules
             return Reg(e.Op("Concat", [fwdPart, revPart], Attr.Int("axis", 1)), dims);
         }
         var zeroState = Reg(e.Zeros([1, d, -1, h], Reg(e.Op("Slice", [y, e.I64(0), e.I64(1), e.I64(0)]), 1, d, -1, h), t), 1, d, -1, h);
+        var zero = Reg(e.Op("Squeeze", [zeroState, e.I64(0)]), state);
         string State0(string given) => given.Length > 0 ? Reg(e.Op("Unsqueeze", [given, e.I64(0)]), 1, d, -1, h) : zeroState;
 
         // H_prev in step order: the initial state, then Y's first T-1 steps.
@@ -86,7 +87,7 @@ internal static partial class GradientRules
         var gp = e.B.OpMulti("Split", [gates, e.I64(h, h, h, h)], 4, Attr.Int("axis", 3));
 
         // Cell states by a Scan over the steps: c_k = f_k c_{k-1} + i_k g_k.
-        var c0State = c0.Length > 0 ? c0 : Reg(e.Op("Squeeze", [zeroState, e.I64(0)]), state);
+        var c0State = c0.Length > 0 ? c0 : zero;
         var cells = ScanBody(e, "lstm_cells", t, [("c_in", state)], [("f_k", state), ("ig_k", state)], [("c_out", state)], [("c_k", state)],
             (b, i) =>
             {
@@ -100,8 +101,8 @@ internal static partial class GradientRules
 
         // The reverse Scan: dh, dc carried back over the steps, dz per step.
         var dyStepsSrc = c.Dy(0) is { } dy ? Steps(dy, [steps, d, -1, h]) : Reg(e.Zeros([steps, d, -1, h], ySteps, t), steps, d, -1, h);
-        var dh0 = c.Dy(1) ?? Reg(e.Op("Squeeze", [zeroState, e.I64(0)]), state);
-        var dc0 = c.Dy(2) ?? Reg(e.Op("Squeeze", [zeroState, e.I64(0)]), state);
+        var dh0 = c.Dy(1) ?? zero;
+        var dc0 = c.Dy(2) ?? zero;
         var back = ScanBody(e, "lstm_bptt", t, [("dh_in", state), ("dc_in", state)],
             [("dy_k", state), ("gates_k", [d, -1, g4]), ("c_k", state), ("cprev_k", state)],
             [("dh_out", state), ("dc_out", state)], [("dz_k", [d, -1, g4])],
