@@ -11,7 +11,8 @@ the ONNX ops HardSwish and HardSigmoid); and OUT_DIR/vit.onnx: a small vision tr
 4 pre-LayerNorm blocks with 3-head attention and a GELU MLP of 768, class token); and OUT_DIR/text.onnx: a small
 text classifier on int64 token ids [N, 64] (vocabulary 8000, width 128, 2 nn.TransformerEncoderLayer blocks with 4 heads,
 GELU feed-forward 512, key padding mask for id 0, masked mean pooling, linear head); and OUT_DIR/seq_lstm.onnx: a
-sequence classifier on [N, 100, 12] features (2-layer bidirectional nn.LSTM of width 64, mean over time, linear head).
+sequence classifier on [N, 100, 12] features (2-layer bidirectional nn.LSTM of width 64, mean over time, linear head);
+and OUT_DIR/seq_gru.onnx: the same with nn.GRU.
 Random weights (seed 0), exported like the fixtures (opset 17, eval mode, batch norm kept, dynamic batch) with input
 [N, 3, side, side] (text: [N, 64]; seq_lstm: [N, 100, 12]).
 Needs torch (Debian's python3-torch 1.13 works) and nothing else.
@@ -153,9 +154,9 @@ class TextClassifier(nn.Module):
 
 
 class SeqLstm(nn.Module):
-    def __init__(self, classes, features=12, width=64):
+    def __init__(self, classes, features=12, width=64, cell=nn.LSTM):
         super().__init__()
-        self.lstm = nn.LSTM(features, width, num_layers=2, bidirectional=True, batch_first=True)
+        self.lstm = cell(features, width, num_layers=2, bidirectional=True, batch_first=True)
         self.head = nn.Linear(2 * width, classes)
 
     def forward(self, x):
@@ -197,6 +198,11 @@ def main():
                       opset_version=17, do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
                       input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
     print(os.path.join(a.out, "seq_lstm.onnx"))
+    torch.manual_seed(0)
+    torch.onnx.export(SeqLstm(a.classes, cell=nn.GRU).eval(), torch.randn(2, 100, 12), os.path.join(a.out, "seq_gru.onnx"),
+                      opset_version=17, do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    print(os.path.join(a.out, "seq_gru.onnx"))
 
 
 if __name__ == "__main__":

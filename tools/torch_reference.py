@@ -9,7 +9,7 @@
                in eval mode under no_grad (batch norm uses running statistics, no autograd), for the MLP and the
                small CNN (1x28x28) and CIFAR ResNet-20 (3x32x32); medians of windows, interleaved so load changes hit both.
   gpu-step   : the same on CUDA (fp32, TF32 as PyTorch defaults, cudnn.benchmark on, timed with synchronize), for
-               the built-in models and, by file stem, the models of tools/export_bench_models.py (seq_lstm, text,
+               the built-in models and, by file stem, the models of tools/export_bench_models.py (seq_lstm, seq_gru, text,
                mobilenetv2, mobilenetv3, vit: the modules it exports, random weights, dropout off).
   gpu-throughput : training images/s on CUDA for CIFAR ResNet-32 (3x32x32), the small CNN (1x28x28) and the MLP,
                fp32, batch 128, data already on the GPU; median of several timed windows after warm-up.
@@ -168,6 +168,7 @@ def bench_model_specs():
                 mod.dropout = 0.0
         return m
     specs += [("seq_lstm", lambda: ebm.SeqLstm(10), lambda n, dev: torch.randn(n, 100, 12, device=dev)),
+              ("seq_gru", lambda: ebm.SeqLstm(10, cell=nn.GRU), lambda n, dev: torch.randn(n, 100, 12, device=dev)),
               ("text", lambda: no_dropout(ebm.TextClassifier(10)), lambda n, dev: torch.randint(1, 8000, (n, 64), device=dev)),
               ("mobilenetv2", lambda: ebm.mobilenetv2(10), images((3, 64, 64))),
               ("mobilenetv3", lambda: ebm.mobilenetv3_small(10), images((3, 64, 64))),

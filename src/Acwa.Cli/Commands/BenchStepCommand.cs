@@ -15,7 +15,7 @@ internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Dev
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
     string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
     bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto", bool CudaGraph = false,
-    bool? SplitBatchReductions = null, bool CudaProfilerRange = false, string? TorchScript = null, string Python = "python3", bool? FusedLstm = null);
+    bool? SplitBatchReductions = null, bool CudaProfilerRange = false, string? TorchScript = null, string Python = "python3", bool? FusedRecurrent = null);
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
@@ -62,13 +62,13 @@ internal static class BenchStepCommand
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run the training steps as captured CUDA graphs (StepRunnerOptions.CudaGraph)." };
         var splitReductions = new Option<bool?>("--split-batch-reductions") { Description = "true/false: reductions over the batch and spatial axes as two reductions, per sample then over the batch (default: the device's)." };
         var profilerRange = new Option<bool>("--cuda-profiler-range") { Description = "CUDA only: after warm-up, run one training step between cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`), then time as usual." };
-        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: after the measurements, times PyTorch's own step and eval-mode forward on the same device in the same run (built-in models, and model files named like tools/export_bench_models.py's: seq_lstm.onnx, text.onnx, mobilenetv2.onnx, mobilenetv3.onnx, vit.onnx) and prints its step / forward ratio beside ours." };
+        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: after the measurements, times PyTorch's own step and eval-mode forward on the same device in the same run (built-in models, and model files named like tools/export_bench_models.py's: seq_lstm.onnx, seq_gru.onnx, text.onnx, mobilenetv2.onnx, mobilenetv3.onnx, vit.onnx) and prints its step / forward ratio beside ours." };
         var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
-        var fusedLstm = new Option<bool?>("--fused-lstm") { Description = "true/false: LSTMs keep ORT's fused kernel in the forward, their gradient a reverse-time Scan (GradientOptions.FusedLstm), instead of being unrolled (default: the device's; CPU true, CUDA false)." };
+        var fusedRecurrent = new Option<bool?>("--fused-recurrent") { Description = "true/false: LSTMs and GRUs keep ORT's fused kernel in the forward, their gradient a reverse-time Scan (GradientOptions.FusedRecurrent), instead of being unrolled (default: the device's; CPU true, CUDA false)." };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph, splitReductions, profilerRange, torch, python, fusedLstm,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph, splitReductions, profilerRange, torch, python, fusedRecurrent,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
@@ -76,7 +76,7 @@ internal static class BenchStepCommand
             pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
             ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise),
             pr.GetValue(convInputGrad)!, pr.GetValue(cudaGraph), pr.GetValue(splitReductions), pr.GetValue(profilerRange),
-            pr.GetValue(torch), pr.GetValue(python)!, pr.GetValue(fusedLstm)),
+            pr.GetValue(torch), pr.GetValue(python)!, pr.GetValue(fusedRecurrent)),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -121,7 +121,7 @@ internal static class BenchStepCommand
     /// Models tools/torch_reference.py's step modes define: the built-in ones, and by file stem the modules that
     /// tools/export_bench_models.py exports (same architecture and input; random weights of their own).
     /// </summary>
-    private static readonly string[] TorchModels = ["mlp", "cnn", "resnet20", "resnet32", "seq_lstm", "text", "mobilenetv2", "mobilenetv3", "vit"];
+    private static readonly string[] TorchModels = ["mlp", "cnn", "resnet20", "resnet32", "seq_lstm", "seq_gru", "text", "mobilenetv2", "mobilenetv3", "vit"];
 
     /// <summary>
     /// PyTorch's own step / forward ratio for the same models, batch and windows on the same machine and device, run after
@@ -181,7 +181,7 @@ internal static class BenchStepCommand
             TrainingArtifacts.Generate(forward, new ArtifactOptions
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
-                Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs, FusedLstm = o.FusedLstm }, FusedOptimizer = !o.PerTensorOptimizer,
+                Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs, FusedRecurrent = o.FusedRecurrent }, FusedOptimizer = !o.PerTensorOptimizer,
                 SplitBatchReductions = o.SplitBatchReductions, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);
             int n = o.Batch;

@@ -20,16 +20,16 @@ public sealed record GradientOptions
     public long? DenseDepthwiseMaxPairs { get; init; }
 
     /// <summary>
-    /// LSTM nodes that the whole-node rule takes keep ORT's fused kernel in the forward and are differentiated by one
-    /// reverse-time Scan (O(1) nodes in the number of steps) instead of being unrolled by <see cref="RecurrentLowering"/>
-    /// (docs/autodiff.md, "LSTM, GRU, RNN"). Null takes the device's default: on the CPU (measured: the same step time
-    /// as the unrolled graph at 100 steps, and seconds instead of minutes to open the session), off on CUDA (not yet
-    /// measured there).
+    /// LSTM and GRU nodes that the whole-node rules take keep ORT's fused kernel in the forward and are differentiated by
+    /// a reverse-time Scan (O(1) nodes in the number of steps) instead of being unrolled by <see cref="RecurrentLowering"/>
+    /// (docs/autodiff.md, "LSTM, GRU, RNN"). Null takes the device's default: on the CPU (measured: as fast as the
+    /// unrolled graph or faster per step, seconds instead of minutes to open the session), off on CUDA (not yet measured
+    /// there).
     /// </summary>
-    public bool? FusedLstm { get; init; }
+    public bool? FusedRecurrent { get; init; }
 
-    /// <summary>What <see cref="FusedLstm"/> resolves to for <see cref="Device"/>.</summary>
-    public bool ResolvedFusedLstm => FusedLstm ?? !IsCuda;
+    /// <summary>What <see cref="FusedRecurrent"/> resolves to for <see cref="Device"/>.</summary>
+    public bool ResolvedFusedRecurrent => FusedRecurrent ?? !IsCuda;
 
     /// <summary>The bound <see cref="DenseDepthwiseMaxPairs"/> resolves to for <see cref="Device"/>.</summary>
     public long ResolvedDenseDepthwiseMaxPairs =>

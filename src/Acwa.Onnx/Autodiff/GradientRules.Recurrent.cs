@@ -16,11 +16,21 @@ internal static partial class GradientRules
         && (n.Input.Count <= 4 || n.Input[4].Length == 0) && (n.Input.Count <= 7 || n.Input[7].Length == 0);
 
     /// <summary>
+    /// Whether <see cref="Gru"/> differentiates <paramref name="n"/> (otherwise <see cref="RecurrentLowering"/> unrolls
+    /// it): layout 0, linear_before_reset 1 (PyTorch's), default activations, no sequence_lens or clip.
+    /// </summary>
+    internal static bool GruRuleTakes(NodeProto n) =>
+        n.OpType == "GRU" && n.GetInt("layout", 0) == 0 && n.GetInt("linear_before_reset", 0) == 1
+        && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta"
+            || (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != (i % 2 == 0 ? "sigmoid" : "tanh")).Any(bad => bad)))
+        && (n.Input.Count <= 4 || n.Input[4].Length == 0);
+
+    /// <summary>
     /// LSTM (ONNX gates i, o, f, c; layout 0; D directions; see <see cref="LstmRuleTakes"/>) without unrolling it: the
     /// forward stays ORT's fused node. From its output Y the pre-activations of all steps are recomputed outside any loop,
-    /// Z = X W^T + H_prev R^T + Wb + Rb (H_prev: Y shifted one step in each direction's time order, the initial state
-    /// first); the cell states by a small Scan c_k = f_k c_{k-1} + i_k g_k; then one reverse Scan over the steps
-    /// (direction d's step k is time k forward, T-1-k in reverse) carries dh and dc:
+    /// Z = X W^T + H_prev R^T + Wb + Rb (H_prev: each direction's previous step's h, the initial state first); the cell
+    /// states by a small Scan c_k = f_k c_{k-1} + i_k g_k; then one reverse Scan over the steps (direction d's step k is
+    /// time k forward, T-1-k in reverse) carries dh and dc:
     /// <code>
     /// dh = dY_k + dh';  dc = dc' + dh o (1 - tanh(c_k)^2)
     /// dz = [dc g i(1-i), dh tanh(c_k) o(1-o), dc c_{k-1} f(1-f), dc i (1-g^2)];  dh' = dz R;  dc' = dc f
@@ -30,64 +40,18 @@ internal static partial class GradientRules
     /// </summary>
     private static void Lstm(RuleContext c)
     {
-        var n = c.Node;
-        if (!LstmRuleTakes(n)) throw c.Unsupported("this LSTM form is unrolled, not differentiated whole (RecurrentLowering)");
-        var e = c.E;
-        var t = c.T;
-        var xd = c.Dims(c.In(0));
-        long steps = xd[0], inputs = xd[2], h = n.GetInt("hidden_size", 0), d = n.GetString("direction", "forward") == "bidirectional" ? 2 : 1;
-        if (steps < 1) throw c.Unsupported("the number of steps must be fixed");
-        bool reverse = n.GetString("direction", "forward") == "reverse";
-        string x = c.In(0), w = c.In(1), r = c.In(2), bias = c.In(3), h0 = c.In(5), c0 = c.In(6);
+        if (!LstmRuleTakes(c.Node)) throw c.Unsupported("this LSTM form is unrolled, not differentiated whole (RecurrentLowering)");
+        var f = new RecurrentFrame(c, gates: 4);
+        var (e, t, h, d, steps, state) = (c.E, c.T, f.H, f.D, f.Steps, f.State);
+        string r = c.In(2), c0 = c.In(6);
         long g4 = 4 * h;
-
-        // Y (all steps' h) is needed: add the output when the model did not use it.
-        if (n.Output.Count == 0 || n.Output[0].Length == 0)
-        {
-            var yName = e.B.Unique("lstm_y");
-            if (n.Output.Count == 0) n.Output.Add(yName); else n.Output[0] = yName;
-            c.S.Set(yName, [steps, d, -1, h], t);
-        }
-        string y = n.Output[0];
-        long[] state = [d, -1, h];
-        string Reg(string v, params long[] dims) { c.S.Set(v, dims, t); return v; }
-        // Time order <-> step order: the reverse direction's time axis flipped (an involution).
-        string Steps(string v, long[] dims)
-        {
-            if (d == 1 && !reverse) return v;
-            if (d == 1) return Reg(e.Op("Slice", [v, e.I64(-1), e.I64(long.MinValue), e.I64(0), e.I64(-1)]), dims);
-            var fwdPart = e.Op("Slice", [v, e.I64(0), e.I64(1), e.I64(1)]);
-            var revPart = e.Op("Slice", [e.Op("Slice", [v, e.I64(1), e.I64(2), e.I64(1)]), e.I64(-1), e.I64(long.MinValue), e.I64(0), e.I64(-1)]);
-            return Reg(e.Op("Concat", [fwdPart, revPart], Attr.Int("axis", 1)), dims);
-        }
-        var zeroState = Reg(e.Zeros([1, d, -1, h], Reg(e.Op("Slice", [y, e.I64(0), e.I64(1), e.I64(0)]), 1, d, -1, h), t), 1, d, -1, h);
-        var zero = Reg(e.Op("Squeeze", [zeroState, e.I64(0)]), state);
-        string State0(string given) => given.Length > 0 ? Reg(e.Op("Unsqueeze", [given, e.I64(0)]), 1, d, -1, h) : zeroState;
-
-        // H_prev in step order: the initial state, then Y's first T-1 steps.
-        var ySteps = Steps(y, [steps, d, -1, h]);
-        var hPrevSteps = steps == 1 ? State0(h0)
-            : Reg(e.Op("Concat", [State0(h0), e.Op("Slice", [ySteps, e.I64(0), e.I64(steps - 1), e.I64(0)])], Attr.Int("axis", 0)), steps, d, -1, h);
-        // X in step order per direction [T, D, N, I] (small: I features), so that every big tensor below stays in step order.
-        var xSteps = Steps(Reg(e.Op("Expand", [e.Op("Unsqueeze", [x, e.I64(1)]), e.I64(1, d, 1, 1)]), steps, d, -1, inputs), [steps, d, -1, inputs]);
-        // Z = X W^T + H_prev R^T (+ Wb + Rb): [T, D, N, I] x [D, I, 4H] and [T, D, N, H] x [D, H, 4H] -> [T, D, N, 4H]
-        var wt = e.Op("Transpose", [w], Attr.Ints("perm", 0, 2, 1));
-        var rt = e.Op("Transpose", [r], Attr.Ints("perm", 0, 2, 1));
-        var zSteps = e.Op("Add", [e.Op("MatMul", [xSteps, wt]), e.Op("MatMul", [hPrevSteps, rt])]);
-        if (bias.Length > 0)
-        {
-            var parts = e.B.OpMulti("Split", [bias, e.I64(g4, g4)], 2, Attr.Int("axis", 1));
-            zSteps = e.Op("Add", [zSteps, e.Op("Unsqueeze", [e.Op("Add", [parts[0], parts[1]]), e.I64(1)])]); // [D, 1, 4H]
-        }
-        Reg(zSteps, steps, d, -1, g4);
-        var zParts = e.B.OpMulti("Split", [zSteps, e.I64(3 * h, h)], 2, Attr.Int("axis", 3));
-        var iof = e.Op("Sigmoid", [zParts[0]]);
-        var gate = e.Op("Tanh", [zParts[1]]);
-        var gates = Reg(e.Op("Concat", [iof, gate], Attr.Int("axis", 3)), steps, d, -1, g4);
+        var z = f.Preactivations();
+        var zParts = e.B.OpMulti("Split", [z, e.I64(3 * h, h)], 2, Attr.Int("axis", 3));
+        var gates = f.Reg(e.Op("Concat", [e.Op("Sigmoid", [zParts[0]]), e.Op("Tanh", [zParts[1]])], Attr.Int("axis", 3)), steps, d, -1, g4);
         var gp = e.B.OpMulti("Split", [gates, e.I64(h, h, h, h)], 4, Attr.Int("axis", 3));
 
         // Cell states by a Scan over the steps: c_k = f_k c_{k-1} + i_k g_k.
-        var c0State = c0.Length > 0 ? c0 : zero;
+        var c0State = c0.Length > 0 ? c0 : f.Zero;
         var cells = ScanBody(e, "lstm_cells", t, [("c_in", state)], [("f_k", state), ("ig_k", state)], [("c_out", state)], [("c_k", state)],
             (b, i) =>
             {
@@ -95,14 +59,10 @@ internal static partial class GradientRules
                 return [cNew, b.Op("Identity", [cNew])];
             });
         var cellOuts = e.B.OpMulti("Scan", [c0State, gp[2], e.Op("Mul", [gp[0], gp[3]])], 2, Attr.Int("num_scan_inputs", 2), cells);
-        var cSteps = Reg(cellOuts[1], steps, d, -1, h);
-        var cPrevSteps = steps == 1 ? Reg(e.Op("Unsqueeze", [c0State, e.I64(0)]), 1, d, -1, h)
-            : Reg(e.Op("Concat", [e.Op("Unsqueeze", [c0State, e.I64(0)]), e.Op("Slice", [cSteps, e.I64(0), e.I64(steps - 1), e.I64(0)])], Attr.Int("axis", 0)), steps, d, -1, h);
+        var cSteps = f.Reg(cellOuts[1], steps, d, -1, h);
+        var cPrevSteps = f.Previous(cSteps, f.Reg(e.Op("Unsqueeze", [c0State, e.I64(0)]), 1, d, -1, h));
 
         // The reverse Scan: dh, dc carried back over the steps, dz per step.
-        var dyStepsSrc = c.Dy(0) is { } dy ? Steps(dy, [steps, d, -1, h]) : Reg(e.Zeros([steps, d, -1, h], ySteps, t), steps, d, -1, h);
-        var dh0 = c.Dy(1) ?? zero;
-        var dc0 = c.Dy(2) ?? zero;
         var back = ScanBody(e, "lstm_bptt", t, [("dh_in", state), ("dc_in", state)],
             [("dy_k", state), ("gates_k", [d, -1, g4]), ("c_k", state), ("cprev_k", state)],
             [("dh_out", state), ("dc_out", state)], [("dz_k", [d, -1, g4])],
@@ -123,27 +83,189 @@ internal static partial class GradientRules
                 var dz = b.Op("Concat", [dzi, dzo, dzf, dzg], Attr.Int("axis", 2));
                 return [b.Op("MatMul", [dz, r]), b.Op("Mul", [dc, fg]), dz];
             });
-        var backOuts = e.B.OpMulti("Scan", [dh0, dc0, dyStepsSrc, gates, cSteps, cPrevSteps], 3, Attr.Int("num_scan_inputs", 4),
-            back, Attr.Ints("scan_input_directions", 1, 1, 1, 1), Attr.Ints("scan_output_directions", 1));
-        var dhInit = Reg(backOuts[0], state);
-        var dcInit = Reg(backOuts[1], state);
-        var dz = Reg(backOuts[2], steps, d, -1, g4); // step order [T, D, N, 4H]
+        var backOuts = e.B.OpMulti("Scan", [c.Dy(1) ?? f.Zero, c.Dy(2) ?? f.Zero, f.DySteps(), gates, cSteps, cPrevSteps], 3,
+            Attr.Int("num_scan_inputs", 4), back, Attr.Ints("scan_input_directions", 1, 1, 1, 1), Attr.Ints("scan_output_directions", 1));
+        var dz = f.Reg(backOuts[2], steps, d, -1, g4); // step order [T, D, N, 4H]
+        f.AddWeightGradients(dz, dz);
+        if (c.Needs(5)) c.Add(5, f.Reg(backOuts[0], state));
+        if (c.Needs(6)) c.Add(6, f.Reg(backOuts[1], state));
+    }
 
-        // Gradients over all steps at once, in step order (sums over steps do not care about the order).
-        if (c.Needs(0)) // dX = sum_d dz_d W_d: [T, D, N, 4H] x [D, 4H, I] -> [T, D, N, I] (small) -> time order -> sum over D
-            c.Add(0, Reg(e.Op("ReduceSum", [Steps(Reg(e.Op("MatMul", [dz, w]), steps, d, -1, inputs), [steps, d, -1, inputs]), e.I64(1)], Attr.Int("keepdims", 0)), steps, -1, inputs));
-        // Rows (step, sample) per direction: [D, T*N, .]; dW = dz_rows^T x_rows, dR = dz_rows^T h_rows (ORT fuses the transposes into the MatMuls).
-        string Rows(string v, long width) => e.Op("Reshape", [d == 1 ? v : e.Op("Transpose", [v], Attr.Ints("perm", 1, 0, 2, 3)), e.I64(d, -1, width)]);
-        var dzRowsT = e.Op("Transpose", [Rows(dz, g4)], Attr.Ints("perm", 0, 2, 1)); // [D, 4H, T*N]
-        if (c.Needs(1)) c.Add(1, Reg(e.Op("MatMul", [dzRowsT, Rows(xSteps, inputs)]), d, g4, inputs));
-        if (c.Needs(2)) c.Add(2, Reg(e.Op("MatMul", [dzRowsT, Rows(hPrevSteps, h)]), d, g4, h));
-        if (c.Needs(3))
+    /// <summary>
+    /// GRU (ONNX gates z, r, h; linear_before_reset 1, PyTorch's; see <see cref="GruRuleTakes"/>) without unrolling it,
+    /// like <see cref="Lstm"/>. Everything a step needs is recomputed outside loops from Y: XP = X W^T + Wb and
+    /// HP = H_prev R^T + Rb, z = sigmoid(XP_z + HP_z), r = sigmoid(XP_r + HP_r), n = tanh(XP_h + r HP_h); one reverse
+    /// Scan carries dh:
+    /// <code>
+    /// dh = dY_k + dh';  da = dh (1-z) (1-n^2);  dz = dh (h_prev - n) z(1-z);  dr = da HP_h r(1-r)
+    /// gx = [dz, dr, da] (XP's gradient);  gh = [dz, dr, da r] (HP's);  dh' = dh z + gh R
+    /// </code>
+    /// then dX = sum_d gx W, dW = gx^T X, dR = gh^T H_prev, dB = [sum gx, sum gh].
+    /// </summary>
+    private static void Gru(RuleContext c)
+    {
+        if (!GruRuleTakes(c.Node)) throw c.Unsupported("this GRU form is unrolled, not differentiated whole (RecurrentLowering)");
+        var f = new RecurrentFrame(c, gates: 3);
+        var (e, t, h, d, steps, state) = (c.E, c.T, f.H, f.D, f.Steps, f.State);
+        string r = c.In(2);
+        long g3 = 3 * h;
+        var (xp, hp) = f.Projections();
+        var xParts = e.B.OpMulti("Split", [xp, e.I64(2 * h, h)], 2, Attr.Int("axis", 3));
+        var hParts = e.B.OpMulti("Split", [hp, e.I64(2 * h, h)], 2, Attr.Int("axis", 3));
+        var zr = e.Op("Sigmoid", [e.Op("Add", [xParts[0], hParts[0]])]);
+        var zrParts = e.B.OpMulti("Split", [zr, e.I64(h, h)], 2, Attr.Int("axis", 3));
+        var cand = e.Op("Tanh", [e.Op("Add", [xParts[1], e.Op("Mul", [zrParts[1], hParts[1]])])]);
+        var gates = f.Reg(e.Op("Concat", [zr, cand], Attr.Int("axis", 3)), steps, d, -1, g3); // z, r, n
+
+        var back = ScanBody(e, "gru_bptt", t, [("dh_in", state)],
+            [("dy_k", state), ("gates_k", [d, -1, g3]), ("hh_k", state), ("hprev_k", state)],
+            [("dh_out", state)], [("gx_k", [d, -1, g3]), ("gh_k", [d, -1, g3])],
+            (b, i) =>
+            {
+                string dhNext = i[0], dyK = i[1], gatesK = i[2], hhK = i[3], hPrev = i[4];
+                var gs = b.OpMulti("Split", [gatesK, b.ConstInt64("split3", h, h, h)], 3, Attr.Int("axis", 2));
+                string zg = gs[0], rg = gs[1], ng = gs[2];
+                var one = b.Initializer(GradEmitter.MakeTensor("one", [], [1.0], t));
+                string OneMinus(string v) => b.Op("Sub", [one, v]);
+                var dh = b.Op("Add", [dyK, dhNext]);
+                var da = b.Op("Mul", [b.Op("Mul", [dh, OneMinus(zg)]), OneMinus(b.Op("Mul", [ng, ng]))]);
+                var dz = b.Op("Mul", [b.Op("Mul", [dh, b.Op("Sub", [hPrev, ng])]), b.Op("Mul", [zg, OneMinus(zg)])]);
+                var dr = b.Op("Mul", [b.Op("Mul", [da, hhK]), b.Op("Mul", [rg, OneMinus(rg)])]);
+                var gx = b.Op("Concat", [dz, dr, da], Attr.Int("axis", 2));
+                var gh = b.Op("Concat", [dz, dr, b.Op("Mul", [da, rg])], Attr.Int("axis", 2));
+                return [b.Op("Add", [b.Op("Mul", [dh, zg]), b.Op("MatMul", [gh, r])]), gx, gh];
+            });
+        var backOuts = e.B.OpMulti("Scan", [c.Dy(1) ?? f.Zero, f.DySteps(), gates, hParts[1], f.HPrevSteps], 3,
+            Attr.Int("num_scan_inputs", 4), back, Attr.Ints("scan_input_directions", 1, 1, 1, 1), Attr.Ints("scan_output_directions", 1, 1));
+        f.AddWeightGradients(f.Reg(backOuts[1], steps, d, -1, g3), f.Reg(backOuts[2], steps, d, -1, g3));
+        if (c.Needs(5)) c.Add(5, f.Reg(backOuts[0], state));
+    }
+
+    /// <summary>
+    /// What the LSTM and GRU rules share: the node's dims, step order (direction d's step k is time k forward, T-1-k in
+    /// reverse; an involution on [T, D, ...] tensors), zero states made without Shape, H_prev (each direction's previous
+    /// h in step order, the initial state first), X per direction in step order, the input projections, and the
+    /// gradients of X, W, R and B from the per-step gradients of the input and recurrent projections.
+    /// </summary>
+    private sealed class RecurrentFrame
+    {
+        private readonly RuleContext _c;
+        private readonly GradEmitter _e;
+        private readonly bool _reverse;
+        private readonly long _gates;
+
+        public RecurrentFrame(RuleContext c, int gates)
         {
-            var db = e.Op("ReduceSum", [dz, e.I64(0, 2)], Attr.Int("keepdims", 0)); // [D, 4H]
-            c.Add(3, Reg(e.Op("Concat", [db, db], Attr.Int("axis", 1)), d, 2 * g4));
+            _c = c;
+            _e = c.E;
+            _gates = gates;
+            var n = c.Node;
+            var xd = c.Dims(c.In(0));
+            Steps = xd[0];
+            Inputs = xd[2];
+            H = n.GetInt("hidden_size", 0);
+            var direction = n.GetString("direction", "forward");
+            D = direction == "bidirectional" ? 2 : 1;
+            _reverse = direction == "reverse";
+            if (Steps < 1) throw c.Unsupported("the number of steps must be fixed");
+            State = [D, -1, H];
+            // Y (all steps' h) is needed: add the output when the model did not use it.
+            if (n.Output.Count == 0 || n.Output[0].Length == 0)
+            {
+                var yName = _e.B.Unique(n.OpType.ToLowerInvariant() + "_y");
+                if (n.Output.Count == 0) n.Output.Add(yName); else n.Output[0] = yName;
+                c.S.Set(yName, [Steps, D, -1, H], c.T);
+            }
+            var y = n.Output[0];
+            ZeroStep = Reg(_e.Zeros([1, D, -1, H], Reg(_e.Op("Slice", [y, _e.I64(0), _e.I64(1), _e.I64(0)]), 1, D, -1, H), c.T), 1, D, -1, H);
+            Zero = Reg(_e.Op("Squeeze", [ZeroStep, _e.I64(0)]), State);
+            YSteps = ToggleOrder(y, [Steps, D, -1, H]);
+            var h0 = c.In(5);
+            HPrevSteps = Previous(YSteps, h0.Length > 0 ? Reg(_e.Op("Unsqueeze", [h0, _e.I64(0)]), 1, D, -1, H) : ZeroStep);
+            XSteps = ToggleOrder(Reg(_e.Op("Expand", [_e.Op("Unsqueeze", [c.In(0), _e.I64(1)]), _e.I64(1, D, 1, 1)]), Steps, D, -1, Inputs), [Steps, D, -1, Inputs]);
         }
-        if (c.Needs(5)) c.Add(5, dhInit);
-        if (c.Needs(6)) c.Add(6, dcInit);
+
+        public long Steps { get; }
+        public long Inputs { get; }
+        public long H { get; }
+        public long D { get; }
+        public long[] State { get; }
+        public string ZeroStep { get; }
+        public string Zero { get; }
+        public string YSteps { get; }
+        public string HPrevSteps { get; }
+        public string XSteps { get; }
+
+        public string Reg(string v, params long[] dims)
+        {
+            _c.S.Set(v, dims, _c.T);
+            return v;
+        }
+
+        /// <summary>Time order to step order and back: the reverse direction's time axis flipped.</summary>
+        public string ToggleOrder(string v, long[] dims)
+        {
+            if (D == 1 && !_reverse) return v;
+            if (D == 1) return Reg(_e.Op("Slice", [v, _e.I64(-1), _e.I64(long.MinValue), _e.I64(0), _e.I64(-1)]), dims);
+            var fwdPart = _e.Op("Slice", [v, _e.I64(0), _e.I64(1), _e.I64(1)]);
+            var revPart = _e.Op("Slice", [_e.Op("Slice", [v, _e.I64(1), _e.I64(2), _e.I64(1)]), _e.I64(-1), _e.I64(long.MinValue), _e.I64(0), _e.I64(-1)]);
+            return Reg(_e.Op("Concat", [fwdPart, revPart], Attr.Int("axis", 1)), dims);
+        }
+
+        /// <summary>A step-ordered [T, D, N, H] value shifted one step later, <paramref name="first"/> ([1, D, N, H]) first.</summary>
+        public string Previous(string stepsValue, string first) => Steps == 1 ? first
+            : Reg(_e.Op("Concat", [first, _e.Op("Slice", [stepsValue, _e.I64(0), _e.I64(Steps - 1), _e.I64(0)])], Attr.Int("axis", 0)), Steps, D, -1, H);
+
+        /// <summary>Y's gradient in step order, or zeros when no gradient reaches Y.</summary>
+        public string DySteps() => _c.Dy(0) is { } dy ? ToggleOrder(dy, [Steps, D, -1, H]) : Reg(_e.Zeros([Steps, D, -1, H], YSteps, _c.T), Steps, D, -1, H);
+
+        /// <summary>XP = X W^T + Wb and HP = H_prev R^T + Rb in step order, [T, D, N, gates H] each.</summary>
+        public (string Xp, string Hp) Projections()
+        {
+            long g = _gates * H;
+            var xp = _e.Op("MatMul", [XSteps, _e.Op("Transpose", [_c.In(1)], Attr.Ints("perm", 0, 2, 1))]);
+            var hp = _e.Op("MatMul", [HPrevSteps, _e.Op("Transpose", [_c.In(2)], Attr.Ints("perm", 0, 2, 1))]);
+            if (_c.In(3).Length > 0)
+            {
+                var parts = _e.B.OpMulti("Split", [_c.In(3), _e.I64(g, g)], 2, Attr.Int("axis", 1));
+                xp = _e.Op("Add", [xp, _e.Op("Unsqueeze", [parts[0], _e.I64(1)])]); // [D, 1, gH]
+                hp = _e.Op("Add", [hp, _e.Op("Unsqueeze", [parts[1], _e.I64(1)])]);
+            }
+            return (Reg(xp, Steps, D, -1, g), Reg(hp, Steps, D, -1, g));
+        }
+
+        /// <summary>XP + HP (the LSTM's gate pre-activations).</summary>
+        public string Preactivations()
+        {
+            var (xp, hp) = Projections();
+            return Reg(_e.Op("Add", [xp, hp]), Steps, D, -1, _gates * H);
+        }
+
+        /// <summary>
+        /// dX = sum_d gx W, dW = gx^T X, dR = gh^T H_prev, dB = [sum gx, sum gh] over all steps and samples, from the
+        /// step-ordered gradients of the input projections (<paramref name="gx"/>) and recurrent ones (<paramref name="gh"/>).
+        /// </summary>
+        public void AddWeightGradients(string gx, string gh)
+        {
+            var c = _c;
+            long g = _gates * H;
+            if (c.Needs(0)) // [T, D, N, gH] x [D, gH, I] -> [T, D, N, I] (small) -> time order -> sum over D
+                c.Add(0, Reg(_e.Op("ReduceSum", [ToggleOrder(Reg(_e.Op("MatMul", [gx, c.In(1)]), Steps, D, -1, Inputs), [Steps, D, -1, Inputs]), _e.I64(1)],
+                    Attr.Int("keepdims", 0)), Steps, -1, Inputs));
+            // Rows (step, sample) per direction: [D, T*N, .]; ORT fuses the transposes into the MatMuls.
+            string Rows(string v, long width) => _e.Op("Reshape", [D == 1 ? v : _e.Op("Transpose", [v], Attr.Ints("perm", 1, 0, 2, 3)), _e.I64(D, -1, width)]);
+            string RowsT(string v) => _e.Op("Transpose", [Rows(v, g)], Attr.Ints("perm", 0, 2, 1)); // [D, gH, T*N]
+            var gxRowsT = RowsT(gx);
+            var ghRowsT = gx == gh ? gxRowsT : RowsT(gh);
+            if (c.Needs(1)) c.Add(1, Reg(_e.Op("MatMul", [gxRowsT, Rows(XSteps, Inputs)]), D, g, Inputs));
+            if (c.Needs(2)) c.Add(2, Reg(_e.Op("MatMul", [ghRowsT, Rows(HPrevSteps, H)]), D, g, H));
+            if (c.Needs(3))
+            {
+                var bx = _e.Op("ReduceSum", [gx, _e.I64(0, 2)], Attr.Int("keepdims", 0)); // [D, gH]
+                var bh = gx == gh ? bx : _e.Op("ReduceSum", [gh, _e.I64(0, 2)], Attr.Int("keepdims", 0));
+                c.Add(3, Reg(_e.Op("Concat", [bx, bh], Attr.Int("axis", 1)), D, 2 * g));
+            }
+        }
     }
 
     /// <summary>

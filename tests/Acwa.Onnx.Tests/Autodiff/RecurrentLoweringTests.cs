@@ -124,7 +124,7 @@ public class RecurrentLoweringTests
 
     [Theory]
     [MemberData(nameof(LstmConfigurations))]
-    public void FusedLstmGradientsMatchFiniteDifferences(string direction, bool bias, bool initial)
+    public void FusedRecurrentGradientsMatchFiniteDifferences(string direction, bool bias, bool initial)
     {
         // The LSTM node stays (ORT's kernel); its rule recomputes the gates and runs backpropagation through time as a Scan.
         long d = direction == "bidirectional" ? 2 : 1;
@@ -135,8 +135,25 @@ public class RecurrentLoweringTests
         {
             int pick = output;
             var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, "LSTM", direction, 0, bias, initial, 0, 3)[pick],
-                options: new GradientOptions { FusedLstm = true },
                 forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == "LSTM"), samples: 30, step: 1e-2, tolerance: 1e-2);
+            Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(LstmConfigurations))]
+    public void FusedGruGradientsMatchFiniteDifferences(string direction, bool bias, bool initial)
+    {
+        // linear_before_reset 1 (PyTorch's): the GRU node stays, its rule recomputes the gates and runs BPTT as a Scan.
+        long d = direction == "bidirectional" ? 2 : 1;
+        var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, 3 * H, I]), new("r", [d, 3 * H, H]) };
+        if (bias) inputs.Add(new("b", [d, 6 * H]));
+        if (initial) inputs.Add(new("h0", [d, 1, H]));
+        for (int output = 0; output < 2; output++)
+        {
+            int pick = output;
+            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, "GRU", direction, 0, bias, initial, 1, 2)[pick],
+                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == "GRU"), samples: 30, step: 1e-2, tolerance: 1e-2);
             Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
         }
     }

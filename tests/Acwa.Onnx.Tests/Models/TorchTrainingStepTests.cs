@@ -143,7 +143,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
-    /// <see cref="GradientOptions.FusedLstm"/> true: the LSTM keeps ORT's fused node in the forward and its gradient is a
+    /// <see cref="GradientOptions.FusedRecurrent"/> true: the LSTM keeps ORT's fused node in the forward and its gradient is a
     /// reverse-time Scan (the CPU default); false: it is unrolled (the CUDA default). Either way the whole step matches
     /// PyTorch (tiny_lstm: 2-layer bidirectional).
     /// </summary>
@@ -153,9 +153,17 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("adam", "cuda", true)]
     [InlineData("adam", "cpu", false)]
     [InlineData("sgd", "cpu", false)]
-    public void LstmStepMatchesPyTorchFusedOrUnrolled(string optimizer, string device, bool fused) => CheckStep("tiny_lstm", optimizer, device, fusedLstm: fused);
+    public void LstmStepMatchesPyTorchFusedOrUnrolled(string optimizer, string device, bool fused) => CheckStep("tiny_lstm", optimizer, device, fusedRecurrent: fused);
 
-    private void CheckStep(string fixture, string optimizer, string device, bool? fusedLstm = null)
+    /// <summary>The same for the GRU rule (tiny_gru: two layers, linear_before_reset 1).</summary>
+    [Theory]
+    [InlineData("adam", "cpu", true)]
+    [InlineData("sgd", "cpu", true)]
+    [InlineData("adam", "cuda", true)]
+    [InlineData("adam", "cpu", false)]
+    public void GruStepMatchesPyTorchFusedOrUnrolled(string optimizer, string device, bool fused) => CheckStep("tiny_gru", optimizer, device, fusedRecurrent: fused);
+
+    private void CheckStep(string fixture, string optimizer, string device, bool? fusedRecurrent = null)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
         var index = ModelTestUtil.Index($"{fixture}/index.json");
@@ -164,11 +172,11 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         var y = Npy.Read(ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
 
         var options = Options(optimizer, Ref("w")) with { Device = device };
-        if (fusedLstm is { } fused) options = options with { Gradients = new GradientOptions { FusedLstm = fused } };
+        if (fusedRecurrent is { } fused) options = options with { Gradients = new GradientOptions { FusedRecurrent = fused } };
         var set = TrainingArtifacts.Compile(forward, options, exposeGradients: true);
-        if (fusedLstm is { } f)
+        if (fusedRecurrent is { } f)
         {
-            Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType == "LSTM"));
+            Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType is "LSTM" or "GRU"));
             Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType == "Scan"));
         }
         var parameters = index.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
