@@ -114,46 +114,34 @@ public class RecurrentLoweringTests
         }
     }
 
-    public static TheoryData<string, bool, bool> LstmConfigurations => new()
+    public static TheoryData<string, string, bool, bool> FusedConfigurations => new()
     {
-        { "forward", true, false },
-        { "reverse", false, true },
-        { "bidirectional", true, true },
-        { "bidirectional", false, false },
+        { "LSTM", "forward", true, false },
+        { "LSTM", "reverse", false, true },
+        { "LSTM", "bidirectional", true, true },
+        { "LSTM", "bidirectional", false, false },
+        { "GRU", "forward", true, false },
+        { "GRU", "reverse", false, true },
+        { "GRU", "bidirectional", true, true },
+        { "GRU", "bidirectional", false, false },
     };
 
     [Theory]
-    [MemberData(nameof(LstmConfigurations))]
-    public void FusedRecurrentGradientsMatchFiniteDifferences(string direction, bool bias, bool initial)
+    [MemberData(nameof(FusedConfigurations))]
+    public void FusedRecurrentGradientsMatchFiniteDifferences(string op, string direction, bool bias, bool initial)
     {
-        // The LSTM node stays (ORT's kernel); its rule recomputes the gates and runs backpropagation through time as a Scan.
-        long d = direction == "bidirectional" ? 2 : 1;
-        var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, 4 * H, I]), new("r", [d, 4 * H, H]) };
-        if (bias) inputs.Add(new("b", [d, 8 * H]));
-        if (initial) { inputs.Add(new("h0", [d, 1, H])); inputs.Add(new("c0", [d, 1, H])); }
-        for (int output = 0; output < 3; output++)
+        // The LSTM / GRU (linear_before_reset 1) node stays (ORT's kernel); its rule recomputes the gates and runs
+        // backpropagation through time as a Scan.
+        long d = direction == "bidirectional" ? 2 : 1, gates = op == "LSTM" ? 4 : 3;
+        int outputs = op == "LSTM" ? 3 : 2;
+        var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, gates * H, I]), new("r", [d, gates * H, H]) };
+        if (bias) inputs.Add(new("b", [d, 2 * gates * H]));
+        if (initial) { inputs.Add(new("h0", [d, 1, H])); if (op == "LSTM") inputs.Add(new("c0", [d, 1, H])); }
+        for (int output = 0; output < outputs; output++)
         {
             int pick = output;
-            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, "LSTM", direction, 0, bias, initial, 0, 3)[pick],
-                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == "LSTM"), samples: 30, step: 1e-2, tolerance: 1e-2);
-            Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(LstmConfigurations))]
-    public void FusedGruGradientsMatchFiniteDifferences(string direction, bool bias, bool initial)
-    {
-        // linear_before_reset 1 (PyTorch's): the GRU node stays, its rule recomputes the gates and runs BPTT as a Scan.
-        long d = direction == "bidirectional" ? 2 : 1;
-        var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, 3 * H, I]), new("r", [d, 3 * H, H]) };
-        if (bias) inputs.Add(new("b", [d, 6 * H]));
-        if (initial) inputs.Add(new("h0", [d, 1, H]));
-        for (int output = 0; output < 2; output++)
-        {
-            int pick = output;
-            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, "GRU", direction, 0, bias, initial, 1, 2)[pick],
-                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == "GRU"), samples: 30, step: 1e-2, tolerance: 1e-2);
+            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, op, direction, 0, bias, initial, 1, outputs)[pick],
+                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == op), samples: 30, step: 1e-2, tolerance: 1e-2);
             Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
         }
     }

@@ -42,27 +42,20 @@ public sealed class SequenceEvaluatorTests : IDisposable
         return m;
     }
 
-    [Fact]
-    public void FloatSequencesGiveTheCountsOfOneDirectRun()
+    [Theory]
+    [InlineData("tiny_lstm")] // float sequences [N, 5, 3]
+    [InlineData("tiny_text")] // int64 token ids [N, 6]
+    public void SamplesGiveTheCountsOfOneDirectRun(string fixture)
     {
-        var (x, _, y, sample) = Data("tiny_lstm");
-        using var e = Evaluator.Load(ModelTestUtil.Fixture("tiny_lstm.onnx"), new EvaluatorOptions { BatchSize = 16 });
-        Assert.Equal(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, e.InputType);
-        var r = e.Evaluate(x, y, sample);
-        using var input = OrtValue.CreateTensorValueFromMemory(x, [y.Length, .. sample.Select(d => (long)d)]);
-        Assert.Equal(Direct("tiny_lstm", input, y, e.Classes).Counts.ToArray(), r.Matrix.Counts.ToArray());
+        var (x, ids, y, sample) = Data(fixture);
+        using var e = Evaluator.Load(ModelTestUtil.Fixture($"{fixture}.onnx"), new EvaluatorOptions { BatchSize = 16 });
+        bool tokens = ids.Length > 0;
+        Assert.Equal(tokens ? Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 : Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, e.InputType);
+        var r = tokens ? e.Evaluate(ids, y, sample) : e.Evaluate(x, y, sample);
+        long[] shape = [y.Length, .. sample.Select(d => (long)d)];
+        using var input = tokens ? OrtValue.CreateTensorValueFromMemory(ids, shape) : OrtValue.CreateTensorValueFromMemory(x, shape);
+        Assert.Equal(Direct(fixture, input, y, e.Classes).Counts.ToArray(), r.Matrix.Counts.ToArray());
         Assert.Equal(53, r.Images);
-    }
-
-    [Fact]
-    public void TokenIdsGiveTheCountsOfOneDirectRun()
-    {
-        var (_, ids, y, sample) = Data("tiny_text");
-        using var e = Evaluator.Load(ModelTestUtil.Fixture("tiny_text.onnx"), new EvaluatorOptions { BatchSize = 16 });
-        Assert.Equal(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64, e.InputType);
-        var r = e.Evaluate(ids, y, sample);
-        using var input = OrtValue.CreateTensorValueFromMemory(ids, [y.Length, .. sample.Select(d => (long)d)]);
-        Assert.Equal(Direct("tiny_text", input, y, e.Classes).Counts.ToArray(), r.Matrix.Counts.ToArray());
     }
 
     [Fact]
