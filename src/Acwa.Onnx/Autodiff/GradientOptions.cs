@@ -20,7 +20,7 @@ public sealed record GradientOptions
     public long? DenseDepthwiseMaxPairs { get; init; }
 
     /// <summary>
-    /// LSTM and GRU nodes that the whole-node rules take keep ORT's fused kernel in the forward and are differentiated by
+    /// LSTM, GRU and RNN nodes that the whole-node rules take keep ORT's fused kernel in the forward and are differentiated by
     /// a reverse-time Scan (O(1) nodes in the number of steps) instead of being unrolled by <see cref="RecurrentLowering"/>
     /// (docs/autodiff.md, "LSTM, GRU, RNN"). Null takes the device's default: on the CPU (measured: as fast as the
     /// unrolled graph or faster per step, seconds instead of minutes to open the session), off on CUDA (not yet measured

@@ -142,7 +142,52 @@ internal static partial class GradientRules
     }
 
     /// <summary>
-    /// What the LSTM and GRU rules share: the node's dims, step order (direction d's step k is time k forward, T-1-k in
+    /// Whether <see cref="Rnn"/> differentiates <paramref name="n"/>: layout 0, tanh or relu (the same in both
+    /// directions), no sequence_lens, clip, activation_alpha or activation_beta.
+    /// </summary>
+    internal static bool RnnRuleTakes(NodeProto n) =>
+        n.OpType == "RNN" && n.GetInt("layout", 0) == 0 && RnnActivation(n) is not null
+        && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta")
+        && (n.Input.Count <= 4 || n.Input[4].Length == 0);
+
+    /// <summary>"tanh" or "relu" when every direction uses it (absent: tanh), else null.</summary>
+    private static string? RnnActivation(NodeProto n)
+    {
+        var names = n.Attribute.FirstOrDefault(a => a.Name == "activations")?.Strings.Select(v => v.ToStringUtf8().ToLowerInvariant()).Distinct().ToList();
+        if (names is null || names.Count == 0) return "tanh";
+        return names.Count == 1 && names[0] is "tanh" or "relu" ? names[0] : null;
+    }
+
+    /// <summary>
+    /// RNN (h' = act(X W^T + H_prev R^T + Wb + Rb), act tanh or relu; see <see cref="RnnRuleTakes"/>) without unrolling:
+    /// the forward stays ORT's fused node, and act' comes from Y itself (tanh: 1 - h'^2, relu: h' > 0), so the reverse
+    /// Scan only carries dh: da = (dY_k + dh') act'(h_k), dh' = da R; then the gradients of X, W, R, B as for the LSTM.
+    /// </summary>
+    private static void Rnn(RuleContext c)
+    {
+        if (!RnnRuleTakes(c.Node)) throw c.Unsupported("this RNN form is unrolled, not differentiated whole (RecurrentLowering)");
+        var f = new RecurrentFrame(c, gates: 1);
+        var (e, t, h, d, steps, state) = (c.E, c.T, f.H, f.D, f.Steps, f.State);
+        string r = c.In(2);
+        bool relu = RnnActivation(c.Node) == "relu";
+        var slope = f.Reg(relu
+            ? e.Op("Cast", [e.Op("Greater", [f.YSteps, e.Scalar(0, t)])], Attr.Int("to", (long)t))
+            : e.Op("Sub", [e.Scalar(1, t), e.Op("Mul", [f.YSteps, f.YSteps])]), steps, d, -1, h); // act'(h_k), step order
+        var back = ScanBody(e, "rnn_bptt", t, [("dh_in", state)], [("dy_k", state), ("slope_k", state)], [("dh_out", state)], [("da_k", state)],
+            (b, i) =>
+            {
+                var da = b.Op("Mul", [b.Op("Add", [i[1], i[0]]), i[2]]);
+                return [b.Op("MatMul", [da, r]), b.Op("Identity", [da])];
+            });
+        var backOuts = e.B.OpMulti("Scan", [c.Dy(1) ?? f.Zero, f.DySteps(), slope], 2,
+            Attr.Int("num_scan_inputs", 2), back, Attr.Ints("scan_input_directions", 1, 1), Attr.Ints("scan_output_directions", 1));
+        var da = f.Reg(backOuts[1], steps, d, -1, h);
+        f.AddWeightGradients(da, da);
+        if (c.Needs(5)) c.Add(5, f.Reg(backOuts[0], state));
+    }
+
+    /// <summary>
+    /// What the LSTM, GRU and RNN rules share: the node's dims, step order (direction d's step k is time k forward, T-1-k in
     /// reverse; an involution on [T, D, ...] tensors), zero states made without Shape, H_prev (each direction's previous
     /// h in step order, the initial state first), X per direction in step order, the input projections, and the
     /// gradients of X, W, R and B from the per-step gradients of the input and recurrent projections.

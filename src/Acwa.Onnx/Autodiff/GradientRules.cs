@@ -25,7 +25,7 @@ internal static partial class GradientRules
         ["Expand"] = Expand, ["Split"] = Split, ["Gather"] = Gather, ["GatherElements"] = GatherElements,
         ["ReduceMax"] = ReduceMaxMin, ["ReduceMin"] = ReduceMaxMin, ["GlobalMaxPool"] = ReduceMaxMin,
         ["ReduceSumSquare"] = ReduceSumSquare, ["ReduceL1"] = ReduceL1, ["ReduceL2"] = ReduceL2, ["ReduceLogSumExp"] = ReduceLogSumExp,
-        ["Tile"] = Tile, ["LSTM"] = Lstm, ["GRU"] = Gru,
+        ["Tile"] = Tile, ["LSTM"] = Lstm, ["GRU"] = Gru, ["RNN"] = Rnn,
     };
 
     // ---- elementwise binary ops with broadcasting ----

@@ -114,25 +114,30 @@ public class RecurrentLoweringTests
         }
     }
 
-    public static TheoryData<string, string, bool, bool> FusedConfigurations => new()
+    /// <summary>op, direction, bias, initial states, and Emit's lbr: GRU linear_before_reset (1, the rule's), RNN 1 = relu, 0 = tanh.</summary>
+    public static TheoryData<string, string, bool, bool, long> FusedConfigurations => new()
     {
-        { "LSTM", "forward", true, false },
-        { "LSTM", "reverse", false, true },
-        { "LSTM", "bidirectional", true, true },
-        { "LSTM", "bidirectional", false, false },
-        { "GRU", "forward", true, false },
-        { "GRU", "reverse", false, true },
-        { "GRU", "bidirectional", true, true },
-        { "GRU", "bidirectional", false, false },
+        { "LSTM", "forward", true, false, 0 },
+        { "LSTM", "reverse", false, true, 0 },
+        { "LSTM", "bidirectional", true, true, 0 },
+        { "LSTM", "bidirectional", false, false, 0 },
+        { "GRU", "forward", true, false, 1 },
+        { "GRU", "reverse", false, true, 1 },
+        { "GRU", "bidirectional", true, true, 1 },
+        { "GRU", "bidirectional", false, false, 1 },
+        { "RNN", "forward", true, true, 1 },
+        { "RNN", "bidirectional", false, false, 1 },
+        { "RNN", "reverse", true, true, 0 },
+        { "RNN", "bidirectional", true, false, 0 },
     };
 
     [Theory]
     [MemberData(nameof(FusedConfigurations))]
-    public void FusedRecurrentGradientsMatchFiniteDifferences(string op, string direction, bool bias, bool initial)
+    public void FusedRecurrentGradientsMatchFiniteDifferences(string op, string direction, bool bias, bool initial, long lbr)
     {
-        // The LSTM / GRU (linear_before_reset 1) node stays (ORT's kernel); its rule recomputes the gates and runs
-        // backpropagation through time as a Scan.
-        long d = direction == "bidirectional" ? 2 : 1, gates = op == "LSTM" ? 4 : 3;
+        // The LSTM / GRU (linear_before_reset 1) / RNN (relu here: Emit's lbr 1) node stays (ORT's kernel); its rule
+        // recomputes the gates and runs backpropagation through time as a Scan.
+        long d = direction == "bidirectional" ? 2 : 1, gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
         int outputs = op == "LSTM" ? 3 : 2;
         var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, gates * H, I]), new("r", [d, gates * H, H]) };
         if (bias) inputs.Add(new("b", [d, 2 * gates * H]));
@@ -140,7 +145,7 @@ public class RecurrentLoweringTests
         for (int output = 0; output < outputs; output++)
         {
             int pick = output;
-            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, op, direction, 0, bias, initial, 1, outputs)[pick],
+            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, op, direction, 0, bias, initial, lbr, outputs)[pick],
                 forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == op), samples: 30, step: 1e-2, tolerance: 1e-2);
             Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
         }

@@ -163,6 +163,13 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("adam", "cpu", false)]
     public void GruStepMatchesPyTorchFusedOrUnrolled(string optimizer, string device, bool fused) => CheckStep("tiny_gru", optimizer, device, fusedRecurrent: fused);
 
+    /// <summary>The same for the RNN rule (tiny_rnn: bidirectional, ReLU).</summary>
+    [Theory]
+    [InlineData("adam", "cpu", true)]
+    [InlineData("sgd", "cpu", true)]
+    [InlineData("adam", "cpu", false)]
+    public void RnnStepMatchesPyTorchFusedOrUnrolled(string optimizer, string device, bool fused) => CheckStep("tiny_rnn", optimizer, device, fusedRecurrent: fused);
+
     private void CheckStep(string fixture, string optimizer, string device, bool? fusedRecurrent = null)
     {
         float[] Ref(string key) => Npy.Read(ModelTestUtil.Fixture($"{fixture}/{key}.npy")).Floats();
@@ -176,7 +183,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         var set = TrainingArtifacts.Compile(forward, options, exposeGradients: true);
         if (fusedRecurrent is { } f)
         {
-            Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType is "LSTM" or "GRU"));
+            Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType is "LSTM" or "GRU" or "RNN"));
             Assert.Equal(f, set.TrainingModel.Graph.Node.Any(n => n.OpType == "Scan"));
         }
         var parameters = index.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
