@@ -152,6 +152,24 @@ public class RecurrentLoweringTests
     }
 
     [Theory]
+    [InlineData("LSTM")]
+    [InlineData("GRU")]
+    [InlineData("RNN")]
+    public void FusedRecurrentGradientsHandleASingleStep(string op)
+    {
+        long gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
+        int outputs = op == "LSTM" ? 3 : 2;
+        GradInput[] inputs = [new("x", [1, N, I], BatchAxis: 1), new("w", [2, gates * H, I]), new("r", [2, gates * H, H]), new("b", [2, 2 * gates * H])];
+        for (int output = 0; output < outputs; output++)
+        {
+            int pick = output;
+            var r = GradCheck.Check(ElementType.Float, inputs, g => Emit(g, op, "bidirectional", 0, true, false, 1, outputs)[pick],
+                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == op), samples: 30, step: 1e-2, tolerance: 1e-2);
+            Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
+        }
+    }
+
+    [Theory]
     [InlineData("clip")]
     [InlineData("activations")]
     [InlineData("layout")]
