@@ -20,7 +20,9 @@ namespace Acwa.Onnx.Autodiff;
 /// and initial states (zeros made by ConstantOfShape, as torch exports them, are dropped first by
 /// <see cref="DropZeroInitialStates"/>: the first step then skips its recurrent terms). Not supported, named in the
 /// error: a batch-dependent or unknown number of steps, layout 1 (batch-major; ONNX Runtime's CPU kernels refuse it too),
-/// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs; the evaluation graph and
+/// sequence_lens, peepholes, clip, input_forget, other activations. Applied to training graphs, to the nodes that the
+/// whole-node gradient rules do not take (<see cref="GradientOptions.FusedRecurrent"/>: on the CPU those rules keep ORT's
+/// fused kernels and run backpropagation through time as a Scan; on CUDA everything is unrolled); the evaluation graph and
 /// the inference export keep ORT's fused kernels, except that an evaluation graph compiled for CUDA unrolls the nodes that
 /// ORT's CUDA provider hands to the CPU (<see cref="CudaRunsFused"/>: e.g. nn.RNN(nonlinearity='relu')).
 /// </summary>
