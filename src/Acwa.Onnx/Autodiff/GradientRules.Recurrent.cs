@@ -17,10 +17,10 @@ internal static partial class GradientRules
 
     /// <summary>
     /// Whether <see cref="Gru"/> differentiates <paramref name="n"/> (otherwise <see cref="RecurrentLowering"/> unrolls
-    /// it): layout 0, linear_before_reset 1 (PyTorch's), default activations, no sequence_lens or clip.
+    /// it): layout 0, default activations, no sequence_lens or clip (linear_before_reset 1, PyTorch's, or 0, ONNX's default).
     /// </summary>
     internal static bool GruRuleTakes(NodeProto n) =>
-        n.OpType == "GRU" && n.GetInt("layout", 0) == 0 && n.GetInt("linear_before_reset", 0) == 1
+        n.OpType == "GRU" && n.GetInt("layout", 0) == 0
         && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta"
             || (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != (i % 2 == 0 ? "sigmoid" : "tanh")).Any(bad => bad)))
         && (n.Input.Count <= 4 || n.Input[4].Length == 0);
@@ -92,8 +92,8 @@ internal static partial class GradientRules
     }
 
     /// <summary>
-    /// GRU (ONNX gates z, r, h; linear_before_reset 1, PyTorch's; see <see cref="GruRuleTakes"/>) without unrolling it,
-    /// like <see cref="Lstm"/>. Everything a step needs is recomputed outside loops from Y: XP = X W^T + Wb and
+    /// GRU (ONNX gates z, r, h; see <see cref="GruRuleTakes"/>) without unrolling it, like <see cref="Lstm"/>; this is
+    /// linear_before_reset 1 (PyTorch's), 0 goes to <see cref="GruResetFirst"/>. Everything a step needs is recomputed outside loops from Y: XP = X W^T + Wb and
     /// HP = H_prev R^T + Rb, z = sigmoid(XP_z + HP_z), r = sigmoid(XP_r + HP_r), n = tanh(XP_h + r HP_h); one reverse
     /// Scan carries dh:
     /// <code>
@@ -114,6 +114,11 @@ internal static partial class GradientRules
         var hParts = e.B.OpMulti("Split", [hp, e.I64(2 * h, h)], 2, Attr.Int("axis", 3));
         var zr = e.Op("Sigmoid", [e.Op("Add", [xParts[0], hParts[0]])]);
         var zrParts = e.B.OpMulti("Split", [zr, e.I64(h, h)], 2, Attr.Int("axis", 3));
+        if (c.Node.GetInt("linear_before_reset", 0) == 0)
+        {
+            GruResetFirst(c, f, xParts[1], zr, zrParts[1]);
+            return;
+        }
         var cand = e.Op("Tanh", [e.Op("Add", [xParts[1], e.Op("Mul", [zrParts[1], hParts[1]])])]);
         var gates = f.Reg(e.Op("Concat", [zr, cand], Attr.Int("axis", 3)), steps, d, -1, g3); // z, r, n
 
@@ -138,6 +143,61 @@ internal static partial class GradientRules
         var backOuts = e.B.OpMulti("Scan", [c.Dy(1) ?? f.Zero, f.DySteps(), gates, hParts[1], f.HPrevSteps], 3,
             Attr.Int("num_scan_inputs", 4), back, Attr.Ints("scan_input_directions", 1, 1, 1, 1), Attr.Ints("scan_output_directions", 1, 1));
         f.AddWeightGradients(f.Reg(backOuts[1], steps, d, -1, g3), f.Reg(backOuts[2], steps, d, -1, g3));
+        if (c.Needs(5)) c.Add(5, f.Reg(backOuts[0], state));
+    }
+
+    /// <summary>
+    /// The GRU with linear_before_reset 0 (ONNX's default): n = tanh(XP_h + (r h_prev) Rh^T + Rbh). The candidate's
+    /// recurrent term RH = (r H_prev) Rh^T + Rbh is recomputed outside loops too; the reverse Scan carries dh:
+    /// <code>
+    /// dh = dY_k + dh';  da = dh (1-z) (1-n^2);  dz = dh (h_prev - n) z(1-z);  m = da Rh;  dr = m h_prev r(1-r)
+    /// gx = [dz, dr, da];  dh' = dh z + m r + [dz, dr] R_zr
+    /// </code>
+    /// then dR = [[dz, dr]^T H_prev, da^T (r H_prev)], dB = [sum gx, sum gx], dX and dW from gx.
+    /// </summary>
+    private static void GruResetFirst(RuleContext c, RecurrentFrame f, string xpH, string zr, string rg)
+    {
+        var (e, t, h, d, steps, state) = (c.E, c.T, f.H, f.D, f.Steps, f.State);
+        long g3 = 3 * h;
+        string r = c.In(2);
+        var rParts = e.B.OpMulti("Split", [r, e.I64(2 * h, h)], 2, Attr.Int("axis", 1)); // R_zr [D, 2H, H], Rh [D, H, H]
+        var resetH = f.Reg(e.Op("Mul", [rg, f.HPrevSteps]), steps, d, -1, h);
+        var rh = e.Op("MatMul", [resetH, e.Op("Transpose", [rParts[1]], Attr.Ints("perm", 0, 2, 1))]);
+        if (c.In(3).Length > 0)
+            rh = e.Op("Add", [rh, e.Op("Unsqueeze", [e.Op("Slice", [c.In(3), e.I64(5 * h), e.I64(6 * h), e.I64(1)]), e.I64(1)])]); // Rbh [D, 1, H]
+        var cand = e.Op("Tanh", [e.Op("Add", [xpH, rh])]);
+        var gates = f.Reg(e.Op("Concat", [zr, cand], Attr.Int("axis", 3)), steps, d, -1, g3); // z, r, n
+
+        var back = ScanBody(e, "gru_bptt", t, [("dh_in", state)],
+            [("dy_k", state), ("gates_k", [d, -1, g3]), ("hprev_k", state)],
+            [("dh_out", state)], [("gx_k", [d, -1, g3])],
+            (b, i) =>
+            {
+                string dhNext = i[0], dyK = i[1], gatesK = i[2], hPrev = i[3];
+                var gs = b.OpMulti("Split", [gatesK, b.ConstInt64("split3", h, h, h)], 3, Attr.Int("axis", 2));
+                string zg = gs[0], rgk = gs[1], ng = gs[2];
+                var one = b.Initializer(GradEmitter.MakeTensor("one", [], [1.0], t));
+                string OneMinus(string v) => b.Op("Sub", [one, v]);
+                var dh = b.Op("Add", [dyK, dhNext]);
+                var da = b.Op("Mul", [b.Op("Mul", [dh, OneMinus(zg)]), OneMinus(b.Op("Mul", [ng, ng]))]);
+                var dz = b.Op("Mul", [b.Op("Mul", [dh, b.Op("Sub", [hPrev, ng])]), b.Op("Mul", [zg, OneMinus(zg)])]);
+                var m = b.Op("MatMul", [da, rParts[1]]);
+                var dr = b.Op("Mul", [b.Op("Mul", [m, hPrev]), b.Op("Mul", [rgk, OneMinus(rgk)])]);
+                var dzr = b.Op("Concat", [dz, dr], Attr.Int("axis", 2));
+                var dhPrev = b.Op("Add", [b.Op("Add", [b.Op("Mul", [dh, zg]), b.Op("Mul", [m, rgk])]), b.Op("MatMul", [dzr, rParts[0]])]);
+                return [dhPrev, b.Op("Concat", [dzr, da], Attr.Int("axis", 2))];
+            });
+        var backOuts = e.B.OpMulti("Scan", [c.Dy(1) ?? f.Zero, f.DySteps(), gates, f.HPrevSteps], 2,
+            Attr.Int("num_scan_inputs", 3), back, Attr.Ints("scan_input_directions", 1, 1, 1), Attr.Ints("scan_output_directions", 1));
+        var gx = f.Reg(backOuts[1], steps, d, -1, g3);
+        f.AddWeightGradients(gx, gx, recurrent: false);
+        if (c.Needs(2))
+        {
+            var gxParts = e.B.OpMulti("Split", [gx, e.I64(2 * h, h)], 2, Attr.Int("axis", 3));
+            var dRzr = e.Op("MatMul", [f.RowsT(gxParts[0], 2 * h), f.Rows(f.HPrevSteps, h)]);
+            var dRh = e.Op("MatMul", [f.RowsT(gxParts[1], h), f.Rows(resetH, h)]);
+            c.Add(2, f.Reg(e.Op("Concat", [dRzr, dRh], Attr.Int("axis", 1)), d, g3, h));
+        }
         if (c.Needs(5)) c.Add(5, f.Reg(backOuts[0], state));
     }
 
@@ -279,6 +339,12 @@ internal static partial class GradientRules
             return (Reg(xp, Steps, D, -1, g), Reg(hp, Steps, D, -1, g));
         }
 
+        /// <summary>Rows (step, sample) per direction of a step-ordered [T, D, N, width] value: [D, T*N, width].</summary>
+        public string Rows(string v, long width) => _e.Op("Reshape", [D == 1 ? v : _e.Op("Transpose", [v], Attr.Ints("perm", 1, 0, 2, 3)), _e.I64(D, -1, width)]);
+
+        /// <summary><see cref="Rows"/> transposed, [D, width, T*N] (ORT fuses the transpose into the MatMul that reads it).</summary>
+        public string RowsT(string v, long width) => _e.Op("Transpose", [Rows(v, width)], Attr.Ints("perm", 0, 2, 1));
+
         /// <summary>XP + HP (the LSTM's gate pre-activations).</summary>
         public string Preactivations()
         {
@@ -290,20 +356,17 @@ internal static partial class GradientRules
         /// dX = sum_d gx W, dW = gx^T X, dR = gh^T H_prev, dB = [sum gx, sum gh] over all steps and samples, from the
         /// step-ordered gradients of the input projections (<paramref name="gx"/>) and recurrent ones (<paramref name="gh"/>).
         /// </summary>
-        public void AddWeightGradients(string gx, string gh)
+        public void AddWeightGradients(string gx, string gh, bool recurrent = true)
         {
             var c = _c;
             long g = _gates * H;
             if (c.Needs(0)) // [T, D, N, gH] x [D, gH, I] -> [T, D, N, I] (small) -> time order -> sum over D
                 c.Add(0, Reg(_e.Op("ReduceSum", [ToggleOrder(Reg(_e.Op("MatMul", [gx, c.In(1)]), Steps, D, -1, Inputs), [Steps, D, -1, Inputs]), _e.I64(1)],
                     Attr.Int("keepdims", 0)), Steps, -1, Inputs));
-            // Rows (step, sample) per direction: [D, T*N, .]; ORT fuses the transposes into the MatMuls.
-            string Rows(string v, long width) => _e.Op("Reshape", [D == 1 ? v : _e.Op("Transpose", [v], Attr.Ints("perm", 1, 0, 2, 3)), _e.I64(D, -1, width)]);
-            string RowsT(string v) => _e.Op("Transpose", [Rows(v, g)], Attr.Ints("perm", 0, 2, 1)); // [D, gH, T*N]
-            var gxRowsT = RowsT(gx);
-            var ghRowsT = gx == gh ? gxRowsT : RowsT(gh);
+            var gxRowsT = RowsT(gx, g);
+            var ghRowsT = gx == gh ? gxRowsT : RowsT(gh, g);
             if (c.Needs(1)) c.Add(1, Reg(_e.Op("MatMul", [gxRowsT, Rows(XSteps, Inputs)]), D, g, Inputs));
-            if (c.Needs(2)) c.Add(2, Reg(_e.Op("MatMul", [ghRowsT, Rows(HPrevSteps, H)]), D, g, H));
+            if (recurrent && c.Needs(2)) c.Add(2, Reg(_e.Op("MatMul", [ghRowsT, Rows(HPrevSteps, H)]), D, g, H));
             if (c.Needs(3))
             {
                 var bx = _e.Op("ReduceSum", [gx, _e.I64(0, 2)], Attr.Int("keepdims", 0)); // [D, gH]

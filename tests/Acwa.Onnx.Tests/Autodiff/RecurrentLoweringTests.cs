@@ -114,7 +114,7 @@ public class RecurrentLoweringTests
         }
     }
 
-    /// <summary>op, direction, bias, initial states, and Emit's lbr: GRU linear_before_reset (1, the rule's), RNN 1 = relu, 0 = tanh.</summary>
+    /// <summary>op, direction, bias, initial states, and Emit's lbr: GRU linear_before_reset, RNN 1 = relu, 0 = tanh.</summary>
     public static TheoryData<string, string, bool, bool, long> FusedConfigurations => new()
     {
         { "LSTM", "forward", true, false, 0 },
@@ -125,6 +125,9 @@ public class RecurrentLoweringTests
         { "GRU", "reverse", false, true, 1 },
         { "GRU", "bidirectional", true, true, 1 },
         { "GRU", "bidirectional", false, false, 1 },
+        { "GRU", "forward", true, true, 0 },
+        { "GRU", "bidirectional", true, false, 0 },
+        { "GRU", "reverse", false, true, 0 },
         { "RNN", "forward", true, true, 1 },
         { "RNN", "bidirectional", false, false, 1 },
         { "RNN", "reverse", true, true, 0 },
@@ -135,8 +138,8 @@ public class RecurrentLoweringTests
     [MemberData(nameof(FusedConfigurations))]
     public void FusedRecurrentGradientsMatchFiniteDifferences(string op, string direction, bool bias, bool initial, long lbr)
     {
-        // The LSTM / GRU (linear_before_reset 1) / RNN (relu here: Emit's lbr 1) node stays (ORT's kernel); its rule
-        // recomputes the gates and runs backpropagation through time as a Scan.
+        // The LSTM / GRU / RNN node stays (ORT's kernel); its rule recomputes the gates and runs backpropagation through
+        // time as a Scan.
         long d = direction == "bidirectional" ? 2 : 1, gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
         int outputs = op == "LSTM" ? 3 : 2;
         var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, gates * H, I]), new("r", [d, gates * H, H]) };
