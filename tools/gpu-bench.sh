@@ -32,7 +32,7 @@ torch="--torch tools/torch_reference.py --python python3"
 if [[ -f $bm/seq_lstm.onnx ]]; then
   TAIL=8 step bench-step-sequence 150 "$acwa" bench step --device cuda --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5
   # The whole-node LSTM/GRU rules (forward = cuDNN, gradient = reverse-time Scan), off by default on CUDA until measured here.
-  TAIL=8 step bench-step-fused-recurrent 120 "$acwa" bench step --device cuda --model $bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5 --fused-recurrent true
+  TAIL=8 step bench-step-fused-recurrent 150 "$acwa" bench step --device cuda --model $bm/seq_lstm.onnx,$bm/seq_gru.onnx --batch 64 --steps 20 --repeats 5 --fused-recurrent true
   TAIL=12 step bench-step-sequence-graph 150 "$acwa" bench step --device cuda --cuda-graph --model $bm/text.onnx,$bm/seq_lstm.onnx --batch 64 --steps 20 --repeats 5 $torch
 fi
 # CUDA vs CPU over 8 steps (plain step and the step captured as a CUDA graph: replays from each direction's third run),
