@@ -50,20 +50,21 @@ internal sealed class GradEmitter
     public string Op(string type, IReadOnlyList<string> inputs, params AttributeProto[] attrs) => B.Op(type, inputs, attrs);
 
     /// <summary>A 1-D int64 constant (shared between uses).</summary>
-    public string I64(params long[] values)
-    {
-        var key = "i64:" + string.Join(",", values);
-        if (!_constCache.TryGetValue(key, out var name)) _constCache[key] = name = B.ConstInt64("ad_i64", values);
-        return name;
-    }
+    public string I64(params long[] values) =>
+        CachedConstant("i64:" + string.Join(",", values), () => Tensors.Int64("ad_i64", [values.Length], values));
 
     /// <summary>A scalar constant of element type <paramref name="type"/> (float or double).</summary>
-    public string Scalar(double value, ElementType type)
+    public string Scalar(double value, ElementType type) =>
+        CachedConstant($"s:{(int)type}:{value:R}", () => MakeTensor("ad_scalar", [], [value], type));
+
+    /// <summary>A bool scalar constant.</summary>
+    public string Bool(bool value) =>
+        CachedConstant($"b:{value}", () => new TensorProto { Name = value ? "ad_true" : "ad_false", DataType = (int)ElementType.Bool, Int32Data = { value ? 1 : 0 } });
+
+    /// <summary>One initializer per <paramref name="key"/> on this emitter's builder.</summary>
+    private string CachedConstant(string key, Func<TensorProto> make)
     {
-        var key = $"s:{(int)type}:{value:R}";
-        if (_constCache.TryGetValue(key, out var name)) return name;
-        name = B.Initializer(MakeTensor("ad_scalar", [], [value], type));
-        _constCache[key] = name;
+        if (!_constCache.TryGetValue(key, out var name)) _constCache[key] = name = B.Initializer(make());
         return name;
     }
 
@@ -218,8 +219,7 @@ internal sealed class GradEmitter
             : Op("Slice", [reference, I64(new long[cut.Length]), I64(Enumerable.Repeat(1L, cut.Length).ToArray()), I64(cut)]);
         var refType = Shapes.TypeOf(reference);
         Shapes.Set(s, sliced, refType);
-        // Ones shaped like s without reading its shape on the host (see Zeros: no Shape for ORT's transpose optimizer to rewrite).
-        var ones = Op("Where", [Bool(true), Scalar(1, refType), s]);
+        var ones = Filled(s, 1, refType);
         Shapes.Set(ones, sliced, refType);
         if (refType != type)
         {
@@ -272,18 +272,15 @@ internal sealed class GradEmitter
     public string Zeros(long[] dims, string reference, ElementType type)
     {
         if (dims.Any(d => d < 0) && Shapes.TryGet(reference, out var refDims) && refDims.SequenceEqual(dims) && Shapes.TypeOf(reference) == type)
-            return Op("Where", [Bool(true), Scalar(0, type), reference]);
+            return Filled(reference, 0, type);
         return Op("ConstantOfShape", [ShapeVec(dims, reference)], Attr.Tensor("value", MakeTensor("zero", [1], [0.0], type)));
     }
 
-    /// <summary>A bool scalar constant.</summary>
-    public string Bool(bool value)
-    {
-        var key = $"b:{value}";
-        if (_constCache.TryGetValue(key, out var name)) return name;
-        name = B.Initializer(new TensorProto { Name = value ? "ad_true" : "ad_false", DataType = (int)ElementType.Bool, Int32Data = { value ? 1 : 0 } });
-        _constCache[key] = name;
-        return name;
-    }
+    /// <summary>
+    /// <paramref name="value"/> in <paramref name="reference"/>'s shape (element type <paramref name="type"/>, the
+    /// reference's): Where(true, value, reference), which reads no shape on the host, so that no Shape node is left for
+    /// ORT's transpose optimizer to turn into host arithmetic (see <see cref="Zeros"/>).
+    /// </summary>
+    private string Filled(string reference, double value, ElementType type) => Op("Where", [Bool(true), Scalar(value, type), reference]);
 
 }
