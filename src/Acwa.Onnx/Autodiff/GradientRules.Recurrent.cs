@@ -10,20 +10,14 @@ internal static partial class GradientRules
     /// it): layout 0, a fixed number of steps, default activations, no sequence_lens, peepholes, clip or input_forget.
     /// </summary>
     internal static bool LstmRuleTakes(NodeProto n) =>
-        n.OpType == "LSTM" && n.GetInt("layout", 0) == 0 && n.GetInt("input_forget", 0) == 0
-        && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta"
-            || (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != (i % 3 == 0 ? "sigmoid" : "tanh")).Any(bad => bad)))
-        && (n.Input.Count <= 4 || n.Input[4].Length == 0) && (n.Input.Count <= 7 || n.Input[7].Length == 0);
+        n.OpType == "LSTM" && WholeNodeForm(n) && RecurrentLowering.PlainActivations(n) && n.GetInt("input_forget", 0) == 0
+        && (n.Input.Count <= 7 || n.Input[7].Length == 0);
 
     /// <summary>
     /// Whether <see cref="Gru"/> differentiates <paramref name="n"/> (otherwise <see cref="RecurrentLowering"/> unrolls
     /// it): layout 0, default activations, no sequence_lens or clip (linear_before_reset 1, PyTorch's, or 0, ONNX's default).
     /// </summary>
-    internal static bool GruRuleTakes(NodeProto n) =>
-        n.OpType == "GRU" && n.GetInt("layout", 0) == 0
-        && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta"
-            || (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != (i % 2 == 0 ? "sigmoid" : "tanh")).Any(bad => bad)))
-        && (n.Input.Count <= 4 || n.Input[4].Length == 0);
+    internal static bool GruRuleTakes(NodeProto n) => n.OpType == "GRU" && WholeNodeForm(n) && RecurrentLowering.PlainActivations(n);
 
     /// <summary>
     /// LSTM (ONNX gates i, o, f, c; layout 0; D directions; see <see cref="LstmRuleTakes"/>) without unrolling it: the
@@ -71,8 +65,7 @@ internal static partial class GradientRules
                 string dhNext = i[0], dcNext = i[1], dyK = i[2], gatesK = i[3], cK = i[4], cPrev = i[5];
                 var gs = b.OpMulti("Split", [gatesK, b.ConstInt64("split4", h, h, h, h)], 4, Attr.Int("axis", 2));
                 string ig = gs[0], og = gs[1], fg = gs[2], gg = gs[3];
-                var one = b.Initializer(GradEmitter.MakeTensor("one", [], [1.0], t));
-                string OneMinus(string v) => b.Op("Sub", [one, v]);
+                var OneMinus = OneMinusIn(b, t);
                 var dh = b.Op("Add", [dyK, dhNext]);
                 var tc = b.Op("Tanh", [cK]);
                 var dc = b.Op("Add", [dcNext, b.Op("Mul", [b.Op("Mul", [dh, og]), OneMinus(b.Op("Mul", [tc, tc]))])]);
@@ -127,14 +120,8 @@ internal static partial class GradientRules
             [("dh_out", state)], [("gx_k", [d, -1, g3]), ("gh_k", [d, -1, g3])],
             (b, i) =>
             {
-                string dhNext = i[0], dyK = i[1], gatesK = i[2], hhK = i[3], hPrev = i[4];
-                var gs = b.OpMulti("Split", [gatesK, b.ConstInt64("split3", h, h, h)], 3, Attr.Int("axis", 2));
-                string zg = gs[0], rg = gs[1], ng = gs[2];
-                var one = b.Initializer(GradEmitter.MakeTensor("one", [], [1.0], t));
-                string OneMinus(string v) => b.Op("Sub", [one, v]);
-                var dh = b.Op("Add", [dyK, dhNext]);
-                var da = b.Op("Mul", [b.Op("Mul", [dh, OneMinus(zg)]), OneMinus(b.Op("Mul", [ng, ng]))]);
-                var dz = b.Op("Mul", [b.Op("Mul", [dh, b.Op("Sub", [hPrev, ng])]), b.Op("Mul", [zg, OneMinus(zg)])]);
+                string hhK = i[3];
+                var (dh, zg, rg, da, dz, OneMinus) = GruStepGradients(b, t, h, dhNext: i[0], dyK: i[1], gatesK: i[2], hPrev: i[4]);
                 var dr = b.Op("Mul", [b.Op("Mul", [da, hhK]), b.Op("Mul", [rg, OneMinus(rg)])]);
                 var gx = b.Op("Concat", [dz, dr, da], Attr.Int("axis", 2));
                 var gh = b.Op("Concat", [dz, dr, b.Op("Mul", [da, rg])], Attr.Int("axis", 2));
@@ -173,14 +160,8 @@ internal static partial class GradientRules
             [("dh_out", state)], [("gx_k", [d, -1, g3])],
             (b, i) =>
             {
-                string dhNext = i[0], dyK = i[1], gatesK = i[2], hPrev = i[3];
-                var gs = b.OpMulti("Split", [gatesK, b.ConstInt64("split3", h, h, h)], 3, Attr.Int("axis", 2));
-                string zg = gs[0], rgk = gs[1], ng = gs[2];
-                var one = b.Initializer(GradEmitter.MakeTensor("one", [], [1.0], t));
-                string OneMinus(string v) => b.Op("Sub", [one, v]);
-                var dh = b.Op("Add", [dyK, dhNext]);
-                var da = b.Op("Mul", [b.Op("Mul", [dh, OneMinus(zg)]), OneMinus(b.Op("Mul", [ng, ng]))]);
-                var dz = b.Op("Mul", [b.Op("Mul", [dh, b.Op("Sub", [hPrev, ng])]), b.Op("Mul", [zg, OneMinus(zg)])]);
+                string hPrev = i[3];
+                var (dh, zg, rgk, da, dz, OneMinus) = GruStepGradients(b, t, h, dhNext: i[0], dyK: i[1], gatesK: i[2], hPrev: hPrev);
                 var m = b.Op("MatMul", [da, rParts[1]]);
                 var dr = b.Op("Mul", [b.Op("Mul", [m, hPrev]), b.Op("Mul", [rgk, OneMinus(rgk)])]);
                 var dzr = b.Op("Concat", [dz, dr], Attr.Int("axis", 2));
@@ -201,14 +182,45 @@ internal static partial class GradientRules
         if (c.Needs(5)) c.Add(5, f.Reg(backOuts[0], state));
     }
 
+    /// <summary>1 - v inside a Scan body (its own constant 1 of type <paramref name="t"/>).</summary>
+    private static Func<string, string> OneMinusIn(GraphBuilder b, ElementType t)
+    {
+        var one = b.Initializer(GradEmitter.MakeTensor("one", [], [1.0], t));
+        return v => b.Op("Sub", [one, v]);
+    }
+
+    /// <summary>
+    /// What a GRU step's backward computes in both forms: dh = dY_k + dh', the gates z, r, n split from
+    /// <paramref name="gatesK"/>, da = dh (1-z)(1-n^2) (the candidate's pre-activation) and dz = dh (h_prev - n) z(1-z).
+    /// </summary>
+    private static (string Dh, string Z, string R, string Da, string Dz, Func<string, string> OneMinus) GruStepGradients(
+        GraphBuilder b, ElementType t, long h, string dhNext, string dyK, string gatesK, string hPrev)
+    {
+        var gs = b.OpMulti("Split", [gatesK, b.ConstInt64("split3", h, h, h)], 3, Attr.Int("axis", 2));
+        string zg = gs[0], rg = gs[1], ng = gs[2];
+        var oneMinus = OneMinusIn(b, t);
+        var dh = b.Op("Add", [dyK, dhNext]);
+        var da = b.Op("Mul", [b.Op("Mul", [dh, oneMinus(zg)]), oneMinus(b.Op("Mul", [ng, ng]))]);
+        var dz = b.Op("Mul", [b.Op("Mul", [dh, b.Op("Sub", [hPrev, ng])]), b.Op("Mul", [zg, oneMinus(zg)])]);
+        return (dh, zg, rg, da, dz, oneMinus);
+    }
+
     /// <summary>
     /// Whether <see cref="Rnn"/> differentiates <paramref name="n"/>: layout 0, tanh or relu (the same in both
     /// directions), no sequence_lens, clip, activation_alpha or activation_beta.
     /// </summary>
     internal static bool RnnRuleTakes(NodeProto n) =>
-        n.OpType == "RNN" && n.GetInt("layout", 0) == 0 && RnnActivation(n) is not null
-        && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta")
-        && (n.Input.Count <= 4 || n.Input[4].Length == 0);
+        n.OpType == "RNN" && WholeNodeForm(n) && RnnActivation(n) is not null
+        && !n.Attribute.Any(a => a.Name is "clip" or "activation_alpha" or "activation_beta");
+
+    /// <summary>
+    /// Whether one of the whole-node rules (<see cref="Lstm"/>, <see cref="Gru"/>, <see cref="Rnn"/>) differentiates
+    /// <paramref name="n"/>; the training graph unrolls the recurrent nodes it does not.
+    /// </summary>
+    internal static bool RecurrentRuleTakes(NodeProto n) => LstmRuleTakes(n) || GruRuleTakes(n) || RnnRuleTakes(n);
+
+    /// <summary>What all three rules need: layout 0 (time-major) and no sequence_lens.</summary>
+    private static bool WholeNodeForm(NodeProto n) => n.GetInt("layout", 0) == 0 && (n.Input.Count <= 4 || n.Input[4].Length == 0);
 
     /// <summary>"tanh" or "relu" when every direction uses it (absent: tanh), else null.</summary>
     private static string? RnnActivation(NodeProto n)

@@ -103,21 +103,26 @@ public static class RecurrentLowering
     {
         ArgumentNullException.ThrowIfNull(n);
         if (!IsRecurrent(n)) throw new ArgumentException($"node '{n.Name}' is a {n.OpType}, not an LSTM, GRU or RNN", nameof(n));
-        string[] supported = n.OpType switch
+        if (!PlainActivations(n)) return false;
+        if (n.OpType == "LSTM" && (n.GetInt("input_forget", 0) != 0 || (n.Input.Count > 7 && n.Input[7].Length > 0))) return false;
+        return n.OpType != "GRU" || n.GetInt("linear_before_reset", 0) == 1;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="n"/> (an LSTM, GRU or RNN) uses its op's default activations (LSTM sigmoid/tanh/tanh, GRU
+    /// sigmoid/tanh, RNN tanh, per direction; an absent attribute means them) with no activation_alpha, activation_beta or
+    /// clip: the forms that cuDNN and the whole-node gradient rules take.
+    /// </summary>
+    internal static bool PlainActivations(NodeProto n)
+    {
+        string[] defaults = n.OpType switch
         {
             "LSTM" => ["sigmoid", "tanh", "tanh"],
             "GRU" => ["sigmoid", "tanh"],
             _ => ["tanh"],
         };
-        foreach (var a in n.Attribute)
-        {
-            if (a.Name is "activation_alpha" or "activation_beta" or "clip") return false;
-            if (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != supported[i % supported.Length]).Any(bad => bad)) return false;
-            if (n.OpType == "LSTM" && a.Name == "input_forget" && a.I != 0) return false;
-        }
-        if (n.OpType == "GRU" && n.GetInt("linear_before_reset", 0) != 1) return false;
-        if (n.OpType == "LSTM" && n.Input.Count > 7 && n.Input[7].Length > 0) return false;
-        return true;
+        return !n.Attribute.Any(a => a.Name is "activation_alpha" or "activation_beta" or "clip"
+            || (a.Name == "activations" && a.Strings.Select((v, i) => v.ToStringUtf8().ToLowerInvariant() != defaults[i % defaults.Length]).Any(bad => bad)));
     }
 
     private sealed class Unroller(GraphBuilder b, ShapeTable shapes, NodeProto n)

@@ -33,7 +33,7 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
         var gradientOptions = o.ResolvedGradients;
         Conv1dLowering.Apply(b, shapes);
         NormalizationLowering.Apply(b, shapes, Opset(forward));
-        RecurrentLowering.Apply(b, shapes, gradientOptions.ResolvedFusedRecurrent ? n => !GradientRules.LstmRuleTakes(n) && !GradientRules.GruRuleTakes(n) && !GradientRules.RnnRuleTakes(n) : null);
+        RecurrentLowering.Apply(b, shapes, gradientOptions.ResolvedFusedRecurrent ? n => !GradientRules.RecurrentRuleTakes(n) : null);
         DepthwiseLowering.Apply(b, shapes, gradientOptions.ResolvedDenseDepthwiseMaxPairs);
         var rewrite = TrainingRewrite.Rewrite(b, shapes, new TrainingRewriteOptions { Opset = Opset(forward), InferenceBatchNorms = info.InferenceBatchNorms });
         var labels = GraphOps.InputUnique(b, "y", ElementType.Int64, [null]);
