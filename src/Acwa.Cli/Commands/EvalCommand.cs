@@ -140,7 +140,7 @@ internal static class EvalCommand
         if (s.Count is not (3 or 4))
             throw new InvalidDataException($"{files[0]}: images must be [N, H, W] or [N, C, H, W] with N = {y.Length} (labels in {files[1]}), got ({string.Join(", ", s)})");
         int c = s.Count == 4 ? checked((int)s[1]) : 1, h = checked((int)s[^2]), w = checked((int)s[^1]);
-        string where = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes) on {o.Device}; {y.Length} images [{c}x{h}x{w}] from {files[0]}";
+        string where = $"{Describe(evaluator, o)}; {y.Length} images [{c}x{h}x{w}] from {files[0]}";
         if (x.DType == NpyDType.UInt8)
         {
             int classes = Math.Max(evaluator.Classes, y.DefaultIfEmpty(0).Max() + 1);
@@ -157,12 +157,16 @@ internal static class EvalCommand
         return evaluator.Evaluate(x.ToSingleArray(), y, c, h, w);
     }
 
+    /// <summary>The model, its input and output, and the device, as the summary line starts.</summary>
+    private static string Describe(Evaluator evaluator, EvalOptions o) =>
+        $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes) on {o.Device}";
+
     /// <summary>npy samples that are not images: int64/int32 token ids for a model with an int64 input, else float features, sequences or signals.</summary>
     private static EvaluationResult EvaluateSamples(Evaluator evaluator, NpyArray x, int[] y, string[] files, Normalization? flagNorm, EvalOptions o, out string summary)
     {
         if (flagNorm is not null) throw new ArgumentException($"--mean/--std apply to uint8 images; {files[0]} holds {x.DType} samples, fed as they are");
         int[] sample = x.Shape.Skip(1).Select(d => checked((int)d)).ToArray();
-        string where = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes) on {o.Device}; {y.Length} samples [{string.Join("x", sample)}] from {files[0]}";
+        string where = $"{Describe(evaluator, o)}; {y.Length} samples [{string.Join("x", sample)}] from {files[0]}";
         if (evaluator.InputType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64)
         {
             if (x.DType is not (NpyDType.Int64 or NpyDType.Int32))
@@ -171,7 +175,7 @@ internal static class EvalCommand
             return evaluator.Evaluate(x.ToInt64Array(), y, sample);
         }
         if (x.DType is not (NpyDType.Float32 or NpyDType.Float64))
-            throw new InvalidDataException($"{files[0]}: samples for input '{evaluator.InputName}' [{string.Join(", ", evaluator.InputDims.Select(d => d?.ToString(CultureInfo.InvariantCulture) ?? "N"))}] must be float (fed as they are), got {x.DType}");
+            throw new InvalidDataException($"{files[0]}: samples for input '{evaluator.InputName}' [{evaluator.DeclaredShape()}] must be float (fed as they are), got {x.DType}");
         summary = $"{where}; float samples fed as they are";
         return evaluator.Evaluate(x.ToSingleArray(), y, sample);
     }

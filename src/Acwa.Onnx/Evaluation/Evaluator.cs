@@ -246,7 +246,8 @@ public sealed class Evaluator : IDisposable
         return Run<T>(labels.ToArray(), size, shape, Fill, Metadata.ClassNames ?? classNames, "samples", ct);
     }
 
-    private string DeclaredShape() => string.Join(", ", _inputDims.Select(x => x?.ToString(CultureInfo.InvariantCulture) ?? "N"));
+    /// <summary>The input's declared dims as text, "N" where symbolic (for messages).</summary>
+    internal string DeclaredShape() => string.Join(", ", _inputDims.Select(x => x?.ToString(CultureInfo.InvariantCulture) ?? "N"));
 
     /// <summary>The input shape for a batch of one image of C x H x W, checked against the declared dims (dim 0 is then set per batch).</summary>
     internal long[] InputShape(int channels, int height, int width, string source)
