@@ -138,20 +138,11 @@ public class RecurrentLoweringTests
     [MemberData(nameof(FusedConfigurations))]
     public void FusedRecurrentGradientsMatchFiniteDifferences(string op, string direction, bool bias, bool initial, long lbr)
     {
-        // The LSTM / GRU / RNN node stays (ORT's kernel); its rule recomputes the gates and runs backpropagation through
-        // time as a Scan.
-        long d = direction == "bidirectional" ? 2 : 1, gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
-        int outputs = op == "LSTM" ? 3 : 2;
+        long d = direction == "bidirectional" ? 2 : 1, gates = Gates(op);
         var inputs = new List<GradInput> { new("x", [T, N, I], BatchAxis: 1), new("w", [d, gates * H, I]), new("r", [d, gates * H, H]) };
         if (bias) inputs.Add(new("b", [d, 2 * gates * H]));
         if (initial) { inputs.Add(new("h0", [d, 1, H])); if (op == "LSTM") inputs.Add(new("c0", [d, 1, H])); }
-        for (int output = 0; output < outputs; output++)
-        {
-            int pick = output;
-            var r = GradCheck.Check(ElementType.Float, [.. inputs], g => Emit(g, op, direction, 0, bias, initial, lbr, outputs)[pick],
-                forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == op), samples: 30, step: 1e-2, tolerance: 1e-2);
-            Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
-        }
+        CheckWholeNodeGradients(op, direction, bias, initial, lbr, [.. inputs]);
     }
 
     [Theory]
@@ -160,15 +151,26 @@ public class RecurrentLoweringTests
     [InlineData("RNN")]
     public void FusedRecurrentGradientsHandleASingleStep(string op)
     {
-        long gates = op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
+        long gates = Gates(op);
+        CheckWholeNodeGradients(op, "bidirectional", true, false, 1,
+            [new("x", [1, N, I], BatchAxis: 1), new("w", [2, gates * H, I]), new("r", [2, gates * H, H]), new("b", [2, 2 * gates * H])]);
+    }
+
+    private static long Gates(string op) => op switch { "LSTM" => 4, "GRU" => 3, _ => 1 };
+
+    /// <summary>
+    /// Finite differences of every output of one recurrent node that stays in the graph (ORT's kernel), so that its
+    /// whole-node rule recomputes the gates and runs backpropagation through time as a Scan.
+    /// </summary>
+    private static void CheckWholeNodeGradients(string op, string direction, bool bias, bool initial, long lbr, GradInput[] inputs)
+    {
         int outputs = op == "LSTM" ? 3 : 2;
-        GradInput[] inputs = [new("x", [1, N, I], BatchAxis: 1), new("w", [2, gates * H, I]), new("r", [2, gates * H, H]), new("b", [2, 2 * gates * H])];
         for (int output = 0; output < outputs; output++)
         {
             int pick = output;
-            var r = GradCheck.Check(ElementType.Float, inputs, g => Emit(g, op, "bidirectional", 0, true, false, 1, outputs)[pick],
+            var r = GradCheck.Check(ElementType.Float, inputs, g => Emit(g, op, direction, 0, bias, initial, lbr, outputs)[pick],
                 forwardRewrite: (g, s) => Assert.Contains(g.Graph.Node, n => n.OpType == op), samples: 30, step: 1e-2, tolerance: 1e-2);
-            Assert.True(r.Checked >= 20, $"output {pick}: {r.Checked} elements checked");
+            Assert.True(r.Checked >= 20, $"{op} output {pick}: {r.Checked} elements checked");
         }
     }
 
