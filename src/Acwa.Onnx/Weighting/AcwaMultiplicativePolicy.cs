@@ -13,7 +13,7 @@ namespace Acwa.Onnx.Weighting;
 /// is given (normally 0).
 /// Spec: <c>acwa-mult</c>, options <c>eta</c>, <c>min</c>, <c>max</c>, <c>clip=on|off</c>.
 /// </summary>
-public sealed class AcwaMultiplicativePolicy : ClassWeightPolicy
+public sealed class AcwaMultiplicativePolicy : CenteredF1Policy
 {
     /// <summary>Creates the policy.</summary>
     /// <param name="numClasses">Number of classes.</param>
@@ -22,36 +22,9 @@ public sealed class AcwaMultiplicativePolicy : ClassWeightPolicy
     /// <param name="maxWeight">Upper clip bound.</param>
     /// <param name="clip">Whether the clip is applied.</param>
     public AcwaMultiplicativePolicy(int numClasses, double eta = 2.0, double minWeight = 0.2, double maxWeight = 5.0, bool clip = true)
-        : base(numClasses, null)
-    {
-        AcwaPolicy.Require(eta >= 0 && double.IsFinite(eta), nameof(eta), eta, "must be finite and non-negative");
-        WeightMath.CheckBounds(minWeight, maxWeight);
-        (Eta, MinWeight, MaxWeight, Clip) = (eta, minWeight, maxWeight, clip);
-    }
+        : base(numClasses, eta, minWeight, maxWeight, clip) { }
 
-    /// <summary>Rate eta.</summary>
-    public double Eta { get; }
-    /// <summary>Lower clip bound.</summary>
-    public double MinWeight { get; }
-    /// <summary>Upper clip bound.</summary>
-    public double MaxWeight { get; }
-    /// <summary>Whether the clip is applied.</summary>
-    public bool Clip { get; }
+    private protected override string Name => "acwa-mult";
 
-    /// <inheritdoc />
-    public override string Spec =>
-        $"acwa-mult:eta={PolicySpec.Num(Eta)},min={PolicySpec.Num(MinWeight)},max={PolicySpec.Num(MaxWeight)},clip={PolicySpec.OnOff(Clip)}";
-
-    private protected override double[] Step(EpochFeedback feedback)
-    {
-        var f1 = feedback.F1;
-        double mean = WeightMath.Mean(f1);
-        var next = Current.ToArray();
-        for (int c = 0; c < next.Length; c++)
-            next[c] *= Math.Exp(Eta * (mean - f1[c]));
-        WeightMath.NormaliseMean(next, Spec);
-        if (Clip)
-            WeightMath.Clip(next, MinWeight, MaxWeight);
-        return next;
-    }
+    private protected override double Move(double w, double error) => w * Math.Exp(Eta * error);
 }
