@@ -1,7 +1,8 @@
 namespace Acwa.Onnx.Data;
 
 /// <summary>
-/// One mini-batch: normalised images as a float <c>[Count, C, H, W]</c> array and int64 labels, in buffers that belong to the
+/// One mini-batch: normalised images as a float <c>[Count, C, H, W]</c> array (or the samples of a
+/// <see cref="SampleDataset"/>: floats in <see cref="Images"/>, token ids in <see cref="Ids"/>) and int64 labels, in buffers that belong to the
 /// <see cref="BatchLoader"/>'s pool. <see cref="Dispose"/> hands the buffers back; after that the arrays may be refilled
 /// with another batch at any time, so copy what must outlive the batch. Not disposing only costs fresh allocations.
 /// </summary>
@@ -10,10 +11,11 @@ public sealed class Batch : IDisposable
     private readonly BatchPool? _pool;
     private int _returned;
 
-    internal Batch(BatchPool? pool, int count, int imageSize)
+    internal Batch(BatchPool? pool, int count, int sampleSize, bool tokenIds = false)
     {
         _pool = pool;
-        Images = new float[(long)count * imageSize];
+        Images = tokenIds ? [] : new float[(long)count * sampleSize];
+        Ids = tokenIds ? new long[(long)count * sampleSize] : [];
         Labels = new long[count];
         Indices = new int[count];
     }
@@ -30,13 +32,16 @@ public sealed class Batch : IDisposable
     /// <summary>Normalised pixels, <c>[Count, C, H, W]</c> row-major; exactly <c>Count*C*H*W</c> long. Valid until <see cref="Dispose"/>.</summary>
     public float[] Images { get; }
 
+    /// <summary>Token ids, <c>[Count, ...]</c> row-major, for a <see cref="SampleDataset"/> of token ids (else empty). Valid until <see cref="Dispose"/>.</summary>
+    public long[] Ids { get; }
+
     /// <summary>Labels, one per image. Valid until <see cref="Dispose"/>.</summary>
     public long[] Labels { get; }
 
     /// <summary>Index of each image in the loader's dataset. Valid until <see cref="Dispose"/>.</summary>
     public int[] Indices { get; }
 
-    /// <summary>Shape of <see cref="Images"/>: <c>[Count, C, H, W]</c>.</summary>
+    /// <summary>Shape of the batch's samples: <c>[Count, C, H, W]</c> for images, <c>[Count, ...SampleShape]</c> for a <see cref="SampleDataset"/>.</summary>
     public long[] ImageShape { get; internal set; } = [];
 
     internal void Rent() => Volatile.Write(ref _returned, 0);

@@ -5,7 +5,8 @@ using System.Runtime.ExceptionServices;
 namespace Acwa.Onnx.Data;
 
 /// <summary>
-/// Turns an <see cref="ImageDataset"/> into mini-batches of normalised, optionally augmented float images.
+/// Turns an <see cref="ImageDataset"/> into mini-batches of normalised, optionally augmented float images, or a
+/// <see cref="SampleDataset"/> into mini-batches of its samples as they are (floats, or token ids in <see cref="Batch.Ids"/>).
 /// <para>
 /// Determinism: batch b of epoch e is a pure function of (Seed, e, b): the epoch's order is a Fisher-Yates permutation
 /// from a generator derived from (Seed, e), and the augmentation draws of batch b come from a generator derived from
@@ -20,7 +21,9 @@ namespace Acwa.Onnx.Data;
 /// </summary>
 public sealed class BatchLoader
 {
-    private readonly ImageDataset _data;
+    private readonly ImageDataset? _data;
+    private readonly SampleDataset? _samples;
+    private readonly ILabeledDataset _set;
     private readonly float[][] _lut;
     private readonly Augmentation _augmentation;
     private readonly BatchPool _pool;
@@ -39,27 +42,49 @@ public sealed class BatchLoader
         var aug = options.Augmentation ?? Augmentation.None;
         if (aug.Pad < 0) throw new ArgumentException($"augmentation padding {aug.Pad} must not be negative", nameof(options));
         _data = data;
+        _set = data;
         Options = options;
         _augmentation = aug;
         _lut = Enumerable.Range(0, data.Channels).Select(norm.LookupTable).ToArray();
         _pool = new BatchPool(data.ImageSize);
     }
 
+    /// <summary>Creates a loader over <paramref name="data"/>: samples go into the batches as they are.</summary>
+    /// <exception cref="ArgumentException">Non-positive batch size or prefetch depth, or a normalisation or augmentation (images only).</exception>
+    public BatchLoader(SampleDataset data, BatchLoaderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        options ??= new BatchLoaderOptions();
+        if (options.BatchSize <= 0) throw new ArgumentException($"batch size {options.BatchSize} must be positive", nameof(options));
+        if (options.PrefetchDepth <= 0) throw new ArgumentException($"prefetch depth {options.PrefetchDepth} must be positive", nameof(options));
+        if (options.Normalization is not null || options.Augmentation is { IsIdentity: false })
+            throw new ArgumentException($"normalisation and augmentation apply to images; {data} is fed as it is", nameof(options));
+        _samples = data;
+        _set = data;
+        Options = options;
+        _augmentation = Augmentation.None;
+        _lut = [];
+        _pool = new BatchPool(data.SampleSize, data.IsTokenIds);
+    }
+
     /// <summary>The settings.</summary>
     public BatchLoaderOptions Options { get; }
 
-    /// <summary>The dataset.</summary>
-    public ImageDataset Data => _data;
+    /// <summary>The image dataset (null for a loader over a <see cref="SampleDataset"/>).</summary>
+    public ImageDataset? Data => _data;
+
+    /// <summary>The dataset, images or samples.</summary>
+    public ILabeledDataset Dataset => _set;
 
     /// <summary>Batches per epoch (see the type description).</summary>
-    public int BatchesPerEpoch => Options.DropLast ? _data.Count / Options.BatchSize : (_data.Count + Options.BatchSize - 1) / Options.BatchSize;
+    public int BatchesPerEpoch => Options.DropLast ? _set.Count / Options.BatchSize : (_set.Count + Options.BatchSize - 1) / Options.BatchSize;
 
     internal BatchPool Pool => _pool;
 
     /// <summary>The order in which epoch <paramref name="epoch"/> visits the images (identity when not shuffling).</summary>
     public int[] EpochOrder(int epoch)
     {
-        var order = new int[_data.Count];
+        var order = new int[_set.Count];
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (Options.Shuffle) Xoshiro256StarStar.Derive(Options.Seed, 0x5E1F1E, (ulong)epoch).Shuffle(order.AsSpan());
         return order;
@@ -139,7 +164,7 @@ public sealed class BatchLoader
     /// </summary>
     public IEnumerable<Batch> Sequential()
     {
-        int n = _data.Count, bs = Options.BatchSize;
+        int n = _set.Count, bs = Options.BatchSize;
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
         for (int b = 0; b * bs < n; b++) yield return Build(order, 0, b, augment: false);
@@ -165,20 +190,35 @@ public sealed class BatchLoader
         var batch = _pool.Rent(count);
         batch.Epoch = epoch;
         batch.Index = index;
-        batch.ImageShape = [count, _data.Channels, _data.Height, _data.Width];
+        if (_samples is not null)
+        {
+            batch.ImageShape = [count, .. _samples.SampleShape.Select(d => (long)d)];
+            int n = _samples.SampleSize;
+            for (int k = 0; k < count; k++)
+            {
+                int i = order[start + k];
+                batch.Indices[k] = i;
+                batch.Labels[k] = _samples.Label(i);
+                if (_samples.IsTokenIds) _samples.Ids(i).CopyTo(batch.Ids.AsSpan(k * n, n));
+                else _samples.Floats(i).CopyTo(batch.Images.AsSpan(k * n, n));
+            }
+            return batch;
+        }
+        var data = _data!;
+        batch.ImageShape = [count, data.Channels, data.Height, data.Width];
         var rng = augment && !_augmentation.IsIdentity ? Xoshiro256StarStar.Derive(Options.Seed, 0xA0617, (ulong)epoch, (ulong)index) : null;
-        int size = _data.ImageSize;
+        int size = data.ImageSize;
         for (int k = 0; k < count; k++)
         {
             int i = order[start + k];
             batch.Indices[k] = i;
-            batch.Labels[k] = _data.Label(i);
+            batch.Labels[k] = data.Label(i);
             var dst = batch.Images.AsSpan(k * size, size);
-            if (rng is null) Normalize(_data.Image(i), dst);
+            if (rng is null) Normalize(data.Image(i), dst);
             else
             {
                 var (oy, ox, flip) = _augmentation.Draw(rng);
-                CropFlipNormalize(_data.Image(i), dst, oy - _augmentation.Pad, ox - _augmentation.Pad, flip);
+                CropFlipNormalize(data.Image(i), dst, oy - _augmentation.Pad, ox - _augmentation.Pad, flip);
             }
         }
         return batch;
@@ -186,7 +226,7 @@ public sealed class BatchLoader
 
     private void Normalize(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        int plane = _data.Height * _data.Width;
+        int plane = _data!.Height * _data.Width;
         for (int c = 0; c < _lut.Length; c++)
         {
             var lut = _lut[c];
@@ -200,7 +240,7 @@ public sealed class BatchLoader
     [SkipLocalsInit]
     private void CropFlipNormalize(ReadOnlySpan<byte> src, Span<float> dst, int dy, int dx, bool flip)
     {
-        int h = _data.Height, w = _data.Width, plane = h * w;
+        int h = _data!.Height, w = _data.Width, plane = h * w;
         for (int c = 0; c < _lut.Length; c++)
         {
             var lut = _lut[c];

@@ -6,7 +6,7 @@ namespace Acwa.Onnx.Data;
 /// Reusable <see cref="Batch"/> objects of exact sizes, keyed by image count. Renting never blocks: an empty pool allocates.
 /// At most <see cref="MaxRetained"/> batches per size are kept; extra returns are left to the GC.
 /// </summary>
-internal sealed class BatchPool(int imageSize)
+internal sealed class BatchPool(int sampleSize, bool tokenIds = false)
 {
     internal const int MaxRetained = 8;
     private readonly ConcurrentDictionary<int, ConcurrentBag<Batch>> _free = new();
@@ -23,7 +23,7 @@ internal sealed class BatchPool(int imageSize)
             return b;
         }
         Interlocked.Increment(ref _allocated);
-        return new Batch(this, count, imageSize);
+        return new Batch(this, count, sampleSize, tokenIds);
     }
 
     internal void Return(Batch b)

@@ -5,7 +5,7 @@ namespace Acwa.Onnx.Data;
 /// <c>[N, C, H, W]</c>, one integer label per image in <c>[0, ClassCount)</c>, the class names, and a description of
 /// where the data came from. Instances are immutable by convention: <see cref="Subset"/> copies.
 /// </summary>
-public sealed class ImageDataset
+public sealed class ImageDataset : ILabeledDataset<ImageDataset>
 {
     private readonly byte[] _pixels;
     private readonly int[] _labels;
@@ -84,12 +84,7 @@ public sealed class ImageDataset
     public int Label(int index) => _labels[index];
 
     /// <summary>Number of images per class (length <see cref="ClassCount"/>; zero for absent classes).</summary>
-    public int[] ClassCounts()
-    {
-        var counts = new int[ClassCount];
-        foreach (var l in _labels) counts[l]++;
-        return counts;
-    }
+    public int[] ClassCounts() => LabeledDatasets.Counts(_labels, ClassCount);
 
     /// <summary>
     /// A new dataset holding copies of the images at <paramref name="indices"/>, in that order (duplicates allowed).
@@ -135,15 +130,7 @@ public sealed class ImageDataset
     }
 
     /// <summary>Indices of the images of each class, ascending: <c>result[c]</c> lists the images labelled c.</summary>
-    public int[][] IndicesByClass()
-    {
-        var counts = ClassCounts();
-        var result = new int[ClassCount][];
-        for (int c = 0; c < result.Length; c++) result[c] = new int[counts[c]];
-        var fill = new int[ClassCount];
-        for (int i = 0; i < _labels.Length; i++) result[_labels[i]][fill[_labels[i]]++] = i;
-        return result;
-    }
+    public int[][] IndicesByClass() => LabeledDatasets.ByClass(_labels, ClassCount);
 
     /// <inheritdoc/>
     public override string ToString() => $"{Count} images [{Channels}x{Height}x{Width}], {ClassCount} classes ({Source})";

@@ -96,11 +96,11 @@ public sealed record ImbalanceProtocol(ImbalanceKind Kind, double Fraction = 0.1
     private static int KeepAtLeastOne(int available, double want) => available == 0 ? 0 : Math.Clamp((int)want, 1, available);
 
     /// <summary>
-    /// Applies the protocol: a new dataset with <see cref="TargetCounts"/> images per class, chosen uniformly at random
+    /// Applies the protocol: a new dataset with <see cref="TargetCounts"/> samples per class, chosen uniformly at random
     /// per class with a generator derived from (<paramref name="seed"/>, class), kept in original order. Returns the
     /// input itself for <see cref="ImbalanceKind.None"/>.
     /// </summary>
-    public ImageDataset Apply(ImageDataset data, ulong seed)
+    public T Apply<T>(T data, ulong seed) where T : ILabeledDataset<T>
     {
         ArgumentNullException.ThrowIfNull(data);
         if (Kind == ImbalanceKind.None) return data;

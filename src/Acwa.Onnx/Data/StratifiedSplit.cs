@@ -28,7 +28,7 @@ public static class StratifiedSplit
     /// Splits <paramref name="data"/> into (kept, held out). The indices returned are those of <paramref name="data"/>,
     /// ascending, disjoint, and together cover every image.
     /// </summary>
-    public static (int[] Kept, int[] HeldOut) SplitIndices(ImageDataset data, double fraction, ulong seed)
+    public static (int[] Kept, int[] HeldOut) SplitIndices(ILabeledDataset data, double fraction, ulong seed)
     {
         ArgumentNullException.ThrowIfNull(data);
         var byClass = data.IndicesByClass();
@@ -51,8 +51,8 @@ public static class StratifiedSplit
     /// <param name="data">Dataset to split.</param>
     /// <param name="fraction">Held-out fraction in <c>[0, 1)</c>.</param>
     /// <param name="seed">Seed of the random choice.</param>
-    /// <param name="heldOutName">Word used in the held-out part's <see cref="ImageDataset.Source"/> (e.g. "validation").</param>
-    public static (ImageDataset Kept, ImageDataset HeldOut) Split(ImageDataset data, double fraction, ulong seed, string heldOutName = "validation")
+    /// <param name="heldOutName">Word used in the held-out part's <see cref="ILabeledDataset.Source"/> (e.g. "validation").</param>
+    public static (T Kept, T HeldOut) Split<T>(T data, double fraction, ulong seed, string heldOutName = "validation") where T : ILabeledDataset<T>
     {
         var (k, h) = SplitIndices(data, fraction, seed);
         string how = $"stratified {heldOutName} split {fraction:0.###} (seed {seed})";

@@ -26,9 +26,9 @@ namespace Acwa.Onnx.Training;
 public sealed partial class Trainer
 {
     private readonly StepRunner _runner;
-    private readonly ImageDataset _train;
-    private readonly ImageDataset _validation;
-    private readonly ImageDataset? _test;
+    private readonly ILabeledDataset _train;
+    private readonly ILabeledDataset _validation;
+    private readonly ILabeledDataset? _test;
     private readonly IClassWeightPolicy _policy;
     private readonly ILogger _logger;
     private readonly BatchLoader _trainLoader;
@@ -39,44 +39,74 @@ public sealed partial class Trainer
     private readonly List<EpochResult> _history = [];
 
     /// <summary>
-    /// Creates a trainer. The runner's sample size must equal the datasets' image size and its class count theirs; the
-    /// policy must be for the same number of classes. The runner must have a <c>class_weights</c> control.
+    /// Creates a trainer over image splits. The runner's sample size must equal the datasets' image size and its class count
+    /// theirs; the policy must be for the same number of classes. The runner must have a <c>class_weights</c> control.
     /// </summary>
     public Trainer(StepRunner runner, ImageDataset train, ImageDataset validation, IClassWeightPolicy policy, TrainerOptions options,
         ImageDataset? test = null, ILogger? logger = null)
+        : this(runner, policy, options, logger, Loaders(runner, options, train, validation, test,
+            (d, o) => new BatchLoader(d, o), d => d.ImageSize, "image", tokenIds: false))
+    {
+    }
+
+    /// <summary>
+    /// Creates a trainer over splits of fixed-size samples that are not images (float features or sequences, or token ids for
+    /// a model whose input is int64), fed as they are: <see cref="TrainerOptions.Normalization"/> and
+    /// <see cref="TrainerOptions.Augmentation"/> must be null. Otherwise as the image constructor.
+    /// </summary>
+    public Trainer(StepRunner runner, SampleDataset train, SampleDataset validation, IClassWeightPolicy policy, TrainerOptions options,
+        SampleDataset? test = null, ILogger? logger = null)
+        : this(runner, policy, options, logger, Loaders(runner, options, train, validation, test,
+            (d, o) => new BatchLoader(d, o), d => d.SampleSize, "sample", tokenIds: train?.IsTokenIds ?? false))
+    {
+    }
+
+    private Trainer(StepRunner runner, IClassWeightPolicy policy, TrainerOptions options, ILogger? logger,
+        (BatchLoader Train, BatchLoader Validation, BatchLoader? Test) loaders)
+    {
+        int c = runner.NumClasses;
+        if (policy.NumClasses != c) throw new ArgumentException($"policy '{policy.Spec}' is for {policy.NumClasses} classes, the model has {c}", nameof(policy));
+        if (!runner.HasControl(StepRunner.ClassWeightsRole))
+            throw new ArgumentException($"the training graph of '{runner.ArtifactDir}' has no '{StepRunner.ClassWeightsRole}' control input, so class weights cannot be applied", nameof(runner));
+        _runner = runner; _policy = policy;
+        (_trainLoader, _validationLoader, _testLoader) = loaders;
+        (_train, _validation, _test) = (_trainLoader.Dataset, _validationLoader.Dataset, _testLoader?.Dataset);
+        Options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _schedule = options.Schedule ?? new ConstantSchedule(1e-3);
+        if (_trainLoader.BatchesPerEpoch == 0)
+            throw new ArgumentException($"the train split has {_train.Count} samples, fewer than one batch of {options.BatchSize} with drop-last");
+        _trainCounts = _train.ClassCounts().Select(v => (long)v).ToArray();
+    }
+
+    /// <summary>Checks the splits against the runner and makes their loaders (train shuffled and augmented, the others in order).</summary>
+    private static (BatchLoader, BatchLoader, BatchLoader?) Loaders<T>(StepRunner runner, TrainerOptions options, T train, T validation, T? test,
+        Func<T, BatchLoaderOptions, BatchLoader> loader, Func<T, long> sampleSize, string unit, bool tokenIds) where T : class, ILabeledDataset
     {
         ArgumentNullException.ThrowIfNull(runner);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(validation);
-        ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (runner.InputType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
-            throw new ArgumentException($"the model's input is {runner.InputType} (token ids), the Trainer feeds images; train it with StepRunner.TrainStep(ReadOnlySpan<long> ids, ...) in your own loop (docs/fine-tuning.md, \"Text classifiers\")", nameof(runner));
+        bool modelTakesIds = runner.InputType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64;
+        if (modelTakesIds != tokenIds)
+            throw new ArgumentException(modelTakesIds
+                ? $"the model's input is int64 (token ids); the train split ({train}) holds {(train is ImageDataset ? "images" : "float samples")}: give it a SampleDataset of token ids"
+                : $"the model's input is {runner.InputType}; the train split ({train}) holds token ids", nameof(runner));
         int c = runner.NumClasses;
         foreach (var (name, d) in new[] { ("train", train), ("validation", validation), ("test", test) })
         {
             if (d is null) continue;
-            if (d.ImageSize != runner.SampleSize)
-                throw new ArgumentException($"the {name} split ({d}) has {d.ImageSize} values per image, the model takes {runner.SampleSize}");
+            if (sampleSize(d) != runner.SampleSize)
+                throw new ArgumentException($"the {name} split ({d}) has {sampleSize(d)} values per {unit}, the model takes {runner.SampleSize}");
             if (d.ClassCount != c)
                 throw new ArgumentException($"the {name} split ({d}) has {d.ClassCount} classes, the model has {c}");
+            if (d is SampleDataset s && s.IsTokenIds != tokenIds)
+                throw new ArgumentException($"the {name} split ({d}) and the train split ({train}) hold different kinds of samples");
         }
-        if (policy.NumClasses != c) throw new ArgumentException($"policy '{policy.Spec}' is for {policy.NumClasses} classes, the model has {c}", nameof(policy));
-        if (!runner.HasControl(StepRunner.ClassWeightsRole))
-            throw new ArgumentException($"the training graph of '{runner.ArtifactDir}' has no '{StepRunner.ClassWeightsRole}' control input, so class weights cannot be applied", nameof(runner));
-
-        _runner = runner; _train = train; _validation = validation; _test = test; _policy = policy;
-        Options = options;
-        _logger = logger ?? NullLogger.Instance;
-        _schedule = options.Schedule ?? new ConstantSchedule(1e-3);
-        _trainLoader = new BatchLoader(train, new BatchLoaderOptions(options.BatchSize, Shuffle: true, options.DropLast, options.Seed, options.Normalization, options.Augmentation));
-        if (_trainLoader.BatchesPerEpoch == 0)
-            throw new ArgumentException($"the train split has {train.Count} images, fewer than one batch of {options.BatchSize} with drop-last");
+        var trainLoader = loader(train, new BatchLoaderOptions(options.BatchSize, Shuffle: true, options.DropLast, options.Seed, options.Normalization, options.Augmentation));
         var evalOptions = new BatchLoaderOptions(options.BatchSize, Shuffle: false, DropLast: false, options.Seed, options.Normalization, Augmentation: null);
-        _validationLoader = new BatchLoader(validation, evalOptions);
-        _testLoader = test is null ? null : new BatchLoader(test, evalOptions);
-        _trainCounts = train.ClassCounts().Select(v => (long)v).ToArray();
+        return (trainLoader, loader(validation, evalOptions), test is null ? null : loader(test, evalOptions));
     }
 
     /// <summary>The settings.</summary>
@@ -140,10 +170,23 @@ public sealed partial class Trainer
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.ImageSize != _runner.SampleSize) throw new ArgumentException($"{data} has {data.ImageSize} values per image, the model takes {_runner.SampleSize}", nameof(data));
-        var loader = new BatchLoader(data, new BatchLoaderOptions(Options.BatchSize, Shuffle: false, DropLast: false, Options.Seed, Options.Normalization, Augmentation: null));
-        var (cm, _, _) = EvaluateSplit(loader);
+        var (cm, _, _) = EvaluateSplit(new BatchLoader(data, EvalLoaderOptions(Options.Normalization)));
         return (ClassificationReport.Create(cm, data.ClassNames), cm);
     }
+
+    /// <inheritdoc cref="Evaluate(ImageDataset)"/>
+    public (ClassificationReport Report, ConfusionMatrix Confusion) Evaluate(SampleDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.SampleSize != _runner.SampleSize) throw new ArgumentException($"{data} has {data.SampleSize} values per sample, the model takes {_runner.SampleSize}", nameof(data));
+        if (data.IsTokenIds != (_runner.InputType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64))
+            throw new ArgumentException($"{data}: the model's input is {_runner.InputType}", nameof(data));
+        var (cm, _, _) = EvaluateSplit(new BatchLoader(data, EvalLoaderOptions(null)));
+        return (ClassificationReport.Create(cm, data.ClassNames), cm);
+    }
+
+    private BatchLoaderOptions EvalLoaderOptions(Normalization? normalization) =>
+        new(Options.BatchSize, Shuffle: false, DropLast: false, Options.Seed, normalization, Augmentation: null);
 
     private EpochResult RunEpoch(int epoch, CancellationToken ct)
     {
@@ -167,7 +210,7 @@ public sealed partial class Trainer
                 lr = _schedule.LearningRate(GlobalStep, BatchesPerEpoch, totalSteps);
                 float lr32 = (float)lr;
                 if (lr32 != lastLr) { _runner.SetLearningRate(lr32); lastLr = lr32; }
-                var res = _runner.TrainStep(batch.Images, batch.Labels, batch.Count);
+                var res = batch.Ids.Length > 0 ? _runner.TrainStep(batch.Ids, batch.Labels, batch.Count) : _runner.TrainStep(batch.Images, batch.Labels, batch.Count);
                 GlobalStep++;
                 if (!float.IsFinite(res.Loss))
                 {
@@ -235,7 +278,7 @@ public sealed partial class Trainer
         {
             using (batch)
             {
-                var ev = _runner.Evaluate(batch.Images, batch.Count);
+                var ev = batch.Ids.Length > 0 ? _runner.Evaluate(batch.Ids, batch.Count) : _runner.Evaluate(batch.Images, batch.Count);
                 long t = Stopwatch.GetTimestamp();
                 cm.Accumulate(batch.Labels, ev.Predictions);
                 metricsTicks += Stopwatch.GetTimestamp() - t;
