@@ -37,6 +37,10 @@ internal static class ModelCatalog
         return (inDims.Skip(1).Select(d => (int)d).ToArray(), (int)outDims[1]);
     }
 
+    /// <summary>Whether the model's data input is int64 (token ids).</summary>
+    public static bool TakesTokenIds(ModelProto m) =>
+        DeclaredInput(m) is { } declared && declared.Input.Type?.TensorType?.ElemType == (int)ElementType.Int64;
+
     /// <summary>
     /// For a model whose input is int64 token ids, the number of ids every embedding table it indexes can take: the
     /// smallest first dimension of the initializers that Gather nodes read with the input (directly or through a Cast)

@@ -8,7 +8,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | folder:DIR (one subfolder per class, optional train/ test/) | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS] (without test files a stratified test split is carved out).", DefaultValueFactory = _ => "fashion-mnist" };
+        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | folder:DIR (one subfolder per class, optional train/ test/) | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy] (samples that are not images, fed as they are: float features/sequences, or int64 token ids for a model with an int64 input; needs --model M.onnx). Without test files a stratified test split is carved out.", DefaultValueFactory = _ => "fashion-mnist" };
         var imbalance = new Option<string>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION | lt:RHO (long tail, ratio rho) | none.", DefaultValueFactory = _ => "step" };
         var model = new Option<string>("--model") { Description = "mlp | cnn | resnet20 | resnet32 | PATH.onnx (a forward model with input x [N,C,H,W] and logits [N,classes]).", DefaultValueFactory = _ => "mlp" };
         var loss = new Option<string>("--loss") { Description = "ce (class-weighted cross-entropy) | focal | ldam | la (logit adjustment).", DefaultValueFactory = _ => "ce" };

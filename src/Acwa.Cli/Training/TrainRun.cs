@@ -65,26 +65,19 @@ internal static class TrainRun
         if (o.Resume && File.Exists(checkpoint)) EnsureSameConfig(checkpoint, o);
 
         // Data: the dataset's own train/test split, the imbalance protocol on train, then a stratified validation split.
-        var spec = DatasetSpec.Parse(o.Dataset);
         if (o.ImageSize is < 1) throw new ArgumentException($"--image-size must be positive, got {o.ImageSize}");
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
-        var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
-            grey: ModelCatalog.DeclaredGrey(modelFile));
-        var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
-        var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
-        var test = pair.Test;
+        var data = IsSamples(o.Dataset) ? LoadSamples(o, modelFile) : LoadImages(o, modelFile);
+        var (train, validation, test) = (data.Train, data.Validation, data.Test);
         int classes = train.ClassCount;
         var counts = train.ClassCounts().Select(c => (long)c).ToArray();
-        console.WriteLine($"data: {spec} | imbalance {o.Imbalance} | train {train.Count}, validation {validation.Count}, test {test.Count} | train counts [{string.Join(", ", counts)}]");
-
-        if (ModelCatalog.InputMismatch(modelFile, o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
-            throw new ArgumentException(mismatch);
+        console.WriteLine($"data: {data.Name} | imbalance {o.Imbalance} | train {train.Count}, validation {validation.Count}, test {test.Count} | train counts [{string.Join(", ", counts)}]");
 
         // Model and training artifacts (regenerated deterministically; reused on resume).
         var artifacts = Path.Combine(outDir, "artifacts");
         if (!(o.Resume && File.Exists(Path.Combine(artifacts, "manifest.json"))))
         {
-            var forward = modelFile ?? ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue));
+            var forward = modelFile ?? data.BuiltIn!(classes);
             var set = ModelCatalog.Compile(forward, ArtifactOptionsFor(o, counts, train.ClassNames, device), modelFile is null ? null : o.Model);
             TrainingArtifacts.Write(set, artifacts);
         }
@@ -92,12 +85,12 @@ internal static class TrainRun
 
         using var runner = new StepRunner(artifacts, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph });
         var policy = PolicyFactory.Create(o.Policy, counts, o.Epochs);
-        var trainer = new Trainer(runner, train, validation, policy, new TrainerOptions
+        var trainer = data.NewTrainer(runner, policy, new TrainerOptions
         {
-            Epochs = o.Epochs, BatchSize = o.Batch, Seed = o.Seed, Normalization = pair.Normalization, Augmentation = pair.Augmentation,
+            Epochs = o.Epochs, BatchSize = o.Batch, Seed = o.Seed, Normalization = data.Normalization, Augmentation = data.Augmentation,
             Schedule = LearningRateSchedules.Parse(o.Schedule, o.LearningRate), CheckpointPath = checkpoint,
             EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(),
-        }, test);
+        });
 
         var history = new List<JsonObject>();
         if (o.Resume && File.Exists(checkpoint))
@@ -114,8 +107,61 @@ internal static class TrainRun
             WriteEpochFiles(outDir, history, names);
         };
         var result = RunWithProgress(trainer, o, console, history);
-        Report(outDir, result, runner, pair.Normalization, names, history, console);
+        Report(outDir, result, runner, data.Normalization, names, history, console);
         return new Outcome(outDir, result.Test, result.TestConfusion, history, result.FinalWeights);
+    }
+
+    /// <summary>
+    /// The run's splits and how to train on them: images (normalised, augmented, a built-in model possible) or samples
+    /// from .npy files (fed as they are, a model file needed).
+    /// </summary>
+    private sealed record RunData(string Name, ILabeledDataset Train, ILabeledDataset Validation, ILabeledDataset Test,
+        Normalization? Normalization, Augmentation? Augmentation, Func<int, ModelProto>? BuiltIn,
+        Func<StepRunner, IClassWeightPolicy, TrainerOptions, Trainer> NewTrainer);
+
+    /// <summary>Whether <paramref name="dataset"/> names .npy sample files (<c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>).</summary>
+    internal static bool IsSamples(string dataset) => dataset.TrimStart().StartsWith("npy:", StringComparison.OrdinalIgnoreCase);
+
+    private static RunData LoadImages(TrainRunOptions o, ModelProto? modelFile)
+    {
+        var spec = DatasetSpec.Parse(o.Dataset);
+        var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
+            grey: ModelCatalog.DeclaredGrey(modelFile));
+        var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
+        var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
+        if (ModelCatalog.InputMismatch(modelFile, o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
+            throw new ArgumentException(mismatch);
+        return new RunData(spec.ToString(), train, validation, pair.Test, pair.Normalization, pair.Augmentation,
+            classes => ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue)),
+            (runner, policy, options) => new Trainer(runner, train, validation, policy, options, pair.Test));
+    }
+
+    /// <summary>
+    /// <c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>: float samples (features, sequences, signals) or, for a model whose input
+    /// is int64, token ids, fed as they are. Classes are <c>0 .. max label</c> over the label files; without test files the
+    /// test set is a stratified split carved from the training data (<see cref="DatasetSpec.TestSplitFraction"/>, fixed seed),
+    /// as for IDX files.
+    /// </summary>
+    private static RunData LoadSamples(TrainRunOptions o, ModelProto? modelFile)
+    {
+        var files = o.Dataset.Trim()[4..].Split(',', StringSplitOptions.TrimEntries);
+        if (files.Length is not (2 or 4) || files.Any(f => f.Length == 0))
+            throw new FormatException($"dataset '{o.Dataset}': expected npy:X.npy,Y.npy or npy:X.npy,Y.npy,XTEST.npy,YTEST.npy");
+        if (modelFile is null)
+            throw new ArgumentException($"--model {o.Model}: npy samples train a model file whose input takes them (the built-in models take images); give --model M.onnx");
+        bool ids = ModelCatalog.TakesTokenIds(modelFile);
+        int classes = files.Where((_, i) => i % 2 == 1).Max(SampleDataset.LabelCount);
+        var all = SampleDataset.Load(files[0], files[1], ids, classes);
+        var (trainAll, test) = files.Length == 4
+            ? (all, SampleDataset.Load(files[2], files[3], ids, classes))
+            : StratifiedSplit.Split(all, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test");
+        if (trainAll.SampleShape.Count != test.SampleShape.Count || trainAll.SampleShape.Zip(test.SampleShape).Any(p => p.First != p.Second))
+            throw new InvalidDataException($"{files[2]}: test samples are [{string.Join("x", test.SampleShape)}], the training samples in {files[0]} [{string.Join("x", trainAll.SampleShape)}]");
+        var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(trainAll, o.Seed);
+        var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
+        string name = $"npy {(ids ? "token ids" : "float samples")} [{string.Join("x", train.SampleShape)}], {classes} classes";
+        return new RunData(name, train, validation, test, null, null, null,
+            (runner, policy, options) => new Trainer(runner, train, validation, policy, options, test));
     }
 
     /// <summary>Settings a resumed run may change: where and how fast it runs, not what it computes.</summary>
@@ -254,7 +300,7 @@ internal static class TrainRun
 
     private static string Csv(string s) => s.Replace(',', ' ').Replace('"', ' ');
 
-    private static void Report(string outDir, TrainingResult result, StepRunner runner, Normalization normalization, IReadOnlyList<string> names,
+    private static void Report(string outDir, TrainingResult result, StepRunner runner, Normalization? normalization, IReadOnlyList<string> names,
         List<JsonObject> history, IAnsiConsole console)
     {
         // Inference model with the trained weights and the metadata `acwa eval` reads, written once (a model without the
@@ -262,11 +308,12 @@ internal static class TrainRun
         var modelPath = Path.Combine(outDir, "model.onnx");
         var model = runner.InferenceModel();
         SetMeta(model, ClassifierMetadata.ClassNamesKey, string.Join(",", names.Select(n => n.Replace(',', ' '))));
-        SetMeta(model, ClassifierMetadata.NormalizationKey, new JsonObject
-        {
-            ["mean"] = new JsonArray(normalization.Mean.Select(v => (JsonNode)v).ToArray()),
-            ["std"] = new JsonArray(normalization.Std.Select(v => (JsonNode)v).ToArray()),
-        }.ToJsonString());
+        if (normalization is not null) // samples from .npy files are fed as they are
+            SetMeta(model, ClassifierMetadata.NormalizationKey, new JsonObject
+            {
+                ["mean"] = new JsonArray(normalization.Mean.Select(v => (JsonNode)v).ToArray()),
+                ["std"] = new JsonArray(normalization.Std.Select(v => (JsonNode)v).ToArray()),
+            }.ToJsonString());
         OnnxModel.Save(model, modelPath);
 
         if (history.Count > 0)
@@ -294,7 +341,7 @@ internal static class TrainRun
             console.Write(t);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"test: macro-F1 {test.MacroF1:F4}, accuracy {test.Accuracy:F4}, balanced accuracy {test.BalancedAccuracy:F4}, weighted F1 {test.WeightedF1:F4}, " +
-                $"minority-class F1 (classes 5-{test.Classes.Count - 1}) {MinorityF1(test):F4}"));
+                $"minority-class F1 (classes {test.Classes.Count / 2}-{test.Classes.Count - 1}) {MinorityF1(test):F4}"));
         }
         double overhead = history.Count == 0 ? 0 : history.Average(h => h["timings"]?["acwa_overhead_fraction"]?.GetValue<double>() ?? 0);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:F1} s for this invocation; mean ACWA overhead {overhead:P3} of an epoch (validation metrics + weight update)"));
