@@ -127,10 +127,7 @@ internal static class EvalCommand
         var files = arg.Split(',', StringSplitOptions.TrimEntries);
         if (files.Length != 2 || files.Any(f => f.Length == 0)) throw new FormatException($"dataset 'npy:{arg}': expected npy:X.npy,Y.npy");
         var x = NpyFile.Read(files[0]);
-        var yArr = NpyFile.Read(files[1]);
-        if (yArr.DType is not (NpyDType.Int32 or NpyDType.Int64 or NpyDType.UInt8) || yArr.Shape.Count != 1)
-            throw new InvalidDataException($"{files[1]}: labels must be a 1-D integer array, got {yArr.DType} ({string.Join(", ", yArr.Shape)})");
-        var y = yArr.ToInt32Array();
+        var y = NpyFile.ReadLabels(files[1]);
         var s = x.Shape;
         if (s.Count < 2 || s[0] != y.Length)
             throw new InvalidDataException($"{files[0]}: expected [N, ...] with N = {y.Length} (labels in {files[1]}), got ({string.Join(", ", s)})");

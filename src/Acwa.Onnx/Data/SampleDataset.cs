@@ -135,10 +135,7 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
     public static SampleDataset Load(string samplesPath, string labelsPath, bool tokenIds, int classes)
     {
         var x = NpyFile.Read(samplesPath);
-        var yArr = NpyFile.Read(labelsPath);
-        if (yArr.DType is not (NpyDType.Int32 or NpyDType.Int64 or NpyDType.UInt8) || yArr.Shape.Count != 1)
-            throw new InvalidDataException($"{labelsPath}: labels must be a 1-D integer array, got {yArr.DType} ({string.Join(", ", yArr.Shape)})");
-        var y = yArr.ToInt32Array();
+        var y = NpyFile.ReadLabels(labelsPath);
         if (x.Shape.Count < 2 || x.Shape[0] != y.Length)
             throw new InvalidDataException($"{samplesPath}: expected [N, ...] with N = {y.Length} (labels in {labelsPath}), got ({string.Join(", ", x.Shape)})");
         for (int i = 0; i < y.Length; i++)
@@ -164,10 +161,7 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
     /// <exception cref="InvalidDataException">Not a 1-D integer array, or a negative label (named with its index).</exception>
     public static int LabelCount(string labelsPath)
     {
-        var yArr = NpyFile.Read(labelsPath);
-        if (yArr.DType is not (NpyDType.Int32 or NpyDType.Int64 or NpyDType.UInt8) || yArr.Shape.Count != 1)
-            throw new InvalidDataException($"{labelsPath}: labels must be a 1-D integer array, got {yArr.DType} ({string.Join(", ", yArr.Shape)})");
-        var y = yArr.ToInt32Array();
+        var y = NpyFile.ReadLabels(labelsPath);
         int bad = Array.FindIndex(y, v => v < 0);
         if (bad >= 0) throw new InvalidDataException($"{labelsPath}: label {y[bad]} at index {bad} is negative");
         return y.Length == 0 ? 0 : y.Max() + 1;

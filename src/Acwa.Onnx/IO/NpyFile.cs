@@ -22,6 +22,16 @@ public static class NpyFile
         return Parse(bytes, path);
     }
 
+    /// <summary>Reads class labels: a 1-D int32, int64 or uint8 array.</summary>
+    /// <exception cref="InvalidDataException">Another element type or rank (the message names the file).</exception>
+    public static int[] ReadLabels(string path)
+    {
+        var y = Read(path);
+        if (y.DType is not (NpyDType.Int32 or NpyDType.Int64 or NpyDType.UInt8) || y.Shape.Count != 1)
+            throw new InvalidDataException($"{path}: labels must be a 1-D integer array, got {y.DType} ({string.Join(", ", y.Shape)})");
+        return y.ToInt32Array();
+    }
+
     /// <summary>Parses .npy bytes; <paramref name="source"/> names the data in errors.</summary>
     public static NpyArray Parse(byte[] bytes, string source)
     {
