@@ -94,6 +94,20 @@ internal static class ModelCatalog
             : null;
     }
 
+    /// <summary>
+    /// For a model file: an error message when the rank or a fixed dim of its declared input (after N) disagrees with the
+    /// shape of one data sample, else null. A mere size check would let, e.g., [T, F] data feed a [F, T] input.
+    /// </summary>
+    public static string? SampleMismatch(ModelProto file, string model, IReadOnlyList<int> sample)
+    {
+        if (DeclaredInput(file) is not ({ } input, { Length: > 0 } dims)) return null;
+        var after = dims.Skip(1).ToArray();
+        bool bad = after.Length != sample.Count || after.Zip(sample).Any(p => p.First > 0 && p.First != p.Second);
+        return bad
+            ? $"model '{model}' takes input '{input.Name}' as [N, {string.Join(", ", after.Select(d => d > 0 ? d.ToString() : "?"))}], the data's samples are [N, {string.Join(", ", sample)}]"
+            : null;
+    }
+
     /// <summary>The model's first fed (non-initializer) input and its declared dims, -1 where a dim is not a fixed number.</summary>
     private static (ValueInfoProto Input, long[] Dims)? DeclaredInput(ModelProto m) =>
         ClassifierGraphs.FedInputs(m.Graph).FirstOrDefault() is { } input ? (input, Dims(input)) : null;

@@ -152,10 +152,12 @@ internal static class TrainRun
         bool ids = ModelCatalog.TakesTokenIds(modelFile);
         int classes = files.Where((_, i) => i % 2 == 1).Max(SampleDataset.LabelCount);
         var all = SampleDataset.Load(files[0], files[1], ids, classes);
+        if (ModelCatalog.SampleMismatch(modelFile, o.Model, all.SampleShape) is { } mismatch)
+            throw new ArgumentException($"{files[0]}: {mismatch}");
         var (trainAll, test) = files.Length == 4
             ? (all, SampleDataset.Load(files[2], files[3], ids, classes))
             : StratifiedSplit.Split(all, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test");
-        if (trainAll.SampleShape.Count != test.SampleShape.Count || trainAll.SampleShape.Zip(test.SampleShape).Any(p => p.First != p.Second))
+        if (!trainAll.SampleShape.SequenceEqual(test.SampleShape))
             throw new InvalidDataException($"{files[2]}: test samples are [{string.Join("x", test.SampleShape)}], the training samples in {files[0]} [{string.Join("x", trainAll.SampleShape)}]");
         var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(trainAll, o.Seed);
         var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);

@@ -126,6 +126,14 @@ public sealed class TrainSamplesCommandTests : IDisposable
         string shortY = _dir.File("short_y.npy");
         NpyFile.Write<long>(shortY, new long[59]);
         Assert.Contains($"{x}: expected [N, ...] with N = 59", Fail($"npy:{x},{shortY}", text));
+        // same number of values, other shape: [N, 3, 5] data for the LSTM's [N, 5, 3] input; test samples of another shape
+        string seqT = _dir.File("seq_t.npy");
+        NpyFile.Write<float>(seqT, new float[60 * 15], [60, 3, 5]);
+        Assert.Contains($"{seqT}: model '{ModelTestUtil.Fixture("tiny_lstm.onnx")}' takes input 'x' as [N, 5, 3], the data's samples are [N, 3, 5]",
+            Fail($"npy:{seqT},{y}", ModelTestUtil.Fixture("tiny_lstm.onnx")));
+        string shorter = _dir.File("ids5.npy");
+        NpyFile.Write<long>(shorter, new long[60 * 5], [60, 5]);
+        Assert.Contains($"{shorter}: test samples are [5], the training samples in {x} [6]", Fail($"npy:{x},{y},{shorter},{y}", text));
         // four classes in the labels, three logits in the model
         string fourY = _dir.File("four_y.npy");
         NpyFile.Write<long>(fourY, Enumerable.Range(0, 60).Select(i => (long)(i % 4)).ToArray());
