@@ -64,6 +64,7 @@ public sealed partial class Trainer
     private Trainer(StepRunner runner, IClassWeightPolicy policy, TrainerOptions options, ILogger? logger,
         (BatchLoader Train, BatchLoader Validation, BatchLoader? Test) loaders)
     {
+        ArgumentNullException.ThrowIfNull(policy);
         int c = runner.NumClasses;
         if (policy.NumClasses != c) throw new ArgumentException($"policy '{policy.Spec}' is for {policy.NumClasses} classes, the model has {c}", nameof(policy));
         if (!runner.HasControl(StepRunner.ClassWeightsRole))
