@@ -140,9 +140,8 @@ internal static class EvalCommand
         string where = $"{Describe(evaluator, o)}; {y.Length} images [{c}x{h}x{w}] from {files[0]}";
         if (x.DType == NpyDType.UInt8)
         {
-            int classes = Math.Max(evaluator.Classes, y.DefaultIfEmpty(0).Max() + 1);
-            var names = Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
-            var data = new ImageDataset(x.RawData.ToArray(), y, c, h, w, names, files[0]);
+            var names = NpyData.ClassNames(Math.Max(evaluator.Classes, y.DefaultIfEmpty(0).Max() + 1));
+            var data = NpyData.Images(x, y, names, files[0]);
             var (norm, from) = Choose(flagNorm, evaluator, c);
             summary = $"{where}; normalisation {norm} ({from})";
             return evaluator.Evaluate(data, norm);

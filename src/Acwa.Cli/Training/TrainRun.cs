@@ -67,7 +67,7 @@ internal static class TrainRun
         // Data: the dataset's own train/test split, the imbalance protocol on train, then a stratified validation split.
         if (o.ImageSize is < 1) throw new ArgumentException($"--image-size must be positive, got {o.ImageSize}");
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
-        var data = IsSamples(o.Dataset) ? LoadSamples(o, modelFile) : LoadImages(o, modelFile);
+        var data = IsNpy(o.Dataset) ? LoadNpy(o, modelFile) : LoadImages(o, modelFile);
         var (train, validation, test) = (data.Train, data.Validation, data.Test);
         int classes = train.ClassCount;
         var counts = train.ClassCounts().Select(c => (long)c).ToArray();
@@ -113,57 +113,78 @@ internal static class TrainRun
 
     /// <summary>
     /// The run's splits and how to train on them: images (normalised, augmented, a built-in model possible) or samples
-    /// from .npy files (fed as they are, a model file needed).
+    /// from .npy files that are not images (fed as they are, a model file needed).
     /// </summary>
     private sealed record RunData(string Name, ILabeledDataset Train, ILabeledDataset Validation, ILabeledDataset Test,
         Normalization? Normalization, Augmentation? Augmentation, Func<int, ModelProto>? BuiltIn,
         Func<StepRunner, IClassWeightPolicy, TrainerOptions, Trainer> NewTrainer);
 
-    /// <summary>Whether <paramref name="dataset"/> names .npy sample files (<c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>).</summary>
-    internal static bool IsSamples(string dataset) => dataset.TrimStart().StartsWith("npy:", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether <paramref name="dataset"/> names .npy files (<c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>).</summary>
+    internal static bool IsNpy(string dataset) => dataset.TrimStart().StartsWith("npy:", StringComparison.OrdinalIgnoreCase);
 
     private static RunData LoadImages(TrainRunOptions o, ModelProto? modelFile)
     {
         var spec = DatasetSpec.Parse(o.Dataset);
         var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
             grey: ModelCatalog.DeclaredGrey(modelFile));
+        return ImageRun(o, modelFile, spec.ToString(), pair);
+    }
+
+    /// <summary>The imbalance protocol and the validation split on the training images, and the input check against a model file.</summary>
+    private static RunData ImageRun(TrainRunOptions o, ModelProto? modelFile, string name, DatasetPair pair)
+    {
         var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
         var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
         if (ModelCatalog.InputMismatch(modelFile, o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
             throw new ArgumentException(mismatch);
-        return new RunData(spec.ToString(), train, validation, pair.Test, pair.Normalization, pair.Augmentation,
+        return new RunData(name, train, validation, pair.Test, pair.Normalization, pair.Augmentation,
             classes => ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue)),
             (runner, policy, options) => new Trainer(runner, train, validation, policy, options, pair.Test));
     }
 
     /// <summary>
-    /// <c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>: float samples (features, sequences, signals) or, for a model whose input
-    /// is int64, token ids, fed as they are. Classes are <c>0 .. max label</c> over the label files; without test files the
-    /// test set is a stratified split carved from the training data (<see cref="DatasetSpec.TestSplitFraction"/>, fixed seed),
-    /// as for IDX files.
+    /// <c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>: uint8 images <c>[N, H, W]</c> or <c>[N, C, H, W]</c> (normalised with
+    /// statistics of the training images, pad-crop-flip for colour, as IDX files), else samples fed as they are: floats
+    /// (features, sequences, signals) or, for a model whose input is int64, token ids. Classes are <c>0 .. max label</c> over
+    /// the label files; without test files the test set is a stratified split carved from the training data
+    /// (<see cref="DatasetSpec.TestSplitFraction"/>, fixed seed), as for IDX files.
     /// </summary>
-    private static RunData LoadSamples(TrainRunOptions o, ModelProto? modelFile)
+    private static RunData LoadNpy(TrainRunOptions o, ModelProto? modelFile)
     {
         var files = o.Dataset.Trim()[4..].Split(',', StringSplitOptions.TrimEntries);
         if (files.Length is not (2 or 4) || files.Any(f => f.Length == 0))
             throw new FormatException($"dataset '{o.Dataset}': expected npy:X.npy,Y.npy or npy:X.npy,Y.npy,XTEST.npy,YTEST.npy");
+        bool ids = modelFile is not null && ModelCatalog.TakesTokenIds(modelFile);
+        int classes = files.Where((_, i) => i % 2 == 1).Max(NpyData.LabelCount);
+        var names = NpyData.ClassNames(classes);
+        var (x, y) = NpyData.Read(files[0], files[1], classes);
+        var testFiles = files.Length == 4 ? NpyData.Read(files[2], files[3], classes) : default;
+        string shape = string.Join("x", x.Shape.Skip(1));
+        if (!ids && NpyData.IsImages(x))
+        {
+            var images = NpyData.Images(x, y, names, files[0]);
+            var (train, test) = testFiles.X is null
+                ? StratifiedSplit.Split(images, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test")
+                : (images, NpyData.Images(testFiles.X, testFiles.Y, names, files[2]));
+            if (test.ImageSize != train.ImageSize || test.Channels != train.Channels)
+                throw new InvalidDataException($"{files[2]}: test images are [{test.Channels}x{test.Height}x{test.Width}], the training images in {files[0]} [{train.Channels}x{train.Height}x{train.Width}]");
+            return ImageRun(o, modelFile, $"npy uint8 images [{shape}], {classes} classes",
+                new DatasetPair(train, test, Normalization.Compute(train), train.Channels == 3 ? Augmentation.PadCropFlip : Augmentation.None));
+        }
         if (modelFile is null)
-            throw new ArgumentException($"--model {o.Model}: npy samples train a model file whose input takes them (the built-in models take images); give --model M.onnx");
-        bool ids = ModelCatalog.TakesTokenIds(modelFile);
-        int classes = files.Where((_, i) => i % 2 == 1).Max(SampleDataset.LabelCount);
-        var all = SampleDataset.Load(files[0], files[1], ids, classes);
+            throw new ArgumentException($"--model {o.Model}: {files[0]} holds {x.DType} samples [{shape}], which a model file takes (the built-in models take images); give --model M.onnx");
+        var all = SampleDataset.FromNpy(x, y, ids, names, files[0]);
         if (ModelCatalog.SampleMismatch(modelFile, o.Model, all.SampleShape) is { } mismatch)
             throw new ArgumentException($"{files[0]}: {mismatch}");
-        var (trainAll, test) = files.Length == 4
-            ? (all, SampleDataset.Load(files[2], files[3], ids, classes))
-            : StratifiedSplit.Split(all, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test");
-        if (!trainAll.SampleShape.SequenceEqual(test.SampleShape))
-            throw new InvalidDataException($"{files[2]}: test samples are [{string.Join("x", test.SampleShape)}], the training samples in {files[0]} [{string.Join("x", trainAll.SampleShape)}]");
+        var (trainAll, testSet) = testFiles.X is null
+            ? StratifiedSplit.Split(all, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test")
+            : (all, SampleDataset.FromNpy(testFiles.X, testFiles.Y, ids, names, files[2]));
+        if (!trainAll.SampleShape.SequenceEqual(testSet.SampleShape))
+            throw new InvalidDataException($"{files[2]}: test samples are [{string.Join("x", testSet.SampleShape)}], the training samples in {files[0]} [{shape}]");
         var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(trainAll, o.Seed);
-        var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
-        string name = $"npy {(ids ? "token ids" : "float samples")} [{string.Join("x", train.SampleShape)}], {classes} classes";
-        return new RunData(name, train, validation, test, null, null, null,
-            (runner, policy, options) => new Trainer(runner, train, validation, policy, options, test));
+        var (trainSet, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
+        return new RunData($"npy {(ids ? "token ids" : "float samples")} [{shape}], {classes} classes", trainSet, validation, testSet, null, null, null,
+            (runner, policy, options) => new Trainer(runner, trainSet, validation, policy, options, testSet));
     }
 
     /// <summary>Settings a resumed run may change: where and how fast it runs, not what it computes.</summary>

@@ -134,37 +134,29 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
     /// <exception cref="InvalidDataException">A file has the wrong element type or shape, or a label is out of range; the message names the file.</exception>
     public static SampleDataset Load(string samplesPath, string labelsPath, bool tokenIds, int classes)
     {
-        var x = NpyFile.Read(samplesPath);
-        var y = NpyFile.ReadLabels(labelsPath);
-        if (x.Shape.Count < 2 || x.Shape[0] != y.Length)
-            throw new InvalidDataException($"{samplesPath}: expected [N, ...] with N = {y.Length} (labels in {labelsPath}), got ({string.Join(", ", x.Shape)})");
-        for (int i = 0; i < y.Length; i++)
-            if ((uint)y[i] >= (uint)classes)
-                throw new InvalidDataException($"{labelsPath}: label {y[i]} at index {i} is outside [0, {classes})");
+        var (x, y) = NpyData.Read(samplesPath, labelsPath, classes);
+        return FromNpy(x, y, tokenIds, NpyData.ClassNames(classes), samplesPath);
+    }
+
+    /// <summary>Samples <c>[N, ...]</c> from a read .npy array (see <see cref="Load"/>), labels already checked.</summary>
+    /// <exception cref="InvalidDataException">The element type does not suit the model's input, or a value is not finite.</exception>
+    public static SampleDataset FromNpy(NpyArray x, int[] labels, bool tokenIds, IReadOnlyList<string> classNames, string source)
+    {
+        ArgumentNullException.ThrowIfNull(x);
         var shape = x.Shape.Skip(1).Select(d => d is > 0 and <= int.MaxValue ? (int)d
-            : throw new InvalidDataException($"{samplesPath}: dim {d} of shape ({string.Join(", ", x.Shape)}) is not a positive int")).ToArray();
-        var names = Enumerable.Range(0, classes).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray();
+            : throw new InvalidDataException($"{source}: dim {d} of shape ({string.Join(", ", x.Shape)}) is not a positive int")).ToArray();
         try
         {
             if (tokenIds)
                 return x.DType is NpyDType.Int64 or NpyDType.Int32
-                    ? new SampleDataset(x.ToInt64Array(), y, shape, names, samplesPath)
-                    : throw new InvalidDataException($"{samplesPath}: the model takes int64 token ids; the file holds {x.DType}");
+                    ? new SampleDataset(x.ToInt64Array(), labels, shape, classNames, source)
+                    : throw new InvalidDataException($"{source}: the model takes int64 token ids; the file holds {x.DType}");
             return x.DType is NpyDType.Float32 or NpyDType.Float64
-                ? new SampleDataset(x.ToSingleArray(), y, shape, names, samplesPath)
-                : throw new InvalidDataException($"{samplesPath}: samples for a float model must be float32 or float64 (fed as they are), got {x.DType}; images go through idx: or folder: datasets");
+                ? new SampleDataset(x.ToSingleArray(), labels, shape, classNames, source)
+                : throw new InvalidDataException($"{source}: samples for a float model must be float32 or float64 (fed as they are), got {x.DType}"
+                    + (x.DType == NpyDType.UInt8 ? $"; uint8 images are [N, H, W] or [N, C, H, W], this is ({string.Join(", ", x.Shape)})" : ""));
         }
         catch (ArgumentException e) { throw new InvalidDataException(e.Message, e); }
-    }
-
-    /// <summary>Largest label in a 1-D integer .npy file plus one (the class count its labels imply).</summary>
-    /// <exception cref="InvalidDataException">Not a 1-D integer array, or a negative label (named with its index).</exception>
-    public static int LabelCount(string labelsPath)
-    {
-        var y = NpyFile.ReadLabels(labelsPath);
-        int bad = Array.FindIndex(y, v => v < 0);
-        if (bad >= 0) throw new InvalidDataException($"{labelsPath}: label {y[bad]} at index {bad} is negative");
-        return y.Length == 0 ? 0 : y.Max() + 1;
     }
 
     /// <inheritdoc/>
