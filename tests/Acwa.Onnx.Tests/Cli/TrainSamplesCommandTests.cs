@@ -18,25 +18,13 @@ public sealed class TrainSamplesCommandTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>The marker-token task: class c's sequence of 6 ids holds token 1 + c among fillers 4..29, padded with 0.</summary>
+    /// <summary>The marker-token task (<see cref="Runtime.MarkerTokens"/>) as .npy files.</summary>
     private (string X, string Y) Tokens(string name, int seed, params int[] perClass)
     {
-        var rng = new Random(seed);
-        var ids = new List<long>();
-        var y = new List<long>();
-        for (int c = 0; c < perClass.Length; c++)
-            for (int j = 0; j < perClass[c]; j++)
-            {
-                var row = new long[6];
-                int len = rng.Next(2, 7);
-                for (int t = 0; t < len; t++) row[t] = rng.Next(4, 30);
-                row[rng.Next(len)] = 1 + c;
-                ids.AddRange(row);
-                y.Add(c);
-            }
+        var (ids, labels) = Runtime.MarkerTokens.PerClass(seed, perClass);
         var (xp, yp) = (_dir.File($"{name}_x.npy"), _dir.File($"{name}_y.npy"));
-        NpyFile.Write<long>(xp, ids.ToArray(), [y.Count, 6]);
-        NpyFile.Write<long>(yp, y.ToArray());
+        NpyFile.Write<long>(xp, ids, [labels.Length, Runtime.MarkerTokens.Length]);
+        NpyFile.Write<long>(yp, labels.Select(l => (long)l).ToArray());
         return (xp, yp);
     }
 

@@ -60,18 +60,15 @@ public sealed class TokenInputTests : IDisposable
     [Fact]
     public void LearnsWhichMarkerTokenASequenceHoldsFromPaddedIds()
     {
-        // Class c in {0, 1, 2}: the sequence holds marker token 1 + c at a random position among filler tokens 4..29,
-        // lengths 2..6 with padding id 0 after the end.
+        // Random classes of the marker-token task (MarkerTokens).
         static (long[] Ids, long[] Y) Batch(Random rng, int n)
         {
-            var ids = new long[n * 6];
+            var ids = new long[n * MarkerTokens.Length];
             var y = new long[n];
             for (int i = 0; i < n; i++)
             {
-                int len = rng.Next(2, 7), c = rng.Next(3);
-                for (int t = 0; t < len; t++) ids[i * 6 + t] = rng.Next(4, 30);
-                ids[i * 6 + rng.Next(len)] = 1 + c;
-                y[i] = c;
+                y[i] = rng.Next(3);
+                MarkerTokens.Fill(rng, (int)y[i], ids.AsSpan(i * MarkerTokens.Length, MarkerTokens.Length));
             }
             return (ids, y);
         }
@@ -135,22 +132,11 @@ public sealed class TokenInputTests : IDisposable
     public void TheTrainerRunsTheAcwaEpochLoopOnTokenIdsAndResumesBitIdentical()
     {
         var dir = Compile(new ArtifactOptions { Optimizer = OptimizerKind.Adam, LearningRate = 3e-3f });
-        // The marker-token task above as datasets, imbalanced 5:2:1.
+        // The marker-token task as datasets, imbalanced 5:2:1.
         static Acwa.Onnx.Data.SampleDataset Data(int seed, params int[] perClass)
         {
-            var rng = new Random(seed);
-            int n = perClass.Sum(), i = 0;
-            var ids = new long[n * 6];
-            var labels = new int[n];
-            for (int c = 0; c < perClass.Length; c++)
-                for (int j = 0; j < perClass[c]; j++, i++)
-                {
-                    int len = rng.Next(2, 7);
-                    for (int t = 0; t < len; t++) ids[i * 6 + t] = rng.Next(4, 30);
-                    ids[i * 6 + rng.Next(len)] = 1 + c;
-                    labels[i] = c;
-                }
-            return new Acwa.Onnx.Data.SampleDataset(ids, labels, [6], ["one", "two", "three"], $"markers-{seed}");
+            var (ids, labels) = MarkerTokens.PerClass(seed, perClass);
+            return new Acwa.Onnx.Data.SampleDataset(ids, labels, [MarkerTokens.Length], ["one", "two", "three"], $"markers-{seed}");
         }
         var train = Data(1, 250, 100, 50);
         var val = Data(2, 40, 40, 40);
