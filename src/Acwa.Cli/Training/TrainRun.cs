@@ -248,6 +248,7 @@ internal static class TrainRun
     private static TrainingResult RunWithProgress(Trainer trainer, TrainRunOptions o, IAnsiConsole console, List<JsonObject> history)
     {
         int batches = trainer.BatchesPerEpoch;
+        string unit = IsNpy(o.Dataset) ? "samples" : "img";
         var clock = Stopwatch.StartNew();
         long images = 0;
         void EpochLine(EpochResult r) => console.MarkupLine(Markup.Escape(EpochSummary(r, o.Epochs)));
@@ -271,7 +272,7 @@ internal static class TrainRun
                     images += p.BatchSize;
                     stepTask.Value = p.Batch + 1;
                     if (p.Batch % 8 == 0 || p.Batch + 1 == p.BatchesPerEpoch)
-                        stepTask.Description = $"epoch {p.Epoch + 1}/{o.Epochs} loss {p.Loss:F4} {images / clock.Elapsed.TotalSeconds:F0} img/s";
+                        stepTask.Description = $"epoch {p.Epoch + 1}/{o.Epochs} loss {p.Loss:F4} {images / clock.Elapsed.TotalSeconds:F0} {unit}/s";
                 };
                 trainer.EpochCompleted += (_, r) =>
                 {
