@@ -82,6 +82,15 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
     /// <summary>All labels, in sample order.</summary>
     public ReadOnlySpan<int> Labels => _labels;
 
+    /// <summary>All labels as memory (for APIs that batch asynchronously, e.g. the evaluator).</summary>
+    public ReadOnlyMemory<int> AllLabels => _labels;
+
+    /// <summary>All float values, <c>[N, ...SampleShape]</c> row-major (empty for token ids).</summary>
+    public ReadOnlyMemory<float> AllFloats => _floats ?? ReadOnlyMemory<float>.Empty;
+
+    /// <summary>All token ids, <c>[N, ...SampleShape]</c> row-major (empty for float samples).</summary>
+    public ReadOnlyMemory<long> AllIds => _ids ?? ReadOnlyMemory<long>.Empty;
+
     /// <inheritdoc/>
     public int Label(int index) => _labels[index];
 

@@ -224,6 +224,19 @@ public sealed class Evaluator : IDisposable
         IReadOnlyList<string>? classNames = null, CancellationToken cancellationToken = default) =>
         EvaluateSamples(ids, labels, sampleShape, TensorElementType.Int64, classNames, cancellationToken);
 
+    /// <summary>
+    /// Evaluates a <see cref="SampleDataset"/>: its float samples or token ids as they are, with its class names.
+    /// </summary>
+    /// <exception cref="ArgumentException">As the array overloads (kind of samples, shape, labels).</exception>
+    public EvaluationResult Evaluate(SampleDataset data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var shape = data.SampleShape.ToArray();
+        return data.IsTokenIds
+            ? Evaluate(data.AllIds, data.AllLabels, shape, data.ClassNames, cancellationToken)
+            : Evaluate(data.AllFloats, data.AllLabels, shape, data.ClassNames, cancellationToken);
+    }
+
     private EvaluationResult EvaluateSamples<T>(ReadOnlyMemory<T> x, ReadOnlyMemory<int> labels, int[] sampleShape, TensorElementType type,
         IReadOnlyList<string>? classNames, CancellationToken ct) where T : unmanaged
     {

@@ -155,6 +155,13 @@ public sealed class TokenInputTests : IDisposable
         {
             full = whole.Run();
             fullState = r1.GetState().Select(t => t.Data!).ToList();
+            // the trained export, evaluated over the same SampleDataset by the Evaluator, gives the trainer's test matrix
+            var export = Path.Combine(_dir, "text-trained.onnx");
+            r1.ExportInference(export);
+            using var evaluator = Acwa.Onnx.Evaluation.Evaluator.Load(export, new Acwa.Onnx.Evaluation.EvaluatorOptions { IntraOpThreads = 1, BatchSize = 50 });
+            var evaluated = evaluator.Evaluate(test);
+            Assert.Equal(full.TestConfusion!.Counts.ToArray(), evaluated.Matrix.Counts.ToArray());
+            Assert.Equal(["one", "two", "three"], evaluated.Report.Classes.Select(c => c.Name));
         }
         Assert.Equal(8, full.Epochs.Count);
         Assert.Equal(val.Count, full.Epochs[0].Validation.Total);
