@@ -40,6 +40,14 @@ internal sealed record BenchStepRow(string Model, double[] StepMs, double[] Forw
 /// </summary>
 internal static class BenchStepCommand
 {
+    /// <summary>
+    /// Untimed runs at the start of each timed window last at least this long (ms). Every session has its own thread pool,
+    /// whose threads keep spinning for a while after a run, so the runs right after a switch of session compete with the
+    /// previous session's spinning threads. Measured on 2 cores (CNN, `--steps 3`): forward 15.6 ms with no settling, 13.4
+    /// with 50 ms, 5.4 with 200 ms (the same as in long windows); the step 77 / 78 / 65 ms.
+    /// </summary>
+    internal const double SettleMs = 300;
+
     /// <summary>Target ratio (step / forward) on CPU for the small CNN and ResNet-20.</summary>
     public const double TargetRatio = 3.0;
 
@@ -200,20 +208,21 @@ internal static class BenchStepCommand
             var fwdMs = new double[o.Repeats];
             var plainMs = new double[o.Repeats];
             var evalMs = new double[o.Repeats];
+            // Each window starts with untimed runs for SettleMs, so that the timed runs see their own session only.
+            double Window(Action run)
+            {
+                var settle = Stopwatch.StartNew();
+                do run(); while (settle.Elapsed.TotalMilliseconds < SettleMs);
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < o.Steps; i++) run();
+                return sw.Elapsed.TotalMilliseconds / o.Steps;
+            }
             for (int r = 0; r < o.Repeats; r++)
             {
-                var sw = Stopwatch.StartNew();
-                for (int i = 0; i < o.Steps; i++) BenchModel.TrainStep(runner, x, y, n);
-                stepMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
-                sw.Restart();
-                for (int i = 0; i < o.Steps; i++) fwd.Run();
-                fwdMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
-                sw.Restart();
-                for (int i = 0; i < o.Steps; i++) BenchModel.Evaluate(runner, x, n);
-                evalMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
-                sw.Restart();
-                for (int i = 0; i < o.Steps; i++) fwdPlain.Run();
-                plainMs[r] = sw.Elapsed.TotalMilliseconds / o.Steps;
+                stepMs[r] = Window(() => BenchModel.TrainStep(runner, x, y, n));
+                fwdMs[r] = Window(fwd.Run);
+                evalMs[r] = Window(() => BenchModel.Evaluate(runner, x, n));
+                plainMs[r] = Window(fwdPlain.Run);
             }
             var row = new BenchStepRow(tag, stepMs, fwdMs, evalMs);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
