@@ -33,9 +33,7 @@ public sealed class BatchLoader
     public BatchLoader(ImageDataset data, BatchLoaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(data);
-        options ??= new BatchLoaderOptions();
-        if (options.BatchSize <= 0) throw new ArgumentException($"batch size {options.BatchSize} must be positive", nameof(options));
-        if (options.PrefetchDepth <= 0) throw new ArgumentException($"prefetch depth {options.PrefetchDepth} must be positive", nameof(options));
+        options = Checked(options);
         var norm = options.Normalization ?? Normalization.Scale01(data.Channels);
         if (norm.Channels != data.Channels)
             throw new ArgumentException($"normalisation has {norm.Channels} channels, the dataset has {data.Channels}", nameof(options));
@@ -54,9 +52,7 @@ public sealed class BatchLoader
     public BatchLoader(SampleDataset data, BatchLoaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(data);
-        options ??= new BatchLoaderOptions();
-        if (options.BatchSize <= 0) throw new ArgumentException($"batch size {options.BatchSize} must be positive", nameof(options));
-        if (options.PrefetchDepth <= 0) throw new ArgumentException($"prefetch depth {options.PrefetchDepth} must be positive", nameof(options));
+        options = Checked(options);
         if (options.Normalization is not null || options.Augmentation is { IsIdentity: false })
             throw new ArgumentException($"normalisation and augmentation apply to images; {data} is fed as it is", nameof(options));
         _samples = data;
@@ -65,6 +61,15 @@ public sealed class BatchLoader
         _augmentation = Augmentation.None;
         _lut = [];
         _pool = new BatchPool(data.SampleSize, data.IsTokenIds);
+    }
+
+    /// <summary>The options, defaulted and checked for what every loader needs (positive batch size and prefetch depth).</summary>
+    private static BatchLoaderOptions Checked(BatchLoaderOptions? options)
+    {
+        options ??= new BatchLoaderOptions();
+        if (options.BatchSize <= 0) throw new ArgumentException($"batch size {options.BatchSize} must be positive", nameof(options));
+        if (options.PrefetchDepth <= 0) throw new ArgumentException($"prefetch depth {options.PrefetchDepth} must be positive", nameof(options));
+        return options;
     }
 
     /// <summary>The settings.</summary>
