@@ -55,6 +55,7 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
         _floats = floats; _ids = ids; _labels = labels;
         _classNames = classNames.ToArray();
         _shape = sampleShape.ToArray();
+        SampleSize = (int)size;
         Source = source;
     }
 
@@ -65,7 +66,7 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
     public IReadOnlyList<int> SampleShape => _shape;
 
     /// <summary>Values per sample (the product of <see cref="SampleShape"/>).</summary>
-    public int SampleSize => _shape.Aggregate(1, (a, d) => a * d);
+    public int SampleSize { get; }
 
     /// <summary>Whether the samples are int64 token ids (else floats).</summary>
     public bool IsTokenIds => _ids is not null;
