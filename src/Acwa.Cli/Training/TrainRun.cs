@@ -155,10 +155,12 @@ internal static class TrainRun
         if (files.Length is not (2 or 4) || files.Any(f => f.Length == 0))
             throw new FormatException($"dataset '{o.Dataset}': expected npy:X.npy,Y.npy or npy:X.npy,Y.npy,XTEST.npy,YTEST.npy");
         bool ids = modelFile is not null && ModelCatalog.TakesTokenIds(modelFile);
-        int classes = files.Where((_, i) => i % 2 == 1).Max(NpyData.LabelCount);
+        var y = NpyFile.ReadLabels(files[1]);
+        var testY = files.Length == 4 ? NpyFile.ReadLabels(files[3]) : null;
+        int classes = Math.Max(NpyData.LabelCount(y, files[1]), testY is null ? 0 : NpyData.LabelCount(testY, files[3]));
         var names = NpyData.ClassNames(classes);
-        var (x, y) = NpyData.Read(files[0], files[1], classes);
-        var testFiles = files.Length == 4 ? NpyData.Read(files[2], files[3], classes) : default;
+        var x = NpyData.ReadSamples(files[0], y, files[1], classes);
+        var testFiles = testY is null ? default : (X: NpyData.ReadSamples(files[2], testY, files[3], classes), Y: testY);
         string shape = string.Join("x", x.Shape.Skip(1));
         if (!ids && NpyData.IsImages(x))
         {

@@ -10,25 +10,26 @@ namespace Acwa.Onnx.Data;
 /// </summary>
 public static class NpyData
 {
-    /// <summary>Reads X and Y and checks that they agree: N samples, N labels each in <c>[0, classes)</c>.</summary>
+    /// <summary>
+    /// Reads X and checks it against its labels <paramref name="y"/> (read from <paramref name="labelsPath"/> by
+    /// <see cref="NpyFile.ReadLabels"/>): N samples, N labels each in <c>[0, classes)</c>.
+    /// </summary>
     /// <exception cref="InvalidDataException">Wrong shapes or types, or a label out of range; the message names the file and index.</exception>
-    public static (NpyArray X, int[] Y) Read(string samplesPath, string labelsPath, int classes)
+    public static NpyArray ReadSamples(string samplesPath, int[] y, string labelsPath, int classes)
     {
         var x = NpyFile.Read(samplesPath);
-        var y = NpyFile.ReadLabels(labelsPath);
         if (x.Shape.Count < 2 || x.Shape[0] != y.Length)
             throw new InvalidDataException($"{samplesPath}: expected [N, ...] with N = {y.Length} (labels in {labelsPath}), got ({string.Join(", ", x.Shape)})");
         for (int i = 0; i < y.Length; i++)
             if ((uint)y[i] >= (uint)classes)
                 throw new InvalidDataException($"{labelsPath}: label {y[i]} at index {i} is outside [0, {classes})");
-        return (x, y);
+        return x;
     }
 
-    /// <summary>Largest label in a 1-D integer .npy file plus one (the class count its labels imply).</summary>
-    /// <exception cref="InvalidDataException">Not a 1-D integer array, or a negative label (named with its index).</exception>
-    public static int LabelCount(string labelsPath)
+    /// <summary>Largest label plus one (the class count the labels of <paramref name="labelsPath"/> imply).</summary>
+    /// <exception cref="InvalidDataException">A negative label (named with its file and index).</exception>
+    public static int LabelCount(int[] y, string labelsPath)
     {
-        var y = NpyFile.ReadLabels(labelsPath);
         int bad = Array.FindIndex(y, v => v < 0);
         if (bad >= 0) throw new InvalidDataException($"{labelsPath}: label {y[bad]} at index {bad} is negative");
         return y.Length == 0 ? 0 : y.Max() + 1;

@@ -144,8 +144,8 @@ public sealed class SampleDataset : ILabeledDataset<SampleDataset>
     /// <exception cref="InvalidDataException">A file has the wrong element type or shape, or a label is out of range; the message names the file.</exception>
     public static SampleDataset Load(string samplesPath, string labelsPath, bool tokenIds, int classes)
     {
-        var (x, y) = NpyData.Read(samplesPath, labelsPath, classes);
-        return FromNpy(x, y, tokenIds, NpyData.ClassNames(classes), samplesPath);
+        var y = NpyFile.ReadLabels(labelsPath);
+        return FromNpy(NpyData.ReadSamples(samplesPath, y, labelsPath, classes), y, tokenIds, NpyData.ClassNames(classes), samplesPath);
     }
 
     /// <summary>Samples <c>[N, ...]</c> from a read .npy array (see <see cref="Load"/>), labels already checked.</summary>
