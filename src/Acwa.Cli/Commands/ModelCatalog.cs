@@ -49,8 +49,8 @@ internal static class ModelCatalog
     /// </summary>
     public static long? TokenVocabulary(ModelProto m)
     {
-        if (DeclaredInput(m) is not { } declared || declared.Input.Type?.TensorType?.ElemType != (int)ElementType.Int64) return null;
-        var name = declared.Input.Name;
+        if (!TakesTokenIds(m)) return null;
+        var name = DeclaredInput(m)!.Value.Input.Name;
         var readers = new HashSet<string>(StringComparer.Ordinal) { name };
         foreach (var n in m.Graph.Node)
             if (n.OpType == "Cast" && n.Input.Count > 0 && readers.Contains(n.Input[0])) readers.Add(n.Output[0]);

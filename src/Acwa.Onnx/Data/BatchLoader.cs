@@ -23,7 +23,6 @@ public sealed class BatchLoader
 {
     private readonly ImageDataset? _data;
     private readonly SampleDataset? _samples;
-    private readonly ILabeledDataset _set;
     private readonly float[][] _lut;
     private readonly Augmentation _augmentation;
     private readonly BatchPool _pool;
@@ -40,7 +39,6 @@ public sealed class BatchLoader
         var aug = options.Augmentation ?? Augmentation.None;
         if (aug.Pad < 0) throw new ArgumentException($"augmentation padding {aug.Pad} must not be negative", nameof(options));
         _data = data;
-        _set = data;
         Options = options;
         _augmentation = aug;
         _lut = Enumerable.Range(0, data.Channels).Select(norm.LookupTable).ToArray();
@@ -56,7 +54,6 @@ public sealed class BatchLoader
         if (options.Normalization is not null || options.Augmentation is { IsIdentity: false })
             throw new ArgumentException($"normalisation and augmentation apply to images; {data} is fed as it is", nameof(options));
         _samples = data;
-        _set = data;
         Options = options;
         _augmentation = Augmentation.None;
         _lut = [];
@@ -79,17 +76,17 @@ public sealed class BatchLoader
     public ImageDataset? Data => _data;
 
     /// <summary>The dataset, images or samples.</summary>
-    public ILabeledDataset Dataset => _set;
+    public ILabeledDataset Dataset => _data is not null ? _data : _samples!;
 
     /// <summary>Batches per epoch (see the type description).</summary>
-    public int BatchesPerEpoch => Options.DropLast ? _set.Count / Options.BatchSize : (_set.Count + Options.BatchSize - 1) / Options.BatchSize;
+    public int BatchesPerEpoch => Options.DropLast ? Dataset.Count / Options.BatchSize : (Dataset.Count + Options.BatchSize - 1) / Options.BatchSize;
 
     internal BatchPool Pool => _pool;
 
     /// <summary>The order in which epoch <paramref name="epoch"/> visits the images (identity when not shuffling).</summary>
     public int[] EpochOrder(int epoch)
     {
-        var order = new int[_set.Count];
+        var order = new int[Dataset.Count];
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (Options.Shuffle) Xoshiro256StarStar.Derive(Options.Seed, 0x5E1F1E, (ulong)epoch).Shuffle(order.AsSpan());
         return order;
@@ -169,7 +166,7 @@ public sealed class BatchLoader
     /// </summary>
     public IEnumerable<Batch> Sequential()
     {
-        int n = _set.Count, bs = Options.BatchSize;
+        int n = Dataset.Count, bs = Options.BatchSize;
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
         for (int b = 0; b * bs < n; b++) yield return Build(order, 0, b, augment: false);

@@ -41,8 +41,8 @@ public sealed partial class Trainer
                 },
                 ["data"] = new JsonObject
                 {
-                    ["train_count"] = _train.Count,
-                    ["validation_count"] = _validation.Count,
+                    ["train_count"] = _trainLoader.Dataset.Count,
+                    ["validation_count"] = _validationLoader.Dataset.Count,
                     ["batch_size"] = Options.BatchSize,
                     ["drop_last"] = Options.DropLast,
                     ["next_epoch_order_sha256"] = OrderFingerprint(CompletedEpochs),
@@ -91,8 +91,8 @@ public sealed partial class Trainer
         Same("epochs", t["epochs"], Options.Epochs);
         Same("schedule", t["schedule"], _schedule.Spec);
         Same("policy_spec", t["policy_spec"], _policy.Spec);
-        Same("data.train_count", data["train_count"], _train.Count);
-        Same("data.validation_count", data["validation_count"], _validation.Count);
+        Same("data.train_count", data["train_count"], _trainLoader.Dataset.Count);
+        Same("data.validation_count", data["validation_count"], _validationLoader.Dataset.Count);
         Same("data.batch_size", data["batch_size"], Options.BatchSize);
         Same("data.drop_last", data["drop_last"], Options.DropLast);
         Same("rng.data_seed", rng["data_seed"], Options.Seed);

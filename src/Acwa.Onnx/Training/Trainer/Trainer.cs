@@ -26,9 +26,6 @@ namespace Acwa.Onnx.Training;
 public sealed partial class Trainer
 {
     private readonly StepRunner _runner;
-    private readonly ILabeledDataset _train;
-    private readonly ILabeledDataset _validation;
-    private readonly ILabeledDataset? _test;
     private readonly IClassWeightPolicy _policy;
     private readonly ILogger _logger;
     private readonly BatchLoader _trainLoader;
@@ -71,13 +68,12 @@ public sealed partial class Trainer
             throw new ArgumentException($"the training graph of '{runner.ArtifactDir}' has no '{StepRunner.ClassWeightsRole}' control input, so class weights cannot be applied", nameof(runner));
         _runner = runner; _policy = policy;
         (_trainLoader, _validationLoader, _testLoader) = loaders;
-        (_train, _validation, _test) = (_trainLoader.Dataset, _validationLoader.Dataset, _testLoader?.Dataset);
         Options = options;
         _logger = logger ?? NullLogger.Instance;
         _schedule = options.Schedule ?? new ConstantSchedule(1e-3);
         if (_trainLoader.BatchesPerEpoch == 0)
-            throw new ArgumentException($"the train split has {_train.Count} samples, fewer than one batch of {options.BatchSize} with drop-last");
-        _trainCounts = _train.ClassCounts().Select(v => (long)v).ToArray();
+            throw new ArgumentException($"the train split has {_trainLoader.Dataset.Count} samples, fewer than one batch of {options.BatchSize} with drop-last");
+        _trainCounts = _trainLoader.Dataset.ClassCounts().Select(v => (long)v).ToArray();
     }
 
     /// <summary>Checks the splits against the runner and makes their loaders (train shuffled and augmented, the others in order).</summary>
@@ -160,7 +156,7 @@ public sealed partial class Trainer
         if (_testLoader is not null)
         {
             (testCm, _, _) = EvaluateSplit(_testLoader);
-            test = ClassificationReport.Create(testCm, _test!.ClassNames);
+            test = ClassificationReport.Create(testCm, _testLoader.Dataset.ClassNames);
             Log.Test(_logger, test.Accuracy, test.MacroF1, test.BalancedAccuracy, null);
         }
         return new TrainingResult(results, test, testCm, _policy.Current.ToArray(), total.Elapsed.TotalSeconds);
@@ -231,7 +227,7 @@ public sealed partial class Trainer
 
         var (cm, forwardSec, metricsSec) = EvaluateSplit(_validationLoader);
         var clock = Stopwatch.StartNew();
-        var report = ClassificationReport.Create(cm, _validation.ClassNames);
+        var report = ClassificationReport.Create(cm, _validationLoader.Dataset.ClassNames);
         metricsSec += clock.Elapsed.TotalSeconds;
 
         clock.Restart();
@@ -247,7 +243,7 @@ public sealed partial class Trainer
         {
             clock.Restart();
             var (tcm, _, _) = EvaluateSplit(_testLoader);
-            test = ClassificationReport.Create(tcm, _test!.ClassNames);
+            test = ClassificationReport.Create(tcm, _testLoader.Dataset.ClassNames);
             testSec = clock.Elapsed.TotalSeconds;
         }
 
