@@ -130,11 +130,14 @@ internal static class TrainRun
         return ImageRun(o, modelFile, spec.ToString(), pair);
     }
 
+    /// <summary>The run's imbalance protocol on the training data, then its stratified validation split.</summary>
+    private static (T Train, T Validation) TrainAndValidation<T>(TrainRunOptions o, T data) where T : ILabeledDataset<T> =>
+        StratifiedSplit.Split(ImbalanceProtocol.Parse(o.Imbalance).Apply(data, o.Seed), o.ValidationFraction, o.Seed);
+
     /// <summary>The imbalance protocol and the validation split on the training images, and the input check against a model file.</summary>
     private static RunData ImageRun(TrainRunOptions o, ModelProto? modelFile, string name, DatasetPair pair)
     {
-        var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(pair.Train, o.Seed);
-        var (train, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
+        var (train, validation) = TrainAndValidation(o, pair.Train);
         if (ModelCatalog.InputMismatch(modelFile, o.Model, train.Channels, train.Height, train.Width) is { } mismatch)
             throw new ArgumentException(mismatch);
         return new RunData(name, train, validation, pair.Test, pair.Normalization, pair.Augmentation,
@@ -166,7 +169,7 @@ internal static class TrainRun
         {
             var images = NpyData.Images(x, y, names, files[0]);
             var (train, test) = testFiles.X is null
-                ? StratifiedSplit.Split(images, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test")
+                ? DatasetSpec.CarveTest(images)
                 : (images, NpyData.Images(testFiles.X, testFiles.Y, names, files[2]));
             if (test.ImageSize != train.ImageSize || test.Channels != train.Channels)
                 throw new InvalidDataException($"{files[2]}: test images are [{test.Channels}x{test.Height}x{test.Width}], the training images in {files[0]} [{train.Channels}x{train.Height}x{train.Width}]");
@@ -179,12 +182,11 @@ internal static class TrainRun
         if (ModelCatalog.SampleMismatch(modelFile, o.Model, all.SampleShape) is { } mismatch)
             throw new ArgumentException($"{files[0]}: {mismatch}");
         var (trainAll, testSet) = testFiles.X is null
-            ? StratifiedSplit.Split(all, DatasetSpec.TestSplitFraction, DatasetSpec.TestSplitSeed, "test")
+            ? DatasetSpec.CarveTest(all)
             : (all, SampleDataset.FromNpy(testFiles.X, testFiles.Y, ids, names, files[2]));
         if (!trainAll.SampleShape.SequenceEqual(testSet.SampleShape))
             throw new InvalidDataException($"{files[2]}: test samples are [{string.Join("x", testSet.SampleShape)}], the training samples in {files[0]} [{shape}]");
-        var imbalanced = ImbalanceProtocol.Parse(o.Imbalance).Apply(trainAll, o.Seed);
-        var (trainSet, validation) = StratifiedSplit.Split(imbalanced, o.ValidationFraction, o.Seed);
+        var (trainSet, validation) = TrainAndValidation(o, trainAll);
         return new RunData($"npy {(ids ? "token ids" : "float samples")} [{shape}], {classes} classes", trainSet, validation, testSet, null, null, null,
             (runner, policy, options) => new Trainer(runner, trainSet, validation, policy, options, testSet));
     }

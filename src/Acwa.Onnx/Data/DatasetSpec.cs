@@ -25,6 +25,13 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     /// <summary>Seed of that carved test split (fixed, independent of the run seed).</summary>
     public const ulong TestSplitSeed = 0;
 
+    /// <summary>
+    /// (kept, test) for a source without a test set: a stratified <see cref="TestSplitFraction"/> of <paramref name="data"/>
+    /// with the fixed seed <see cref="TestSplitSeed"/>, so every run tests on the same samples.
+    /// </summary>
+    public static (T Train, T Test) CarveTest<T>(T data) where T : ILabeledDataset<T> =>
+        StratifiedSplit.Split(data, TestSplitFraction, TestSplitSeed, "test");
+
     private const string Forms = "expected fashion-mnist[:DIR], cifar10:DIR, isic2018:DIR, folder:DIR (one subfolder per class) or idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]";
 
     /// <summary>Parses a spec; the kind is case-insensitive, everything after the first ':' is the argument.</summary>
@@ -90,7 +97,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                         throw new InvalidDataException($"'{testCsv}' has classes {string.Join(",", test.ClassNames)}, but '{csv}' has {string.Join(",", train.ClassNames)}");
                 }
                 else
-                    (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
+                    (train, test) = CarveTest(train);
                 return Decoded(train, test, grey);
             }
             case DatasetKind.ImageFolder:
@@ -99,7 +106,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 var train = ImageFolderReader.Load(trainDir, imageSize, cacheDirectory);
                 ImageDataset test;
                 if (testDir is not null) test = ImageFolderReader.Load(testDir, imageSize, cacheDirectory, train.ClassNames);
-                else (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
+                else (train, test) = CarveTest(train);
                 return Decoded(train, test, grey);
             }
             default:
@@ -109,7 +116,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 var train = IdxReader.Load(Paths[0], Paths[1], names);
                 ImageDataset test;
                 if (Paths.Count == 4) test = IdxReader.Load(Paths[2], Paths[3], names);
-                else (train, test) = StratifiedSplit.Split(train, TestSplitFraction, TestSplitSeed, "test");
+                else (train, test) = CarveTest(train);
                 if (test.Height != train.Height || test.Width != train.Width)
                     throw new InvalidDataException($"test images '{Paths[2]}' are {test.Height}x{test.Width}, training images '{Paths[0]}' are {train.Height}x{train.Width}");
                 return new DatasetPair(train, test, Normalization.Compute(train), train.Channels == 3 ? Augmentation.PadCropFlip : Augmentation.None);
