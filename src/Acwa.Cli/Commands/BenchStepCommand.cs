@@ -15,15 +15,17 @@ internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Dev
     int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
     string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
     bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto", bool CudaGraph = false,
-    bool? SplitBatchReductions = null, bool CudaProfilerRange = false, string? TorchScript = null, string Python = "python3", bool? FusedRecurrent = null);
+    bool? SplitBatchReductions = null, bool CudaProfilerRange = false, string? TorchScript = null, string Python = "python3", bool? FusedRecurrent = null, bool ConstantWeights = false);
 
 /// <summary>
 /// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
 /// the inference export (parameters baked in as initializers: ORT may fold batch norm and pick its constant-weight
 /// kernels, e.g. NCHWc convolutions on CPU); <paramref name="EvalForwardMs"/> is the evaluation graph, whose parameters
 /// are graph inputs bound to the runner's state like the training step's, so it runs the same kernels as the step's forward.
+/// <paramref name="ConstantWeightsStepMs"/> (only with <c>--constant-weights</c>) is the step's graph with its parameters
+/// baked in as constants (<see cref="ConstantWeightsStep"/>).
 /// </summary>
-internal sealed record BenchStepRow(string Model, double[] StepMs, double[] ForwardMs, double[] EvalForwardMs)
+internal sealed record BenchStepRow(string Model, double[] StepMs, double[] ForwardMs, double[] EvalForwardMs, double[]? ConstantWeightsStepMs = null)
 {
     public double StepMedian => BenchMetricsCommand.Median(StepMs);
     public double ForwardMedian => BenchMetricsCommand.Median(ForwardMs);
@@ -74,10 +76,11 @@ internal static class BenchStepCommand
         var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: after the measurements, times PyTorch's own step and eval-mode forward on the same device in the same run (built-in models, and model files named like tools/export_bench_models.py's: seq_lstm.onnx, seq_gru.onnx, text.onnx, mobilenetv2.onnx, mobilenetv3.onnx, vit.onnx) and prints its step / forward ratio beside ours." };
         var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
         var fusedRecurrent = new Option<bool?>("--fused-recurrent") { Description = "true/false: LSTMs, GRUs and RNNs keep ORT's fused kernel in the forward, their gradient a reverse-time Scan (GradientOptions.FusedRecurrent), instead of being unrolled (default: the device's; CPU true, CUDA false)." };
+        var constantWeights = new Option<bool>("--constant-weights") { Description = "CPU diagnostic: also times the step's graph with every parameter baked in as a constant (not a training step, its updates are discarded), so that ORT may use its constant-weight kernels (NCHWc convolutions); says how much of the step / forward gap comes from weights being inputs." };
         var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
         var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
         {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph, splitReductions, profilerRange, torch, python, fusedRecurrent,
+            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph, splitReductions, profilerRange, torch, python, fusedRecurrent, constantWeights,
         };
         cmd.SetAction(pr => Run(new BenchStepOptions(
             pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
@@ -85,7 +88,7 @@ internal static class BenchStepCommand
             pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
             ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise),
             pr.GetValue(convInputGrad)!, pr.GetValue(cudaGraph), pr.GetValue(splitReductions), pr.GetValue(profilerRange),
-            pr.GetValue(torch), pr.GetValue(python)!, pr.GetValue(fusedRecurrent)),
+            pr.GetValue(torch), pr.GetValue(python)!, pr.GetValue(fusedRecurrent), pr.GetValue(constantWeights)),
             pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
@@ -99,6 +102,7 @@ internal static class BenchStepCommand
         catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
         if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
         if (o.CudaProfilerRange && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-profiler-range needs a CUDA device (--device cuda), not '{device}'");
+        if (o.ConstantWeights && device.IsCuda) return ConsoleOutput.Fail(error, "--constant-weights is a CPU diagnostic (ORT's constant-weight CPU kernels); leave out --device cuda");
         if (o.TorchScript is not null && !File.Exists(o.TorchScript)) return ConsoleOutput.Fail(error, $"--torch: no such file '{o.TorchScript}'");
         var console = ConsoleOutput.For(output);
         var rows = new List<BenchStepRow>();
@@ -112,16 +116,21 @@ internal static class BenchStepCommand
             return ConsoleOutput.Fail(error, e.Message);
         }
         var t = new Table().AddColumns("model", "step ms: median (min-max)", "forward ms", "step / forward", "target", "eval-graph forward ms", "step / eval forward");
+        if (o.ConstantWeights) t.AddColumns("constant-weight step ms", "its / forward");
         foreach (var r in rows)
         {
             bool targeted = device.Kind == DeviceKind.Cpu && r.Model is "cnn" or "resnet20";
-            t.AddRow(r.Model, Spread(r.StepMs), Spread(r.ForwardMs), r.Ratio.ToString("F2", CultureInfo.InvariantCulture),
+            var cells = new List<string> { r.Model, Spread(r.StepMs), Spread(r.ForwardMs), r.Ratio.ToString("F2", CultureInfo.InvariantCulture),
                 targeted ? (r.Ratio <= TargetRatio ? $"<= {TargetRatio:F1} met" : $"<= {TargetRatio:F1} MISSED") : "-",
-                Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture));
+                Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture) };
+            if (r.ConstantWeightsStepMs is { } c)
+                cells.AddRange([Spread(c), (BenchMetricsCommand.Median(c) / r.ForwardMedian).ToString("F2", CultureInfo.InvariantCulture)]);
+            t.AddRow(cells.ToArray());
         }
         console.Write(t);
         console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}, split batch reductions {(o.SplitBatchReductions is { } sr ? (sr ? "on" : "off") : "auto")}{(o.CudaGraph ? ", steps as CUDA graphs" : "")}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
         console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
+        if (o.ConstantWeights) console.WriteLine("constant-weight step = the step's graph with its parameters baked in as constants (a diagnostic: the same work, updates discarded; ORT may use its constant-weight kernels).");
         if (o.TorchScript is not null) WriteTorchComparison(o, device, rows, console);
         return 0;
     }
@@ -204,11 +213,14 @@ internal static class BenchStepCommand
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
             using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
             for (int i = 0; i < o.Warmup; i++) { BenchModel.TrainStep(runner, x, y, n); fwd.Run(); BenchModel.Evaluate(runner, x, n); fwdPlain.Run(); }
+            using var constant = o.ConstantWeights ? new ConstantWeightsStep(runner, x, y, inputShape) : null;
+            for (int i = 0; i < o.Warmup && constant is not null; i++) constant.Run();
             if (o.CudaProfilerRange) CudaProfiler.Range(() => BenchModel.TrainStep(runner, x, y, n));
             var stepMs = new double[o.Repeats];
             var fwdMs = new double[o.Repeats];
             var plainMs = new double[o.Repeats];
             var evalMs = new double[o.Repeats];
+            var constantMs = constant is null ? null : new double[o.Repeats];
             // Each window starts with untimed runs for SettleMs, so that the timed runs see their own session only.
             double Window(Action run)
             {
@@ -224,10 +236,11 @@ internal static class BenchStepCommand
                 fwdMs[r] = Window(fwd.Run);
                 evalMs[r] = Window(() => BenchModel.Evaluate(runner, x, n));
                 plainMs[r] = Window(fwdPlain.Run);
+                if (constant is not null) constantMs![r] = Window(constant.Run);
             }
-            var row = new BenchStepRow(tag, stepMs, fwdMs, evalMs);
+            var row = new BenchStepRow(tag, stepMs, fwdMs, evalMs, constantMs);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{tag}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}"));
+                $"{tag}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}{(constantMs is null ? "" : $"; step with constant weights {Spread(constantMs)} ms")}"));
             if (o.ProfileDir is not null) Profile(tag, dir, device, x, y, inputShape, classes, o, console);
             return row;
         }
@@ -237,7 +250,6 @@ internal static class BenchStepCommand
         }
     }
 
-    /// <summary>One training step on float features or int64 token ids.</summary>
     /// <summary>Runs a few steps with ORT profiling on and prints time per op type, largest first.</summary>
     private static void Profile(string model, string dir, Device device, Array x, long[] y, long[] inputShape, int classes, BenchStepOptions o, IAnsiConsole console)
     {

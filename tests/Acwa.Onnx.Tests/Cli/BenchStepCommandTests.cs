@@ -184,4 +184,46 @@ public sealed class BenchStepCommandTests : IDisposable
         Assert.Contains("input 'ids' is int64", err);
         Assert.Contains("embedding table", err);
     }
+    [Fact]
+    public void ConstantWeightStepComputesWhatTheStepComputes()
+    {
+        // tiny_mobilenet: convolutions (depthwise and pointwise), batch norm with running statistics; SGD with momentum and
+        // weight decay (an update linear in the gradient, so rounding differences stay rounding-sized).
+        var artifacts = Path.Combine(_dir, "artifacts");
+        Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(OnnxModel.Load(Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx")),
+            new Acwa.Onnx.Training.Compiler.ArtifactOptions { Optimizer = Acwa.Onnx.Training.Compiler.OptimizerKind.Sgd, Momentum = 0.9f, WeightDecay = 1e-3f }, artifacts);
+        using var runner = new Acwa.Onnx.Training.Runtime.StepRunner(artifacts);
+        var rng = new Random(3);
+        var x = Enumerable.Range(0, 8 * 3 * 8 * 8).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        long[] y = [0, 1, 2, 0, 1, 2, 0, 1];
+        var state = runner.Manifest.State;
+        var weight = state.First(s => s.Kind == Acwa.Onnx.Training.StateKind.Parameter && s.Shape.Length == 4);
+        var buffer = state.First(s => s.Kind == Acwa.Onnx.Training.StateKind.Buffer);
+        // Built before the runner's first step: it feeds the same state and the first step's controls.
+        using var constant = new Acwa.Cli.Commands.ConstantWeightsStep(runner, x, y, [8, 3, 8, 8]);
+        var read = constant.RunAndRead(runner.Manifest.LossOutput, weight.Output, buffer.Output);
+        float loss = runner.TrainStep(x, y, 8).Loss;
+        var after = runner.GetState();
+        Assert.Equal(loss, read[0][0], 1e-5f * Math.Max(1f, Math.Abs(loss)));
+        foreach (var (spec, got) in new[] { (weight, read[1]), (buffer, read[2]) })
+        {
+            var want = after.Single(t => t.Name == spec.Name).Data!;
+            Assert.Equal(want.Length, got.Length);
+            for (int i = 0; i < want.Length; i++)
+                Assert.True(Math.Abs(want[i] - got[i]) <= 1e-6 + 1e-5 * Math.Abs(want[i]), $"'{spec.Name}'[{i}] after the step: {want[i]} from the step, {got[i]} with constant weights");
+        }
+    }
+
+    [Fact]
+    public void ConstantWeightsAddsTheirColumnsAndIsRefusedOnCuda()
+    {
+        var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "2", "--batch", "16", "--constant-weights");
+        Assert.True(code == 0, err);
+        var text = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " "); // lines wrap at the console's width
+        Assert.Contains("constant-weight step = the step's graph with its parameters baked in as constants", text);
+        Assert.Matches(@"mlp: step .*; step with constant weights [\d.]+ \([\d.]+-[\d.]+\) ms", text);
+        (code, _, err) = Invoke("bench", "step", "--model", "mlp", "--device", "cuda", "--constant-weights");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--constant-weights is a CPU diagnostic", err);
+    }
 }
