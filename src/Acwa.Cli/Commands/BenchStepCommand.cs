@@ -261,6 +261,11 @@ internal static class BenchStepCommand
         using (var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, SessionOptions = so }))
         {
             for (int i = 0; i < o.Warmup + o.Steps; i++) BenchModel.TrainStep(runner, x, y, (int)inputShape[0]);
+            if (o.ConstantWeights)
+            {
+                using var constant = new ConstantWeightsStep(runner, x, y, inputShape, Path.Combine(Path.GetFullPath(o.ProfileDir!), $"{model}-constant-step"));
+                for (int i = 0; i < o.Warmup + o.Steps; i++) constant.Run();
+            }
         }
         so.Dispose();
         using (var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes,
@@ -270,6 +275,7 @@ internal static class BenchStepCommand
         }
         PrintBreakdown(model, "training step", "step", o, console);
         PrintBreakdown(model, "forward pass", "forward", o, console);
+        if (o.ConstantWeights) PrintBreakdown(model, "constant-weight step", "constant-step", o, console);
     }
 
     private static void PrintBreakdown(string model, string what, string suffix, BenchStepOptions o, IAnsiConsole console)

@@ -7,7 +7,8 @@ namespace Acwa.Cli.Commands;
 
 /// <summary>
 /// A diagnostic for <c>acwa bench step --constant-weights</c>: the training-step graph with every parameter baked in as a
-/// constant initializer (the runner's current values), everything else fed as the runner feeds it. It is not a training
+/// constant initializer (the runner's current values), the other state from the runner, the controls as the runner fed its
+/// last step (its first step's before any step), dropout keeping every unit, and one fixed batch. It is not a training
 /// step (its new parameters and optimizer state are discarded), but it does the same work, and ORT may now pick its
 /// constant-weight kernels (NCHWc convolutions on CPU, pre-packed GEMM weights) and fold the kernel flips of the input
 /// gradients. Timing it against the real step says how much of the step / forward gap comes from weights being inputs.
@@ -24,8 +25,9 @@ internal sealed class ConstantWeightsStep : IDisposable
     /// <param name="x">One batch: float[] or int64 token ids.</param>
     /// <param name="y">Its labels.</param>
     /// <param name="inputShape">The batch's input shape.</param>
+    /// <param name="profilePrefix">When set, ORT profiles the runs into files with this prefix (written on dispose).</param>
     /// <exception cref="NotSupportedException">The training graph has an input the manifest does not describe (names it).</exception>
-    public ConstantWeightsStep(StepRunner runner, Array x, long[] y, long[] inputShape)
+    public ConstantWeightsStep(StepRunner runner, Array x, long[] y, long[] inputShape, string? profilePrefix = null)
     {
         var m = runner.Manifest;
         var model = OnnxModel.Load(Path.Combine(runner.ArtifactDir, m.TrainingModel));
@@ -60,6 +62,11 @@ internal sealed class ConstantWeightsStep : IDisposable
             else throw new NotSupportedException($"--constant-weights: training graph input '{name}' is neither state, control, dropout mask, samples nor labels in the manifest");
         }
         _options = SessionOptionsFactory.Create(runner.Device);
+        if (profilePrefix is not null)
+        {
+            _options.ProfileOutputPathPrefix = profilePrefix; // before EnableProfiling: ORT takes the prefix then
+            _options.EnableProfiling = true;
+        }
         _session = new InferenceSession(OnnxModel.ToBytes(model), _options);
         _binding = _session.CreateIoBinding();
         foreach (var (name, value) in feeds)

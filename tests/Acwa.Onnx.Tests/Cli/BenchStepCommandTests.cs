@@ -215,10 +215,13 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
-    public void ConstantWeightsAddsTheirColumnsAndIsRefusedOnCuda()
+    public void ConstantWeightsAddsTheirTimingsAndProfileAndIsRefusedOnCuda()
     {
-        var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "2", "--batch", "16", "--constant-weights");
+        var prof = Path.Combine(_dir, "prof");
+        var (code, output, err) = Invoke("bench", "step", "--model", "mlp", "--steps", "1", "--repeats", "2", "--batch", "16", "--constant-weights", "--profile", prof);
         Assert.True(code == 0, err);
+        Assert.Contains("per-op-type time of the constant-weight step", output);
+        Assert.Contains(Directory.GetFiles(prof, "*.json"), f => Path.GetFileName(f).StartsWith("mlp-constant-step_", StringComparison.Ordinal));
         var text = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " "); // lines wrap at the console's width
         Assert.Contains("constant-weight step = the step's graph with its parameters baked in as constants", text);
         Assert.Matches(@"mlp: step .*; step with constant weights [\d.]+ \([\d.]+-[\d.]+\) ms", text);
