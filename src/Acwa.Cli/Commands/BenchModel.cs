@@ -40,6 +40,11 @@ internal sealed record BenchModel(string Name, ModelProto Forward, int[] Sample,
         return (xs, ys);
     }
 
+    /// <summary>A host OrtValue over a float or token-id batch (no copy).</summary>
+    public static Microsoft.ML.OnnxRuntime.OrtValue InputValue(Array x, long[] shape) => x is long[] ids
+        ? Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, shape)
+        : Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory((float[])x, shape);
+
     /// <summary>One training step on a float or token-id batch.</summary>
     public static StepResult TrainStep(StepRunner runner, Array x, long[] y, int n) =>
         x is long[] ids ? runner.TrainStep(ids, y, n) : runner.TrainStep((float[])x, y, n);

@@ -340,7 +340,7 @@ internal static class BenchStepCommand
                 _options.EnableProfiling = true;
             }
             _session = new InferenceSession(path, _options);
-            _input = x is long[] ids ? OrtValue.CreateTensorValueFromMemory(ids, inputShape) : OrtValue.CreateTensorValueFromMemory((float[])x, inputShape);
+            _input = BenchModel.InputValue(x, inputShape);
             _output = OrtValue.CreateTensorValueFromMemory(new float[inputShape[0] * classes], [inputShape[0], classes]);
             _binding = _session.CreateIoBinding();
             _binding.BindInput(_session.InputNames[0], _input);

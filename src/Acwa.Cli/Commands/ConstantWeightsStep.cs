@@ -46,7 +46,7 @@ internal sealed class ConstantWeightsStep : IDisposable
                     model.Graph.Initializer.Add(Tensors.Float(name, t.Shape, t.Data));
                     model.Graph.Input.Remove(input);
                 }
-                else feeds.Add((name, t.Data is { } f ? OrtValue.CreateTensorValueFromMemory(f, t.Shape) : OrtValue.CreateTensorValueFromMemory(t.Int64Data!, t.Shape)));
+                else feeds.Add((name, t.ToOrtValue()));
             }
             else if (m.Controls.Find(c => c.Name == name) is { } control)
                 feeds.Add((name, OrtValue.CreateTensorValueFromMemory(runner.GetControl(name), control.Shape)));
@@ -56,7 +56,7 @@ internal sealed class ConstantWeightsStep : IDisposable
                 feeds.Add((name, OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(true, (int)Tensors.ElementCount(shape)).ToArray(), shape)));
             }
             else if (name == m.InputName)
-                feeds.Add((name, x is long[] ids ? OrtValue.CreateTensorValueFromMemory(ids, inputShape) : OrtValue.CreateTensorValueFromMemory((float[])x, inputShape)));
+                feeds.Add((name, BenchModel.InputValue(x, inputShape)));
             else if (name == m.LabelName)
                 feeds.Add((name, OrtValue.CreateTensorValueFromMemory(y, [n])));
             else throw new NotSupportedException($"--constant-weights: training graph input '{name}' is neither state, control, dropout mask, samples nor labels in the manifest");
@@ -86,10 +86,10 @@ internal sealed class ConstantWeightsStep : IDisposable
     {
         Run();
         using var values = _binding.GetOutputValues();
-        var outputs = _session.OutputNames;
+        var outputs = _session.OutputNames.ToList();
         return names.Select(name =>
         {
-            int i = outputs.ToList().IndexOf(name);
+            int i = outputs.IndexOf(name);
             if (i < 0) throw new ArgumentException($"the training graph has no output '{name}'", nameof(names));
             return values[i].GetTensorDataAsSpan<float>().ToArray();
         }).ToArray();

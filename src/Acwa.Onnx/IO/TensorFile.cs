@@ -22,6 +22,11 @@ public sealed record HostTensor(string Name, long[] Shape, float[]? Data, long[]
 
     /// <summary>Number of elements.</summary>
     public long Length => Data?.Length ?? Int64Data!.Length;
+
+    /// <summary>A host OrtValue over this tensor's array (fp32 or int64; no copy): dispose it before the array goes.</summary>
+    public Microsoft.ML.OnnxRuntime.OrtValue ToOrtValue() => Data is not null
+        ? Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(Data, Shape)
+        : Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(Int64Data!, Shape);
 }
 
 /// <summary>

@@ -74,9 +74,7 @@ internal sealed class DeviceTransfer : IDisposable
             else src.Int64Data!.AsSpan().CopyTo(dst.GetTensorMutableDataAsSpan<long>());
             return;
         }
-        using var host = src.Data is not null
-            ? OrtValue.CreateTensorValueFromMemory(src.Data, src.Shape)
-            : OrtValue.CreateTensorValueFromMemory(src.Int64Data!, src.Shape);
+        using var host = src.ToOrtValue();
         Copy(host, dst, src.Data is not null);
     }
 
