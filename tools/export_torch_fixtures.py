@@ -18,7 +18,10 @@ It writes two kinds of fixtures:
    The float64 scalars in index.json (losses) may change in their last digit with the BLAS libblas.so.3 points at
    (Debian's reference BLAS made the committed files; OpenBLAS sums in another order); the .npy references do not.
 
-2. builtin/: checks for our own model builders (src/Acwa.Onnx/Models): parameter counts of the PyTorch
+2. bn_drop/: a CNN with batch norm and dropout exported in training mode and in eval mode, with PyTorch's eval-mode
+   logits and the state after several training steps (export_mode_fixtures). `--only bn_drop` writes just these.
+
+3. builtin/: checks for our own model builders (src/Acwa.Onnx/Models): parameter counts of the PyTorch
    equivalents; logits of ResNet-20 (shortcut A and B) and the small CNN on a fixed input; and one training-mode
    forward / backward of ResNet-8 (shortcuts A and B) on 3x8x8 input (loss, gradients, running statistics). Every
    parameter and buffer is filled by the deterministic "pattern" below, which the C# test reproduces exactly.
@@ -88,6 +91,32 @@ class TinyResNet(nn.Module):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.block(x)
         return self.fc(x.mean(dim=(2, 3)))
+
+
+class TinyBnDrop(nn.Module):
+    """The shape of a typical user CNN, shrunk: [N, 1, 8, 8] -> conv 4ch (no bias) -> BN -> relu -> maxpool 2 ->
+    a residual block (conv - BN - relu - conv - BN, identity shortcut, relu) -> strided conv 8ch (no bias) -> BN ->
+    relu -> mean over H, W -> dropout p -> fc 3. Exported in training mode (torch.onnx TrainingMode.TRAINING: batch
+    norm with training_mode = 1, Dropout with a constant training_mode input) and in eval mode (batch norm folded)."""
+
+    def __init__(self, p=0.2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.conv3 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4)
+        self.conv4 = nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False)
+        self.bn4 = nn.BatchNorm2d(8)
+        self.drop = nn.Dropout(p)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.relu(x + self.bn3(self.conv3(F.relu(self.bn2(self.conv2(x))))))
+        x = F.relu(self.bn4(self.conv4(x)))
+        return self.fc(self.drop(x.mean(dim=(2, 3))))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -573,7 +602,73 @@ def randomize_batchnorm(layers):
             bn.running_var.uniform_(0.5, 1.5)
 
 
+def export_mode_fixtures():
+    """bn_drop/: TinyBnDrop exported as a user would export it for training, and references for the inference-mode
+    checks (tests: ImportedTrainingModeTests):
+    - train.onnx: TrainingMode.TRAINING, dropout 0.2; eval.onnx: TrainingMode.EVAL (torch folds batch norm into the
+      convolutions); train_nodrop.onnx: TrainingMode.TRAINING of the same weights with dropout 0, for the multi-step
+      reference (acwa's dropout masks cannot match PyTorch's).
+    - x64.npy [64, 1, 8, 8] with logits_eval.npy: PyTorch's eval-mode logits of the exported (initial) weights.
+    - steps: batches xs.npy [S, 16, 1, 8, 8], ys.npy [S, 16], class weights w.npy; after S steps of SGD (lr 0.1,
+      momentum 0.9, weight decay 1e-4) on the weighted cross-entropy in train mode (dropout 0): every parameter
+      (after/NAME.npy), every running statistic (after/NAME.npy) and the eval-mode logits of x64 (after/logits_eval.npy).
+    References in float64 from the float32 weights, stored as float32."""
+    import copy
+    folder = os.path.join(OUT, "bn_drop")
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(11)
+    model = TinyBnDrop(0.2)
+    randomize_batchnorm([model.bn1, model.bn2, model.bn3, model.bn4])
+    nodrop = TinyBnDrop(0.0)
+    nodrop.load_state_dict(model.state_dict())
+    x64 = torch.randn(64, 1, 8, 8)
+    common = dict(opset_version=17, do_constant_folding=False, keep_initializers_as_inputs=False,
+                  input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    for name, m, mode in [("train", model, torch.onnx.TrainingMode.TRAINING), ("eval", model, torch.onnx.TrainingMode.EVAL),
+                          ("train_nodrop", nodrop, torch.onnx.TrainingMode.TRAINING)]:
+        m.train(mode == torch.onnx.TrainingMode.TRAINING)
+        torch.onnx.export(m, x64[:2], os.path.join(folder, f"{name}.onnx"), training=mode, **common)
+    save(os.path.join(folder, "x64.npy"), x64.numpy())
+    m64 = copy.deepcopy(nodrop).double().eval()
+    with torch.no_grad():
+        save(os.path.join(folder, "logits_eval.npy"), m64(x64.double()).numpy().astype(np.float32))
+
+    steps = 5
+    g = torch.Generator().manual_seed(12)
+    xs = torch.randn(steps, 16, 1, 8, 8, generator=g) * 1.5 + 0.3  # batch statistics far from the running ones
+    ys = torch.randint(0, 3, (steps, 16), generator=g)
+    w = torch.tensor([1.0, 2.5, 0.5])
+    save(os.path.join(folder, "xs.npy"), xs.numpy())
+    save(os.path.join(folder, "ys.npy"), ys.numpy())
+    save(os.path.join(folder, "w.npy"), w.numpy())
+    m64 = copy.deepcopy(nodrop).double().train()
+    opt = torch.optim.SGD(m64.parameters(), **SGD)
+    losses = []
+    for k in range(steps):
+        opt.zero_grad()
+        loss = weighted_ce(m64(xs[k].double()), ys[k], w.double())
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    state = m64.state_dict()
+    names = [n for n, t in state.items() if t.dtype.is_floating_point]
+    for n in names:
+        save(os.path.join(folder, "after", f"{n}.npy"), state[n].numpy().astype(np.float32))
+    m64.eval()
+    with torch.no_grad():
+        save(os.path.join(folder, "after", "logits_eval.npy"), m64(x64.double()).numpy().astype(np.float32))
+    with open(os.path.join(folder, "index.json"), "w") as f:
+        json.dump({"steps": steps, "sgd": SGD, "losses": losses, "state": names,
+                   "parameters": [n for n, _ in m64.named_parameters()],
+                   "buffers": [n for n, t in m64.named_buffers() if t.dtype.is_floating_point],
+                   "batchnorm": "PyTorch momentum 0.1 (ONNX 0.9); running_var from the unbiased batch variance",
+                   "precision": "float64 references from the float32 weights, stored as float32"}, f, indent=1, sort_keys=True)
+
+
 def main():
+    if sys.argv[1:] == ["--only", "bn_drop"]:  # just the training-mode export fixtures (leaves the others as they are)
+        export_mode_fixtures()
+        return 0
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     w3 = torch.tensor([1.0, 2.5, 0.5])
@@ -638,6 +733,7 @@ def main():
     torch.manual_seed(10)
     export_training_fixture("tiny_rnn", TinyRnn(), torch.randn(8, 5, 3), y8, w3)
 
+    export_mode_fixtures()
     counts = builtin_fixtures()
     print(json.dumps(counts, indent=1))
 

@@ -22,7 +22,8 @@ internal sealed record EvalOptions(
     IReadOnlyList<float>? Std = null,
     bool HostArgMax = false,
     int? Threads = null,
-    bool AllowCpuFallback = false);
+    bool AllowCpuFallback = false,
+    bool KeepTrainingMode = false);
 
 /// <summary><c>acwa eval</c>: runs an ONNX classifier over a dataset and prints the per-class report.</summary>
 internal static class EvalCommand
@@ -47,15 +48,16 @@ internal static class EvalCommand
         var hostArgMax = new Option<bool>("--host-argmax") { Description = "Bring fp32 logits back and take the argmax on the host (checks NaN) instead of in the graph." };
         var threads = new Option<int?>("--threads") { Description = "CPU intra-op threads (default: one per core)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "CUDA only: let ONNX Runtime run some nodes on the CPU (models exported with shape arithmetic, e.g. PyTorch's reshapes over the batch size); by default such a model is refused with a message." };
+        var keepTraining = new Option<bool>("--keep-training-mode") { Description = "Evaluate training-mode BatchNormalization and Dropout as they are (batch statistics, random dropout). By default a model exported in training mode is put into inference mode first: batch norm uses its running statistics, dropout is off." };
         var cmd = new Command("eval", "Evaluate an ONNX classifier on a dataset: confusion matrix and per-class precision / recall / F1.")
         {
-            model, dataset, split, input, output, device, batch, json, mean, std, hostArgMax, threads, fallback,
+            model, dataset, split, input, output, device, batch, json, mean, std, hostArgMax, threads, fallback, keepTraining,
         };
         cmd.SetAction(pr =>
         {
             var o = new EvalOptions(pr.GetValue(model)!, pr.GetValue(dataset)!, pr.GetValue(split)!, pr.GetValue(input), pr.GetValue(output),
                 pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(json), ParseFloats(pr.GetValue(mean), "--mean"), ParseFloats(pr.GetValue(std), "--std"),
-                pr.GetValue(hostArgMax), pr.GetValue(threads), pr.GetValue(fallback));
+                pr.GetValue(hostArgMax), pr.GetValue(threads), pr.GetValue(fallback), pr.GetValue(keepTraining));
             return Run(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error);
         });
         return cmd;
@@ -73,7 +75,8 @@ internal static class EvalCommand
     {
         try
         {
-            var result = Compute(o, out string summary);
+            var result = Compute(o, out string summary, out string? modeNotice);
+            if (modeNotice is not null) output.WriteLine(modeNotice);
             output.WriteLine(summary);
             MetricsCommand.Print(result.Report, result.Matrix, ConsoleOutput.For(output));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Images} images in {result.Elapsed.TotalSeconds:0.000} s ({result.ImagesPerSecond:0} images/s)"));
@@ -92,7 +95,10 @@ internal static class EvalCommand
     }
 
     /// <summary>Loads the model and the dataset and evaluates; <paramref name="summary"/> says what ran on what.</summary>
-    internal static EvaluationResult Compute(EvalOptions o, out string summary)
+    internal static EvaluationResult Compute(EvalOptions o, out string summary) => Compute(o, out summary, out _);
+
+    /// <summary>As above; <paramref name="modeNotice"/> says which training-mode nodes were put into inference mode (null: none).</summary>
+    internal static EvaluationResult Compute(EvalOptions o, out string summary, out string? modeNotice)
     {
         if (o.Split is not ("test" or "train")) throw new ArgumentException($"--split must be test or train, got '{o.Split}'");
         if (o.Batch < 1) throw new ArgumentException($"--batch must be at least 1, got {o.Batch}");
@@ -101,8 +107,10 @@ internal static class EvalCommand
         {
             Device = Device.Parse(o.Device), BatchSize = o.Batch, Input = o.Input, Output = o.Output,
             ArgMaxInGraph = !o.HostArgMax, IntraOpThreads = o.Threads, AllowCpuFallback = o.AllowCpuFallback,
+            KeepTrainingMode = o.KeepTrainingMode,
         };
         using var evaluator = Evaluator.Load(o.Model, options);
+        modeNotice = TrainingModeNotice(evaluator.ConvertedToInferenceMode);
         var flagNorm = o.Mean is null ? null : new Normalization(o.Mean, o.Std!);
         if (o.Dataset.StartsWith("npy:", StringComparison.OrdinalIgnoreCase))
             return EvaluateNpy(evaluator, o.Dataset[4..], flagNorm, o, out summary);
@@ -115,6 +123,15 @@ internal static class EvalCommand
         summary = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "
                   + $"{(evaluator.PredictionsInGraph ? "argmax in graph" : "argmax on host")}) on {options.Device}; {o.Split} set: {data}; normalisation {norm} ({from})";
         return evaluator.Evaluate(data, norm);
+    }
+
+    /// <summary>The line that says which training-mode nodes were put into inference mode, or null when none were.</summary>
+    internal static string? TrainingModeNotice(IReadOnlyList<string> converted)
+    {
+        if (converted.Count == 0) return null;
+        var kinds = converted.GroupBy(d => d[(d.LastIndexOf('(') + 1)..^1]).Select(g => $"{g.Count()} {g.Key}");
+        return $"the model was exported in training mode: {string.Join(", ", kinds)} put into inference mode (batch norm with its running statistics, "
+               + "dropout off), so each prediction is independent of its batch; --keep-training-mode evaluates them as they are";
     }
 
     private static (Normalization Norm, string From) Choose(Normalization? flags, Evaluator e, int channels) =>

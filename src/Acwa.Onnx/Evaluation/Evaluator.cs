@@ -59,7 +59,14 @@ public sealed class Evaluator : IDisposable
         if (Options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), Options.BatchSize, "EvaluatorOptions.BatchSize must be at least 1");
         Metadata = ClassifierMetadata.Read(model);
         _source = source;
-        var g = model.Graph ?? throw new InvalidDataException($"{source} has no graph");
+        if (model.Graph is null) throw new InvalidDataException($"{source} has no graph");
+        ConvertedToInferenceMode = [];
+        if (!Options.KeepTrainingMode)
+        {
+            try { model = InferenceMode.Apply(model, out var converted); ConvertedToInferenceMode = converted; }
+            catch (NotSupportedException e) { throw new InvalidDataException($"{source}: {e.Message}", e); }
+        }
+        var g = model.Graph;
 
         var fed = ClassifierGraphs.FedInputs(g);
         InputName = Options.Input ?? Metadata.Input ?? (fed.Count == 1 ? fed[0].Name
@@ -119,6 +126,12 @@ public sealed class Evaluator : IDisposable
 
     /// <summary>The model's <c>acwa.*</c> metadata (fields null when absent).</summary>
     public ClassifierMetadata Metadata { get; }
+
+    /// <summary>
+    /// The training-mode nodes (BatchNormalization, Dropout) that were put into inference mode before evaluation, as
+    /// "node 'NAME' (OpType)"; empty when the model had none or <see cref="EvaluatorOptions.KeepTrainingMode"/> is set.
+    /// </summary>
+    public IReadOnlyList<string> ConvertedToInferenceMode { get; }
 
     /// <summary>Name of the image input.</summary>
     public string InputName { get; }

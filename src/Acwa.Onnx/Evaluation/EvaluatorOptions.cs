@@ -42,6 +42,14 @@ public sealed record EvaluatorOptions
     /// </summary>
     public bool ArgMaxInGraph { get; init; } = true;
 
+    /// <summary>
+    /// Evaluate training-mode nodes as they are (default false). By default a model that still holds training-mode
+    /// BatchNormalization or Dropout (e.g. torch.onnx.export with <c>TrainingMode.TRAINING</c>) is put into inference mode
+    /// first (<see cref="Graphs.InferenceMode"/>: batch norm with its running statistics, dropout off), so that a sample's
+    /// prediction does not depend on the batch it comes in; <see cref="Evaluator.ConvertedToInferenceMode"/> lists the nodes.
+    /// </summary>
+    public bool KeepTrainingMode { get; init; }
+
     /// <summary>How host-side argmax treats rows holding NaN (only when <see cref="ArgMaxInGraph"/> is false).</summary>
     public NanPolicy NanPolicy { get; init; } = NanPolicy.Throw;
 }

@@ -11,13 +11,16 @@ public static class InferenceExport
     /// Returns a copy of <paramref name="forward"/> whose initializers named in <paramref name="values"/> hold those values
     /// (fp32; parameters and batch-norm running statistics, e.g. the Parameter and Buffer entries of a checkpoint).
     /// Metadata: <c>acwa.num_classes</c> when known and <c>class_names</c> (a JSON array of strings) when given.
+    /// Nodes left in training mode by the exporter (batch norm on batch statistics, dropout on) are put into inference
+    /// mode (<see cref="InferenceMode"/>), so that a prediction does not depend on the batch it comes in.
     /// </summary>
     /// <exception cref="ArgumentException">A value names no fp32 initializer of the model, or its shape differs.</exception>
+    /// <exception cref="NotSupportedException">A training-mode batch norm's running-statistics outputs are read by the graph.</exception>
     public static ModelProto Build(ModelProto forward, IEnumerable<HostTensor> values, IReadOnlyList<string>? classNames = null, int? numClasses = null)
     {
         ArgumentNullException.ThrowIfNull(forward);
         ArgumentNullException.ThrowIfNull(values);
-        var model = forward.Clone();
+        var model = InferenceMode.Apply(forward, out _);
         var inits = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var v in values)
         {

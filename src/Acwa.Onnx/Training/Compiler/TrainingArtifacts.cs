@@ -19,17 +19,11 @@ public static class TrainingArtifacts
     public static ArtifactSet Compile(ModelProto forward, ArtifactOptions options) => Compile(forward, options, exposeGradients: false);
 
     /// <summary>
-    /// Drops constants that no node reads (left behind when a gradient rule picks another form): ORT would remove them
-    /// with a warning at every session start.
+    /// Drops nodes whose results nothing reads and constants that no node reads (left behind when a gradient rule picks
+    /// another form, or when a Dropout is replaced by its mask product): ORT would remove them with a warning at every
+    /// session start.
     /// </summary>
-    internal static void RemoveUnusedInitializers(Graphs.Proto.GraphProto g)
-    {
-        var used = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var n in g.Node) foreach (var i in n.Input) used.Add(i);
-        foreach (var o in g.Output) used.Add(o.Name);
-        for (int i = g.Initializer.Count - 1; i >= 0; i--)
-            if (!used.Contains(g.Initializer[i].Name)) g.Initializer.RemoveAt(i);
-    }
+    internal static void RemoveUnusedInitializers(Graphs.Proto.GraphProto g) => GraphPruning.RemoveUnread(g);
 
     /// <summary>
     /// Removes the Identity nodes that only give a computed value its graph-output name (<c>P.next</c>, <c>loss</c>, ...):
@@ -85,6 +79,10 @@ public static class TrainingArtifacts
         ArgumentNullException.ThrowIfNull(forward);
         ValidateOptions(options);
         forward = InitializerUntying.Apply(forward);
+        // The model in inference form is the source of every graph: the eval graph and the export evaluate with running
+        // statistics and without dropout, and the step graph's TrainingRewrite puts batch norm and dropout into their
+        // training forms itself (a training-mode export, torch.onnx's TrainingMode.TRAINING, arrives in training form).
+        forward = InferenceMode.Apply(forward, out _);
         var info = ForwardModelInfo.Analyze(forward, options);
         // The step graph's rewrites add entries to the shape table; the eval graph's (depthwise, and on CUDA recurrent unrolling) add theirs once the step graph is complete.
         var step = StepGraph.Build(forward, info, options, exposeGradients);
@@ -118,6 +116,7 @@ public static class TrainingArtifacts
                 ? HostTensor.Of(s.Name, s.Shape, new float[Tensors.ElementCount(s.Shape)])
                 : ForwardModelInfo.InitializerValue(forward.Graph, s.Name));
         var inference = InferenceExport.Build(forward, [], options.ClassNames, info.NumClasses);
+        RemoveUnusedInitializers(inference.Graph);
 
         var manifest = new ArtifactManifest
         {
