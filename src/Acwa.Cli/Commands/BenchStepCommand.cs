@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Acwa.Onnx.Models;
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Training.Compiler;
 using Acwa.Onnx.Training.Runtime;
@@ -111,7 +112,7 @@ internal static class BenchStepCommand
             foreach (var m in o.Models)
                 rows.Add(Measure(m, device, o, console));
         }
-        catch (Exception e) when (e is ArgumentException or DeviceUnavailableException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or FormatException or DeviceUnavailableException or InvalidDataException or NotSupportedException)
         {
             return ConsoleOutput.Fail(error, e.Message);
         }
@@ -192,13 +193,13 @@ internal static class BenchStepCommand
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-{tag}-").FullName;
         try
         {
-            var opt = o.Optimizer switch { "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW, "adam" => OptimizerKind.Adam, _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adam, sgd, adamw)") };
+            var opt = TrainingNames.ParseOptimizer(o.Optimizer);
             var cwg = ParseMethod<ConvWeightGradMethod>("--conv-weight-grad", o.ConvWeightGrad);
             var cig = ParseMethod<ConvInputGradMethod>("--conv-input-grad", o.ConvInputGrad);
             var mpg = ParseMethod<MaxPoolGradMethod>("--maxpool-grad", o.MaxPoolGrad);
             TrainingArtifacts.Generate(forward, new ArtifactOptions
             {
-                Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
+                Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device,
                 Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs, FusedRecurrent = o.FusedRecurrent }, FusedOptimizer = !o.PerTensorOptimizer,
                 SplitBatchReductions = o.SplitBatchReductions, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }, dir);

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.IO;
 using Acwa.Onnx;
 using Acwa.Onnx.Data;
 using Acwa.Onnx.Evaluation;

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Acwa.Cli.Reporting;
+using Acwa.Onnx.IO;
 using Acwa.Onnx;
 
 namespace Acwa.Cli.Training;

@@ -35,9 +35,9 @@ public sealed record GradientOptions
     public long ResolvedDenseDepthwiseMaxPairs =>
         DenseDepthwiseMaxPairs ?? (IsCuda ? 0 : DepthwiseLowering.DefaultMaxPairs);
 
-    /// <summary>Whether <see cref="Device"/> names CUDA ("cuda", "cuda:1", ...).</summary>
-    internal bool IsCuda => Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether <see cref="Device"/> is a CUDA device.</summary>
+    internal bool IsCuda => Device.IsCuda;
 
-    /// <summary>The device the graph will run on: <c>"cpu"</c> or <c>"cuda"</c> (decompositions may differ per device).</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>The device the graph will run on (decompositions may differ per device).</summary>
+    public Training.Runtime.Device Device { get; init; } = Training.Runtime.Device.Cpu;
 }

@@ -3,6 +3,7 @@ using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Tests.Compiler;
 using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 
@@ -99,7 +100,7 @@ public class DepthwiseLoweringTests
         Assert.True(Grouped(cpu.InferenceModel)); // the export keeps the model's own ops
         var off = TrainingArtifacts.Compile(forward, new ArtifactOptions { Gradients = new GradientOptions { DenseDepthwiseMaxPairs = 0 } }, exposeGradients: false);
         Assert.True(Grouped(off.TrainingModel));
-        var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = "cuda" }, exposeGradients: false);
+        var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = Device.Cuda() }, exposeGradients: false);
         Assert.True(Grouped(cuda.TrainingModel));
         var frozen = TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["dw.weight"] }, exposeGradients: false);
         Assert.True(Grouped(frozen.TrainingModel)); // frozen weights: ORT's constant-weight kernels are faster

@@ -4,6 +4,7 @@ using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Tests.Compiler;
 using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -69,7 +70,7 @@ public sealed class ModelFileErrorTests : IDisposable
         var path = _dir.File("sin.onnx");
         OnnxModel.Save(OnnxModel.Create(b.Graph), path);
         var err = new StringWriter();
-        var o = new TrainRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = path, Epochs = 1, OutDir = _dir.File("run"), Quiet = true, Threads = 1 };
+        var o = new TrainingRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = path, Epochs = 1, OutDir = _dir.File("run"), Threads = 1 };
         Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
         Assert.Contains(path, err.ToString());
         Assert.Contains("'Atan'", err.ToString());

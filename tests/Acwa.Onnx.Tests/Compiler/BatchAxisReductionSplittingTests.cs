@@ -2,6 +2,7 @@ using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Compiler;
 
@@ -48,23 +49,23 @@ public class BatchAxisReductionSplittingTests
     public void ResNetGradientsWithSplitBatchReductionsMatchTheGradientsWithout()
     {
         var resnet = ResNetCifar.Build(20, seed: 3);
-        var plain = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = "cuda", SplitBatchReductions = false }, exposeGradients: true);
-        var split = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = "cuda", SplitBatchReductions = true }, exposeGradients: true);
+        var plain = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = Device.Cuda(), SplitBatchReductions = false }, exposeGradients: true);
+        var split = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = Device.Cuda(), SplitBatchReductions = true }, exposeGradients: true);
         int Reductions(ArtifactSet s) => s.TrainingModel.Graph.Node.Count(n => n.OpType is "ReduceSum" or "ReduceMean" or "ReduceSumSquare");
         // Per batch norm: mean and sum of squares forward, two sums backward, each now two reductions.
         Assert.True(Reductions(split) >= Reductions(plain) + 4 * 19, $"{Reductions(split)} reductions split vs {Reductions(plain)}");
         var rng = new Random(10);
         var x = Enumerable.Range(0, 8 * 3 * 32 * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var y = Enumerable.Range(0, 8).Select(_ => (long)rng.Next(10)).ToArray();
-        using var a = new StepRunner(plain);
-        using var c = new StepRunner(split);
+        using var a = new HostStepLoop(plain);
+        using var c = new HostStepLoop(split);
         float la = a.Step(x, y), lc = c.Step(x, y);
         Assert.True(Math.Abs(la - lc) <= 1e-6 * Math.Abs(la), $"loss {la} vs {lc} with split reductions");
         // Every gradient within 1e-4 of its tensor's largest magnitude (same sums, added in another order).
         int compared = 0;
         foreach (var name in a.Last.Keys.Where(k => k.StartsWith("grad.", StringComparison.Ordinal)))
         {
-            StepRunner.AssertCloseToScale((float[])a.Last[name], (float[])c.Last[name], 1e-4f, name);
+            HostStepLoop.AssertCloseToScale((float[])a.Last[name], (float[])c.Last[name], 1e-4f, name);
             compared++;
         }
         Assert.True(compared > 50, $"{compared} gradients compared");
@@ -83,9 +84,9 @@ public class BatchAxisReductionSplittingTests
         static bool BatchAndOther(ModelProto m, NodeProto n) =>
             n.OpType is "ReduceSum" or "ReduceMean" or "ReduceSumSquare" && n.Input.Count == 2
             && m.Graph.Initializer.FirstOrDefault(t => t.Name == n.Input[1]) is { } axes && Tensors.ToInt64s(axes) is { Length: > 1 } a && a.Contains(0);
-        var split = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = device });
+        var split = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = Device.Parse(device) });
         Assert.DoesNotContain(split.TrainingModel.Graph.Node, n => BatchAndOther(split.TrainingModel, n));
-        var plain = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = device, SplitBatchReductions = false });
+        var plain = TrainingArtifacts.Compile(resnet, new ArtifactOptions { Device = Device.Parse(device), SplitBatchReductions = false });
         Assert.Contains(plain.TrainingModel.Graph.Node, n => BatchAndOther(plain.TrainingModel, n));
     }
 }

@@ -25,7 +25,7 @@ public class BatchNormStepTests
         Assert.Contains("bn.running_mean", m.EvalStateInputs);
 
         var (x, y) = Batch(2, 5);
-        using var r = new StepRunner(set);
+        using var r = new HostStepLoop(set);
         var mean0 = r.State["bn.running_mean"].Data!;
         float loss0 = r.Step(x, y);
         var grads = m.State.Where(s => s.Kind == StateKind.Parameter).ToDictionary(s => s.Name, s => (float[])r.Last["grad." + s.Name]);
@@ -86,7 +86,7 @@ public class BatchNormPrecisionTests
         var set = TrainingArtifacts.Compile(OnnxModel.Create(b.Graph), new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0f });
         var rng = new Random(2);
         var x = Enumerable.Range(0, n * ch * hw).Select(_ => (float)(1000 + 0.01 * (rng.NextDouble() * 2 - 1))).ToArray();
-        using var r = new StepRunner(set);
+        using var r = new HostStepLoop(set);
         r.Step(x, [0, 1, 2, 0]);
         var logits = (float[])r.Last[set.Manifest.LogitsOutput];
 

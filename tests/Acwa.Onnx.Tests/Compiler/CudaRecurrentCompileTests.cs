@@ -68,8 +68,8 @@ public class CudaRecurrentCompileTests
     public void TheCudaEvalGraphUnrollsAReluRnnAndGivesTheFusedKernelsLogits()
     {
         var forward = OpsetUpgrade.ToOpset18(OnnxModel.Load(ModelTestUtil.Fixture("tiny_rnn.onnx")));
-        var cpu = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = "cpu" });
-        var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = "cuda" });
+        var cpu = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = Device.Cpu });
+        var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = Device.Cuda() });
         Assert.Contains(cpu.EvalModel.Graph.Node, n => n.OpType == "RNN");
         Assert.DoesNotContain(cuda.EvalModel.Graph.Node, n => n.OpType == "RNN");
         Assert.Empty(DevicePlacementCheck.FindHostShapeArithmetic(cuda.EvalModel));
@@ -87,7 +87,7 @@ public class CudaRecurrentCompileTests
     public void TheCudaTrainingGraphOfAnUnrolledRecurrentNetReadsNoShape(string fixture)
     {
         var forward = OpsetUpgrade.ToOpset18(OnnxModel.Load(ModelTestUtil.Fixture($"{fixture}.onnx")));
-        var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = "cuda" });
+        var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = Device.Cuda() });
         Assert.DoesNotContain(set.TrainingModel.Graph.Node, n => n.OpType == "Shape");
         Assert.DoesNotContain(set.EvalModel.Graph.Node, n => n.OpType == "Shape");
     }

@@ -5,6 +5,7 @@ using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Compiler;
 using Acwa.Onnx.Tests.Autodiff;
 using Xunit.Abstractions;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Compiler;
 
@@ -146,8 +147,8 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
     [Fact]
     public void TorchStyleFlattenIsFoldedToAConstantShapeWithTheSameStep()
     {
-        var torch = TrainingArtifacts.Compile(FlattenModel(torchFlatten: true), new ArtifactOptions { Device = "cuda", Optimizer = OptimizerKind.Sgd, LearningRate = 0.5f });
-        var plain = TrainingArtifacts.Compile(FlattenModel(torchFlatten: false), new ArtifactOptions { Device = "cuda", Optimizer = OptimizerKind.Sgd, LearningRate = 0.5f });
+        var torch = TrainingArtifacts.Compile(FlattenModel(torchFlatten: true), new ArtifactOptions { Device = Device.Cuda(), Optimizer = OptimizerKind.Sgd, LearningRate = 0.5f });
+        var plain = TrainingArtifacts.Compile(FlattenModel(torchFlatten: false), new ArtifactOptions { Device = Device.Cuda(), Optimizer = OptimizerKind.Sgd, LearningRate = 0.5f });
         foreach (var m in new[] { torch.TrainingModel, torch.EvalModel })
         {
             Assert.Empty(DevicePlacementCheck.FindHostShapeArithmetic(m));
@@ -156,8 +157,8 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
         }
         var x = Enumerable.Range(0, 5 * 6).Select(i => MathF.Sin(i)).ToArray();
         long[] y = [0, 2, 1, 1, 0];
-        using var a = new StepRunner(torch);
-        using var b = new StepRunner(plain);
+        using var a = new HostStepLoop(torch);
+        using var b = new HostStepLoop(plain);
         for (int step = 0; step < 2; step++) Assert.Equal(b.Step(x, y), a.Step(x, y));
         Assert.Equal(b.State["fc.weight"].Data, a.State["fc.weight"].Data);
     }
@@ -166,8 +167,8 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
     public void CudaCompileRejectsHostShapeArithmeticInTheForwardModel()
     {
         var model = FlattenModel(torchFlatten: false, divideBySize: true);
-        TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cpu" });
-        var e = Assert.Throws<NotSupportedException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions { Device = "cuda" }));
+        TrainingArtifacts.Compile(model, new ArtifactOptions { Device = Device.Cpu });
+        var e = Assert.Throws<NotSupportedException>(() => TrainingArtifacts.Compile(model, new ArtifactOptions { Device = Device.Cuda() }));
         Assert.Contains("training graph", e.Message);
         Assert.Contains("(Cast)", e.Message);
         Assert.Contains("placed on the CPU EP", e.Message);
@@ -222,7 +223,7 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
             Optimizer = optimizer,
             Momentum = optimizer == OptimizerKind.Sgd ? 0.9f : 0f,
             // cpu: the compile does not run the check itself, so it is run here; cuda: Compile would throw.
-            Device = device,
+            Device = Device.Parse(device),
         };
         var sw = Stopwatch.StartNew();
         var set = TrainingArtifacts.Compile(forward, options);
@@ -253,7 +254,7 @@ public class DevicePlacementCheckTests(ITestOutputHelper output)
         {
             var r = GradCheck.Check(ElementType.Double, [new("x", [2, 5, 6])], g =>
                 g.Op("Slice", ["x", g.ConstInt64("st", starts), g.ConstInt64("en", ends), g.ConstInt64("ax", axes), g.ConstInt64("sp", steps)]),
-                options: new Acwa.Onnx.Autodiff.GradientOptions { Device = device });
+                options: new Acwa.Onnx.Autodiff.GradientOptions { Device = Device.Parse(device) });
             Assert.Empty(DevicePlacementCheck.FindHostShapeArithmetic(r.GradModel));
             Assert.DoesNotContain(r.GradModel.Graph.Node, n => n.OpType == "ScatterElements");
             Assert.Equal(device == "cpu", r.GradModel.Graph.Node.Any(n => n.OpType == "MatMul"));

@@ -33,7 +33,7 @@ public class FashionMnistTrainingTests(ITestOutputHelper log)
         var (xTrain, yTrain) = Load("train", 2000);
         var (xTest, yTest) = Load("t10k", 1000);
         var set = TrainingArtifacts.Compile(TestModels.Mlp([784, 64, 10], 7), new ArtifactOptions { Optimizer = OptimizerKind.Adam, LearningRate = 2e-3f });
-        using var r = new StepRunner(set);
+        using var r = new HostStepLoop(set);
         var sw = Stopwatch.StartNew();
         const int batch = 64, steps = 300;
         var order = Enumerable.Range(0, 2000).ToArray();

@@ -62,8 +62,8 @@ public class GraphCleanupTests
         var rng = new Random(5);
         var x = Enumerable.Range(0, 4 * 784).Select(_ => (float)rng.NextDouble()).ToArray();
         var y = Enumerable.Range(0, 4).Select(_ => (long)rng.Next(10)).ToArray();
-        using var a = new StepRunner(sliced);
-        using var b = new StepRunner(im2col);
+        using var a = new HostStepLoop(sliced);
+        using var b = new HostStepLoop(im2col);
         a.Step(x, y);
         b.Step(x, y);
         foreach (var p in new[] { "conv1.weight", "conv2.weight" })

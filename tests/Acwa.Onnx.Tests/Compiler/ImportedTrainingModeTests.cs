@@ -3,12 +3,14 @@ using Acwa.Cli.Training;
 using Acwa.Onnx.Data;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
 using Acwa.Onnx.Tests.Models;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 using RuntimeRunner = Acwa.Onnx.Training.Runtime.StepRunner;
 using RuntimeOptions = Acwa.Onnx.Training.Runtime.StepRunnerOptions;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Compiler;
 
@@ -229,10 +231,10 @@ public sealed class ImportedTrainingModeTests(Xunit.Abstractions.ITestOutputHelp
         var (x, y) = Images("train", 1, 200);
         var (xt, yt) = Images("test", 2, 40);
         var outDir = _dir.File("run");
-        var o = new TrainRunOptions
+        var o = new TrainingRunOptions
         {
             Dataset = $"npy:{x},{y},{xt},{yt}", Imbalance = "none", Model = ModelTestUtil.Fixture("bn_drop/train.onnx"), Policy = "uniform",
-            Epochs = 3, Batch = 32, LearningRate = 1e-2, OutDir = outDir, Quiet = true, Threads = 1,
+            Epochs = 3, Batch = 32, LearningRate = 1e-2, OutDir = outDir, Threads = 1,
         };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.True(outcome.Test!.MacroF1 >= 0.8, $"test macro-F1 {outcome.Test.MacroF1:F3}");

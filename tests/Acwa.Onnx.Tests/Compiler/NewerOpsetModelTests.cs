@@ -37,12 +37,12 @@ public sealed class NewerOpsetModelTests
         var x = Enumerable.Range(0, 3 * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         long[] y = [0, 2, 1];
 
-        using (var runner = new StepRunner(set))
+        using (var runner = new HostStepLoop(set))
         {
             runner.Step(x, y);
             foreach (var name in new[] { "conv.w", "gn.scale", "gn.bias", "fc.w" }) Assert.Contains((float[])runner.Last["grad." + name], g => g != 0);
         }
-        StepRunner.AssertGradientsMatchFiniteDifferences(set, x, y, ["conv.w", "gn.scale", "gn.bias", "fc.w"], 2e-2f,
+        HostStepLoop.AssertGradientsMatchFiniteDifferences(set, x, y, ["conv.w", "gn.scale", "gn.bias", "fc.w"], 2e-2f,
             picks: n => Enumerable.Range(0, n).Where(i => i % Math.Max(1, n / 6) == 0));
     }
 }

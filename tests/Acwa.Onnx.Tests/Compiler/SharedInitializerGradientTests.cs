@@ -37,6 +37,6 @@ public sealed class SharedInitializerGradientTests
         var x = Enumerable.Range(0, 5 * 4).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         long[] y = [0, 1, 2, 1, 0];
 
-        StepRunner.AssertGradientsMatchFiniteDifferences(set, x, y, ["H", "T"], 1e-2f);
+        HostStepLoop.AssertGradientsMatchFiniteDifferences(set, x, y, ["H", "T"], 1e-2f);
     }
 }

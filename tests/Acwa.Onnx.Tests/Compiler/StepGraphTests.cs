@@ -1,4 +1,5 @@
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 using Microsoft.ML.OnnxRuntime;
@@ -34,7 +35,7 @@ public class StepGraphTests
         var o = new ArtifactOptions { Loss = loss, Optimizer = OptimizerKind.Sgd, ClassWeights = w, LdamMargins = margins, LdamScale = 4f, LogPrior = logPrior, FocalGamma = 2f };
         var set = TrainingArtifacts.Compile(TestModels.Mlp(Sizes, 1, gemm), o, exposeGradients: true);
         var (x, y) = Batch(2, 7);
-        using var r = new StepRunner(set);
+        using var r = new HostStepLoop(set);
         var p0 = r.State.ToDictionary(kv => kv.Key, kv => D(kv.Value.Data!));
         float lossValue = r.Step(x, y);
 
@@ -74,8 +75,8 @@ public class StepGraphTests
         var forward = TestModels.Mlp(Sizes, 3);
         var big = TrainingArtifacts.Compile(forward, new ArtifactOptions { Optimizer = opt, Momentum = 0.9f, LearningRate = 0.05f, ClipNorm = 0.5f });
         var acc = TrainingArtifacts.Compile(forward, new ArtifactOptions { Optimizer = opt, Momentum = 0.9f, LearningRate = 0.05f, ClipNorm = 0.5f, AccumulationSteps = 3 });
-        using var rb = new StepRunner(big);
-        using var ra = new StepRunner(acc);
+        using var rb = new HostStepLoop(big);
+        using var ra = new HostStepLoop(acc);
         for (int step = 0; step < 3; step++)
         {
             var (x, y) = Batch(10 + step, 12);
@@ -112,8 +113,8 @@ public class StepGraphTests
         };
         var fused = TrainingArtifacts.Compile(forward, Options(true));
         var perTensor = TrainingArtifacts.Compile(forward, Options(false));
-        using var rf = new StepRunner(fused);
-        using var rp = new StepRunner(perTensor);
+        using var rf = new HostStepLoop(fused);
+        using var rp = new HostStepLoop(perTensor);
         for (int step = 0; step < 3; step++)
             for (int m = 0; m < accumulation; m++)
             {
@@ -222,7 +223,7 @@ public class StepGraphTests
     {
         var forward = TestModels.Mlp(Sizes, 6);
         var set = TrainingArtifacts.Compile(forward, new ArtifactOptions { ClassNames = ["a", "b", "c"], LearningRate = 0.05f });
-        using var r = new StepRunner(set);
+        using var r = new HostStepLoop(set);
         for (int i = 0; i < 5; i++) { var (bx, by) = Batch(20 + i, 8); r.Step(bx, by); }
         var (x, y) = Batch(30, 50);
         var m = set.Manifest;

@@ -27,7 +27,7 @@ public class TorchParityTests
         var set = TrainingArtifacts.Compile(forward, o with { ClassWeights = TorchParityFixture.ClassWeights });
         Assert.Equal(["bn.running_mean", "bn.running_var"], set.Manifest.State.Where(s => s.Kind == StateKind.Buffer).Select(s => s.Name));
         var (losses, final) = TorchParityFixture.Cases[name];
-        using var r = new StepRunner(set);
+        using var r = new HostStepLoop(set);
         for (int s = 0; s < 3; s++)
         {
             float loss = r.Step(TorchParityFixture.X[s], TorchParityFixture.Y[s]);

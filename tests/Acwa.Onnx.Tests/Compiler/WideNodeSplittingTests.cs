@@ -2,6 +2,7 @@ using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Compiler;
 
@@ -64,7 +65,7 @@ public class WideNodeSplittingTests
         var resnet = ResNetCifar.Build(20, seed: 1);
         // SGD: the new parameters are the old minus lr times the gradient, so they compare as closely as the gradients do.
         var sgd = new ArtifactOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.05f, Momentum = 0.9f };
-        var cuda = TrainingArtifacts.Compile(resnet, sgd with { Device = "cuda" }, exposeGradients: true);
+        var cuda = TrainingArtifacts.Compile(resnet, sgd with { Device = Device.Cuda() }, exposeGradients: true);
         var cpu = TrainingArtifacts.Compile(resnet, sgd, exposeGradients: true);
         var g = cuda.TrainingModel.Graph;
         Assert.All(g.Node.Where(n => n.OpType == "Concat"), n => Assert.InRange(n.Input.Count, 1, WideNodeSplitting.MaxFan));
@@ -79,13 +80,13 @@ public class WideNodeSplittingTests
         var rng = new Random(9);
         var x = Enumerable.Range(0, 8 * 3 * 32 * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var y = Enumerable.Range(0, 8).Select(_ => (long)rng.Next(10)).ToArray();
-        using var a = new StepRunner(cpu);
-        using var b = new StepRunner(cuda);
+        using var a = new HostStepLoop(cpu);
+        using var b = new HostStepLoop(cuda);
         float la = a.Step(x, y), lb = b.Step(x, y);
         Assert.True(Math.Abs(la - lb) <= 1e-6 * Math.Abs(la), $"loss {la} (CPU graph) vs {lb} (CUDA graph)");
         foreach (var name in a.Last.Keys.Where(k => k.StartsWith("grad.", StringComparison.Ordinal)))
-            StepRunner.AssertCloseToScale((float[])a.Last[name], (float[])b.Last[name], 1e-4f, name);
+            HostStepLoop.AssertCloseToScale((float[])a.Last[name], (float[])b.Last[name], 1e-4f, name);
         foreach (var (name, t) in a.State)
-            StepRunner.AssertCloseToScale(t.Data!, b.State[name].Data!, 1e-5f, name);
+            HostStepLoop.AssertCloseToScale(t.Data!, b.State[name].Data!, 1e-5f, name);
     }
 }

@@ -3,6 +3,7 @@ using Acwa.Cli.Commands;
 using Acwa.Onnx.Data;
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Metrics;
 using Acwa.Onnx.Tests.Data;
 

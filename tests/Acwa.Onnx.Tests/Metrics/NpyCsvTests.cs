@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Tests.Metrics;
 

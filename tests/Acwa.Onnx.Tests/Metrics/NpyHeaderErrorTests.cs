@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Acwa.Cli.Commands;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
 
 namespace Acwa.Onnx.Tests.Metrics;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
 using Acwa.Onnx.Training.Runtime;
 

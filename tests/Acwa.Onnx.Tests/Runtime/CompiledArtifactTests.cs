@@ -2,7 +2,7 @@ using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 using Acwa.Onnx.Training.Runtime;
 using Microsoft.ML.OnnxRuntime;
-using HostFedRunner = Acwa.Onnx.Tests.Compiler.StepRunner;
+using HostFedRunner = Acwa.Onnx.Tests.Compiler.HostStepLoop;
 using Runner = Acwa.Onnx.Training.Runtime.StepRunner;
 
 namespace Acwa.Onnx.Tests.Runtime;

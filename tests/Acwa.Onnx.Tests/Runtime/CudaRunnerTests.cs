@@ -54,7 +54,7 @@ public class CudaRunnerTests
         var dir = Directory.CreateTempSubdirectory("acwa-cuda-import-").FullName;
         try
         {
-            Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(forward, new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = "cuda" }, dir);
+            Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(forward, new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = Device.Cuda() }, dir);
             var xs = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/x.npy"));
             var y = Models.Npy.Read(Models.ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
             using var gpu = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CudaTf32 = false });
@@ -82,7 +82,7 @@ public class CudaRunnerTests
         try
         {
             Acwa.Onnx.Training.Compiler.TrainingArtifacts.Generate(Acwa.Onnx.Models.ResNetCifar.Build(20, seed: 2),
-                new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = "cuda" }, dir);
+                new Acwa.Onnx.Training.Compiler.ArtifactOptions { Device = Device.Cuda() }, dir);
             using var graph = new StepRunner(dir, new StepRunnerOptions { Device = Device.Cuda(0), CudaGraph = true, CudaTf32 = false });
             using var cpu = new StepRunner(dir, new StepRunnerOptions());
             var rng = new Random(6);

@@ -1,4 +1,5 @@
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Training;
 
 namespace Acwa.Onnx.Tests.Runtime;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runtime;
 using Acwa.Onnx.Weighting;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Acwa.Onnx.Data;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runtime;
 using Acwa.Onnx.Weighting;

@@ -98,12 +98,12 @@ public sealed record ArtifactOptions
     /// floats, which x86 CPUs process very slowly: trained LDAM models (scale 30) ran their CPU step 1.5-1.8x slower.
     /// </summary>
     public float FlushGradientsBelow { get; init; } = 1e-30f;
-    /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>Device the graphs are compiled for: it chooses the gradient decompositions, and CUDA graphs must do no shape arithmetic on the host.</summary>
+    public Runtime.Device Device { get; init; } = Runtime.Device.Cpu;
 
     /// <summary><see cref="Gradients"/> (or the defaults) for <see cref="Device"/>.</summary>
     internal Autodiff.GradientOptions ResolvedGradients => (Gradients ?? new Autodiff.GradientOptions()) with { Device = Device };
 
     /// <summary>Whether the graphs are compiled for CUDA.</summary>
-    internal bool IsCuda => ResolvedGradients.IsCuda;
+    internal bool IsCuda => Device.IsCuda;
 }

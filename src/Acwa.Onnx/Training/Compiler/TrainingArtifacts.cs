@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Training.Compiler;
 

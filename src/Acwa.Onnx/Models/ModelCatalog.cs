@@ -1,15 +1,18 @@
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
-using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Compiler;
 
-namespace Acwa.Cli.Commands;
+namespace Acwa.Onnx.Models;
 
-/// <summary>Resolves a model argument: a built-in name (mlp, cnn, resnet20, resnet32) or a path to a forward ONNX model.</summary>
-internal static class ModelCatalog
+/// <summary>
+/// Resolves a model argument: a built-in name (mlp, cnn, resnet20, resnet32), built for the data, or a path to a forward
+/// ONNX model; and answers what a model file declares about its input (image side, channels, token ids).
+/// </summary>
+public static class ModelCatalog
 {
-    public static readonly string[] BuiltinNames = ["mlp", "cnn", "resnet20", "resnet32"];
+    /// <summary>The built-in models: mlp, cnn (small CNN), resnet20, resnet32 (CIFAR ResNets, shortcut A).</summary>
+    public static IReadOnlyList<string> BuiltinNames { get; } = ["mlp", "cnn", "resnet20", "resnet32"];
 
     /// <summary>Default input shape (C, H, W) of a built-in model when no dataset decides it.</summary>
     public static (int C, int H, int W) DefaultInput(string name) => name is "resnet20" or "resnet32" ? (3, 32, 32) : (1, 28, 28);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Training;
 

@@ -6,7 +6,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace Acwa.Onnx.Tests.Compiler;
 
 /// <summary>A host-side training loop over a compiled step graph (real ORT session; state round-trips through the host).</summary>
-internal sealed class StepRunner : IDisposable
+internal sealed class HostStepLoop : IDisposable
 {
     private readonly Ort _session;
     private readonly ArtifactManifest _m;
@@ -16,7 +16,7 @@ internal sealed class StepRunner : IDisposable
     public int OptimizerStep { get; private set; }
     public Dictionary<string, Array> Last { get; private set; } = [];
 
-    public StepRunner(ArtifactSet set)
+    public HostStepLoop(ArtifactSet set)
     {
         _session = new Ort(set.TrainingModel);
         _m = set.Manifest;
@@ -79,13 +79,13 @@ internal sealed class StepRunner : IDisposable
     {
         float Loss(string name, int i, float delta)
         {
-            using var r = new StepRunner(set);
+            using var r = new HostStepLoop(set);
             var d = (float[])r.State[name].Data!.Clone();
             d[i] += delta;
             r.State[name] = r.State[name] with { Data = d };
             return r.Step(x, y);
         }
-        using var runner = new StepRunner(set);
+        using var runner = new HostStepLoop(set);
         runner.Step(x, y);
         foreach (var name in names)
         {
