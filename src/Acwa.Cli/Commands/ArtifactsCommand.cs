@@ -82,7 +82,7 @@ internal static class ArtifactsCommand
         }
         catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {OptionHints.WithFlags(e.Message)}");
             return 1;
         }
     }

@@ -46,7 +46,7 @@ internal static class TrainRun
     /// <summary>An error as the user should read it: option errors name the command-line flags instead of the option properties.</summary>
     internal static string Message(Exception e)
     {
-        if (e is not InvalidOptionException io) return e.Message;
+        if (e is not InvalidOptionException io) return OptionHints.WithFlags(e.Message);
         var reason = System.Text.RegularExpressions.Regex.Replace(io.Reason, @"\b[A-Z][A-Za-z]+\b", m => Flags.GetValueOrDefault(m.Value, m.Value));
         return $"{Flags.GetValueOrDefault(io.Option, io.Option)}: {reason}";
     }

@@ -74,7 +74,7 @@ public static class ShapeProbe
                 catch (OnnxRuntimeException e)
                 {
                     throw new ArgumentException($"the model does not run on input '{batchInput}' of shape {ShapeTable.Format(inputShapeWithBatchAsMinus1)} " +
-                        $"(N = {batch}); check the input shape (--input-shape, or the data's image size) against the model: {FirstLine(e.Message)}", e);
+                        $"(N = {batch}); check the input shape (ArtifactOptions.InputShape, or the data's image size) against the model: {FirstLine(e.Message)}", e);
                 }
                 using var results = ran;
                 var rec = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);

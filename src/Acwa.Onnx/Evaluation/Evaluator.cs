@@ -70,7 +70,7 @@ public sealed class Evaluator : IDisposable
 
         var fed = ClassifierGraphs.FedInputs(g);
         InputName = Options.Input ?? Metadata.Input ?? (fed.Count == 1 ? fed[0].Name
-            : throw new InvalidDataException($"{source} has {fed.Count} inputs ({string.Join(", ", fed.Select(i => i.Name))}); name the image input (--input or metadata '{ClassifierMetadata.InputKey}')"));
+            : throw new InvalidDataException($"{source} has {fed.Count} inputs ({string.Join(", ", fed.Select(i => i.Name))}); name the input (EvaluatorOptions.Input or metadata '{ClassifierMetadata.InputKey}')"));
         var input = fed.FirstOrDefault(i => i.Name == InputName)
             ?? throw new InvalidDataException($"{source} has no input '{InputName}' (inputs: {string.Join(", ", fed.Select(i => i.Name))})");
         if (fed.Count > 1) throw new InvalidDataException($"{source} needs inputs besides '{InputName}' ({string.Join(", ", fed.Where(i => i.Name != InputName).Select(i => i.Name))}); an evaluator feeds only the images");

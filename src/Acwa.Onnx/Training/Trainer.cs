@@ -64,8 +64,8 @@ public sealed partial class Trainer
         ArgumentNullException.ThrowIfNull(policy);
         int c = runner.NumClasses;
         if (policy.NumClasses != c) throw new ArgumentException($"policy '{policy.Spec}' is for {policy.NumClasses} classes, the model has {c}", nameof(policy));
-        if (!runner.HasControl(StepRunner.ClassWeightsRole))
-            throw new ArgumentException($"the training graph of '{runner.ArtifactDir}' has no '{StepRunner.ClassWeightsRole}' control input, so class weights cannot be applied", nameof(runner));
+        if (!runner.HasControl(ControlRoles.ClassWeights))
+            throw new ArgumentException($"the training graph of '{runner.ArtifactDir}' has no '{ControlRoles.ClassWeights}' control input, so class weights cannot be applied", nameof(runner));
         _runner = runner; _policy = policy;
         (_trainLoader, _validationLoader, _testLoader) = loaders;
         Options = options;
@@ -231,9 +231,7 @@ public sealed partial class Trainer
         metricsSec += clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var feedback = new EpochFeedback(epoch, Options.Epochs,
-            report.Classes.Select(m => m.F1).ToArray(), report.Classes.Select(m => m.Precision).ToArray(),
-            report.Classes.Select(m => m.Recall).ToArray(), report.Classes.Select(m => m.Support).ToArray(), _trainCounts);
+        var feedback = EpochFeedback.FromReport(epoch, Options.Epochs, report, _trainCounts);
         var next = _policy.Update(feedback);
         double policySec = clock.Elapsed.TotalSeconds;
 

@@ -247,6 +247,11 @@ public sealed class ImportedTrainingModeTests(Xunit.Abstractions.ITestOutputHelp
             Assert.Equal(outcome.TestConfusion!.Counts.ToArray(), eval.Matrix.Counts.ToArray());
         }
 
+        // The four-file npy: form that acwa train takes: --split picks the test pair (default) or the training pair.
+        var four = $"npy:{x},{y},{xt},{yt}";
+        Assert.Equal(outcome.TestConfusion!.Counts.ToArray(), EvalCommand.Compute(new EvalOptions(model, four), out _).Matrix.Counts.ToArray());
+        Assert.Equal(600, EvalCommand.Compute(new EvalOptions(model, four, Split: "train"), out _).Matrix.Total);
+
         var raw = ModelTestUtil.Fixture("bn_drop/train.onnx");
         var one = EvalCommand.Compute(new EvalOptions(raw, $"npy:{xt},{yt}", Batch: 1), out _, out var rawNotice);
         Assert.Contains("4 BatchNormalization, 1 Dropout put into inference mode", rawNotice);

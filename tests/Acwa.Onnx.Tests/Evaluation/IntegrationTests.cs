@@ -131,7 +131,7 @@ public class IntegrationTests
         m.Accumulate([0, 0, 0, 1, 1, 2, 2, 2, 2], [0, 0, 1, 1, 2, 2, 2, 0, 2]);
         var report = ClassificationReport.Create(m);
         long[] train = [500, 100, 20];
-        var fb = PolicyFeedback.FromReport(report, train, 0, 10);
+        var fb = EpochFeedback.FromReport(0, 10, report, train);
         Assert.Equal(report.Classes.Select(c => c.F1), fb.F1);
         Assert.Equal(report.Classes.Select(c => c.Recall), fb.Recall);
         Assert.Equal([3L, 2, 4], fb.Support);
@@ -144,6 +144,6 @@ public class IntegrationTests
             report.Classes.Select(c => c.Recall).ToArray(), [3, 2, 4], train));
         Assert.Equal(byHand, viaHelper);
         Assert.NotEqual([1.0, 1.0, 1.0], viaHelper);
-        Assert.Contains("trainCounts has 2 entries", Assert.Throws<ArgumentException>(() => PolicyFeedback.FromReport(report, [1, 2], 0, 10)).Message);
+        Assert.Contains("trainCounts has 2 entries", Assert.Throws<ArgumentException>(() => EpochFeedback.FromReport(0, 10, report, [1, 2])).Message);
     }
 }

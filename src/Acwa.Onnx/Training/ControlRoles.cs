@@ -1,4 +1,4 @@
-namespace Acwa.Onnx.Training.Compiler;
+namespace Acwa.Onnx.Training;
 
 /// <summary>
 /// The <see cref="ControlInput.Role"/> strings the compiler emits. Every control is fp32; flags are 1 (true) or 0 (false).
