@@ -13,7 +13,7 @@ namespace Acwa.Onnx.Autodiff;
 /// the dense input and weight gradients too. Applied to CPU training and evaluation graphs only, to convolutions whose
 /// weights are graph inputs (trained): frozen weights are constants, for which ORT's own kernels are faster.
 /// </summary>
-public static class DepthwiseLowering
+internal static class DepthwiseLowering
 {
     /// <summary>
     /// Largest Ho Wo H W lowered by default on the CPU: the dense forms beat ORT's grouped Conv up to 8x8 maps and lose at

@@ -6,7 +6,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>Learns the static shape and element type of every value of a forward graph by running it.</summary>
-public static class ShapeProbe
+internal static class ShapeProbe
 {
     /// <summary>The two batch sizes the model is run at; a dim that differs between them becomes -1.</summary>
     internal static readonly long[] ProbeBatches = [2, 3];
