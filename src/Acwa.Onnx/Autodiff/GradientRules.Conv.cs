@@ -94,7 +94,7 @@ internal static partial class GradientRules
     /// Auto: "cpu" -> DepthwiseDense for depthwise convolutions on small maps (see <see cref="DenseWeightGradMaxPairs"/>),
     /// else Im2ColConvMatMul (one depthwise Conv replaces the k k strided Slices, the Concat and the Pad of
     /// SlicedPatchesMatMul: ResNet-20's training step 10.0 -> 7.9 times its forward pass); "cuda" -> SlicedPatchesMatMul
-    /// (fastest on an H100 in design.md, and on whole captured ResNet-32 steps on an H200: TapsGemm equal, the others
+    /// (fastest on an H100 in docs/design.md, and on whole captured ResNet-32 steps on an H200: TapsGemm equal, the others
     /// 1.1-1.2x slower; docs/gpu.md). The batched
     /// MatMul forms beat the one-GEMM forms on CPU: it splits over the batch, while the one-GEMM forms have a tiny
     /// [Cout, Cin k k] output and a huge inner dimension that ORT's CPU GEMM does not split. Measured: docs/autodiff.md.
