@@ -2,7 +2,7 @@ using Acwa.Onnx.Graphs;
 
 namespace Acwa.Onnx.Autodiff;
 
-/// <summary>The per-op gradient rules (formulas in docs/gradients.md and docs/autodiff.md).</summary>
+/// <summary>The per-op gradient rules (formulas and conventions in docs/autodiff.md, "Rules" and "Conventions and formulas").</summary>
 internal static partial class GradientRules
 {
     public static readonly IReadOnlyDictionary<string, Action<RuleContext>> All = new Dictionary<string, Action<RuleContext>>(StringComparer.Ordinal)
