@@ -120,6 +120,29 @@ def files_under(roots: list[str]):
                     yield os.path.join(dirpath, name)
 
 
+def split_list(text: str) -> list[str]:
+    """A comma-separated list of paths (`a/x.onnx,a/y.onnx`), commas inside {..} left alone."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "{"
+        depth -= ch == "}"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p for p in parts if p.split("/")[0] in ROOT_PREFIXES]
+
+
+def check_path(where: str, ref: str) -> list[str]:
+    if "/bin/" in ref or "/obj/" in ref or ref.endswith("/bin") or ref.endswith("/obj"):
+        return []
+    if ref.rstrip("/") in ROOT_PREFIXES or ref == "samples/s" or path_exists(ref):  # samples/s: a rate
+        return []
+    return [f"{where}: {ref}: no such file or folder"]
+
+
 def check_file(path: str, all_names: set[str]) -> list[str]:
     problems: list[str] = []
     here = os.path.dirname(path)
@@ -134,12 +157,8 @@ def check_file(path: str, all_names: set[str]) -> list[str]:
         for m in OUTSIDE_RE.finditer(line):
             problems.append(f"{where}: {m.group(0)}: outside this repository")
         for m in PATH_RE.finditer(line):
-            ref = clean(m.group(1))
-            if "/bin/" in ref or "/obj/" in ref or ref.endswith("/bin") or ref.endswith("/obj"):
-                continue
-            if ref.rstrip("/") in ROOT_PREFIXES or ref == "samples/s" or path_exists(ref):  # samples/s: a rate
-                continue
-            problems.append(f"{where}: {ref}: no such file or folder")
+            for ref in split_list(m.group(1)):
+                problems.extend(check_path(where, clean(ref)))
         for m in BARE_MD_RE.finditer(line):
             name = m.group(1)
             if any(os.path.exists(os.path.join(d, name)) for d in (here, "docs", ".")) or name in all_names:
