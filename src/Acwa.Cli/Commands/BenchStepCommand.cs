@@ -46,8 +46,8 @@ internal static class BenchStepCommand
     /// <summary>
     /// Untimed runs at the start of each timed window last at least this long (ms). Every session has its own thread pool,
     /// whose threads keep spinning for a while after a run, so the runs right after a switch of session compete with the
-    /// previous session's spinning threads. Measured on 2 cores (CNN, `--steps 3`): forward 15.6 ms with no settling, 13.4
-    /// with 50 ms, 5.4 with 200 ms (the same as in long windows); the step 77 / 78 / 65 ms. CPU only: on CUDA the sessions
+    /// previous session's spinning threads (measured effect: see docs/training-speed.md, "Training step against forward
+    /// pass"). CPU only: on CUDA the sessions
     /// run with one intra-op thread (no pool threads to spin), and the GPU scripts' time budgets stay as they were.
     /// </summary>
     internal const double SettleMs = 300;

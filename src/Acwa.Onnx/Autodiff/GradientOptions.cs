@@ -22,9 +22,8 @@ public sealed record GradientOptions
     /// <summary>
     /// LSTM, GRU and RNN nodes that the whole-node rules take keep ORT's fused kernel in the forward and are differentiated by
     /// a reverse-time Scan (O(1) nodes in the number of steps) instead of being unrolled by <see cref="RecurrentLowering"/>
-    /// (docs/autodiff.md, "LSTM, GRU, RNN"). Null takes the device's default: on the CPU (measured: as fast as the
-    /// unrolled graph or faster per step, seconds instead of minutes to open the session), off on CUDA (not yet measured
-    /// there).
+    /// (docs/autodiff.md, "Rules": LSTM, GRU, RNN). Null takes the device's default: on the CPU (measured against the
+    /// unrolled graph: see docs/training-speed.md, "Recurrent nets"), off on CUDA (not yet measured there).
     /// </summary>
     public bool? FusedRecurrent { get; init; }
 

@@ -1,6 +1,6 @@
 namespace Acwa.Onnx.Tests.Compiler;
 
-/// <summary>Double-precision C# references of the losses (formulas from docs/gradients.md).</summary>
+/// <summary>Double-precision C# references of the losses (formulas from docs/training-graphs.md, "Losses").</summary>
 internal static class LossReference
 {
     public static double[] LogSoftmax(double[] z, int n, int c, int i)
