@@ -4,7 +4,9 @@ namespace Acwa.Onnx.Data;
 /// A dataset named on the command line:
 /// <list type="bullet">
 /// <item><c>fashion-mnist</c> or <c>fashion-mnist:DIR</c>: the Debian package's IDX files (default folder
-/// <see cref="FashionMnist.DefaultDirectory"/>).</item>
+/// <see cref="FashionMnist.DefaultDirectory"/>); <c>fashion-mnist</c> without a folder falls back to the embedded subset
+/// (<see cref="FashionMnist.LoadEmbedded"/>) when the package is not installed, and says so in <see cref="DatasetPair.Origin"/>
+/// and <see cref="DatasetPair.Notice"/>.</item>
 /// <item><c>cifar10:DIR</c>: CIFAR-10 binary batches in DIR or DIR/cifar-10-batches-bin.</item>
 /// <item><c>isic2018:DIR</c>: ISIC-2018 task 3 ground-truth CSV and JPEG folder (layout in <see cref="Isic2018Reader.ResolveTraining"/>).</item>
 /// <item><c>folder:DIR</c>: images in one subfolder per class, optionally under train/ and test/ (<see cref="ImageFolderReader"/>).</item>
@@ -80,7 +82,10 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
         {
             case DatasetKind.FashionMnist:
             {
-                var dir = Paths.Count > 0 ? Paths[0] : null;
+                if (ResolveOrigin() == DatasetOrigin.EmbeddedSubset)
+                    return new DatasetPair(FashionMnist.LoadEmbedded(true), FashionMnist.LoadEmbedded(false), Normalization.FashionMnist, Augmentation.None)
+                        { Origin = DatasetOrigin.EmbeddedSubset, Notice = FashionMnist.EmbeddedNotice };
+                var dir = Paths.Count > 0 ? Paths[0] : FashionMnist.DefaultDirectory;
                 return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
             }
             case DatasetKind.Cifar10:
@@ -123,6 +128,14 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
             }
         }
     }
+
+    /// <summary>
+    /// Where <see cref="Load"/> reads from, looked up now: <see cref="DatasetOrigin.EmbeddedSubset"/> for <c>fashion-mnist</c>
+    /// without a folder when the full set is not installed in <see cref="FashionMnist.DefaultDirectory"/>, else
+    /// <see cref="DatasetOrigin.Files"/> (a folder given explicitly is never replaced: a missing one is an error).
+    /// </summary>
+    public DatasetOrigin ResolveOrigin() =>
+        Kind == DatasetKind.FashionMnist && Paths.Count == 0 && !FashionMnist.IsAvailable() ? DatasetOrigin.EmbeddedSubset : DatasetOrigin.Files;
 
     /// <inheritdoc/>
     public override string ToString() => Kind switch
