@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Acwa.Cli.Commands;
 using Acwa.Onnx;
+using Acwa.Onnx.Data;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runtime;
 
@@ -42,6 +43,7 @@ internal static class ReproduceRun
         Directory.CreateDirectory(outDir);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reproduce: {methods.Count} methods x {o.Seeds} seeds | {o.Dataset} ({o.Imbalance}) | model {o.Model} | adam lr {o.LearningRate} | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | {outDir}"));
+        if (!o.ReportOnly && !TrainRun.IsNpy(o.Dataset) && DatasetSpec.Parse(o.Dataset).ResolveOrigin() == DatasetOrigin.EmbeddedSubset) output.WriteLine(FashionMnist.EmbeddedNotice);
 
         var all = new List<(ReproduceMethod, IReadOnlyList<ReproduceRunResult>)>();
         if (o.ReportOnly)

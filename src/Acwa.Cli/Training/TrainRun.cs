@@ -67,7 +67,7 @@ internal static class TrainRun
         // Data: the dataset's own train/test split, the imbalance protocol on train, then a stratified validation split.
         if (o.ImageSize is < 1) throw new ArgumentException($"--image-size must be positive, got {o.ImageSize}");
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
-        var data = IsNpy(o.Dataset) ? LoadNpy(o, modelFile) : LoadImages(o, modelFile);
+        var data = IsNpy(o.Dataset) ? LoadNpy(o, modelFile) : LoadImages(o, modelFile, output);
         var (train, validation, test) = (data.Train, data.Validation, data.Test);
         int classes = train.ClassCount;
         var counts = train.ClassCounts().Select(c => (long)c).ToArray();
@@ -122,11 +122,12 @@ internal static class TrainRun
     /// <summary>Whether <paramref name="dataset"/> names .npy files (<c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>).</summary>
     internal static bool IsNpy(string dataset) => dataset.TrimStart().StartsWith("npy:", StringComparison.OrdinalIgnoreCase);
 
-    private static RunData LoadImages(TrainRunOptions o, ModelProto? modelFile)
+    private static RunData LoadImages(TrainRunOptions o, ModelProto? modelFile, TextWriter output)
     {
         var spec = DatasetSpec.Parse(o.Dataset);
         var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
             grey: ModelCatalog.DeclaredGrey(modelFile));
+        if (pair.Notice is not null) output.WriteLine(pair.Notice); // the embedded Fashion-MNIST subset stands in for the full set
         return ImageRun(o, modelFile, spec.ToString(), pair);
     }
 
