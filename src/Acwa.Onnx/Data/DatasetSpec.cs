@@ -81,13 +81,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
         switch (Kind)
         {
             case DatasetKind.FashionMnist:
-            {
-                if (ResolveOrigin() == DatasetOrigin.EmbeddedSubset)
-                    return new DatasetPair(FashionMnist.LoadEmbedded(true), FashionMnist.LoadEmbedded(false), Normalization.FashionMnist, Augmentation.None)
-                        { Origin = DatasetOrigin.EmbeddedSubset, Notice = FashionMnist.EmbeddedNotice };
-                var dir = Paths.Count > 0 ? Paths[0] : FashionMnist.DefaultDirectory;
-                return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
-            }
+                return LoadFashionMnist(FashionMnist.DefaultDirectory);
             case DatasetKind.Cifar10:
                 return new DatasetPair(Cifar10Reader.LoadTrain(Paths[0]), Cifar10Reader.LoadTest(Paths[0]), Normalization.Cifar10, Augmentation.PadCropFlip);
             case DatasetKind.Isic2018:
@@ -134,8 +128,21 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     /// without a folder when the full set is not installed in <see cref="FashionMnist.DefaultDirectory"/>, else
     /// <see cref="DatasetOrigin.Files"/> (a folder given explicitly is never replaced: a missing one is an error).
     /// </summary>
-    public DatasetOrigin ResolveOrigin() =>
-        Kind == DatasetKind.FashionMnist && Paths.Count == 0 && !FashionMnist.IsAvailable() ? DatasetOrigin.EmbeddedSubset : DatasetOrigin.Files;
+    public DatasetOrigin ResolveOrigin() => ResolveOrigin(FashionMnist.DefaultDirectory);
+
+    /// <summary><see cref="ResolveOrigin()"/> with the full set looked for in <paramref name="installedDirectory"/> (tests).</summary>
+    internal DatasetOrigin ResolveOrigin(string installedDirectory) =>
+        Kind == DatasetKind.FashionMnist && Paths.Count == 0 && !FashionMnist.IsAvailable(installedDirectory) ? DatasetOrigin.EmbeddedSubset : DatasetOrigin.Files;
+
+    /// <summary>Fashion-MNIST from the folder given, else from <paramref name="installedDirectory"/> when the full set is there, else the embedded subset.</summary>
+    internal DatasetPair LoadFashionMnist(string installedDirectory)
+    {
+        if (ResolveOrigin(installedDirectory) == DatasetOrigin.EmbeddedSubset)
+            return new DatasetPair(FashionMnist.LoadEmbedded(true), FashionMnist.LoadEmbedded(false), Normalization.FashionMnist, Augmentation.None)
+                { Origin = DatasetOrigin.EmbeddedSubset, Notice = FashionMnist.EmbeddedNotice };
+        var dir = Paths.Count > 0 ? Paths[0] : installedDirectory;
+        return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
+    }
 
     /// <inheritdoc/>
     public override string ToString() => Kind switch
