@@ -123,7 +123,7 @@ internal static class EvalCommand
             grey: ModelCatalog.DeclaredGrey(file));
         var data = o.Split == "test" ? pair.Test : pair.Train;
         var (norm, from) = Choose(flagNorm, evaluator, data.Channels);
-        summary = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "
+        summary = (pair.Notice is null ? "" : pair.Notice + Environment.NewLine) + $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "
                   + $"{(evaluator.PredictionsInGraph ? "argmax in graph" : "argmax on host")}) on {options.Device}; {o.Split} set: {data}; normalisation {norm} ({from})";
         return evaluator.Evaluate(data, norm);
     }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Acwa.Cli.Commands;
 using Acwa.Onnx.IO;
 using Acwa.Onnx;
+using Acwa.Onnx.Data;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runs;
 using Acwa.Onnx.Training.Runtime;
@@ -44,6 +45,7 @@ internal static class ReproduceRun
         Directory.CreateDirectory(outDir);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reproduce: {methods.Count} methods x {o.Seeds} seeds | {o.Dataset} ({o.Imbalance}) | model {o.Model} | adam lr {o.LearningRate} | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | {outDir}"));
+        if (!o.ReportOnly && DatasetSpec.Parse(o.Dataset) is { Kind: DatasetKind.FashionMnist } spec && spec.ResolveOrigin() == DatasetOrigin.EmbeddedSubset) output.WriteLine(FashionMnist.EmbeddedNotice);
 
         var all = new List<(ReproduceMethod, IReadOnlyList<ReproduceRunResult>)>();
         if (o.ReportOnly)

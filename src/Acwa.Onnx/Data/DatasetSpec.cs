@@ -4,7 +4,9 @@ namespace Acwa.Onnx.Data;
 /// A dataset named on the command line:
 /// <list type="bullet">
 /// <item><c>fashion-mnist</c> or <c>fashion-mnist:DIR</c>: the Debian package's IDX files (default folder
-/// <see cref="FashionMnist.DefaultDirectory"/>).</item>
+/// <see cref="FashionMnist.DefaultDirectory"/>); <c>fashion-mnist</c> without a folder falls back to the embedded subset
+/// (<see cref="FashionMnist.LoadEmbedded"/>) when the package is not installed, and says so in <see cref="DatasetPair.Origin"/>
+/// and <see cref="DatasetPair.Notice"/>.</item>
 /// <item><c>cifar10:DIR</c>: CIFAR-10 binary batches in DIR or DIR/cifar-10-batches-bin.</item>
 /// <item><c>isic2018:DIR</c>: ISIC-2018 task 3 ground-truth CSV and JPEG folder (layout in <see cref="Isic2018Reader.ResolveTraining"/>).</item>
 /// <item><c>folder:DIR</c>: images in one subfolder per class, optionally under train/ and test/ (<see cref="ImageFolderReader"/>).</item>
@@ -89,10 +91,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
             case DatasetKind.Npy:
                 throw new NotSupportedException($"dataset '{this}': .npy samples are read with NpyData, not as an image dataset pair");
             case DatasetKind.FashionMnist:
-            {
-                var dir = Paths.Count > 0 ? Paths[0] : null;
-                return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
-            }
+                return LoadFashionMnist(FashionMnist.DefaultDirectory);
             case DatasetKind.Cifar10:
                 return new DatasetPair(Cifar10Reader.LoadTrain(Paths[0]), Cifar10Reader.LoadTest(Paths[0]), Normalization.Cifar10, Augmentation.PadCropFlip);
             case DatasetKind.Isic2018:
@@ -132,6 +131,27 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 return new DatasetPair(train, test, Normalization.Compute(train), train.Channels == 3 ? Augmentation.PadCropFlip : Augmentation.None);
             }
         }
+    }
+
+    /// <summary>
+    /// Where <see cref="Load"/> reads from, looked up now: <see cref="DatasetOrigin.EmbeddedSubset"/> for <c>fashion-mnist</c>
+    /// without a folder when the full set is not installed in <see cref="FashionMnist.DefaultDirectory"/>, else
+    /// <see cref="DatasetOrigin.Files"/> (a folder given explicitly is never replaced: a missing one is an error).
+    /// </summary>
+    public DatasetOrigin ResolveOrigin() => ResolveOrigin(FashionMnist.DefaultDirectory);
+
+    /// <summary><see cref="ResolveOrigin()"/> with the full set looked for in <paramref name="installedDirectory"/> (tests).</summary>
+    internal DatasetOrigin ResolveOrigin(string installedDirectory) =>
+        Kind == DatasetKind.FashionMnist && Paths.Count == 0 && !FashionMnist.IsAvailable(installedDirectory) ? DatasetOrigin.EmbeddedSubset : DatasetOrigin.Files;
+
+    /// <summary>Fashion-MNIST from the folder given, else from <paramref name="installedDirectory"/> when the full set is there, else the embedded subset.</summary>
+    internal DatasetPair LoadFashionMnist(string installedDirectory)
+    {
+        if (ResolveOrigin(installedDirectory) == DatasetOrigin.EmbeddedSubset)
+            return new DatasetPair(FashionMnist.LoadEmbedded(true), FashionMnist.LoadEmbedded(false), Normalization.FashionMnist, Augmentation.None)
+                { Origin = DatasetOrigin.EmbeddedSubset, Notice = FashionMnist.EmbeddedNotice };
+        var dir = Paths.Count > 0 ? Paths[0] : installedDirectory;
+        return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
     }
 
     /// <inheritdoc/>

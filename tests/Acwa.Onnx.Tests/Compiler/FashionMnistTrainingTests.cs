@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.IO.Compression;
+using Acwa.Onnx.Data;
 using Acwa.Onnx.Training.Compiler;
 using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
@@ -8,26 +9,28 @@ namespace Acwa.Onnx.Tests.Compiler;
 
 public class FashionMnistTrainingTests(ITestOutputHelper log)
 {
-    private const string Dir = "/usr/share/datasets/fashion-mnist";
-
-    /// <summary>Tiny IDX reader (gz): the first <paramref name="count"/> images as floats in [0, 1] and their labels.</summary>
+    /// <summary>
+    /// Tiny IDX reader (gz): the first <paramref name="count"/> images as floats in [0, 1] and their labels, from the full
+    /// set when installed, else from the embedded subset (the same official file names).
+    /// </summary>
     private static (float[] X, long[] Y) Load(string prefix, int count)
     {
-        static byte[] ReadGz(string path, int headerBytes, int bytes)
+        static byte[] ReadGz(string name, int headerBytes, int bytes)
         {
-            using var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+            using var file = FashionMnist.IsAvailable() ? File.OpenRead(Path.Combine(FashionMnist.DefaultDirectory, name)) : FashionMnist.OpenEmbedded(name);
+            using var gz = new GZipStream(file, CompressionMode.Decompress);
             var buf = new byte[headerBytes + bytes];
             gz.ReadExactly(buf);
             return buf;
         }
-        var img = ReadGz(Path.Combine(Dir, $"{prefix}-images-idx3-ubyte.gz"), 16, count * 784);
-        var lab = ReadGz(Path.Combine(Dir, $"{prefix}-labels-idx1-ubyte.gz"), 8, count);
+        var img = ReadGz($"{prefix}-images-idx3-ubyte.gz", 16, count * 784);
+        var lab = ReadGz($"{prefix}-labels-idx1-ubyte.gz", 8, count);
         Assert.Equal(2051, (img[2] << 8) | img[3]);
         Assert.Equal(2049, (lab[2] << 8) | lab[3]);
         return (img.Skip(16).Select(v => v / 255f).ToArray(), lab.Skip(8).Select(v => (long)v).ToArray());
     }
 
-    [Fact]
+    [Acwa.Onnx.Tests.Data.FashionMnistFact]
     public void MlpTrainsOnFashionMnistSubset()
     {
         var (xTrain, yTrain) = Load("train", 2000);
@@ -68,6 +71,6 @@ public class FashionMnistTrainingTests(ITestOutputHelper log)
         Assert.True(last < 0.6 * first, $"loss did not fall enough: first 20 steps {first:F3}, last 20 {last:F3}");
         Assert.True(acc > 0.7, $"held-out accuracy {acc:F3}");
         Assert.Equal((long)Math.Round(acc * 1000), diag);
-        log.WriteLine($"fashion-mnist MLP 784-64-10, 2000 images, {steps} Adam steps: loss {first:F3} -> {last:F3}, held-out accuracy {acc:F3}, {sw.Elapsed.TotalSeconds:F2} s");
+        log.WriteLine($"fashion-mnist ({FashionMnist.DefaultOrigin}) MLP 784-64-10, 2000 images, {steps} Adam steps: loss {first:F3} -> {last:F3}, held-out accuracy {acc:F3}, {sw.Elapsed.TotalSeconds:F2} s");
     }
 }

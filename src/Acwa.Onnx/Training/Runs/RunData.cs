@@ -15,13 +15,17 @@ internal sealed record RunData(string Name, ILabeledDataset Train, ILabeledDatas
     Normalization? Normalization, Augmentation? Augmentation, Func<int, ModelProto>? BuiltIn,
     Func<StepRunner, IClassWeightPolicy, TrainerOptions, Trainer> NewTrainer)
 {
-    /// <summary>Loads <see cref="TrainingRunOptions.Dataset"/> for the model (<paramref name="modelFile"/>: null for a built-in model).</summary>
-    public static RunData Load(TrainingRunOptions o, ModelProto? modelFile)
+    /// <summary>
+    /// Loads <see cref="TrainingRunOptions.Dataset"/> for the model (<paramref name="modelFile"/>: null for a built-in model);
+    /// a dataset's notice (the embedded Fashion-MNIST subset standing in for the full set) goes to <paramref name="log"/>.
+    /// </summary>
+    public static RunData Load(TrainingRunOptions o, ModelProto? modelFile, TextWriter log)
     {
         var spec = DatasetSpec.Parse(o.Dataset);
         if (spec.Kind == DatasetKind.Npy) return LoadNpy(o, spec.Paths, modelFile);
         var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
             grey: ModelCatalog.DeclaredGrey(modelFile));
+        if (pair.Notice is not null) log.WriteLine(pair.Notice);
         return ImageRun(o, modelFile, spec.ToString(), pair);
     }
 

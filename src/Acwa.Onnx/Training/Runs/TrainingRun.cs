@@ -96,7 +96,7 @@ public sealed class TrainingRun : IDisposable
         if (o.Resume && File.Exists(checkpoint)) EnsureSameConfig(checkpoint, o);
 
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
-        var data = RunData.Load(o, modelFile);
+        var data = RunData.Load(o, modelFile, log);
         var counts = data.Train.ClassCounts().Select(c => (long)c).ToArray();
         log.WriteLine($"data: {data.Name} | imbalance {o.Imbalance} | train {data.Train.Count}, validation {data.Validation.Count}, test {data.Test.Count} | train counts [{string.Join(", ", counts)}]");
 
