@@ -2,7 +2,7 @@ using Acwa.Cli.Commands;
 using Acwa.Cli.Training;
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Tests.Data;
 using Acwa.Onnx.Training.Runs;
 
@@ -15,7 +15,7 @@ public sealed class ModelFileErrorTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Save(string name, Action<Graphs.Proto.ModelProto> edit)
+    private string Save(string name, Action<Acwa.Onnx.Graphs.Proto.ModelProto> edit)
     {
         var model = TestModels.Mlp([4, 3], 1);
         edit(model);
@@ -37,7 +37,7 @@ public sealed class ModelFileErrorTests : IDisposable
         var noGrad = Save("no-grad.onnx", m =>
         {
             var add = m.Graph.Node.Single(n => n.OpType == "Add");
-            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Atan", Input = { add.Output[0] }, Output = { "atan_out" } });
+            m.Graph.Node.Add(new Acwa.Onnx.Graphs.Proto.NodeProto { OpType = "Atan", Input = { add.Output[0] }, Output = { "atan_out" } });
             m.Graph.Output[0].Name = "atan_out";
         });
         err = new StringWriter();
@@ -82,7 +82,7 @@ public sealed class ModelFileErrorTests : IDisposable
         // A second output (here the logits through Relu) is ignored: the first output is trained. Say so.
         var path = Save("two-outputs.onnx", m =>
         {
-            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Relu", Input = { m.Graph.Output[0].Name }, Output = { "features" } });
+            m.Graph.Node.Add(new Acwa.Onnx.Graphs.Proto.NodeProto { OpType = "Relu", Input = { m.Graph.Output[0].Name }, Output = { "features" } });
             m.Graph.Output.Add(GraphBuilder.ValueInfo("features", ElementType.Float, null, 3));
         });
         var output = new StringWriter();

@@ -20,12 +20,12 @@ public sealed class TrainSamplesCommandTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>The marker-token task (<see cref="Runtime.MarkerTokens"/>) as .npy files.</summary>
+    /// <summary>The marker-token task (<see cref="Training.Runtime.MarkerTokens"/>) as .npy files.</summary>
     private (string X, string Y) Tokens(string name, int seed, params int[] perClass)
     {
-        var (ids, labels) = Runtime.MarkerTokens.PerClass(seed, perClass);
+        var (ids, labels) = Training.Runtime.MarkerTokens.PerClass(seed, perClass);
         var (xp, yp) = (_dir.File($"{name}_x.npy"), _dir.File($"{name}_y.npy"));
-        NpyFile.Write<long>(xp, ids, [labels.Length, Runtime.MarkerTokens.Length]);
+        NpyFile.Write<long>(xp, ids, [labels.Length, Training.Runtime.MarkerTokens.Length]);
         NpyFile.Write<long>(yp, labels.Select(l => (long)l).ToArray());
         return (xp, yp);
     }

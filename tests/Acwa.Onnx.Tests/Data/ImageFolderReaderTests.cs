@@ -113,8 +113,8 @@ public sealed class ImageFolderReaderTests : IDisposable
             FrozenBatchNorm = frozenBn };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.Equal(9, outcome.TestConfusion!.Counts.ToArray().Sum());
-        var before = Graphs.OnnxModel.Load(fixture).Graph.Initializer.ToDictionary(t => t.Name, Graphs.Tensors.ToFloats);
-        var after = Graphs.OnnxModel.Load(Path.Combine(o.OutDir!, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Graphs.Tensors.ToFloats);
+        var before = Acwa.Onnx.Graphs.OnnxModel.Load(fixture).Graph.Initializer.ToDictionary(t => t.Name, Acwa.Onnx.Graphs.Tensors.ToFloats);
+        var after = Acwa.Onnx.Graphs.OnnxModel.Load(Path.Combine(o.OutDir!, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Acwa.Onnx.Graphs.Tensors.ToFloats);
         foreach (var name in new[] { "conv1.weight", "bn1.weight", "bn1.bias" }) Assert.Equal(before[name], after[name]);
         foreach (var name in new[] { "dw.weight", "fc.weight", "act.weight" }) Assert.NotEqual(before[name], after[name]);
         foreach (var name in new[] { "bn1.running_mean", "bn1.running_var" })

@@ -1,5 +1,5 @@
 using Acwa.Onnx.Models;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 

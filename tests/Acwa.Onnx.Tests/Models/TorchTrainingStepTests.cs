@@ -1,7 +1,7 @@
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Import;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 using Acwa.Onnx.Training.Runtime;
