@@ -271,14 +271,26 @@ public class StepRunnerTests
     public void UserSessionOptionsAreUsedAndNotDisposed()
     {
         var dir = TestArtifacts.Create(D, C);
-        using var so = new SessionOptions { IntraOpNumThreads = 1, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-        using (var r = new StepRunner(dir, new StepRunnerOptions { SessionOptions = so }))
+        // Visible from outside: a session built with these options writes its optimised graph to OptimizedModelFilePath
+        // when it is created (our default options never do).
+        var profiles = Directory.CreateTempSubdirectory("acwa-user-options").FullName;
+        try
         {
-            var (x, y) = TestArtifacts.Batch(new Random(1), 4, D, C);
-            Assert.True(float.IsFinite(r.TrainStep(x, y, 4).Loss));
+            var written = Path.Combine(profiles, "optimized.onnx");
+            using var so = new SessionOptions { IntraOpNumThreads = 1, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, OptimizedModelFilePath = written };
+            using (var r = new StepRunner(dir, new StepRunnerOptions { SessionOptions = so }))
+            {
+                Assert.True(File.Exists(written), "the runner's sessions were not created with the caller's options");
+                var (x, y) = TestArtifacts.Batch(new Random(1), 4, D, C);
+                Assert.True(float.IsFinite(r.TrainStep(x, y, 4).Loss));
+            }
+            Assert.NotEmpty(Acwa.Onnx.Graphs.OnnxModel.Load(written).Graph.Node);
+            File.Delete(written);
+            using var again = new StepRunner(dir, new StepRunnerOptions { SessionOptions = so }); // not disposed by the first runner: still usable
+            Assert.Equal(0, again.Step);
+            Assert.True(File.Exists(written));
         }
-        using var again = new StepRunner(dir, new StepRunnerOptions { SessionOptions = so }); // still usable
-        Assert.Equal(0, again.Step);
+        finally { Directory.Delete(profiles, recursive: true); }
     }
 
     [Fact]
