@@ -110,7 +110,10 @@ public sealed class TrainingRun : IDisposable
         }
         RunFolder.WriteConfig(outDir, o);
 
-        var runner = new StepRunner(artifacts, new StepRunnerOptions { Device = o.Device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph });
+        var runner = new StepRunner(artifacts, new StepRunnerOptions
+        {
+            Device = o.Device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph, DropoutSeed = o.Seed,
+        });
         try
         {
             var policy = PolicyFactory.Create(o.Policy, counts, o.Epochs);
