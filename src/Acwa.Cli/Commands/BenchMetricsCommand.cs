@@ -180,7 +180,4 @@ internal static class BenchMetricsCommand
         var preds = report.PredictionsOneThread;
         console.WriteLine($"int predictions 1 thread: {F(preds.SamplesPerSecond / 1e6, "F0")} M samples/s; by CPU time: {F(o.N / (preds.CpuMs.Median / 1000) / 1e6, "F0")} M samples/s");
     }
-
-    /// <summary>Kept until bench step and bench train use <see cref="Measured"/>.</summary>
-    internal static double Median(double[] values) => Measured.MedianOf(values);
 }

@@ -1,8 +1,10 @@
 using System.Runtime.CompilerServices;
 using Spectre.Console;
 
-// The CLI project grants no InternalsVisibleTo to the library's users; tests drive the internal command classes directly.
+// Tests drive the internal command classes directly; the developer tool (tools/Acwa.DevBench, not shipped) adds its
+// diagnostics to the bench commands through their hooks (BenchStepHooks, BenchTrainHooks).
 [assembly: InternalsVisibleTo("Acwa.Onnx.Tests")]
+[assembly: InternalsVisibleTo("acwa-dev")]
 
 namespace Acwa.Cli.Commands;
 
@@ -28,6 +30,16 @@ internal static class ConsoleOutput
         });
         console.Profile.Width = int.MaxValue;
         return console;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="title"/> on its own line, then <paramref name="table"/>. A table's own title is wrapped to the
+    /// table's width, even where nothing else wraps; a line before it is not.
+    /// </summary>
+    public static void WriteTable(this IAnsiConsole console, string title, Table table)
+    {
+        console.WriteLine(title);
+        console.Write(table);
     }
 
     /// <summary>Writes <c>error: message</c> (no stack trace) and returns <see cref="ErrorExitCode"/>.</summary>

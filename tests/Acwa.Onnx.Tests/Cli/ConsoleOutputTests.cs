@@ -17,9 +17,12 @@ public class ConsoleOutputTests
         console.WriteLine(line);
         console.MarkupLine("[bold]" + Markup.Escape(path) + "[/]: done");
         console.Write(new Table().Title("a table").AddColumns("model", "ms").AddRow(path, "1.5"));
+        var title = "a title much longer than its table: " + line;
+        console.WriteTable(title, new Table().AddColumns("a", "b").AddRow("1", "2"));
         var lines = writer.ToString().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         Assert.Contains(line, lines);
         Assert.Contains(path + ": done", lines);
+        Assert.Contains(title, lines);
         var row = Assert.Single(lines, l => l.Contains(path, StringComparison.Ordinal) && l.Contains("1.5", StringComparison.Ordinal));
         Assert.Equal(["model", "ms"], lines.Single(l => l.Contains("│ model ", StringComparison.Ordinal)).Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal([path, "1.5"], row.Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
