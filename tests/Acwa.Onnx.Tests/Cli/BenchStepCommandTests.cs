@@ -71,13 +71,17 @@ public sealed class BenchStepCommandTests : IDisposable
     }
 
     [Fact]
-    public void ShipsNoDiagnosticsAndPrintsNoTargets()
+    public void BenchStepAndTrainShipNoDiagnosticsAndPrintNoTargets()
     {
         var (code, help, _) = Invoke("bench", "step", "--help");
         Assert.Equal(0, code);
         foreach (var diagnostic in new[] { "--constant-weights", "--conv-weight-grad", "--conv-input-grad", "--maxpool-grad", "--torch", "--cuda-profiler-range", "--split-batch-reductions", "--fused-recurrent", "--dense-depthwise" })
             Assert.DoesNotContain(diagnostic, help);
         Assert.Contains("--json", help);
+        (code, var trainHelp, _) = Invoke("bench", "train", "--help");
+        Assert.Equal(0, code);
+        foreach (var diagnostic in new[] { "--check-steps", "--torch", "--python" })
+            Assert.DoesNotContain(diagnostic, trainHelp);
         (code, _, var err) = Invoke("bench", "step", "--model", "mlp", "--constant-weights");
         Assert.NotEqual(0, code);
         Assert.Contains("--constant-weights", err);
