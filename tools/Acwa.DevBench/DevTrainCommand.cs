@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Acwa.Cli.Commands;
 using Acwa.Onnx;
+using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Runtime;
 using Spectre.Console;
 

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Cli.Commands;
 
@@ -23,9 +25,9 @@ internal static class ArtifactsCommand
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (with the default trainable set)" };
         var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode (running statistics as constants, not updated)" };
         var loss = new Option<string>("--loss") { Description = "Loss: ce (weighted cross-entropy), focal, ldam, la (logit adjustment)", DefaultValueFactory = _ => "ce" };
-        loss.AcceptOnlyFromAmong("ce", "focal", "ldam", "la");
+        loss.AcceptOnlyFromAmong([.. TrainingNames.Losses]);
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer: adam, adamw, sgd", DefaultValueFactory = _ => "adam" };
-        optimizer.AcceptOnlyFromAmong("adam", "adamw", "sgd");
+        optimizer.AcceptOnlyFromAmong([.. TrainingNames.Optimizers]);
         var lr = new Option<float>("--lr") { Description = "Default learning rate (a graph input; the trainer may schedule it)", DefaultValueFactory = _ => 1e-3f };
         var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0f };
         var wd = new Option<float>("--weight-decay") { Description = "Weight decay (L2 for sgd/adam, decoupled for adamw)", DefaultValueFactory = _ => 0f };
@@ -78,30 +80,17 @@ internal static class ArtifactsCommand
                     $"and the others ({string.Join(", ", forward.Graph.Output.Skip(1).Select(v => $"'{v.Name}'"))}) are not used");
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {OptionHints.WithFlags(e.Message)}");
             return 1;
         }
     }
 
     public static ArtifactOptions ToArtifactOptions(ArtifactsCommandOptions o) => new()
     {
-        Loss = o.Loss switch
-        {
-            "ce" => LossKind.CrossEntropy,
-            "focal" => LossKind.Focal,
-            "ldam" => LossKind.Ldam,
-            "la" => LossKind.LogitAdjusted,
-            _ => throw new ArgumentException($"unknown loss '{o.Loss}' (expected ce, focal, ldam or la)"),
-        },
-        Optimizer = o.Optimizer switch
-        {
-            "adam" => OptimizerKind.Adam,
-            "adamw" => OptimizerKind.AdamW,
-            "sgd" => OptimizerKind.Sgd,
-            _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (expected adam, adamw or sgd)"),
-        },
+        Loss = TrainingNames.ParseLoss(o.Loss),
+        Optimizer = TrainingNames.ParseOptimizer(o.Optimizer),
         LearningRate = o.LearningRate,
         Momentum = o.Momentum,
         WeightDecay = o.WeightDecay,
@@ -113,7 +102,7 @@ internal static class ArtifactsCommand
         Trainable = o.Trainable,
         Frozen = o.Frozen,
         FrozenBatchNorm = o.FrozenBatchNorm,
-        Device = o.Device,
+        Device = Device.Parse(o.Device),
         FusedOptimizer = !o.PerTensorOptimizer,
     };
 

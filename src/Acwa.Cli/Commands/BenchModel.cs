@@ -1,3 +1,4 @@
+using Acwa.Onnx.Models;
 using Acwa.Onnx.Graphs.Proto;
 using Acwa.Onnx.Training.Runtime;
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Acwa.Onnx.Models;
 using Acwa.Onnx.Training.Compiler;
 using Acwa.Onnx.Training.Runtime;
 using Microsoft.ML.OnnxRuntime;
@@ -134,8 +135,8 @@ internal static class BenchStepCommand
     /// <summary>
     /// Untimed runs at the start of each timed window last at least this long (ms). Every session has its own thread pool,
     /// whose threads keep spinning for a while after a run, so the runs right after a switch of session compete with the
-    /// previous session's spinning threads. Measured on 2 cores (CNN, `--steps 3`): forward 15.6 ms with no settling, 13.4
-    /// with 50 ms, 5.4 with 200 ms (the same as in long windows); the step 77 / 78 / 65 ms. CPU only: on CUDA the sessions
+    /// previous session's spinning threads (measured effect: see docs/training-speed.md, "Training step against forward
+    /// pass"). CPU only: on CUDA the sessions
     /// run with one intra-op thread (no pool threads to spin), and the GPU scripts' time budgets stay as they were.
     /// </summary>
     internal const double SettleMs = 300;
@@ -210,7 +211,7 @@ internal static class BenchStepCommand
             foreach (var m in o.Models)
                 rows.Add(Measure(m, o, hooks, console, profiles));
         }
-        catch (Exception e) when (e is ArgumentException or DeviceUnavailableException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or FormatException or DeviceUnavailableException or InvalidDataException or NotSupportedException)
         {
             return ConsoleOutput.Fail(error, e.Message);
         }
@@ -282,10 +283,10 @@ internal static class BenchStepCommand
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-{tag}-").FullName;
         try
         {
-            var opt = o.Optimizer switch { "sgd" => OptimizerKind.Sgd, "adamw" => OptimizerKind.AdamW, "adam" => OptimizerKind.Adam, _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adam, sgd, adamw)") };
+            var opt = TrainingNames.ParseOptimizer(o.Optimizer);
             TrainingArtifacts.Generate(forward, hooks.Compile(new ArtifactOptions
             {
-                Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device.Kind == DeviceKind.Cpu ? "cpu" : "cuda",
+                Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device,
                 FusedOptimizer = !o.PerTensorOptimizer, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
             }), dir);
             int n = o.Batch;

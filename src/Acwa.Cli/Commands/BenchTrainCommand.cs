@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Acwa.Cli.Training;
+using Acwa.Onnx.Models;
 using Acwa.Onnx.Data;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
@@ -218,7 +219,7 @@ internal static class BenchTrainCommand
     internal static string Compile(BenchModel model, Device device, string tag)
     {
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{BenchStepCommand.ProfileTag(model.Name)}-{tag}-").FullName;
-        TrainingArtifacts.Generate(model.Forward, new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device.IsCuda ? "cuda" : "cpu" }, dir);
+        TrainingArtifacts.Generate(model.Forward, new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device }, dir);
         return dir;
     }
 

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.IO;
 using Acwa.Onnx;
 using Acwa.Onnx.Data;
 using Acwa.Onnx.Evaluation;
@@ -33,11 +35,11 @@ internal static class EvalCommand
         var model = new Option<string>("--model") { Description = "ONNX classifier: image input fp32 [N,C,H,W] (or [N,features]), logits output fp32 [N,classes].", Required = true };
         var dataset = new Option<string>("--dataset")
         {
-            Description = "fashion-mnist[:DIR] | cifar10:DIR | isic2018:DIR | folder:DIR | idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy "
+            Description = "fashion-mnist[:DIR] | cifar10:DIR | isic2018:DIR | folder:DIR | idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy] (with four files --split picks the pair) "
                 + "(X uint8 [N,H,W] or [N,C,H,W], normalised like the others; or float32, fed as it is. Y integer [N]).",
             Required = true,
         };
-        var split = new Option<string>("--split") { Description = "test or train (ignored for npy).", DefaultValueFactory = _ => "test" };
+        var split = new Option<string>("--split") { Description = "test or train (npy: with X,Y only, the files are evaluated whatever the split).", DefaultValueFactory = _ => "test" };
         var input = new Option<string?>("--input") { Description = "Image input name (default: metadata acwa.input, else the only input)." };
         var output = new Option<string?>("--output") { Description = "Logits output name (default: metadata acwa.output, else the first output)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
@@ -90,7 +92,7 @@ internal static class EvalCommand
         catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException or FormatException
                                       or DeviceUnavailableException or OnnxRuntimeException)
         {
-            return ConsoleOutput.Fail(error, e.Message);
+            return ConsoleOutput.Fail(error, OptionHints.WithFlags(e.Message));
         }
     }
 
@@ -112,15 +114,16 @@ internal static class EvalCommand
         using var evaluator = Evaluator.Load(o.Model, options);
         modeNotice = TrainingModeNotice(evaluator.ConvertedToInferenceMode);
         var flagNorm = o.Mean is null ? null : new Normalization(o.Mean, o.Std!);
-        if (o.Dataset.StartsWith("npy:", StringComparison.OrdinalIgnoreCase))
-            return EvaluateNpy(evaluator, o.Dataset[4..], flagNorm, o, out summary);
+        var spec = DatasetSpec.Parse(o.Dataset);
+        if (spec.Kind == DatasetKind.Npy)
+            return EvaluateNpy(evaluator, spec.Paths.Count == 4 && o.Split == "test" ? [spec.Paths[2], spec.Paths[3]] : [spec.Paths[0], spec.Paths[1]], flagNorm, o, out summary);
 
         var file = ModelCatalog.TryLoadFile(o.Model); // read once for the declared side and channels
-        var pair = DatasetSpec.Parse(o.Dataset).Load(ModelCatalog.DeclaredImageSide(file) ?? Isic2018Reader.DefaultSize,
+        var pair = spec.Load(ModelCatalog.DeclaredImageSide(file) ?? Isic2018Reader.DefaultSize,
             grey: ModelCatalog.DeclaredGrey(file));
         var data = o.Split == "test" ? pair.Test : pair.Train;
         var (norm, from) = Choose(flagNorm, evaluator, data.Channels);
-        summary = $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "
+        summary = (pair.Notice is null ? "" : pair.Notice + Environment.NewLine) + $"model {o.Model} ({evaluator.InputName} -> {evaluator.OutputName}, {evaluator.Classes} classes, "
                   + $"{(evaluator.PredictionsInGraph ? "argmax in graph" : "argmax on host")}) on {options.Device}; {o.Split} set: {data}; normalisation {norm} ({from})";
         return evaluator.Evaluate(data, norm);
     }
@@ -139,10 +142,9 @@ internal static class EvalCommand
         : e.Metadata.Normalization is { } m ? (m, $"model metadata {ClassifierMetadata.NormalizationKey}")
         : (Normalization.Scale01(channels), "default x/255");
 
-    private static EvaluationResult EvaluateNpy(Evaluator evaluator, string arg, Normalization? flagNorm, EvalOptions o, out string summary)
+    /// <summary>Evaluates the samples of <paramref name="files"/> (X.npy, Y.npy).</summary>
+    private static EvaluationResult EvaluateNpy(Evaluator evaluator, string[] files, Normalization? flagNorm, EvalOptions o, out string summary)
     {
-        var files = arg.Split(',', StringSplitOptions.TrimEntries);
-        if (files.Length != 2 || files.Any(f => f.Length == 0)) throw new FormatException($"dataset 'npy:{arg}': expected npy:X.npy,Y.npy");
         var x = NpyFile.Read(files[0]);
         var y = NpyFile.ReadLabels(files[1]);
         var s = x.Shape;

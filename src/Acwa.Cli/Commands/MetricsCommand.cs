@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Acwa.Onnx.IO;
 using Acwa.Onnx;
 using Acwa.Onnx.Metrics;
 using Spectre.Console;

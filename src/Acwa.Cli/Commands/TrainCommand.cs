@@ -1,9 +1,12 @@
 using System.CommandLine;
 using Acwa.Cli.Training;
+using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runs;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Cli.Commands;
 
-/// <summary><c>acwa train</c>: parses options into a <see cref="TrainRunOptions"/> and hands it to <see cref="TrainRun"/>.</summary>
+/// <summary><c>acwa train</c>: parses options into a <see cref="TrainingRunOptions"/> and hands it to <see cref="TrainRun"/>.</summary>
 internal static class TrainCommand
 {
     public static Command Create()
@@ -37,16 +40,35 @@ internal static class TrainCommand
         {
             dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, testEach, quiet,
         };
-        cmd.SetAction(pr => TrainRun.Execute(new TrainRunOptions
+        cmd.SetAction(pr =>
         {
-            Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Loss = pr.GetValue(loss)!,
-            Policy = pr.GetValue(policy)!, Optimizer = pr.GetValue(optimizer)!, LearningRate = pr.GetValue(lr), Schedule = pr.GetValue(schedule)!,
-            Momentum = pr.GetValue(momentum), WeightDecay = pr.GetValue(wd), Epochs = pr.GetValue(epochs), Batch = pr.GetValue(batch),
-            ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),
-            OutDir = pr.GetValue(outDir), Resume = pr.GetValue(resume), TestEachEpoch = pr.GetValue(testEach), Quiet = pr.GetValue(quiet),
-            Trainable = ArtifactsCommand.SplitList(pr.GetValue(trainable)), Frozen = ArtifactsCommand.SplitList(pr.GetValue(frozen)),
-            FrozenBatchNorm = pr.GetValue(frozenBn), ImageSize = pr.GetValue(imageSize),
-        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+            TrainingRunOptions o;
+            try
+            {
+                o = new TrainingRunOptions
+                {
+                    Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Loss = Parsed("--loss", () => TrainingNames.ParseLoss(pr.GetValue(loss)!)),
+                    Policy = pr.GetValue(policy)!, Optimizer = Parsed("--optimizer", () => TrainingNames.ParseOptimizer(pr.GetValue(optimizer)!)), LearningRate = pr.GetValue(lr), Schedule = pr.GetValue(schedule)!,
+                    Momentum = pr.GetValue(momentum), WeightDecay = pr.GetValue(wd), Epochs = pr.GetValue(epochs), Batch = pr.GetValue(batch),
+                    ValidationFraction = pr.GetValue(valFraction), Device = Parsed("--device", () => Device.Parse(pr.GetValue(device)!)), Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),
+                    OutDir = pr.GetValue(outDir), Resume = pr.GetValue(resume), TestEachEpoch = pr.GetValue(testEach),
+                    Trainable = ArtifactsCommand.SplitList(pr.GetValue(trainable)), Frozen = ArtifactsCommand.SplitList(pr.GetValue(frozen)),
+                    FrozenBatchNorm = pr.GetValue(frozenBn), ImageSize = pr.GetValue(imageSize),
+                };
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException)
+            {
+                return ConsoleOutput.Fail(pr.InvocationConfiguration.Error, e.Message);
+            }
+            return TrainRun.Execute(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(quiet));
+        });
         return cmd;
+    }
+
+    /// <summary>A parsed option value; a parse error gets the flag in front.</summary>
+    private static T Parsed<T>(string flag, Func<T> parse)
+    {
+        try { return parse(); }
+        catch (FormatException e) { throw new FormatException($"{flag}: {e.Message}", e); }
     }
 }

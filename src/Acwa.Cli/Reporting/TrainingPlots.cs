@@ -1,4 +1,5 @@
 using ScottPlot;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Cli.Reporting;
 
@@ -73,7 +74,7 @@ internal static class TrainingPlots
     internal static void SavePng(Plot plt, string path, int width, int height)
     {
         using var image = plt.GetImage(width, height);
-        Acwa.Onnx.AtomicFile.WriteAllBytes(path, image.GetImageBytes(ImageFormat.Png));
+        Acwa.Onnx.IO.AtomicFile.WriteAllBytes(path, image.GetImageBytes(ImageFormat.Png));
     }
 
     private static Plot NewPlot(string title, string x, string y)

@@ -2,7 +2,7 @@ namespace Acwa.Cli.Training;
 
 /// <summary>
 /// One method of <c>acwa reproduce</c>: a loss and a class-weight policy spec, plus the paper's claimed macro-F1 (percent) on
-/// CIFAR-10 and ISIC-2018 where the paper gives one (docs/protocol.md; the paper has no Fashion-MNIST numbers).
+/// CIFAR-10 and ISIC-2018 where the paper gives one (docs/protocol.md, "What the paper claims"; it has no Fashion-MNIST numbers).
 /// Every method shares the model, optimiser (Adam), learning rate, batch size, data split and seeds.
 /// </summary>
 internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018)

@@ -1,3 +1,6 @@
+using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runs;
+
 namespace Acwa.Cli.Training;
 
 /// <summary>Everything <c>acwa reproduce</c> needs, free of the command-line parser.</summary>
@@ -27,16 +30,16 @@ internal sealed record ReproduceOptions
     public string ResolveOutDir()
     {
         if (OutDir is not null) return OutDir;
-        return Path.Combine("runs", TrainRunOptions.RunFolderName(
-            $"reproduce-{TrainRunOptions.DatasetName(Dataset)}-{Imbalance}-{TrainRunOptions.ModelName(Model)}"));
+        return Path.Combine("runs", TrainingRunOptions.RunFolderName(
+            $"reproduce-{TrainingRunOptions.DatasetName(Dataset)}-{Imbalance}-{TrainingRunOptions.ModelName(Model)}"));
     }
 
     /// <summary>The training options of one (method, seed) run in OUT/METHOD/seedN, always with resume semantics.</summary>
-    public TrainRunOptions RunOptions(ReproduceMethod method, int seed, string outDir) => new()
+    public TrainingRunOptions RunOptions(ReproduceMethod method, int seed, string outDir) => new()
     {
-        Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = method.Loss, Policy = method.Policy, Optimizer = "adam",
+        Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = TrainingNames.ParseLoss(method.Loss), Policy = method.Policy, Optimizer = OptimizerKind.Adam,
         LearningRate = LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
-        Device = Device, Threads = Threads, CudaGraph = CudaGraph, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
-        Resume = true, Quiet = true, CacheDir = CacheDir,
+        Device = Acwa.Onnx.Training.Runtime.Device.Parse(Device), Threads = Threads, CudaGraph = CudaGraph, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
+        Resume = true, CacheDir = CacheDir,
     };
 }

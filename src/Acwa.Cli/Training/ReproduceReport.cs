@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Acwa.Cli.Reporting;
+using Acwa.Onnx.IO;
 using Acwa.Onnx;
 
 namespace Acwa.Cli.Training;
@@ -112,7 +113,7 @@ internal static class ReproduceReport
             : ds.StartsWith("isic2018", StringComparison.Ordinal)
                 ? "This run is on ISIC-2018: compare with the ISIC-2018 column, keeping in mind that the paper trained 100 epochs and does not name its model."
                 : "The paper has no Fashion-MNIST numbers (nor numbers for any dataset other than CIFAR-10 and ISIC-2018); its columns are shown for context only and are not a target for this dataset.";
-        return "Paper columns: the macro-F1 (percent) the paper claims on step-imbalanced CIFAR-10 (ratio 10) and ISIC-2018 task 3 (docs/protocol.md); " +
+        return "Paper columns: the macro-F1 (percent) the paper claims on step-imbalanced CIFAR-10 (ratio 10) and ISIC-2018 task 3 (docs/protocol.md, \"What the paper claims\"); " +
                "'-' where it gives none (it reports no plain-CE baseline and none of the centred, multiplicative or prior variants). " + which;
     }
 

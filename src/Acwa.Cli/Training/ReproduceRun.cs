@@ -2,8 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Acwa.Cli.Commands;
+using Acwa.Onnx.IO;
 using Acwa.Onnx;
+using Acwa.Onnx.Data;
 using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Runs;
 using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Cli.Training;
@@ -27,7 +30,7 @@ internal static class ReproduceRun
         }
         catch (Exception e) when (TrainRun.IsUserFacing(e))
         {
-            return ConsoleOutput.Fail(error, e.Message);
+            return ConsoleOutput.Fail(error, TrainRun.Message(e));
         }
     }
 
@@ -42,6 +45,7 @@ internal static class ReproduceRun
         Directory.CreateDirectory(outDir);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reproduce: {methods.Count} methods x {o.Seeds} seeds | {o.Dataset} ({o.Imbalance}) | model {o.Model} | adam lr {o.LearningRate} | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | {outDir}"));
+        if (!o.ReportOnly && DatasetSpec.Parse(o.Dataset) is { Kind: DatasetKind.FashionMnist } spec && spec.ResolveOrigin() == DatasetOrigin.EmbeddedSubset) output.WriteLine(FashionMnist.EmbeddedNotice);
 
         var all = new List<(ReproduceMethod, IReadOnlyList<ReproduceRunResult>)>();
         if (o.ReportOnly)
@@ -120,7 +124,7 @@ internal static class ReproduceRun
     /// its artifacts and checkpoint would otherwise be reused and reported under the new settings. No config.json: nothing to check.
     /// </summary>
     /// <exception cref="ArgumentException">A setting differs (the message names the folder, the setting and both values).</exception>
-    private static void CheckSameConfig(TrainRunOptions ro)
+    private static void CheckSameConfig(TrainingRunOptions ro)
     {
         var path = Path.Combine(ro.OutDir!, "config.json");
         if (!File.Exists(path)) return;
@@ -164,14 +168,12 @@ internal static class ReproduceRun
         }
     }
 
-    private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainRun.Outcome outcome)
+    private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainingRunResult outcome)
     {
         var test = outcome.Test ?? throw new InvalidDataException($"run '{outcome.OutDir}' has no test evaluation");
-        static double[] Row(JsonObject h, string key) =>
-            (h[key] as JsonArray ?? throw new InvalidDataException($"epoch history lacks '{key}'")).Select(v => v!.GetValue<double>()).ToArray();
         return new ReproduceRunResult(seed, outcome.OutDir, status, seconds, test.MacroF1, TrainRun.MinorityF1(test), test.BalancedAccuracy,
             test.Classes.Select(c => c.Name).ToArray(), test.Classes.Select(c => c.F1).ToArray(), outcome.FinalWeights,
-            outcome.History.Select(h => Row(h, "weights")).ToArray(), outcome.History.Select(h => Row(h, "val_f1")).ToArray(),
-            outcome.History.Select((h, i) => h["epoch"]?.GetValue<int>() ?? i).ToArray());
+            outcome.History.Select(h => h.Weights.ToArray()).ToArray(), outcome.History.Select(h => h.ValidationF1.ToArray()).ToArray(),
+            outcome.History.Select(h => h.Epoch).ToArray());
     }
 }

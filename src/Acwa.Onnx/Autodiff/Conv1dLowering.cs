@@ -11,7 +11,7 @@ namespace Acwa.Onnx.Autodiff;
 /// one row, the flat 2-D index of an element equals its flat 1-D index. Applied to training graphs, before the other
 /// lowerings; the evaluation graph and the inference export keep the model's 1-D nodes.
 /// </summary>
-public static class Conv1dLowering
+internal static class Conv1dLowering
 {
     private static readonly HashSet<string> Lowered = new(StringComparer.Ordinal) { "Conv", "MaxPool", "AveragePool" };
 

@@ -9,11 +9,12 @@ namespace Acwa.Onnx.Autodiff;
 /// [H W, Ho Wo] matrix, and one batched MatMul over the channels applies it to X transposed to [C, N, H W]. Same values
 /// (the products and sums of the convolution, in another order). ORT's CPU provider runs a grouped Conv as one small GEMM
 /// per group and sample, whose call overhead dominates on small maps (MobileNetV3's 5x5 depthwise convolutions on 4x4 and
-/// 2x2 maps: 8 ms where the dense form takes under 1); the reverse-mode sweep then differentiates the MatMuls, which gives
-/// the dense input and weight gradients too. Applied to CPU training and evaluation graphs only, to convolutions whose
-/// weights are graph inputs (trained): frozen weights are constants, for which ORT's own kernels are faster.
+/// 2x2 maps; see docs/autodiff.md, "Convolution decompositions and measured costs"); the reverse-mode sweep then
+/// differentiates the MatMuls, which gives the dense input and weight gradients too. Applied to CPU training and
+/// evaluation graphs only, to convolutions whose weights are graph inputs (trained): frozen weights are constants, for
+/// which ORT's own kernels are faster.
 /// </summary>
-public static class DepthwiseLowering
+internal static class DepthwiseLowering
 {
     /// <summary>
     /// Largest Ho Wo H W lowered by default on the CPU: the dense forms beat ORT's grouped Conv up to 8x8 maps and lose at

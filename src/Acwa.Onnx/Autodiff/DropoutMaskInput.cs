@@ -5,4 +5,4 @@ namespace Acwa.Onnx.Autodiff;
 /// <param name="Dims">Its shape; a negative dim -k is k times the batch size (-1: the batch dimension). A Dropout whose
 /// batch-dependent dims are not multiples of the batch gets an in-graph mask instead.</param>
 /// <param name="Ratio">The drop probability: each element should be true (kept) with probability 1 - ratio.</param>
-public sealed record DropoutMaskInput(string Name, long[] Dims, double Ratio);
+internal sealed record DropoutMaskInput(string Name, long[] Dims, double Ratio);

@@ -1,7 +1,7 @@
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>Where a training-mode Dropout gets its keep mask.</summary>
-public enum DropoutMaskSource
+internal enum DropoutMaskSource
 {
     /// <summary>
     /// A bool graph input (one per Dropout node, same shape as its input, true = keep) generated on the host from the

@@ -165,7 +165,7 @@ internal sealed class GradEmitter
     /// <summary>
     /// Expand of [lead..., 1, ..., 1] to [lead..., t1, ..., tk] (trailing axes only, fixed sizes, small product T) as a
     /// MatMul of the value as a column [L, 1] with a row of T ones: exact (each output is one value times 1), and ORT's
-    /// CPU Expand copies such small spans element by element (2.5 ms for [64, 576, 1, 1] -> [64, 576, 2, 2]). Null when
+    /// CPU Expand copies such small spans element by element (see docs/autodiff.md, "Measured costs of the pieces"). Null when
     /// the shapes do not fit.
     /// </summary>
     private string? TrailingSpread(string value, long[] srcDims, long[] targetDims, string targetRef)
@@ -236,8 +236,8 @@ internal sealed class GradEmitter
 
     /// <summary>
     /// Sums <paramref name="grad"/> (dims <paramref name="gradDims"/>) over the axes where the target was broadcast, then
-    /// reshapes to the target's dims. Leading axes the target lacks but whose size is 1 need no sum (it would be a copy:
-    /// 25 ms per step in an unrolled LSTM, one per recurrent MatMul), only the reshape.
+    /// reshapes to the target's dims. Leading axes the target lacks but whose size is 1 need no sum (it would be a copy per
+    /// recurrent MatMul of an unrolled LSTM; see docs/autodiff.md, "Conventions and formulas"), only the reshape.
     /// </summary>
     public string Unbroadcast(string grad, long[] gradDims, long[] targetDims, string targetRef)
     {
@@ -267,7 +267,7 @@ internal sealed class GradEmitter
     /// dims and type (its values are not read into the result, so an Inf or NaN there cannot leak in), else
     /// ConstantOfShape(<see cref="ShapeVec"/>). Not ConstantOfShape(Shape(reference)): ONNX Runtime's transpose optimizer
     /// rewrites Shape(Transpose(v)) as Gather(Shape(v), perm), and that Gather of a host shape runs on the CPU, which a
-    /// CUDA session with CPU fallback disabled refuses (seen on an H200 with an unrolled LSTM's gradient, 2026-12-04).
+    /// CUDA session with CPU fallback disabled refuses (see docs/gpu.md, "Sequence and text models on CUDA").
     /// </summary>
     public string Zeros(long[] dims, string reference, ElementType type)
     {

@@ -22,9 +22,8 @@ public sealed record GradientOptions
     /// <summary>
     /// LSTM, GRU and RNN nodes that the whole-node rules take keep ORT's fused kernel in the forward and are differentiated by
     /// a reverse-time Scan (O(1) nodes in the number of steps) instead of being unrolled by <see cref="RecurrentLowering"/>
-    /// (docs/autodiff.md, "LSTM, GRU, RNN"). Null takes the device's default: on the CPU (measured: as fast as the
-    /// unrolled graph or faster per step, seconds instead of minutes to open the session), off on CUDA (not yet measured
-    /// there).
+    /// (docs/autodiff.md, "Rules": LSTM, GRU, RNN). Null takes the device's default: on the CPU (measured against the
+    /// unrolled graph: see docs/training-speed.md, "Recurrent nets"), off on CUDA (not yet measured there).
     /// </summary>
     public bool? FusedRecurrent { get; init; }
 
@@ -35,9 +34,9 @@ public sealed record GradientOptions
     public long ResolvedDenseDepthwiseMaxPairs =>
         DenseDepthwiseMaxPairs ?? (IsCuda ? 0 : DepthwiseLowering.DefaultMaxPairs);
 
-    /// <summary>Whether <see cref="Device"/> names CUDA ("cuda", "cuda:1", ...).</summary>
-    internal bool IsCuda => Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether <see cref="Device"/> is a CUDA device.</summary>
+    internal bool IsCuda => Device.IsCuda;
 
-    /// <summary>The device the graph will run on: <c>"cpu"</c> or <c>"cuda"</c> (decompositions may differ per device).</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>The device the graph will run on (decompositions may differ per device).</summary>
+    public Training.Runtime.Device Device { get; init; } = Training.Runtime.Device.Cpu;
 }

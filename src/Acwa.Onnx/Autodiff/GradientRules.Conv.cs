@@ -75,7 +75,8 @@ internal static partial class GradientRules
     /// <summary>
     /// Auto: "cuda" -> ConvTranspose (cuDNN's backward-data kernel); "cpu" -> DepthwiseDense for depthwise convolutions
     /// on small maps (see <see cref="DenseInputGradMaxPairs"/>), else FlippedConv for stride 1, ConvTranspose for larger
-    /// strides (zero-interleaving makes the flipped Conv 5-8x slower there). Measured: docs/autodiff.md.
+    /// strides (zero-interleaving makes the flipped Conv several times slower there). Measured: see docs/autodiff.md,
+    /// "Measured costs of the pieces".
     /// </summary>
     internal static ConvInputGradMethod ResolveInputMethod(GradientOptions o, ConvGeometry g, bool depthwise)
     {
@@ -93,9 +94,9 @@ internal static partial class GradientRules
     /// <summary>
     /// Auto: "cpu" -> DepthwiseDense for depthwise convolutions on small maps (see <see cref="DenseWeightGradMaxPairs"/>),
     /// else Im2ColConvMatMul (one depthwise Conv replaces the k k strided Slices, the Concat and the Pad of
-    /// SlicedPatchesMatMul: ResNet-20's training step 10.0 -> 7.9 times its forward pass); "cuda" -> SlicedPatchesMatMul
-    /// (fastest on an H100 in design.md, and on whole captured ResNet-32 steps on an H200: TapsGemm equal, the others
-    /// 1.1-1.2x slower; docs/gpu.md). The batched
+    /// SlicedPatchesMatMul; see docs/autodiff.md, "Whole training steps on the CPU"); "cuda" -> SlicedPatchesMatMul
+    /// (fastest on an H100 in docs/design.md, and on whole captured ResNet-32 steps on an H200: see docs/gpu.md,
+    /// "What makes the GPU step fast"). The batched
     /// MatMul forms beat the one-GEMM forms on CPU: it splits over the batch, while the one-GEMM forms have a tiny
     /// [Cout, Cin k k] output and a huge inner dimension that ORT's CPU GEMM does not split. Measured: docs/autodiff.md.
     /// </summary>
@@ -114,17 +115,14 @@ internal static partial class GradientRules
 
     /// <summary>
     /// CPU Auto takes TapsGemm when the batched forms' per-sample products are at least this many times their inputs;
-    /// measured (`convgrad cpu`, 1x1 convolutions, batch 64): ratio 115 (squeeze-excite 576 -> 144 on 1x1) TapsGemm 0.31 ms
-    /// against 4.86 for Im2ColConvMatMul, ratio 21 (576 -> 96 on 2x2) 0.89 against 3.66, ratio 9 (144 -> 48 on 2x2)
-    /// 0.27 against 0.29, ratio 4.5 (288 -> 96 on 4x4) 1.82 against 1.52, ratio 2 (240 -> 40 on 4x4) 0.76 against 0.45.
+    /// measured with `convgrad cpu` on 1x1 convolutions: see docs/autodiff.md, "Measured costs of the pieces" (pointwise).
     /// </summary>
     internal const double TapsGemmMinProductRatio = 10;
 
     /// <summary>
-    /// CPU Auto picks the dense depthwise forms up to these sizes (Ho Wo H W: output times input positions); measured per
-    /// piece (docs/autodiff.md, `convgrad cpu`): the input gradient wins up to 8x8 maps (0.56x the forward conv against
-    /// 1.0x for the flipped Conv) and loses at 16x16 (2.5x against 1.0x); the weight gradient wins up to 16x16 (1.5x against
-    /// 3.8x for im2col) and loses at 32x32 with stride 2 (3.1x against 2.7x). Non-depthwise groups fall back by themselves.
+    /// CPU Auto picks the dense depthwise forms up to these sizes (Ho Wo H W: output times input positions): the input
+    /// gradient wins up to 8x8 maps, the weight gradient up to 16x16 (measured per piece with `convgrad cpu`: see
+    /// docs/autodiff.md, "Measured costs of the pieces", dense depthwise forms). Non-depthwise groups fall back by themselves.
     /// </summary>
     internal const long DenseInputGradMaxPairs = 4096, DenseWeightGradMaxPairs = 65536;
 

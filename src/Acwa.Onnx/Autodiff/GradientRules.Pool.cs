@@ -44,8 +44,8 @@ internal static partial class GradientRules
     }
 
     /// <summary>
-    /// Auto: "cpu" -> IndicesUnpool where it is exact (ORT's CPU MaxUnpool is about 2.5x faster than ConstantOfShape +
-    /// ScatterElements), "cuda" -> IndicesScatter (MaxUnpool has no CUDA kernel). IndicesUnpool falls back to
+    /// Auto: "cpu" -> IndicesUnpool where it is exact (ORT's CPU MaxUnpool is faster than ConstantOfShape + ScatterElements:
+    /// see docs/autodiff.md, "Rules", MaxPool), "cuda" -> IndicesScatter (MaxUnpool has no CUDA kernel). IndicesUnpool falls back to
     /// IndicesScatter unless the windows are non-overlapping 2-D windows that tile X: strides equal to kernel_shape,
     /// dilations 1, no padding (pads 0, auto_pad NOTSET or VALID), ceil_mode 0, H and W multiples of the kernel (then
     /// MaxUnpool's own output size is X's, and no output_shape input - host shape arithmetic - is needed), float only

@@ -103,7 +103,7 @@ internal static partial class GradientRules
         }
         // CPU: a spread of the last axis is a MatMul with the constant 0/1 matrix E [k, k s] (E[j, j s] = 1; exact: one
         // product by 1 plus zeros). ORT's CPU Pad copies runs of one element when it interleaves the innermost axis
-        // (15 ms for one ResNet-20 shortcut gradient); after the MatMul the other spread axes pad runs of k s elements.
+        // (see docs/autodiff.md, "Rules", Slice); after the MatMul the other spread axes pad runs of k s elements.
         int last = r - 1;
         bool lastByMatMul = !IsCuda(c.Options) && spread[last] > 1 && count[last] > 1;
         long lastStep = spread[last];

@@ -2,7 +2,7 @@ using Acwa.Onnx.Graphs;
 
 namespace Acwa.Onnx.Autodiff;
 
-/// <summary>The per-op gradient rules (formulas in docs/gradients.md and docs/autodiff.md).</summary>
+/// <summary>The per-op gradient rules (formulas and conventions in docs/autodiff.md, "Rules" and "Conventions and formulas").</summary>
 internal static partial class GradientRules
 {
     public static readonly IReadOnlyDictionary<string, Action<RuleContext>> All = new Dictionary<string, Action<RuleContext>>(StringComparer.Ordinal)
@@ -78,8 +78,8 @@ internal static partial class GradientRules
 
     /// <summary>
     /// Relu: dY where Y = Relu(X) &gt; 0 (the same set as X &gt; 0), else 0. Reading Y rather than X lets ORT fuse the
-    /// forward Conv with its Relu. CPU: dY Cast(Y &gt; 0) (a one-byte mask; in ORT's CPU profile of ResNet-20 Greater + Cast
-    /// take 20 ms per step where Ceil(Min(Y, 1)) took 44, Sign 67, and Where is slower still); CUDA: Where(Y &gt; 0, dY, 0).
+    /// forward Conv with its Relu. CPU: dY Cast(Y &gt; 0) (a one-byte mask, the cheapest form measured: see docs/autodiff.md,
+    /// "Rules", Relu); CUDA: Where(Y &gt; 0, dY, 0).
     /// A gradient that a MaxPool rule already masked for this Relu (<see cref="GradEmitter.ReluMaskedGradients"/>) passes through.
     /// </summary>
     private static void Relu(RuleContext c)
@@ -111,8 +111,8 @@ internal static partial class GradientRules
 
     /// <summary>
     /// Clip (min/max inputs, or attributes before opset 11): dY where min &lt;= X &lt;= max, else 0 (PyTorch clamp's
-    /// convention). That set is where X == Clip(X), so one Equal of input and output makes the mask (ReLU6 in an exported
-    /// MobileNet: GreaterOrEqual + LessOrEqual + And + Where took ~90 ms of a 640 ms CPU step), applied by
+    /// convention). That set is where X == Clip(X), so one Equal of input and output makes the mask (cheaper than two
+    /// compares, And and Where: see docs/autodiff.md, "Rules", Clip), applied by
     /// <see cref="Masked"/>. Degenerate bounds min &gt; max (Y = max everywhere) would pass dY where X == max exactly.
     /// Bounds that are trainable values get dY summed over the elements they clip: X &lt; min for min, X &gt; max for max
     /// (PyTorch's clamp with tensor bounds).

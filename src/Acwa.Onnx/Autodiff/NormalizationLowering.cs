@@ -15,7 +15,7 @@ namespace Acwa.Onnx.Autodiff;
 /// LayerNormalization over axis 2.</item>
 /// </list>
 /// </summary>
-public static class NormalizationLowering
+internal static class NormalizationLowering
 {
     /// <summary>Lowers every InstanceNormalization and GroupNormalization of <paramref name="b"/>'s graph in place; returns how many. New values' shapes go into <paramref name="shapes"/>.</summary>
     public static int Apply(GraphBuilder b, ShapeTable shapes, long opset)

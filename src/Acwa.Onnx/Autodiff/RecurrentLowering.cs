@@ -26,7 +26,7 @@ namespace Acwa.Onnx.Autodiff;
 /// the inference export keep ORT's fused kernels, except that an evaluation graph compiled for CUDA unrolls the nodes that
 /// ORT's CUDA provider hands to the CPU (<see cref="CudaRunsFused"/>: e.g. nn.RNN(nonlinearity='relu')).
 /// </summary>
-public static class RecurrentLowering
+internal static class RecurrentLowering
 {
     /// <summary>
     /// Unrolls every LSTM, GRU and RNN of <paramref name="b"/>'s graph in place (only those <paramref name="which"/>

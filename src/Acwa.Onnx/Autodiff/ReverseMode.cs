@@ -4,7 +4,7 @@ using Acwa.Onnx.Graphs.Proto;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>Reverse-mode differentiation of an ONNX graph into standard ONNX ops (rules in docs/autodiff.md).</summary>
-public static class ReverseMode
+internal static class ReverseMode
 {
     /// <summary>Op types with a gradient rule.</summary>
     public static IReadOnlyCollection<string> SupportedOps => GradientRules.All.Keys.Order(StringComparer.Ordinal).ToArray();

@@ -6,7 +6,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>Learns the static shape and element type of every value of a forward graph by running it.</summary>
-public static class ShapeProbe
+internal static class ShapeProbe
 {
     /// <summary>The two batch sizes the model is run at; a dim that differs between them becomes -1.</summary>
     internal static readonly long[] ProbeBatches = [2, 3];
@@ -74,7 +74,7 @@ public static class ShapeProbe
                 catch (OnnxRuntimeException e)
                 {
                     throw new ArgumentException($"the model does not run on input '{batchInput}' of shape {ShapeTable.Format(inputShapeWithBatchAsMinus1)} " +
-                        $"(N = {batch}); check the input shape (--input-shape, or the data's image size) against the model: {FirstLine(e.Message)}", e);
+                        $"(N = {batch}); check the input shape (ArtifactOptions.InputShape, or the data's image size) against the model: {FirstLine(e.Message)}", e);
                 }
                 using var results = ran;
                 var rec = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);

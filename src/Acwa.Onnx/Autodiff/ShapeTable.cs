@@ -7,7 +7,7 @@ namespace Acwa.Onnx.Autodiff;
 /// size; every other dimension is fixed. Built by <see cref="ShapeProbe.Infer"/>; the rewrites and the gradient
 /// rules add the values they create.
 /// </summary>
-public sealed class ShapeTable
+internal sealed class ShapeTable
 {
     private readonly Dictionary<string, long[]> _dims = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ElementType> _types = new(StringComparer.Ordinal);

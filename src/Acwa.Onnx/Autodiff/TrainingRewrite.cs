@@ -4,7 +4,7 @@ using Acwa.Onnx.Graphs.Proto;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>Turns a forward graph into its training form: BatchNormalization on batch statistics, Dropout in training mode.</summary>
-public static class TrainingRewrite
+internal static class TrainingRewrite
 {
     /// <summary>doc_string that marks a BatchNormalization node whose mean/var inputs are the batch statistics (training form).</summary>
     public const string BatchNormMarker = "acwa.autodiff:batchnorm-training";

@@ -3,7 +3,7 @@ using Acwa.Onnx.Graphs;
 namespace Acwa.Onnx.Autodiff;
 
 /// <summary>Choices for <see cref="TrainingRewrite"/>.</summary>
-public sealed record TrainingRewriteOptions
+internal sealed record TrainingRewriteOptions
 {
     /// <summary>
     /// When true (default, PyTorch parity), running_var is updated with the unbiased batch variance var * M / (M - 1),

@@ -17,4 +17,10 @@ public enum DatasetKind
 
     /// <summary>A folder of images with one subfolder per class (<c>folder:DIR</c>; see <see cref="ImageFolderReader"/>).</summary>
     ImageFolder,
+
+    /// <summary>
+    /// Samples in .npy files (<c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>): uint8 images, float features or sequences, or
+    /// int64 token ids (<see cref="NpyData"/>). Not loaded by <see cref="DatasetSpec.Load"/>, which gives images only.
+    /// </summary>
+    Npy,
 }

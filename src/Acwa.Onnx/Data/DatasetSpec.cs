@@ -4,19 +4,23 @@ namespace Acwa.Onnx.Data;
 /// A dataset named on the command line:
 /// <list type="bullet">
 /// <item><c>fashion-mnist</c> or <c>fashion-mnist:DIR</c>: the Debian package's IDX files (default folder
-/// <see cref="FashionMnist.DefaultDirectory"/>).</item>
+/// <see cref="FashionMnist.DefaultDirectory"/>); <c>fashion-mnist</c> without a folder falls back to the embedded subset
+/// (<see cref="FashionMnist.LoadEmbedded"/>) when the package is not installed, and says so in <see cref="DatasetPair.Origin"/>
+/// and <see cref="DatasetPair.Notice"/>.</item>
 /// <item><c>cifar10:DIR</c>: CIFAR-10 binary batches in DIR or DIR/cifar-10-batches-bin.</item>
 /// <item><c>isic2018:DIR</c>: ISIC-2018 task 3 ground-truth CSV and JPEG folder (layout in <see cref="Isic2018Reader.ResolveTraining"/>).</item>
 /// <item><c>folder:DIR</c>: images in one subfolder per class, optionally under train/ and test/ (<see cref="ImageFolderReader"/>).</item>
 /// <item><c>idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]</c>: any IDX files (raw or gzip); classes are
 /// <c>0 .. max label</c> over all label files, named by their numbers.</item>
+/// <item><c>npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]</c>: samples and integer labels in .npy files (<see cref="DatasetKind.Npy"/>;
+/// read with <see cref="NpyData"/>).</item>
 /// </list>
 /// When a source has no test set (<c>idx</c> with two files, ISIC-2018 without the official test files) the test set is a
 /// stratified split of <see cref="TestSplitFraction"/> of the training data with the fixed seed <see cref="TestSplitSeed"/>,
 /// so every run (whatever its own seed) tests on the same images.
 /// </summary>
 /// <param name="Kind">Dataset family.</param>
-/// <param name="Paths">The folder (fashion-mnist, cifar10, isic2018; empty for the default Fashion-MNIST folder) or the 2 or 4 IDX files.</param>
+/// <param name="Paths">The folder (fashion-mnist, cifar10, isic2018; empty for the default Fashion-MNIST folder) or the 2 or 4 IDX or .npy files.</param>
 public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
 {
     /// <summary>Fraction of the training data carved out as test set when the source has none.</summary>
@@ -32,7 +36,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     public static (T Train, T Test) CarveTest<T>(T data) where T : ILabeledDataset<T> =>
         StratifiedSplit.Split(data, TestSplitFraction, TestSplitSeed, "test");
 
-    private const string Forms = "expected fashion-mnist[:DIR], cifar10:DIR, isic2018:DIR, folder:DIR (one subfolder per class) or idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]";
+    private const string Forms = "expected fashion-mnist[:DIR], cifar10:DIR, isic2018:DIR, folder:DIR (one subfolder per class) idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS] or npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy]";
 
     /// <summary>Parses a spec; the kind is case-insensitive, everything after the first ':' is the argument.</summary>
     /// <exception cref="FormatException">Unknown kind or missing/extra arguments; the message shows the accepted forms.</exception>
@@ -59,6 +63,11 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
                 if (files.Length is not (2 or 4) || files.Any(f => f.Length == 0))
                     throw new FormatException($"dataset '{spec}': idx needs 2 or 4 comma-separated files, got {files.Length} ({Forms})");
                 return new DatasetSpec(DatasetKind.Idx, files);
+            case "npy":
+                var arrays = arg?.Split(',', StringSplitOptions.TrimEntries) ?? [];
+                if (arrays.Length is not (2 or 4) || arrays.Any(f => f.Length == 0))
+                    throw new FormatException($"dataset '{spec}': expected npy:X.npy,Y.npy or npy:X.npy,Y.npy,XTEST.npy,YTEST.npy (got {arrays.Length} files)");
+                return new DatasetSpec(DatasetKind.Npy, arrays);
             default:
                 throw new FormatException($"unknown dataset '{spec}' ({Forms})");
         }
@@ -74,15 +83,15 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
     /// <param name="cacheDirectory">ISIC-2018 and image folders: where to keep the decode cache (default: next to the data).</param>
     /// <param name="grey">ISIC-2018 and image folders: convert the decoded RGB images to one grey channel
     /// (<see cref="ImageDataset.ToGrey"/>), for models that take <c>[N, 1, H, W]</c>.</param>
+    /// <exception cref="NotSupportedException">An <see cref="DatasetKind.Npy"/> spec (its samples need not be images; read them with <see cref="NpyData"/>).</exception>
     public DatasetPair Load(int imageSize = Isic2018Reader.DefaultSize, string? cacheDirectory = null, bool grey = false)
     {
         switch (Kind)
         {
+            case DatasetKind.Npy:
+                throw new NotSupportedException($"dataset '{this}': .npy samples are read with NpyData, not as an image dataset pair");
             case DatasetKind.FashionMnist:
-            {
-                var dir = Paths.Count > 0 ? Paths[0] : null;
-                return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
-            }
+                return LoadFashionMnist(FashionMnist.DefaultDirectory);
             case DatasetKind.Cifar10:
                 return new DatasetPair(Cifar10Reader.LoadTrain(Paths[0]), Cifar10Reader.LoadTest(Paths[0]), Normalization.Cifar10, Augmentation.PadCropFlip);
             case DatasetKind.Isic2018:
@@ -124,6 +133,27 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
         }
     }
 
+    /// <summary>
+    /// Where <see cref="Load"/> reads from, looked up now: <see cref="DatasetOrigin.EmbeddedSubset"/> for <c>fashion-mnist</c>
+    /// without a folder when the full set is not installed in <see cref="FashionMnist.DefaultDirectory"/>, else
+    /// <see cref="DatasetOrigin.Files"/> (a folder given explicitly is never replaced: a missing one is an error).
+    /// </summary>
+    public DatasetOrigin ResolveOrigin() => ResolveOrigin(FashionMnist.DefaultDirectory);
+
+    /// <summary><see cref="ResolveOrigin()"/> with the full set looked for in <paramref name="installedDirectory"/> (tests).</summary>
+    internal DatasetOrigin ResolveOrigin(string installedDirectory) =>
+        Kind == DatasetKind.FashionMnist && Paths.Count == 0 && !FashionMnist.IsAvailable(installedDirectory) ? DatasetOrigin.EmbeddedSubset : DatasetOrigin.Files;
+
+    /// <summary>Fashion-MNIST from the folder given, else from <paramref name="installedDirectory"/> when the full set is there, else the embedded subset.</summary>
+    internal DatasetPair LoadFashionMnist(string installedDirectory)
+    {
+        if (ResolveOrigin(installedDirectory) == DatasetOrigin.EmbeddedSubset)
+            return new DatasetPair(FashionMnist.LoadEmbedded(true), FashionMnist.LoadEmbedded(false), Normalization.FashionMnist, Augmentation.None)
+                { Origin = DatasetOrigin.EmbeddedSubset, Notice = FashionMnist.EmbeddedNotice };
+        var dir = Paths.Count > 0 ? Paths[0] : installedDirectory;
+        return new DatasetPair(FashionMnist.Load(true, dir), FashionMnist.Load(false, dir), Normalization.FashionMnist, Augmentation.None);
+    }
+
     /// <inheritdoc/>
     public override string ToString() => Kind switch
     {
@@ -131,6 +161,7 @@ public sealed record DatasetSpec(DatasetKind Kind, IReadOnlyList<string> Paths)
         DatasetKind.Cifar10 => $"cifar10:{Paths[0]}",
         DatasetKind.Isic2018 => $"isic2018:{Paths[0]}",
         DatasetKind.ImageFolder => $"folder:{Paths[0]}",
+        DatasetKind.Npy => $"npy:{string.Join(",", Paths)}",
         _ => $"idx:{string.Join(",", Paths)}",
     };
 

@@ -26,13 +26,18 @@ public static class IdxReader
     public static (byte[] Pixels, int Count, int Height, int Width) ReadImages(string path)
     {
         using var stream = Open(path);
-        var dims = ReadHeader(stream, path, ImagesMagic, "idx3 images");
-        int n = dims[0], h = dims[1], w = dims[2];
-        if (h <= 0 || w <= 0) throw new InvalidDataException($"'{path}': image size {h}x{w} is not positive");
-        long total = (long)n * h * w;
-        if (total > Array.MaxLength) throw new InvalidDataException($"'{path}': {n} images of {h}x{w} do not fit in one array");
-        var pixels = ReadRecords(stream, path, n, h * w, "image");
-        return (pixels, n, h, w);
+        return ReadImagesCore(stream, path);
+    }
+
+    /// <summary>
+    /// Reads idx3 images from <paramref name="stream"/> (raw or gzip, from its current position to its end; left open),
+    /// e.g. an embedded resource. <paramref name="name"/> stands for the file in error messages.
+    /// </summary>
+    /// <exception cref="InvalidDataException">As <see cref="ReadImages(string)"/>.</exception>
+    public static (byte[] Pixels, int Count, int Height, int Width) ReadImages(Stream stream, string name)
+    {
+        using var s = Decompressed(stream, name);
+        return ReadImagesCore(s, name);
     }
 
     /// <summary>Reads an idx1 label file: one byte per record.</summary>
@@ -41,8 +46,15 @@ public static class IdxReader
     public static byte[] ReadLabels(string path)
     {
         using var stream = Open(path);
-        var dims = ReadHeader(stream, path, LabelsMagic, "idx1 labels");
-        return ReadRecords(stream, path, dims[0], 1, "label");
+        return ReadLabelsCore(stream, path);
+    }
+
+    /// <summary>Reads idx1 labels from <paramref name="stream"/> (raw or gzip, to its end; left open); <paramref name="name"/> names it in errors.</summary>
+    /// <exception cref="InvalidDataException">As <see cref="ReadLabels(string)"/>.</exception>
+    public static byte[] ReadLabels(Stream stream, string name)
+    {
+        using var s = Decompressed(stream, name);
+        return ReadLabelsCore(s, name);
     }
 
     /// <summary>
@@ -50,10 +62,17 @@ public static class IdxReader
     /// label is below the number of <paramref name="classNames"/>.
     /// </summary>
     /// <exception cref="InvalidDataException">Any format error, a count mismatch, or a label out of range (names file and record).</exception>
-    public static ImageDataset Load(string imagesPath, string labelsPath, IReadOnlyList<string> classNames)
+    public static ImageDataset Load(string imagesPath, string labelsPath, IReadOnlyList<string> classNames) =>
+        Combine(ReadImages(imagesPath), imagesPath, ReadLabels(labelsPath), labelsPath, classNames);
+
+    /// <summary>As <see cref="Load(string, string, IReadOnlyList{string})"/>, from two streams (left open) named <paramref name="imagesName"/> and <paramref name="labelsName"/> in errors.</summary>
+    public static ImageDataset Load(Stream images, string imagesName, Stream labels, string labelsName, IReadOnlyList<string> classNames) =>
+        Combine(ReadImages(images, imagesName), imagesName, ReadLabels(labels, labelsName), labelsName, classNames);
+
+    private static ImageDataset Combine((byte[] Pixels, int Count, int Height, int Width) images, string imagesPath, byte[] raw, string labelsPath,
+        IReadOnlyList<string> classNames)
     {
-        var (pixels, n, h, w) = ReadImages(imagesPath);
-        var raw = ReadLabels(labelsPath);
+        var (pixels, n, h, w) = images;
         if (raw.Length != n)
             throw new InvalidDataException($"'{labelsPath}' holds {raw.Length} labels but '{imagesPath}' holds {n} images");
         var labels = new int[n];
@@ -66,6 +85,23 @@ public static class IdxReader
         return new ImageDataset(pixels, labels, 1, h, w, classNames, $"IDX {Path.GetFileName(imagesPath)} + {Path.GetFileName(labelsPath)}");
     }
 
+    private static (byte[] Pixels, int Count, int Height, int Width) ReadImagesCore(Stream stream, string path)
+    {
+        var dims = ReadHeader(stream, path, ImagesMagic, "idx3 images");
+        int n = dims[0], h = dims[1], w = dims[2];
+        if (h <= 0 || w <= 0) throw new InvalidDataException($"'{path}': image size {h}x{w} is not positive");
+        long total = (long)n * h * w;
+        if (total > Array.MaxLength) throw new InvalidDataException($"'{path}': {n} images of {h}x{w} do not fit in one array");
+        var pixels = ReadRecords(stream, path, n, h * w, "image");
+        return (pixels, n, h, w);
+    }
+
+    private static byte[] ReadLabelsCore(Stream stream, string path)
+    {
+        var dims = ReadHeader(stream, path, LabelsMagic, "idx1 labels");
+        return ReadRecords(stream, path, dims[0], 1, "label");
+    }
+
     /// <summary>Opens a file, transparently decompressing it when it starts with the gzip magic.</summary>
     internal static Stream Open(string path)
     {
@@ -74,9 +110,52 @@ public static class IdxReader
         Span<byte> magic = stackalloc byte[2];
         int got = fs.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
         fs.Position = 0;
-        if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+        if (got == 2 && IsGzip(magic))
             return new BufferedStream(new GZipStream(fs, CompressionMode.Decompress), 1 << 16);
         return fs;
+    }
+
+    /// <summary>
+    /// A stream to read <paramref name="stream"/>'s IDX bytes from, decompressing gzip; disposing it leaves
+    /// <paramref name="stream"/> open. A stream that cannot seek is copied to memory first, to look at its first bytes.
+    /// </summary>
+    private static Stream Decompressed(Stream stream, string name)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(name);
+        Stream s = stream;
+        if (!s.CanSeek)
+        {
+            var copy = new MemoryStream();
+            s.CopyTo(copy);
+            copy.Position = 0;
+            s = copy;
+        }
+        long start = s.Position;
+        Span<byte> magic = stackalloc byte[2];
+        int got = s.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+        s.Position = start;
+        if (got == 2 && IsGzip(magic))
+            return new BufferedStream(new GZipStream(s, CompressionMode.Decompress, leaveOpen: ReferenceEquals(s, stream)), 1 << 16);
+        return ReferenceEquals(s, stream) ? new LeaveOpen(s) : s;
+    }
+
+    private static bool IsGzip(ReadOnlySpan<byte> magic) => magic[0] == 0x1f && magic[1] == 0x8b;
+
+    /// <summary>Reads through to a caller's stream without closing it.</summary>
+    private sealed class LeaveOpen(Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => inner.CanSeek;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override void Flush() { }
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private static int[] ReadHeader(Stream s, string path, uint expectedMagic, string what)

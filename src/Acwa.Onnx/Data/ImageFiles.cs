@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using SkiaSharp;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Data;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Data;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Data;
 

@@ -5,7 +5,7 @@ namespace Acwa.Onnx.Data;
 /// exposed by <see cref="State"/>, so a checkpoint can save it and a resumed run continues bit-identically.
 /// Not thread-safe; not for cryptography.
 /// </summary>
-public sealed class Xoshiro256StarStar
+internal sealed class Xoshiro256StarStar
 {
     private ulong _s0, _s1, _s2, _s3;
 

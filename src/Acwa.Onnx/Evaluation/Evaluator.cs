@@ -12,10 +12,13 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 namespace Acwa.Onnx.Evaluation;
 
 /// <summary>
-/// Runs an ONNX classifier (image input fp32 [N, C, H, W] or [N, C*H*W], logits output fp32 [N, classes]) over a
-/// dataset and accumulates the confusion matrix, with the host and the model working at the same time:
+/// Runs an ONNX classifier over a dataset and accumulates the confusion matrix. The classifier has one fed input, which
+/// may be images (fp32 [N, C, H, W] or [N, C*H*W], normalised from bytes or given as floats), other fp32 samples
+/// (features [N, F], sequences [N, T, F], signals [N, C, L]) or int64 token ids ([N, T]), and a logits output fp32
+/// [N, classes] (docs/eval.md). The host and the model work at the same time:
 /// <list type="bullet">
-/// <item>a background task normalises batch k+1 into one of two reused, pinned input buffers while batch k runs;</item>
+/// <item>a background task prepares batch k+1 (normalising image bytes, or copying samples) into one of two reused,
+/// pinned input buffers while batch k runs;</item>
 /// <item>inputs and outputs are bound once per buffer through <see cref="OrtIoBinding"/> to preallocated OrtValues (no
 /// per-batch tensor allocation; the short last batch has its own pair);</item>
 /// <item>by default the graph gets an extra <c>ArgMax</c> output (<see cref="ClassifierGraphs.WithArgMaxOutput"/>) so only
@@ -23,8 +26,8 @@ namespace Acwa.Onnx.Evaluation;
 /// <see cref="ConfusionMatrix"/> take the argmax;</item>
 /// <item>on CPU the provider uses one intra-op thread per core unless told otherwise.</item>
 /// </list>
-/// One evaluator owns one session; <see cref="Evaluate(ImageDataset, Normalization?, CancellationToken)"/> may be called
-/// many times but not concurrently.
+/// One evaluator owns one session; the <c>Evaluate</c> overloads (an <see cref="ImageDataset"/>, preprocessed float images,
+/// float samples, token ids, a <see cref="SampleDataset"/>) may be called many times but not concurrently.
 /// </summary>
 public sealed class Evaluator : IDisposable
 {
@@ -70,7 +73,7 @@ public sealed class Evaluator : IDisposable
 
         var fed = ClassifierGraphs.FedInputs(g);
         InputName = Options.Input ?? Metadata.Input ?? (fed.Count == 1 ? fed[0].Name
-            : throw new InvalidDataException($"{source} has {fed.Count} inputs ({string.Join(", ", fed.Select(i => i.Name))}); name the image input (--input or metadata '{ClassifierMetadata.InputKey}')"));
+            : throw new InvalidDataException($"{source} has {fed.Count} inputs ({string.Join(", ", fed.Select(i => i.Name))}); name the input (EvaluatorOptions.Input or metadata '{ClassifierMetadata.InputKey}')"));
         var input = fed.FirstOrDefault(i => i.Name == InputName)
             ?? throw new InvalidDataException($"{source} has no input '{InputName}' (inputs: {string.Join(", ", fed.Select(i => i.Name))})");
         if (fed.Count > 1) throw new InvalidDataException($"{source} needs inputs besides '{InputName}' ({string.Join(", ", fed.Where(i => i.Name != InputName).Select(i => i.Name))}); an evaluator feeds only the images");

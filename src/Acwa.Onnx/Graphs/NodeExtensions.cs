@@ -3,7 +3,7 @@ using Acwa.Onnx.Graphs.Proto;
 namespace Acwa.Onnx.Graphs;
 
 /// <summary>Attribute look-ups on <see cref="NodeProto"/> with ONNX defaults.</summary>
-public static class NodeExtensions
+internal static class NodeExtensions
 {
     /// <summary>The attribute called <paramref name="name"/>, or null.</summary>
     public static AttributeProto? FindAttribute(this NodeProto node, string name)

@@ -1,5 +1,6 @@
 using Acwa.Onnx.Graphs.Proto;
 using Google.Protobuf;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Graphs;
 

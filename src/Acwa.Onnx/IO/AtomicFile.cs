@@ -1,4 +1,4 @@
-namespace Acwa.Onnx;
+namespace Acwa.Onnx.IO;
 
 /// <summary>Writes files so that a reader never sees a partial file: temp file in the same folder, fsync, rename.</summary>
 public static class AtomicFile

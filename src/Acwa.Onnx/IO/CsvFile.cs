@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Acwa.Onnx;
+namespace Acwa.Onnx.IO;
 
 /// <summary>
 /// Minimal CSV reading for metrics inputs: one column of integers (labels / predictions) or rows of floats (logits).

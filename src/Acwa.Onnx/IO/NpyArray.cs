@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Acwa.Onnx;
+namespace Acwa.Onnx.IO;
 
 /// <summary>An array read from a <c>.npy</c> file: element type, C-order shape and the raw little-endian data.</summary>
 public sealed class NpyArray

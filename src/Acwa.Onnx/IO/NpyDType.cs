@@ -1,4 +1,4 @@
-namespace Acwa.Onnx;
+namespace Acwa.Onnx.IO;
 
 /// <summary>Element types supported by <see cref="NpyFile"/> (little-endian, as numpy writes them on x86/ARM).</summary>
 public enum NpyDType

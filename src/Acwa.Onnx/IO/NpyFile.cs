@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Acwa.Onnx;
+namespace Acwa.Onnx.IO;
 
 /// <summary>
 /// Reads and writes numpy <c>.npy</c> files: format versions 1.0, 2.0 and 3.0 headers, dtypes <c>&lt;i4 &lt;i8 &lt;f4 &lt;f8 |u1 |b1</c>,

@@ -1,7 +1,7 @@
 namespace Acwa.Onnx.Models;
 
 /// <summary>Value names shared by the built-in model graphs.</summary>
-public static class ModelNames
+internal static class ModelNames
 {
     /// <summary>The image batch input, fp32 [N, C, H, W].</summary>
     public const string Input = "x";

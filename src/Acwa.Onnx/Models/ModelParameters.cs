@@ -4,7 +4,7 @@ using Acwa.Onnx.Graphs.Proto;
 namespace Acwa.Onnx.Models;
 
 /// <summary>Finds, counts and replaces the parameters (fp32 initializers) of a forward model.</summary>
-public static class ModelParameters
+internal static class ModelParameters
 {
     /// <summary>
     /// Names of the batch-norm buffers: initializers used as the running mean or variance (inputs 3 and 4) of a

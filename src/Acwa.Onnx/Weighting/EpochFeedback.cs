@@ -36,21 +36,24 @@ public sealed record EpochFeedback(
     /// <param name="report">Metrics of the feedback split.</param>
     /// <param name="trainCounts">Training samples per class (copied).</param>
     /// <param name="source">Which split the report comes from; validation unless stated otherwise.</param>
-    /// <exception cref="ArgumentException">The report and <paramref name="trainCounts"/> disagree on the number of classes.</exception>
+    /// <exception cref="ArgumentException">The report and <paramref name="trainCounts"/> disagree on the number of classes, a
+    /// count is negative, or the epoch is outside [0, totalEpochs) (<see cref="Validate"/>).</exception>
     public static EpochFeedback FromReport(int epoch, int totalEpochs, ClassificationReport report, ReadOnlySpan<long> trainCounts,
         FeedbackSource source = FeedbackSource.Validation)
     {
         ArgumentNullException.ThrowIfNull(report);
         var classes = report.Classes;
         if (classes.Count != trainCounts.Length)
-            throw new ArgumentException($"The report has {classes.Count} classes but trainCounts has {trainCounts.Length}.", nameof(trainCounts));
-        return new EpochFeedback(epoch, totalEpochs,
+            throw new ArgumentException($"trainCounts has {trainCounts.Length} entries but the report has {classes.Count} classes", nameof(trainCounts));
+        var feedback = new EpochFeedback(epoch, totalEpochs,
             classes.Select(m => m.F1).ToArray(),
             classes.Select(m => m.Precision).ToArray(),
             classes.Select(m => m.Recall).ToArray(),
             classes.Select(m => m.Support).ToArray(),
             trainCounts.ToArray(),
             source);
+        feedback.Validate(classes.Count);
+        return feedback;
     }
 
     /// <summary>Number of classes, from <see cref="F1"/>'s length.</summary>

@@ -2,6 +2,7 @@ using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using static Acwa.Onnx.Tests.Autodiff.GradCheck;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 
@@ -68,7 +69,7 @@ public class AttributeCoverageGradTests
             ConvGeometryCase(x, w, strides, dilations, pads, group, autoPad, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.ConvOverTransposed });
             ConvGeometryCase(x, w, strides, dilations, pads, group, autoPad, new GradientOptions { ConvWeightGrad = ConvWeightGradMethod.PerTapGemm });
         }
-        ConvGeometryCase(x, w, strides, dilations, pads, group, autoPad, new GradientOptions { Device = "cuda" });
+        ConvGeometryCase(x, w, strides, dilations, pads, group, autoPad, new GradientOptions { Device = Device.Cuda() });
     }
 
     [Fact]
@@ -112,7 +113,7 @@ public class AttributeCoverageGradTests
         var attrs = new List<AttributeProto> { Attr.Ints("kernel_shape", k), Attr.Ints("strides", s), Attr.Ints("dilations", d), Attr.Int("ceil_mode", ceil) };
         if (pads is not null) attrs.Add(Attr.Ints("pads", pads));
         if (autoPad != "NOTSET") attrs.Add(Attr.String("auto_pad", autoPad));
-        foreach (var options in new[] { new GradientOptions(), new GradientOptions { MaxPoolGrad = MaxPoolGradMethod.IndicesScatter }, new GradientOptions { Device = "cuda" } })
+        foreach (var options in new[] { new GradientOptions(), new GradientOptions { MaxPoolGrad = MaxPoolGradMethod.IndicesScatter }, new GradientOptions { Device = Device.Cuda() } })
             Check(F, [new("x", [2, 3, 7, 7])], g => g.Op("MaxPool", ["x"], attrs.ToArray()), options: options, step: 1e-3, samples: 30);
     }
 
@@ -270,7 +271,7 @@ public class AttributeCoverageGradTests
                 if (axes is not null) inputs.Add(g.ConstInt64("ax", axes));
                 if (steps is not null) inputs.Add(g.ConstInt64("sp", steps));
                 return Anchored(g, g.Op("Slice", inputs));
-            }, options: new GradientOptions { Device = device });
+            }, options: new GradientOptions { Device = Device.Parse(device) });
     }
 
     [Fact]
@@ -351,7 +352,7 @@ public class AttributeCoverageGradTests
     [InlineData("ReduceMin")]
     public void ReductionAxesForms(string op)
     {
-        foreach (var device in new[] { "cpu", "cuda" }) ReductionAxesFormsOn(op, new GradientOptions { Device = device });
+        foreach (var device in new[] { "cpu", "cuda" }) ReductionAxesFormsOn(op, new GradientOptions { Device = Device.Parse(device) });
     }
 
     private static void ReductionAxesFormsOn(string op, GradientOptions o)
@@ -501,7 +502,7 @@ public class AttributeCoverageGradTests
     [Fact]
     public void ClipWithTrainableBounds()
     {
-        foreach (var device in new[] { "cpu", "cuda" }) ClipWithTrainableBoundsOn(new GradientOptions { Device = device });
+        foreach (var device in new[] { "cpu", "cuda" }) ClipWithTrainableBoundsOn(new GradientOptions { Device = Device.Parse(device) });
     }
 
     private static void ClipWithTrainableBoundsOn(GradientOptions options)

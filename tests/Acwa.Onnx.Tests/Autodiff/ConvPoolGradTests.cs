@@ -1,6 +1,7 @@
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using static Acwa.Onnx.Tests.Autodiff.GradCheck;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 
@@ -82,7 +83,7 @@ public class ConvPoolGradTests
     {
         var r = Check(F, [new("x", [2, 4, 7, 6]), new("w", [4, 1, k, k])],
             g => g.Op("Conv", ["x", "w"], Attr.Ints("pads", pad, pad, pad, pad), Attr.Ints("strides", stride, stride), Attr.Int("group", 4)),
-            options: new GradientOptions { Device = cpu ? "cpu" : "cuda" }, samples: 8);
+            options: new GradientOptions { Device = cpu ? Device.Cpu : Device.Cuda() }, samples: 8);
         int convs = r.GradModel.Graph.Node.Count(n => n.OpType is "Conv" or "ConvTranspose");
         Assert.Equal(cpu ? 1 : 2, convs); // the forward only, or forward + ConvTranspose (dX; dW is SlicedPatchesMatMul)
         Assert.Equal(cpu, r.GradModel.Graph.Initializer.Any(t => t.Name.StartsWith("ad_dw_taps", StringComparison.Ordinal)));
@@ -144,7 +145,7 @@ public class ConvPoolGradTests
         Assert.Equal(!unpool, r.GradModel.Graph.Node.Any(n => n.OpType == "ScatterElements"));
         var cuda = Check(F, [new("x", [2, 3, h, w])],
             g => g.Op("MaxPool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", s, s), Attr.Ints("pads", pad, pad, pad, pad)),
-            options: new GradientOptions { Device = "cuda" }, step: 1e-3, tolerance: 1e-2, samples: 10);
+            options: new GradientOptions { Device = Device.Cuda() }, step: 1e-3, tolerance: 1e-2, samples: 10);
         Assert.DoesNotContain(cuda.GradModel.Graph.Node, n => n.OpType == "MaxUnpool");
     }
 
@@ -211,7 +212,7 @@ public class ConvPoolGradTests
     public void AveragePoolCeilModeWindowsPastTheEnd(long k, long stride, long pad, long includePad, long h, long w)
     {
         foreach (var options in new[] { new GradientOptions { ConvInputGrad = ConvInputGradMethod.FlippedConv },
-                     new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose }, new GradientOptions { Device = "cuda" } })
+                     new GradientOptions { ConvInputGrad = ConvInputGradMethod.ConvTranspose }, new GradientOptions { Device = Device.Cuda() } })
             Check(F, [new("x", [2, 3, h, w])],
                 g => g.Op("AveragePool", ["x"], Attr.Ints("kernel_shape", k, k), Attr.Ints("strides", stride, stride),
                     Attr.Ints("pads", pad, pad, pad, pad), Attr.Int("count_include_pad", includePad), Attr.Int("ceil_mode", 1)),
@@ -236,7 +237,7 @@ public class ConvPoolGradTests
         // Larger maps keep Expand (spans long enough for ORT's copy loop), and so do CUDA graphs (not measured there).
         var big = Check(F, [new("x", [2, 3, 9, 8])], g => g.Op("GlobalAveragePool", ["x"]));
         Assert.Contains(big.GradModel.Graph.Node, n => n.OpType == "Expand");
-        var cuda = Check(F, [new("x", [2, 3, 2, 3])], g => g.Op("GlobalAveragePool", ["x"]), options: new GradientOptions { Device = "cuda" });
+        var cuda = Check(F, [new("x", [2, 3, 2, 3])], g => g.Op("GlobalAveragePool", ["x"]), options: new GradientOptions { Device = Device.Cuda() });
         Assert.Contains(cuda.GradModel.Graph.Node, n => n.OpType == "Expand");
     }
 

@@ -1,8 +1,9 @@
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 
@@ -89,7 +90,7 @@ public class DepthwiseLoweringTests
     {
         // The exported MobileNet fixture's depthwise conv (8x8 map): lowered in the CPU training and eval graphs (its
         // gradients then come from the MatMul rules; TorchTrainingStepTests checks them against PyTorch), kept for CUDA.
-        var forward = Graphs.Import.OpsetUpgrade.ToOpset18(OnnxModel.Load(Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx")));
+        var forward = Acwa.Onnx.Graphs.Import.OpsetUpgrade.ToOpset18(OnnxModel.Load(Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx")));
         // (Other grouped Convs are gradient pieces, e.g. the im2col of conv1's weight gradient.)
         static bool Grouped(ModelProto m) => m.Graph.Node.Any(n => n.OpType == "Conv" && n.Input[1] == "dw.weight");
         Assert.True(Grouped(forward));
@@ -99,7 +100,7 @@ public class DepthwiseLoweringTests
         Assert.True(Grouped(cpu.InferenceModel)); // the export keeps the model's own ops
         var off = TrainingArtifacts.Compile(forward, new ArtifactOptions { Gradients = new GradientOptions { DenseDepthwiseMaxPairs = 0 } }, exposeGradients: false);
         Assert.True(Grouped(off.TrainingModel));
-        var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = "cuda" }, exposeGradients: false);
+        var cuda = TrainingArtifacts.Compile(forward, new ArtifactOptions { Device = Device.Cuda() }, exposeGradients: false);
         Assert.True(Grouped(cuda.TrainingModel));
         var frozen = TrainingArtifacts.Compile(forward, new ArtifactOptions { Frozen = ["dw.weight"] }, exposeGradients: false);
         Assert.True(Grouped(frozen.TrainingModel)); // frozen weights: ORT's constant-weight kernels are faster

@@ -1,7 +1,7 @@
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 

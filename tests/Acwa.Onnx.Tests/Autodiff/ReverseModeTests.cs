@@ -1,6 +1,7 @@
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using static Acwa.Onnx.Tests.Autodiff.GradCheck;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Autodiff;
 
@@ -92,7 +93,7 @@ public class ReverseModeTests
         // clamp's backward: dY where min <= x <= max, so x exactly at a bound gets dY; outside gets 0.
         double[] x = [-0.5, 0.5, 0.7, -0.9, 0.0, 0.49];
         var g = GradAt(D, [new("x", [1, 6])], [x], b => b.Op("Clip", ["x", b.Initializer(Tensors.Double("lo", [], [-0.5])), b.Initializer(Tensors.Double("hi", [], [0.5]))]),
-            new GradientOptions { Device = device });
+            new GradientOptions { Device = Device.Parse(device) });
         var full = GradAt(D, [new("x", [1, 6])], [x], b => b.Op("Identity", ["x"]), new GradientOptions());
         double[] inside = [1, 1, 0, 0, 1, 1];
         for (int i = 0; i < x.Length; i++) Assert.Equal(full[0][i] * inside[i], g[0][i], 12);

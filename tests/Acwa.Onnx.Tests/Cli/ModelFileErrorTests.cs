@@ -2,8 +2,9 @@ using Acwa.Cli.Commands;
 using Acwa.Cli.Training;
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -14,7 +15,7 @@ public sealed class ModelFileErrorTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Save(string name, Action<Graphs.Proto.ModelProto> edit)
+    private string Save(string name, Action<Acwa.Onnx.Graphs.Proto.ModelProto> edit)
     {
         var model = TestModels.Mlp([4, 3], 1);
         edit(model);
@@ -36,7 +37,7 @@ public sealed class ModelFileErrorTests : IDisposable
         var noGrad = Save("no-grad.onnx", m =>
         {
             var add = m.Graph.Node.Single(n => n.OpType == "Add");
-            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Atan", Input = { add.Output[0] }, Output = { "atan_out" } });
+            m.Graph.Node.Add(new Acwa.Onnx.Graphs.Proto.NodeProto { OpType = "Atan", Input = { add.Output[0] }, Output = { "atan_out" } });
             m.Graph.Output[0].Name = "atan_out";
         });
         err = new StringWriter();
@@ -69,7 +70,7 @@ public sealed class ModelFileErrorTests : IDisposable
         var path = _dir.File("sin.onnx");
         OnnxModel.Save(OnnxModel.Create(b.Graph), path);
         var err = new StringWriter();
-        var o = new TrainRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = path, Epochs = 1, OutDir = _dir.File("run"), Quiet = true, Threads = 1 };
+        var o = new TrainingRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = path, Epochs = 1, OutDir = _dir.File("run"), Threads = 1 };
         Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
         Assert.Contains(path, err.ToString());
         Assert.Contains("'Atan'", err.ToString());
@@ -81,7 +82,7 @@ public sealed class ModelFileErrorTests : IDisposable
         // A second output (here the logits through Relu) is ignored: the first output is trained. Say so.
         var path = Save("two-outputs.onnx", m =>
         {
-            m.Graph.Node.Add(new Graphs.Proto.NodeProto { OpType = "Relu", Input = { m.Graph.Output[0].Name }, Output = { "features" } });
+            m.Graph.Node.Add(new Acwa.Onnx.Graphs.Proto.NodeProto { OpType = "Relu", Input = { m.Graph.Output[0].Name }, Output = { "features" } });
             m.Graph.Output.Add(GraphBuilder.ValueInfo("features", ElementType.Float, null, 3));
         });
         var output = new StringWriter();

@@ -1,6 +1,9 @@
 using Acwa.Cli.Commands;
 using Acwa.Cli.Training;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -45,13 +48,13 @@ public sealed class OutputPathAndResumeErrorTests : IDisposable
     public void ResumeWithAnotherLossIsRefusedAndConfigIsKept()
     {
         var outDir = _dir.File("run");
-        var o = new TrainRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = "mlp", Epochs = 1, Batch = 64, OutDir = outDir, Quiet = true, Threads = 1 };
+        var o = new TrainingRunOptions { Dataset = LearnableIdxDataset.Write(_dir), Model = "mlp", Epochs = 1, Batch = 64, OutDir = outDir, Threads = 1 };
         TrainRun.Run(o, new StringWriter());
         var config = File.ReadAllText(Path.Combine(outDir, "config.json"));
         var checkpoint = File.ReadAllBytes(Path.Combine(outDir, "checkpoint.acwa"));
 
         var err = new StringWriter();
-        Assert.Equal(2, TrainRun.Execute(o with { Resume = true, Loss = "focal" }, new StringWriter(), err));
+        Assert.Equal(2, TrainRun.Execute(o with { Resume = true, Loss = LossKind.Focal }, new StringWriter(), err));
         Assert.Contains("loss", err.ToString());
         Assert.Contains("focal", err.ToString());
         Assert.Equal(config, File.ReadAllText(Path.Combine(outDir, "config.json")));
@@ -67,7 +70,7 @@ public sealed class OutputPathAndResumeErrorTests : IDisposable
         var file = _dir.File("plain");
         File.WriteAllText(file, "keep");
         var err = new StringWriter();
-        var o = new TrainRunOptions { Dataset = "idx:/nonexistent/a,/nonexistent/b", Model = "mlp", Epochs = 1, OutDir = file, Quiet = true };
+        var o = new TrainingRunOptions { Dataset = "idx:/nonexistent/a,/nonexistent/b", Model = "mlp", Epochs = 1, OutDir = file };
         Assert.Equal(2, TrainRun.Execute(o, new StringWriter(), err));
         Assert.Contains(file, err.ToString());
         Assert.Equal("keep", File.ReadAllText(file));

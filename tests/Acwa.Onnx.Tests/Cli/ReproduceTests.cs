@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Acwa.Cli;
 using Acwa.Cli.Training;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Training.Compiler;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -115,9 +117,9 @@ public sealed class ReproduceTests : IDisposable
         Assert.Equal(11, all.Count);
         var o = new ReproduceOptions { Epochs = 7, Seeds = 3 };
         var ldam = o.RunOptions(ReproduceMethod.Select("LDAM-DRW")[0], 2, "out");
-        Assert.Equal(("ldam", "drw:at=0.8,then=[cb:beta=0.9999]", 2UL, true), (ldam.Loss, ldam.Policy, ldam.Seed, ldam.Resume));
+        Assert.Equal((LossKind.Ldam, "drw:at=0.8,then=[cb:beta=0.9999]", 2UL, true), (ldam.Loss, ldam.Policy, ldam.Seed, ldam.Resume));
         Assert.Equal(Path.Combine("out", "ldam-drw", "seed2"), ldam.OutDir);
-        Assert.Equal(("adam", 1e-3, 128, 7), (ldam.Optimizer, ldam.LearningRate, ldam.Batch, ldam.Epochs));
+        Assert.Equal((OptimizerKind.Adam, 1e-3, 128, 7), (ldam.Optimizer, ldam.LearningRate, ldam.Batch, ldam.Epochs));
         Assert.Equal(["focal", "cb"], ReproduceMethod.Select(" focal , cb,focal").Select(m => m.Name));
         // Every policy spec is valid for the factory.
         foreach (var m in all) Onnx.Weighting.PolicyFactory.Create(m.Policy, [100, 10], 10);

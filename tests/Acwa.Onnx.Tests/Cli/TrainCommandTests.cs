@@ -6,6 +6,8 @@ using Acwa.Cli.Training;
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -23,7 +25,7 @@ public sealed class TrainCommandTests : IDisposable
     public void TrainsWritesRunFolderAndEvalAgrees()
     {
         var outDir = _dir.File("run");
-        var o = new TrainRunOptions { Dataset = Dataset(), Imbalance = "step", Model = "mlp", Epochs = 3, Batch = 32, OutDir = outDir, Quiet = true, Threads = 1 };
+        var o = new TrainingRunOptions { Dataset = Dataset(), Imbalance = "step", Model = "mlp", Epochs = 3, Batch = 32, OutDir = outDir, Threads = 1 };
         var log = new StringWriter();
         var outcome = TrainRun.Run(o, log);
 
@@ -37,7 +39,7 @@ public sealed class TrainCommandTests : IDisposable
         Assert.NotNull(outcome.Test);
         Assert.True(outcome.Test!.MacroF1 > 0.8, $"test macro-F1 {outcome.Test.MacroF1}");
         // Paper-exact ACWA never lowers a weight (f_target = 1).
-        var w = outcome.History.Select(h => h["weights"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray()).ToList();
+        var w = outcome.History.Select(h => h.Weights.ToArray()).ToList();
         for (int e = 1; e < w.Count; e++)
             for (int c = 0; c < 10; c++) Assert.True(w[e][c] >= w[e - 1][c]);
         Assert.Contains("test: macro-F1", log.ToString());
@@ -56,7 +58,7 @@ public sealed class TrainCommandTests : IDisposable
     public void ResumeOfFinishedRunDoesNotRetrainAndRefusesToOverwrite()
     {
         var outDir = _dir.File("run2");
-        var o = new TrainRunOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Batch = 64, OutDir = outDir, Quiet = true, Threads = 1 };
+        var o = new TrainingRunOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Batch = 64, OutDir = outDir, Threads = 1 };
         var first = TrainRun.Run(o, new StringWriter());
         var checkpointBytes = File.ReadAllBytes(Path.Combine(outDir, "checkpoint.acwa"));
 
@@ -76,7 +78,7 @@ public sealed class TrainCommandTests : IDisposable
     {
         // Fine-tuning the head only: every conv* initializer is frozen (baked into the graphs), the rest trains.
         var outDir = _dir.File("frozen");
-        var o = new TrainRunOptions { Dataset = Dataset(), Model = "cnn", Epochs = 1, Batch = 64, OutDir = outDir, Quiet = true, Threads = 1, Frozen = ["conv*"] };
+        var o = new TrainingRunOptions { Dataset = Dataset(), Model = "cnn", Epochs = 1, Batch = 64, OutDir = outDir, Threads = 1, Frozen = ["conv*"] };
         TrainRun.Run(o, new StringWriter());
         var initial = ModelCatalog.Resolve("cnn", 10, 1, 28, 28, 0).Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
         var trained = OnnxModel.Load(Path.Combine(outDir, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
@@ -98,7 +100,7 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--loss", "hinge", "unknown --loss 'hinge'")]
+    [InlineData("--loss", "hinge", "--loss: unknown loss 'hinge'")]
     [InlineData("--policy", "acwa-magic", "acwa-magic")]
     [InlineData("--model", "vgg", "unknown model 'vgg'")]
     [InlineData("--device", "tpu", "tpu")]
@@ -119,7 +121,7 @@ public sealed class TrainCommandTests : IDisposable
         var outDir = _dir.File("graph");
         var (rc, _, err) = CliRun.Invoke("train", "--dataset", Dataset(), "--epochs", "1", "--out", outDir, "--quiet", "--cuda-graph");
         Assert.Equal(2, rc);
-        Assert.Contains("--cuda-graph needs a CUDA device (--device cuda), not 'cpu'", err, StringComparison.Ordinal);
+        Assert.Contains("--cuda-graph: needs --device cuda or cuda:N, not 'cpu'", err, StringComparison.Ordinal);
         Assert.False(Directory.Exists(outDir));
         var (rc2, _, err2) = CliRun.Invoke("bench", "train", "--model", "mlp", "--cuda-graph");
         Assert.NotEqual(0, rc2);

@@ -2,8 +2,10 @@ using Acwa.Cli.Commands;
 using Acwa.Cli.Training;
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
 using Acwa.Onnx.Tests.Models;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Cli;
 
@@ -18,12 +20,12 @@ public sealed class TrainSamplesCommandTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>The marker-token task (<see cref="Runtime.MarkerTokens"/>) as .npy files.</summary>
+    /// <summary>The marker-token task (<see cref="Training.Runtime.MarkerTokens"/>) as .npy files.</summary>
     private (string X, string Y) Tokens(string name, int seed, params int[] perClass)
     {
-        var (ids, labels) = Runtime.MarkerTokens.PerClass(seed, perClass);
+        var (ids, labels) = Training.Runtime.MarkerTokens.PerClass(seed, perClass);
         var (xp, yp) = (_dir.File($"{name}_x.npy"), _dir.File($"{name}_y.npy"));
-        NpyFile.Write<long>(xp, ids, [labels.Length, Runtime.MarkerTokens.Length]);
+        NpyFile.Write<long>(xp, ids, [labels.Length, Training.Runtime.MarkerTokens.Length]);
         NpyFile.Write<long>(yp, labels.Select(l => (long)l).ToArray());
         return (xp, yp);
     }
@@ -34,10 +36,10 @@ public sealed class TrainSamplesCommandTests : IDisposable
         var (x, y) = Tokens("train", 1, 300, 300, 300);
         var (xt, yt) = Tokens("test", 2, 60, 60, 60);
         var outDir = _dir.File("run");
-        var o = new TrainRunOptions
+        var o = new TrainingRunOptions
         {
             Dataset = $"npy:{x},{y},{xt},{yt}", Imbalance = "step:0.2:1,2", Model = ModelTestUtil.Fixture("tiny_text.onnx"), Policy = "acwa-prior",
-            Epochs = 5, Batch = 32, LearningRate = 3e-3, OutDir = outDir, Quiet = true, Threads = 1,
+            Epochs = 5, Batch = 32, LearningRate = 3e-3, OutDir = outDir, Threads = 1,
         };
         var log = new StringWriter();
         var outcome = TrainRun.Run(o, log);
@@ -75,17 +77,17 @@ public sealed class TrainSamplesCommandTests : IDisposable
         string x = _dir.File("seq_x.npy"), y = _dir.File("seq_y.npy");
         NpyFile.Write<float>(x, xs, [n, 5, 3]);
         NpyFile.Write<long>(y, ys);
-        var o = new TrainRunOptions
+        var o = new TrainingRunOptions
         {
             Dataset = $"npy:{x},{y}", Imbalance = "none", Model = ModelTestUtil.Fixture("tiny_lstm.onnx"), Epochs = 8, Batch = 16,
-            LearningRate = 1e-2, OutDir = _dir.File("seq"), Quiet = true, Threads = 1,
+            LearningRate = 1e-2, OutDir = _dir.File("seq"), Threads = 1,
         };
         var log = new StringWriter();
         var outcome = TrainRun.Run(o, log);
         Assert.Contains("npy float samples [5x3], 3 classes", log.ToString());
         Assert.Equal(60, outcome.Test!.Total); // 20 % of 300, stratified
         Assert.True(outcome.Test.MacroF1 >= 0.8, $"test macro-F1 {outcome.Test.MacroF1:F3}");
-        Assert.True(outcome.History[^1]["train_loss"]!.GetValue<double>() < outcome.History[0]["train_loss"]!.GetValue<double>());
+        Assert.True(outcome.History[^1].TrainLoss < outcome.History[0].TrainLoss);
     }
 
     [Fact]
@@ -111,7 +113,7 @@ public sealed class TrainSamplesCommandTests : IDisposable
         var (x, y) = Write("img", 1, 400, channelAxis: false);
         var (xt, yt) = Write("img_test", 2, 100, channelAxis: true);
         var outDir = _dir.File("img-run");
-        var o = new TrainRunOptions { Dataset = $"npy:{x},{y},{xt},{yt}", Imbalance = "none", Model = "mlp", Epochs = 3, Batch = 32, OutDir = outDir, Quiet = true, Threads = 1 };
+        var o = new TrainingRunOptions { Dataset = $"npy:{x},{y},{xt},{yt}", Imbalance = "none", Model = "mlp", Epochs = 3, Batch = 32, OutDir = outDir, Threads = 1 };
         var log = new StringWriter();
         var outcome = TrainRun.Run(o, log);
         Assert.Contains("npy uint8 images [8x8], 4 classes", log.ToString());
@@ -131,7 +133,7 @@ public sealed class TrainSamplesCommandTests : IDisposable
         string Fail(string dataset, string model)
         {
             var err = new StringWriter();
-            int rc = TrainRun.Execute(new TrainRunOptions { Dataset = dataset, Model = model, Epochs = 1, OutDir = _dir.File(Guid.NewGuid().ToString("N")), Quiet = true }, new StringWriter(), err);
+            int rc = TrainRun.Execute(new TrainingRunOptions { Dataset = dataset, Model = model, Epochs = 1, OutDir = _dir.File(Guid.NewGuid().ToString("N")) }, new StringWriter(), err);
             Assert.NotEqual(0, rc);
             return err.ToString();
         }

@@ -1,8 +1,9 @@
 namespace Acwa.Onnx.Tests.Data;
 
 /// <summary>
-/// A fact on the real Fashion-MNIST files from Debian's <c>dataset-fashion-mnist</c>. It is not skipped when they are
-/// missing: .ci/run installs the package, so a missing file is a failure whose message says how to install it.
+/// A fact on Fashion-MNIST as <c>fashion-mnist</c> loads it on this machine: the full set from Debian's
+/// <c>dataset-fashion-mnist</c> when installed (.ci/run installs it), else the subset embedded in Acwa.Onnx. Never
+/// skipped: each such test asserts the exact sizes of whichever set it got (<see cref="Acwa.Onnx.Data.FashionMnist.DefaultOrigin"/>).
 /// </summary>
 public sealed class FashionMnistFactAttribute : FactAttribute
 {

@@ -30,6 +30,40 @@ public class IdxReaderTests
         Assert.Equal(new[] { 1, 2, 2 }, ds.ClassCounts());
     }
 
+    /// <summary>A stream that cannot seek and records whether it was closed.</summary>
+    private sealed class ForwardOnly(byte[] data) : MemoryStream(data)
+    {
+        public bool Closed { get; private set; }
+        public override bool CanSeek => false;
+        protected override void Dispose(bool disposing) { Closed = true; base.Dispose(disposing); }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void ReadsStreamsRawOrGzipSeekableOrNotAndLeavesThemOpen(bool gzip, bool forwardOnly)
+    {
+        var pixels = DataFiles.Bytes(4 * 2 * 3, 5);
+        var img = DataFiles.IdxImages(pixels, 4, 2, 3);
+        var lab = DataFiles.IdxLabels([2, 1, 0, 2]);
+        if (gzip) (img, lab) = (DataFiles.Gzip(img), DataFiles.Gzip(lab));
+        MemoryStream ims = forwardOnly ? new ForwardOnly(img) : new MemoryStream(img), lbs = forwardOnly ? new ForwardOnly(lab) : new MemoryStream(lab);
+        var ds = IdxReader.Load(ims, "mem images", lbs, "mem labels", Names3);
+        Assert.Equal(pixels, ds.Pixels.ToArray());
+        Assert.Equal(new[] { 2, 1, 0, 2 }, ds.Labels.ToArray());
+        Assert.Equal((1, 2, 3), (ds.Channels, ds.Height, ds.Width));
+        Assert.True(ims.CanRead && lbs.CanRead);   // the caller's streams stay open
+        if (forwardOnly) Assert.False(((ForwardOnly)ims).Closed || ((ForwardOnly)lbs).Closed);
+
+        // Errors name the stream by the name given, as they name a file by its path.
+        var cut = DataFiles.IdxImages(pixels, 4, 2, 3)[..(16 + 2 * 6 + 1)];
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(new MemoryStream(gzip ? DataFiles.Gzip(cut) : cut), "embedded x.gz"));
+        Assert.Contains("'embedded x.gz' is truncated", e.Message);
+        Assert.Contains("image record 2", e.Message);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

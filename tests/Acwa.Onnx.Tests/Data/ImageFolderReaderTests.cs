@@ -1,6 +1,8 @@
 using Acwa.Cli.Training;
 using Acwa.Onnx.Data;
 using SkiaSharp;
+using Acwa.Onnx.Models;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Data;
 
@@ -106,13 +108,13 @@ public sealed class ImageFolderReaderTests : IDisposable
         WriteSplit(_tmp.File("data/train"), [12, 6, 4]);
         WriteSplit(_tmp.File("data/test"), [3, 3, 3]);
         var fixture = Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx");
-        var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = fixture, Epochs = 1, Batch = 8,
-            OutDir = _tmp.File("ft"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache"), Frozen = ["conv1.*", "bn1.weight", "bn1.bias"],
+        var o = new TrainingRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = fixture, Epochs = 1, Batch = 8,
+            OutDir = _tmp.File("ft"), Threads = 1, CacheDir = _tmp.File("cache"), Frozen = ["conv1.*", "bn1.weight", "bn1.bias"],
             FrozenBatchNorm = frozenBn };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.Equal(9, outcome.TestConfusion!.Counts.ToArray().Sum());
-        var before = Graphs.OnnxModel.Load(fixture).Graph.Initializer.ToDictionary(t => t.Name, Graphs.Tensors.ToFloats);
-        var after = Graphs.OnnxModel.Load(Path.Combine(o.OutDir!, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Graphs.Tensors.ToFloats);
+        var before = Acwa.Onnx.Graphs.OnnxModel.Load(fixture).Graph.Initializer.ToDictionary(t => t.Name, Acwa.Onnx.Graphs.Tensors.ToFloats);
+        var after = Acwa.Onnx.Graphs.OnnxModel.Load(Path.Combine(o.OutDir!, "model.onnx")).Graph.Initializer.ToDictionary(t => t.Name, Acwa.Onnx.Graphs.Tensors.ToFloats);
         foreach (var name in new[] { "conv1.weight", "bn1.weight", "bn1.bias" }) Assert.Equal(before[name], after[name]);
         foreach (var name in new[] { "dw.weight", "fc.weight", "act.weight" }) Assert.NotEqual(before[name], after[name]);
         foreach (var name in new[] { "bn1.running_mean", "bn1.running_var" })
@@ -135,8 +137,8 @@ public sealed class ImageFolderReaderTests : IDisposable
         Assert.Equal(79, pair.Train.Pixels[0]);
         Assert.Single(pair.Normalization.Mean);
         var fixture = Models.ModelTestUtil.Fixture("tiny_cnn.onnx");
-        var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = fixture, Epochs = 1, Batch = 6,
-            OutDir = _tmp.File("grey"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache") };
+        var o = new TrainingRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = fixture, Epochs = 1, Batch = 6,
+            OutDir = _tmp.File("grey"), Threads = 1, CacheDir = _tmp.File("cache") };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.Equal(6, outcome.TestConfusion!.Counts.ToArray().Sum());
         var eval = Acwa.Cli.Commands.EvalCommand.Compute(new Acwa.Cli.Commands.EvalOptions(Path.Combine(o.OutDir!, "model.onnx"), o.Dataset, Batch: 4), out var summary);
@@ -150,12 +152,12 @@ public sealed class ImageFolderReaderTests : IDisposable
         var fixture = Models.ModelTestUtil.Fixture("tiny_mobilenet.onnx"); // [N, 3, 8, 8] -> 3 classes
         WriteSplit(_tmp.File("two"), [4, 4, 0]);
         Directory.Delete(_tmp.File("two/dog"));
-        var classes = Assert.Throws<ArgumentException>(() => TrainRun.Run(new TrainRunOptions { Dataset = $"folder:{_tmp.File("two")}",
-            Imbalance = "none", Model = fixture, Epochs = 1, OutDir = _tmp.File("r1"), Quiet = true, CacheDir = _tmp.File("c") }, new StringWriter()));
+        var classes = Assert.Throws<ArgumentException>(() => TrainRun.Run(new TrainingRunOptions { Dataset = $"folder:{_tmp.File("two")}",
+            Imbalance = "none", Model = fixture, Epochs = 1, OutDir = _tmp.File("r1"), CacheDir = _tmp.File("c") }, new StringWriter()));
         Assert.Contains("2 classes were asked for", classes.Message);
         Assert.Contains("has 3", classes.Message);
-        var size = Assert.Throws<ArgumentException>(() => TrainRun.Run(new TrainRunOptions { Dataset = $"folder:{_tmp.File("two")}",
-            Imbalance = "none", Model = fixture, Epochs = 1, OutDir = _tmp.File("r2"), Quiet = true, CacheDir = _tmp.File("c"), ImageSize = 12 }, new StringWriter()));
+        var size = Assert.Throws<ArgumentException>(() => TrainRun.Run(new TrainingRunOptions { Dataset = $"folder:{_tmp.File("two")}",
+            Imbalance = "none", Model = fixture, Epochs = 1, OutDir = _tmp.File("r2"), CacheDir = _tmp.File("c"), ImageSize = 12 }, new StringWriter()));
         Assert.Contains("[N, 3, 8, 8], the data is [N, 3, 12, 12]", size.Message);
     }
 
@@ -164,8 +166,8 @@ public sealed class ImageFolderReaderTests : IDisposable
     {
         WriteSplit(_tmp.File("data/train"), [12, 6, 4]);
         WriteSplit(_tmp.File("data/test"), [3, 3, 3]);
-        var o = new TrainRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = "cnn", Epochs = 2, Batch = 8,
-            OutDir = _tmp.File("run"), Quiet = true, Threads = 1, CacheDir = _tmp.File("cache"), ImageSize = 16 };
+        var o = new TrainingRunOptions { Dataset = $"folder:{_tmp.File("data")}", Imbalance = "none", Model = "cnn", Epochs = 2, Batch = 8,
+            OutDir = _tmp.File("run"), Threads = 1, CacheDir = _tmp.File("cache"), ImageSize = 16 };
         var outcome = TrainRun.Run(o, new StringWriter());
         Assert.Equal(2, outcome.History.Count);
         Assert.NotNull(outcome.Test);
@@ -173,7 +175,7 @@ public sealed class ImageFolderReaderTests : IDisposable
         // The exported model declares its 16x16 input, so `acwa eval` resizes the folder's images to 16 by itself and
         // agrees with the run's own test evaluation.
         var model = Path.Combine(o.OutDir!, "model.onnx");
-        Assert.Equal(16, Acwa.Cli.Commands.ModelCatalog.DeclaredImageSide(Acwa.Cli.Commands.ModelCatalog.TryLoadFile(model)));
+        Assert.Equal(16, ModelCatalog.DeclaredImageSide(ModelCatalog.TryLoadFile(model)));
         var eval = Acwa.Cli.Commands.EvalCommand.Compute(new Acwa.Cli.Commands.EvalOptions(model, o.Dataset, Batch: 5), out _);
         Assert.Equal(outcome.TestConfusion.Counts.ToArray(), eval.Matrix.Counts.ToArray());
     }

@@ -1,5 +1,6 @@
 using Acwa.Onnx.Data;
 using SkiaSharp;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Tests.Data;
 

@@ -1,5 +1,5 @@
 using Acwa.Onnx.Data;
-using Acwa.Onnx.Tests.Runtime;
+using Acwa.Onnx.Tests.Training.Runtime;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runtime;
 using Acwa.Onnx.Weighting;

@@ -3,6 +3,10 @@ using System.Text.RegularExpressions;
 using Acwa.Samples.AdaptiveWeightsInOwnLoop;
 using Acwa.Samples.EvaluateExistingSession;
 using Acwa.Samples.TokenClassifierWithAcwa;
+using Acwa.Samples.TrainingRunFromCSharp;
+using Acwa.Onnx.Tests.Cli;
+using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Training.Runs;
 
 namespace Acwa.Onnx.Tests.Evaluation;
 
@@ -49,5 +53,22 @@ public class SampleTests
         Assert.Equal(0, F1s(epochs[0])[3]);
         Assert.True(F1s(epochs[^1])[3] > 0.3, epochs[^1]);
         Assert.True(Weights(epochs[^1])[3] > 2 * Weights(epochs[^1])[0], epochs[^1]);
+    }
+
+    /// <summary>The library training run (the sample's dozen lines) on a small learnable IDX set: it learns and writes the run folder.</summary>
+    [Fact]
+    public void TrainingRunSampleTrainsAndWritesTheRunFolder()
+    {
+        using var dir = new TempDir();
+        var o = new StringWriter();
+        var result = TrainingRunFromCSharpSample.Run(new TrainingRunOptions
+        {
+            Dataset = LearnableIdxDataset.Write(dir), Model = "mlp", Policy = "acwa-prior", Epochs = 3, Batch = 64, Threads = 1, OutDir = dir.File("run"),
+        }, o);
+        Assert.True(result.Test!.MacroF1 > 0.8, o.ToString());
+        Assert.Equal(3, result.History.Count);
+        Assert.Equal(3, o.ToString().Split('\n').Count(l => l.StartsWith("epoch ", StringComparison.Ordinal)));
+        foreach (var f in new[] { "config.json", "metrics.csv", "metrics.json", "weights.csv", "checkpoint.acwa", "model.onnx", "test_report.json", "confusion_matrix.csv" })
+            Assert.True(File.Exists(Path.Combine(result.OutDir, f)), $"run folder lacks {f}");
     }
 }

@@ -1,5 +1,6 @@
 using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Graphs;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Metrics;
 using Acwa.Onnx.Tests.Models;
 using Microsoft.ML.OnnxRuntime;
@@ -79,9 +80,9 @@ public sealed class SequenceEvaluatorTests : IDisposable
         var (x, ids, y, sample) = Data(fixture);
         long[] shape = [y.Length, .. sample.Select(d => (long)d)];
         var xs = Path.Combine(_dir, "x.npy");
-        if (ids.Length > 0) Acwa.Onnx.NpyFile.Write<long>(xs, ids, shape);
-        else Acwa.Onnx.NpyFile.Write<float>(xs, x, shape);
-        Acwa.Onnx.NpyFile.Write<long>(Path.Combine(_dir, "y.npy"), y.Select(v => (long)v).ToArray());
+        if (ids.Length > 0) Acwa.Onnx.IO.NpyFile.Write<long>(xs, ids, shape);
+        else Acwa.Onnx.IO.NpyFile.Write<float>(xs, x, shape);
+        Acwa.Onnx.IO.NpyFile.Write<long>(Path.Combine(_dir, "y.npy"), y.Select(v => (long)v).ToArray());
         var json = Path.Combine(_dir, "r.json");
         var (code, stdout, err) = Acwa.Onnx.Tests.Cli.CliRun.Invoke("eval", "--model", ModelTestUtil.Fixture($"{fixture}.onnx"), "--dataset", $"npy:{xs},{_dir}/y.npy", "--batch", "16", "--json", json);
         Assert.True(code == 0, err + stdout);
@@ -98,8 +99,8 @@ public sealed class SequenceEvaluatorTests : IDisposable
     {
         var (x, _, y, sample) = Data("tiny_lstm", 6);
         var xs = Path.Combine(_dir, "floats.npy");
-        Acwa.Onnx.NpyFile.Write<float>(xs, new float[6 * 6], [6, 6]);
-        Acwa.Onnx.NpyFile.Write<long>(Path.Combine(_dir, "y.npy"), y.Select(v => (long)v).ToArray());
+        Acwa.Onnx.IO.NpyFile.Write<float>(xs, new float[6 * 6], [6, 6]);
+        Acwa.Onnx.IO.NpyFile.Write<long>(Path.Combine(_dir, "y.npy"), y.Select(v => (long)v).ToArray());
         var (code, stdout, err) = Acwa.Onnx.Tests.Cli.CliRun.Invoke("eval", "--model", ModelTestUtil.Fixture("tiny_text.onnx"), "--dataset", $"npy:{xs},{_dir}/y.npy");
         Assert.NotEqual(0, code);
         Assert.Contains("floats.npy", err + stdout);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Metrics;
 
 namespace Acwa.Onnx.Tests.Metrics;

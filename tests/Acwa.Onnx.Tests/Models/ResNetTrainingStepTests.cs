@@ -1,5 +1,5 @@
 using Acwa.Onnx.Models;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
 
@@ -27,7 +27,7 @@ public class ResNetTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output
         var buffers = index.GetProperty("buffers").EnumerateArray().Select(e => e.GetString()!).ToList();
         Assert.Equal(parameters.Order(StringComparer.Ordinal), ModelParameters.TrainableNames(model).Order(StringComparer.Ordinal));
 
-        using var runner = new StepRunner(set);
+        using var runner = new HostStepLoop(set);
         float loss = runner.Step(Ref("x"), Npy.Read(ModelTestUtil.Fixture($"builtin/resnet8_{shortcut}/y.npy")).Int64s());
         double expectedLoss = index.GetProperty("loss_train").GetDouble();
         Assert.True(Math.Abs(loss - expectedLoss) <= 1e-4 * Math.Abs(expectedLoss), $"loss {loss} vs PyTorch {expectedLoss}");

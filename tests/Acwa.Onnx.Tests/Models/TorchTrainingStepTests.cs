@@ -1,9 +1,10 @@
 using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Import;
-using Acwa.Onnx.Tests.Compiler;
+using Acwa.Onnx.Tests.Training.Compiler;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
 
 namespace Acwa.Onnx.Tests.Models;
 
@@ -104,14 +105,14 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         var frozen = frozenBn.GetProperty("frozen").EnumerateArray().Select(e => e.GetString()!).ToList();
         var parameters = frozenBn.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
 
-        var options = Options("sgd", Ref("w")) with { Device = device, Frozen = frozen, FrozenBatchNorm = true };
+        var options = Options("sgd", Ref("w")) with { Device = Device.Parse(device), Frozen = frozen, FrozenBatchNorm = true };
         var set = TrainingArtifacts.Compile(forward, options, exposeGradients: true);
         Assert.Equal(parameters.Order(StringComparer.Ordinal),
             set.Manifest.State.Where(s => s.Kind == StateKind.Parameter).Select(s => s.Name).Order(StringComparer.Ordinal));
         Assert.DoesNotContain(set.Manifest.State, s => s.Kind == StateKind.Buffer);
         Assert.DoesNotContain(set.TrainingModel.Graph.Node, n => n.DocString == Acwa.Onnx.Autodiff.TrainingRewrite.BatchNormMarker);
 
-        using var runner = new StepRunner(set);
+        using var runner = new HostStepLoop(set);
         float loss = runner.Step(x.Floats(), y);
         double expectedLoss = frozenBn.GetProperty("loss").GetDouble();
         Assert.True(Math.Abs(loss - expectedLoss) <= Tolerance * Math.Abs(expectedLoss), $"loss {loss} vs PyTorch {expectedLoss}");
@@ -172,7 +173,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         var x = Npy.Read(ModelTestUtil.Fixture($"{fixture}/x.npy"));
         var y = Npy.Read(ModelTestUtil.Fixture($"{fixture}/y.npy")).Int64s();
 
-        var options = Options(optimizer, Ref("w")) with { Device = device };
+        var options = Options(optimizer, Ref("w")) with { Device = Device.Parse(device) };
         if (fusedRecurrent is { } fused) options = options with { Gradients = new GradientOptions { FusedRecurrent = fused } };
         var set = TrainingArtifacts.Compile(forward, options, exposeGradients: true);
         if (fusedRecurrent is { } f)
@@ -187,7 +188,7 @@ public class TorchTrainingStepTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(buffers.Order(StringComparer.Ordinal),
             set.Manifest.State.Where(s => s.Kind == StateKind.Buffer).Select(s => s.Name).Order(StringComparer.Ordinal));
 
-        using var runner = new StepRunner(set);
+        using var runner = new HostStepLoop(set);
         var before = runner.State.ToDictionary(kv => kv.Key, kv => kv.Value.Data!);
         float loss = x.Dtype == "<i8" ? runner.Step(x.Int64s(), y) : runner.Step(x.Floats(), y); // token ids or features
 

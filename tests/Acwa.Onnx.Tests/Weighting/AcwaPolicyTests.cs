@@ -113,7 +113,7 @@ public class AcwaPolicyTests
     [Fact]
     public void HundredEpochsWithDefaultsStayWithinOneToOnePointTwo()
     {
-        // The arithmetic fact from protocol.md: at most 0.002 per epoch, so the clip bounds are never reached.
+        // The arithmetic fact from docs/protocol.md: at most 0.002 per epoch, so the clip bounds are never reached.
         var p = new AcwaPolicy(3);
         Feedback.Run(p, Enumerable.Repeat(new[] { 0.0, 0.5, 1.0 }, 100));
         Assert.Equal(1.2, p.Current[0], 12);

@@ -24,7 +24,7 @@ namespace Acwa.Onnx.Graphs.Import;
 /// kept unchanged. Other domains (ai.onnx.ml, com.microsoft) are not touched. The IR version is raised to at
 /// least 8.
 /// </summary>
-public static class OpsetUpgrade
+internal static class OpsetUpgrade
 {
     /// <summary>The opset models are upgraded to.</summary>
     public const int TargetOpset = 18;

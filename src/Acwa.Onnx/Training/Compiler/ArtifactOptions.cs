@@ -80,10 +80,9 @@ public sealed record ArtifactOptions
     /// <summary>
     /// Reductions over the batch axis and others (batch-norm statistics and gradients, bias gradients) as two reductions,
     /// first per sample, then over the batch (BatchAxisReductionSplitting). Null: on, for every device. On CUDA it is faster
-    /// (ResNet-32's step 13.7 -> 9.5 ms on an H200); on the CPU it costs nothing measurable and is more accurate: ORT's
-    /// single float32 reduction over N x H x W values per channel lost enough precision in batch norm's statistics and
-    /// gradients that torchvision's MobileNetV2 had a median gradient error of 1% against PyTorch float64 (PyTorch float32:
-    /// 2.5e-5), 2.7e-5 with the split (docs/autodiff.md).
+    /// (see docs/gpu.md, "What makes the GPU step fast"); on the CPU it costs nothing measurable and is more accurate: ORT's
+    /// single float32 reduction over N x H x W values per channel loses precision in batch norm's statistics and gradients
+    /// (see docs/autodiff.md, "torchvision audit").
     /// </summary>
     public bool? SplitBatchReductions { get; init; }
     /// <summary>
@@ -95,15 +94,16 @@ public sealed record ArtifactOptions
     /// <summary>
     /// Elements of the loss gradient (dLoss/dLogits) smaller in magnitude than this are set to 0 before the backward pass
     /// (0 disables). They cannot change any sum that also holds a normal-sized term, but their products become subnormal
-    /// floats, which x86 CPUs process very slowly: trained LDAM models (scale 30) ran their CPU step 1.5-1.8x slower.
+    /// floats, which x86 CPUs process very slowly, LDAM's (scale 30) above all (see docs/training-graphs.md, "Tiny loss
+    /// gradients").
     /// </summary>
     public float FlushGradientsBelow { get; init; } = 1e-30f;
-    /// <summary>Device the gradient decompositions are chosen for ("cpu" or "cuda").</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>Device the graphs are compiled for: it chooses the gradient decompositions, and CUDA graphs must do no shape arithmetic on the host.</summary>
+    public Runtime.Device Device { get; init; } = Runtime.Device.Cpu;
 
     /// <summary><see cref="Gradients"/> (or the defaults) for <see cref="Device"/>.</summary>
     internal Autodiff.GradientOptions ResolvedGradients => (Gradients ?? new Autodiff.GradientOptions()) with { Device = Device };
 
     /// <summary>Whether the graphs are compiled for CUDA.</summary>
-    internal bool IsCuda => ResolvedGradients.IsCuda;
+    internal bool IsCuda => Device.IsCuda;
 }

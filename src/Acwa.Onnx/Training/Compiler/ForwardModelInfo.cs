@@ -58,7 +58,7 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         if (ld.Length != 2 || ld[0] != -1 || ld[1] < 2)
             throw new ArgumentException($"logits '{logits}' must have shape [N, C] with C >= 2; it has [{string.Join(",", ld)}]");
         if (o.NumClasses is { } nc && nc != ld[1])
-            throw new ArgumentException($"{nc} classes were asked for (the data's classes, or --num-classes), but the model's logits output '{logits}' has {ld[1]}; give the model a head with {nc} outputs (e.g. re-export it after replacing its last layer)");
+            throw new ArgumentException($"{nc} classes were asked for (the data's classes, or ArtifactOptions.NumClasses), but the model's logits output '{logits}' has {ld[1]}; give the model a head with {nc} outputs (e.g. re-export it after replacing its last layer)");
 
         var bufferSet = new HashSet<string>(StringComparer.Ordinal);
         foreach (var n in g.Node.Where(n => n.OpType == "BatchNormalization"))

@@ -122,8 +122,8 @@ internal sealed record StepGraph(ModelProto Model, string Labels, string Loss, s
     /// <summary>
     /// dLogits with every element of magnitude below <paramref name="threshold"/> set to 0 (no-op for 0). Confident
     /// predictions (LDAM's scale 30 especially) give softmax gradients far below fp32's normal range; their products in the
-    /// backward pass become subnormal numbers, which x86 CPUs process in microcode: the trained LDAM-DRW CNN's step took
-    /// 1.5-1.8x the CE step's time, in the backward convolutions. A gradient element below 1e-30 cannot change any sum
+    /// backward pass become subnormal numbers, which x86 CPUs process in microcode (measured: see docs/training-graphs.md,
+    /// "Tiny loss gradients"). A gradient element below 1e-30 cannot change any sum
     /// that also holds a normal-sized contribution (fp32 keeps 24 bits), nor an optimizer step by a representable amount.
     /// </summary>
     internal static string FlushTiny(GraphBuilder b, string dLogits, float threshold)

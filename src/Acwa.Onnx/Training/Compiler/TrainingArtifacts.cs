@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Training.Compiler;
 
@@ -68,7 +69,7 @@ public static class TrainingArtifacts
     {
         ArgumentNullException.ThrowIfNull(o);
         if (o.Trainable is not null && o.Frozen is not null)
-            throw new ArgumentException("give either the trainable initializers (--trainable) or the frozen ones (--frozen), not both");
+            throw new ArgumentException("give either the trainable initializers (ArtifactOptions.Trainable) or the frozen ones (Frozen), not both");
         if (o.AccumulationSteps < 1) throw new ArgumentException($"accumulation steps must be >= 1 (got {o.AccumulationSteps})");
         if (o.ClipNorm is { } clip && !(clip > 0)) throw new ArgumentException($"clip norm must be > 0 (got {clip})");
         Optimizers.OptimizerFragment.Validate(o);

@@ -15,8 +15,8 @@ public static class SessionOptionsFactory
     /// <summary>
     /// Creates session options for <paramref name="device"/>. <paramref name="intraOpThreads"/>: threads of the CPU
     /// provider's intra-op pool, 1 or more; null means one per logical core (<see cref="Environment.ProcessorCount"/>) on the
-    /// CPU and 1 on CUDA (there the pool only runs tiny host-side work, and its spinning threads cost ~20 % of the step
-    /// rate: measured on an H200, compiled MLP 784-256-10 step, 1,342 steps/s with 16 threads vs 1,675 with 1). <paramref name="allowCpuFallback"/>: on CUDA,
+    /// CPU and 1 on CUDA (there the pool only runs tiny host-side work, and its spinning threads slow the step: see
+    /// docs/runtime.md, "GPU"). <paramref name="allowCpuFallback"/>: on CUDA,
     /// let ONNX Runtime place nodes on the CPU provider (it does so on purpose for small int64 shape computations, and for
     /// ops without a CUDA kernel); false (default) sets <see cref="DisableCpuFallbackKey"/> so that any such node fails the
     /// session. <paramref name="cudaTf32"/>: on CUDA, let fp32 convolutions and matrix products use TF32 tensor cores

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Graphs.Proto;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Training.Runtime;
 

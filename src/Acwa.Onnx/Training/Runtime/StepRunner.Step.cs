@@ -1,25 +1,11 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Acwa.Onnx.Training;
 
 namespace Acwa.Onnx.Training.Runtime;
 
 public sealed partial class StepRunner
 {
-    /// <summary>Control role of the learning rate.</summary>
-    public const string LearningRateRole = "lr";
-    /// <summary>Control role of Adam's first bias correction, 1 - beta1^t (fed by the runner from <see cref="Step"/>).</summary>
-    public const string AdamBias1Role = "adam_bias1";
-    /// <summary>Control role of Adam's second bias correction, 1 - beta2^t (fed by the runner from <see cref="Step"/>).</summary>
-    public const string AdamBias2Role = "adam_bias2";
-    /// <summary>Control role of the per-class loss weights [C].</summary>
-    public const string ClassWeightsRole = "class_weights";
-    /// <summary>Control role of SGD momentum's first-step flag (1 on optimizer step 1, else 0; fed by the runner).</summary>
-    public const string FirstStepRole = "first_step";
-    /// <summary>Control role of gradient accumulation's reset flag (1 on the first run of a group; fed by the runner).</summary>
-    public const string AccumulateResetRole = "accumulate_reset";
-    /// <summary>Control role of gradient accumulation's apply flag (1 on the last run of a group; fed by the runner).</summary>
-    public const string AccumulateApplyRole = "accumulate_apply";
-
     private readonly int[] _boundBatchVersion = [-1, -1];
 
     /// <summary>
@@ -198,11 +184,11 @@ public sealed partial class StepRunner
             float v;
             switch (c.Spec.Role)
             {
-                case AdamBias1Role: v = (float)(1.0 - Math.Pow(_beta1, t)); break;
-                case AdamBias2Role: v = (float)(1.0 - Math.Pow(_beta2, t)); break;
-                case FirstStepRole: v = t == 1 ? 1f : 0f; break;
-                case AccumulateResetRole: v = reset ? 1f : 0f; break;
-                case AccumulateApplyRole: v = applies ? 1f : 0f; break;
+                case ControlRoles.AdamBias1: v = (float)(1.0 - Math.Pow(_beta1, t)); break;
+                case ControlRoles.AdamBias2: v = (float)(1.0 - Math.Pow(_beta2, t)); break;
+                case ControlRoles.FirstStep: v = t == 1 ? 1f : 0f; break;
+                case ControlRoles.AccumulateReset: v = reset ? 1f : 0f; break;
+                case ControlRoles.AccumulateApply: v = applies ? 1f : 0f; break;
                 default: continue;
             }
             if (c.Values.Length == 1 && c.Values[0] == v) continue;
@@ -263,7 +249,7 @@ public sealed partial class StepRunner
     }
 
     /// <summary>Sets the learning rate (the <c>lr</c> control) for the next steps.</summary>
-    public void SetLearningRate(float lr) => SetControl(LearningRateRole, [lr]);
+    public void SetLearningRate(float lr) => SetControl(ControlRoles.LearningRate, [lr]);
 
     /// <summary>
     /// Sets the class weights (the <c>class_weights</c> control, length C) for the next steps. Throws when the length is
@@ -275,7 +261,7 @@ public sealed partial class StepRunner
         for (int i = 0; i < weights.Length; i++)
             if (!float.IsFinite(weights[i]) || weights[i] < 0)
                 throw new ArgumentException($"class weight [{i}] = {weights[i]} must be finite and >= 0", nameof(weights));
-        SetControl(ClassWeightsRole, weights);
+        SetControl(ControlRoles.ClassWeights, weights);
     }
 
     private string ControlList() => _controls.Length == 0 ? "none" : string.Join(", ", _controls.Select(c => $"{c.Spec.Name}:{c.Spec.Role}"));

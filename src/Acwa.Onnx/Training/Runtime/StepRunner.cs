@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Acwa.Onnx.IO;
 
 namespace Acwa.Onnx.Training.Runtime;
 

@@ -1,7 +1,7 @@
 namespace Acwa.Onnx.Training.Compiler.Losses;
 
 /// <summary>Host-side helpers that compute default values for loss inputs from class counts.</summary>
-public static class LossMath
+internal static class LossMath
 {
     /// <summary>
     /// LDAM margins (Cao et al. 2019): m_c = n_c^(-1/4), rescaled so that the largest margin equals <paramref name="maxMargin"/>.

@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using Acwa.Onnx.Training.Compiler;
+using Acwa.Onnx.Training.Runtime;
+
+namespace Acwa.Onnx.Training.Runs;
+
+/// <summary>Everything a <see cref="TrainingRun"/> needs: data, model, loss, policy, optimizer, schedule, and where it goes.</summary>
+public sealed record TrainingRunOptions
+{
+    /// <summary>The dataset spec (<see cref="Data.DatasetSpec.Parse"/>: fashion-mnist, cifar10:DIR, folder:DIR, idx:..., npy:...).</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+    /// <summary>Imbalance protocol applied to the training data (<see cref="Data.ImbalanceProtocol.Parse"/>: step, lt:100, none, ...).</summary>
+    public string Imbalance { get; init; } = "step";
+    /// <summary>A built-in model name (<see cref="Models.ModelCatalog.BuiltinNames"/>) or the path of a forward ONNX model.</summary>
+    public string Model { get; init; } = "mlp";
+    /// <summary>The loss.</summary>
+    public LossKind Loss { get; init; } = LossKind.CrossEntropy;
+    /// <summary>The class-weight policy spec (<see cref="Weighting.PolicyFactory.Create"/>: acwa, acwa-prior, cb:beta=0.999, drw, ...).</summary>
+    public string Policy { get; init; } = "acwa";
+    /// <summary>The optimizer.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+    /// <summary>Base learning rate.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Learning-rate schedule spec (<see cref="LearningRateSchedules.Parse"/>).</summary>
+    public string Schedule { get; init; } = "constant";
+    /// <summary>SGD momentum (ignored by Adam and AdamW).</summary>
+    public double Momentum { get; init; } = 0.9;
+    /// <summary>Weight decay.</summary>
+    public double WeightDecay { get; init; }
+    /// <summary>Epochs to train.</summary>
+    public int Epochs { get; init; } = 15;
+    /// <summary>Samples per training step.</summary>
+    public int Batch { get; init; } = 128;
+    /// <summary>Stratified share of the (imbalanced) training data held out for validation, in (0, 1).</summary>
+    public double ValidationFraction { get; init; } = 0.1;
+    /// <summary>Where the steps run.</summary>
+    public Device Device { get; init; } = Device.Cpu;
+    /// <summary>CPU intra-op threads; 0 = one per core.</summary>
+    public int Threads { get; init; }
+    /// <summary>On CUDA, run the training steps as captured CUDA graphs (<see cref="StepRunnerOptions.CudaGraph"/>).</summary>
+    public bool CudaGraph { get; init; }
+    /// <summary>Seed of the data split, the imbalance subsampling, the batch order, dropout and the built-in model's weights.</summary>
+    public ulong Seed { get; init; }
+    /// <summary>The run folder; null = <see cref="DefaultOutDir"/>.</summary>
+    public string? OutDir { get; init; }
+    /// <summary>Continue the run in <see cref="OutDir"/> from its checkpoint (with the same settings) instead of refusing an existing run.</summary>
+    public bool Resume { get; init; }
+    /// <summary>Also evaluate the test split after every epoch (reported, never used for decisions).</summary>
+    public bool TestEachEpoch { get; init; }
+    /// <summary>Initializers to train (names or '*' patterns); null = all fp32 parameters but <see cref="Frozen"/>.</summary>
+    public IReadOnlyList<string>? Trainable { get; init; }
+    /// <summary>Initializers to keep frozen (names or '*' patterns), e.g. a pretrained backbone when fine-tuning.</summary>
+    public IReadOnlyList<string>? Frozen { get; init; }
+    /// <summary>Batch-norm layers with frozen scale and bias run in inference mode (<see cref="ArtifactOptions.FrozenBatchNorm"/>).</summary>
+    public bool FrozenBatchNorm { get; init; }
+    /// <summary>Side images of folder/ISIC-2018 datasets are resized to; null = the model file's declared input side, else 64.</summary>
+    public int? ImageSize { get; init; }
+    /// <summary>Where decoded-image caches live; null = next to the data.</summary>
+    public string? CacheDir { get; init; }
+
+    /// <summary>The run folder: <see cref="OutDir"/>, else <see cref="DefaultOutDir"/>.</summary>
+    public string ResolveOutDir() => OutDir ?? DefaultOutDir();
+
+    /// <summary><c>runs/DATASET-IMBALANCE-MODEL-LOSS-POLICY-seedN</c> (characters other than letters, digits, '.' and '-' become '_').</summary>
+    public string DefaultOutDir() =>
+        Path.Combine("runs", RunFolderName($"{DatasetName(Dataset)}-{Imbalance}-{ModelName(Model)}-{TrainingNames.Name(Loss)}-{Policy}-seed{Seed}"));
+
+    /// <summary>The dataset spec without its paths (<c>cifar10:DIR</c> -> <c>cifar10</c>).</summary>
+    public static string DatasetName(string dataset) => dataset.Contains(':') ? dataset[..dataset.IndexOf(':')] : dataset;
+
+    /// <summary>A built-in model name, or a model file's name without folder and extension.</summary>
+    public static string ModelName(string model) =>
+        model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetFileNameWithoutExtension(model) : model;
+
+    /// <summary>Replaces every character other than letters, digits, '.' and '-' by '_' (safe as a folder name).</summary>
+    public static string RunFolderName(string name) =>
+        string.Concat(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_'));
+
+    /// <summary>
+    /// The configuration as JSON (config.json and the checkpoint's copy); its keys are the command line's option names with
+    /// '_' for '-'. A resumed run must match it except for <see cref="ResumableKeys"/>.
+    /// </summary>
+    public JsonObject ToJson() => new()
+    {
+        ["dataset"] = Dataset, ["imbalance"] = Imbalance, ["model"] = Model, ["loss"] = TrainingNames.Name(Loss), ["policy"] = Policy,
+        ["optimizer"] = TrainingNames.Name(Optimizer), ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
+        ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device.ToString(), ["threads"] = Threads, ["cuda_graph"] = CudaGraph,
+        ["seed"] = Seed,
+        ["trainable"] = Trainable is null ? null : new JsonArray(Trainable.Select(t => (JsonNode?)t).ToArray()),
+        ["frozen"] = Frozen is null ? null : new JsonArray(Frozen.Select(t => (JsonNode?)t).ToArray()),
+        ["frozen_bn"] = FrozenBatchNorm,
+        ["image_size"] = ImageSize,
+    };
+
+    /// <summary>Keys of <see cref="ToJson"/> a resumed run may change: where and how fast it runs, not what it computes.</summary>
+    public static IReadOnlySet<string> ResumableKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "device", "threads", "cuda_graph" };
+
+    /// <summary>
+    /// The options' own checks (no file is read): each failure names its property, and its reason names other properties
+    /// by their names, so that a front end can replace them by its own (e.g. command-line flags).
+    /// </summary>
+    /// <exception cref="InvalidOptionException">The first value that cannot be used.</exception>
+    public void Validate()
+    {
+        if (Epochs < 1) throw new InvalidOptionException(nameof(Epochs), $"must be 1 or more, got {Epochs}");
+        if (Batch < 1) throw new InvalidOptionException(nameof(Batch), $"must be 1 or more, got {Batch}");
+        if (ValidationFraction <= 0 || ValidationFraction >= 1) throw new InvalidOptionException(nameof(ValidationFraction), $"must be in (0, 1), got {ValidationFraction}");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new InvalidOptionException(nameof(LearningRate), $"must be a positive number, got {LearningRate}");
+        if (Threads < 0) throw new InvalidOptionException(nameof(Threads), $"must be 0 (one per core) or more, got {Threads}");
+        if (CudaGraph && !Device.IsCuda) throw new InvalidOptionException(nameof(CudaGraph), $"needs Device cuda or cuda:N, not '{Device}'");
+        if (Trainable is not null && Frozen is not null) throw new InvalidOptionException(nameof(Trainable), "give either Trainable or Frozen initializers, not both");
+        if (ImageSize is < 1) throw new InvalidOptionException(nameof(ImageSize), $"must be positive, got {ImageSize}");
+        try { Data.ImbalanceProtocol.Parse(Imbalance); }
+        catch (FormatException e) { throw new InvalidOptionException(nameof(Imbalance), e.Message, e); }
+        try { Weighting.PolicyFactory.Create(Policy, [1, 1], Epochs); }
+        catch (FormatException e) { throw new InvalidOptionException(nameof(Policy), e.Message, e); }
+        try { LearningRateSchedules.Parse(Schedule, LearningRate); }
+        catch (Exception e) when (e is FormatException or ArgumentException) { throw new InvalidOptionException(nameof(Schedule), e.Message, e); }
+    }
+}

@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using Acwa.Onnx.IO;
+
+namespace Acwa.Onnx.Training;
+
+public sealed partial class Trainer
+{
+    /// <summary>Format tag of the trainer's part of a checkpoint's metadata (<c>extra.trainer</c>).</summary>
+    public const string TrainerStateFormat = "acwa-trainer/1";
+
+    private string OrderFingerprint(int epoch) =>
+        Convert.ToHexString(SHA256.HashData(MemoryMarshal.AsBytes(_trainLoader.EpochOrder(epoch).AsSpan())))[..16];
+
+    // The history of the epochs before a resume (from the resumed checkpoint), carried into every later checkpoint.
+    private JsonArray _resumedHistory = [];
+
+    private JsonObject CheckpointMeta(EpochResult last)
+    {
+        var history = new JsonArray();
+        foreach (var h in _resumedHistory) history.Add(h!.DeepClone());
+        foreach (var r in _history) history.Add(r.ToJson());
+        history.Add(last.ToJson());
+        return new JsonObject
+        {
+            ["trainer"] = new JsonObject
+            {
+                ["format"] = TrainerStateFormat,
+                ["completed_epochs"] = CompletedEpochs,
+                ["global_step"] = GlobalStep,
+                ["epochs"] = Options.Epochs,
+                ["policy_spec"] = _policy.Spec,
+                ["policy"] = _policy.SaveState(),
+                ["schedule"] = _schedule.Spec,
+                ["rng"] = new JsonObject
+                {
+                    // Every random draw is derived from these seeds and a position, so they are the whole RNG state.
+                    ["data_seed"] = Options.Seed,
+                    ["dropout_seed"] = _runner.DropoutSeed,
+                    ["micro_step"] = _runner.MicroStep,
+                },
+                ["data"] = new JsonObject
+                {
+                    ["train_count"] = _trainLoader.Dataset.Count,
+                    ["validation_count"] = _validationLoader.Dataset.Count,
+                    ["batch_size"] = Options.BatchSize,
+                    ["drop_last"] = Options.DropLast,
+                    ["next_epoch_order_sha256"] = OrderFingerprint(CompletedEpochs),
+                },
+                ["config"] = Options.Config?.DeepClone() ?? new JsonObject(),
+                ["history"] = history,
+            },
+        };
+    }
+
+    /// <summary>
+    /// Restores a checkpoint written by this trainer's loop (<see cref="TrainerOptions.CheckpointPath"/>): the runner's state
+    /// and step counters, the policy's state, the epoch and global step. <see cref="Run"/> then continues with the next
+    /// epoch exactly as the interrupted run would have. The run must use the same data (counts and order), batch size,
+    /// seed, epochs, schedule and policy; otherwise an <see cref="InvalidDataException"/> names the field and both values.
+    /// Returns the checkpoint's epoch history (JSON, one object per finished epoch); later checkpoints carry it on, so a run
+    /// resumed any number of times keeps the history of all its epochs.
+    /// </summary>
+    public JsonArray Resume(string checkpointPath)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointPath);
+        // Check the trainer part before touching the runner's state.
+        var fileMeta = TensorFile.LoadMeta(checkpointPath); // the checksum is checked by the runner's load below
+        if ((fileMeta["extra"] as JsonObject)?["trainer"] is not JsonObject t)
+            throw new InvalidDataException($"'{checkpointPath}' has no trainer state (meta.extra.trainer); it was not written by the Trainer");
+        string Where(string f) => $"'{checkpointPath}': trainer.{f}";
+        // A value of the wrong JSON kind (hand-edited meta with a valid checksum) names the field, not InvalidOperationException.
+        T? Read<T>(string field, JsonNode? node)
+        {
+            if (node is null) return default;
+            try { return node.GetValue<T>(); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{Where(field)} is {node.ToJsonString()}, not a {typeof(T).Name}", e);
+            }
+        }
+        if (Read<string>("format", t["format"]) is var format && format != TrainerStateFormat)
+            throw new InvalidDataException($"{Where("format")} is '{format}', expected '{TrainerStateFormat}'");
+        void Same<T>(string field, JsonNode? node, T now) where T : IEquatable<T>
+        {
+            T? was = Read<T>(field, node);
+            if (was is null || !was.Equals(now)) throw new InvalidDataException($"{Where(field)} is {(was is null ? "missing" : was)}, this run has {now}; resuming would not continue the same run");
+        }
+        var data = t["data"] as JsonObject ?? throw new InvalidDataException($"{Where("data")} is missing");
+        var rng = t["rng"] as JsonObject ?? throw new InvalidDataException($"{Where("rng")} is missing");
+        Same("epochs", t["epochs"], Options.Epochs);
+        Same("schedule", t["schedule"], _schedule.Spec);
+        Same("policy_spec", t["policy_spec"], _policy.Spec);
+        Same("data.train_count", data["train_count"], _trainLoader.Dataset.Count);
+        Same("data.validation_count", data["validation_count"], _validationLoader.Dataset.Count);
+        Same("data.batch_size", data["batch_size"], Options.BatchSize);
+        Same("data.drop_last", data["drop_last"], Options.DropLast);
+        Same("rng.data_seed", rng["data_seed"], Options.Seed);
+        Same("rng.dropout_seed", rng["dropout_seed"], _runner.DropoutSeed);
+        int completed = t["completed_epochs"] is { } ce ? Read<int>("completed_epochs", ce) : throw new InvalidDataException($"{Where("completed_epochs")} is missing");
+        if (completed < 0 || completed > Options.Epochs) throw new InvalidDataException($"{Where("completed_epochs")} is {completed}, outside [0, {Options.Epochs}]");
+        Same("data.next_epoch_order_sha256", data["next_epoch_order_sha256"], OrderFingerprint(completed));
+        var policyState = t["policy"] as JsonObject ?? throw new InvalidDataException($"{Where("policy")} is missing");
+
+        long? globalStep = t["global_step"] is { } gs ? Read<long>("global_step", gs) : null;
+
+        _runner.LoadCheckpoint(checkpointPath);
+        try { _policy.LoadState((JsonObject)policyState.DeepClone()); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{Where("policy")}: {e.Message}", e);
+        }
+        CompletedEpochs = completed;
+        GlobalStep = globalStep ?? _runner.MicroStep;
+        _resumedHistory = t["history"] is JsonArray h ? (JsonArray)h.DeepClone() : [];
+        _history.Clear();
+        return (JsonArray)_resumedHistory.DeepClone();
+    }
+}

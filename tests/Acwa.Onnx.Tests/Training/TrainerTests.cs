@@ -1,0 +1,214 @@
+using System.Text.Json.Nodes;
+using Acwa.Onnx.Data;
+using Acwa.Onnx.IO;
+using Acwa.Onnx.Training;
+using Acwa.Onnx.Training.Runtime;
+using Acwa.Onnx.Weighting;
+using Acwa.Onnx.Tests.Training.Runtime;
+
+namespace Acwa.Onnx.Tests.Training;
+
+public class TrainerTests
+{
+    private const int C = 3, H = 4, W = 4, D = H * W;
+
+    /// <summary>Learnable synthetic images: class k brightens row k of a 4x4 image; noise elsewhere.</summary>
+    internal static ImageDataset Images(int seed, params int[] perClass)
+    {
+        var rng = new Random(seed);
+        int n = perClass.Sum();
+        var pixels = new byte[n * D];
+        var labels = new int[n];
+        int i = 0;
+        for (int k = 0; k < perClass.Length; k++)
+            for (int j = 0; j < perClass[k]; j++, i++)
+            {
+                labels[i] = k;
+                for (int p = 0; p < D; p++) pixels[i * D + p] = (byte)(p / W == k ? 150 + rng.Next(100) : rng.Next(120));
+            }
+        return new ImageDataset(pixels, labels, 1, H, W, ["a", "b", "c"], $"synthetic-{seed}");
+    }
+
+    private static readonly ImageDataset Train = Images(1, 60, 25, 10);
+    private static readonly ImageDataset Val = Images(2, 15, 8, 6);
+    private static readonly ImageDataset Test = Images(3, 20, 10, 10);
+
+    private static (StepRunner, Trainer) Make(string dir, TrainerOptions options, string policy = "acwa")
+    {
+        var runner = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
+        var p = PolicyFactory.Create(policy, Train.ClassCounts().Select(c => (long)c).ToArray(), options.Epochs);
+        return (runner, new Trainer(runner, Train, Val, p, options, Test));
+    }
+
+    [Fact]
+    public void EpochLoopFeedsPolicyWeightsAndReportsTimings()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var options = new TrainerOptions { Epochs = 4, BatchSize = 16, Seed = 5, Schedule = new ConstantSchedule(0.05) };
+        var (runner, trainer) = Make(dir, options);
+        using var _ = runner;
+        int steps = 0, epochs = 0;
+        trainer.StepCompleted += (_, s) => { steps++; Assert.True(float.IsFinite(s.Loss)); Assert.Equal(0.05, s.LearningRate, 6); };
+        trainer.EpochCompleted += (_, e) => epochs++;
+        var result = trainer.Run();
+
+        int perEpoch = (Train.Count + 15) / 16; // 95 images -> 6 batches, the last one partial
+        Assert.Equal(6, perEpoch);
+        Assert.Equal(4 * perEpoch, steps);
+        Assert.Equal(4, epochs);
+        Assert.Equal(4 * perEpoch, runner.Step);
+        Assert.Equal(4, result.Epochs.Count);
+        Assert.All(PolicyWeights(result.Epochs[0]), w => Assert.Equal(1.0, w)); // ACWA starts uniform
+        for (int e = 1; e < 4; e++) Assert.Equal(result.Epochs[e - 1].NextWeights, result.Epochs[e].Weights);
+        Assert.Contains(result.Epochs.Skip(1), e => e.Weights.Distinct().Count() > 1); // the policy moved the weights
+        Assert.Equal(runner.GetControl("class_weights"), result.Epochs[^1].Weights.Select(w => (float)w).ToArray());
+        Assert.Equal(Val.Count, result.Epochs[0].Validation.Total);
+        Assert.True(result.Epochs[^1].TrainLoss < result.Epochs[0].TrainLoss, "training should reduce the loss on learnable data");
+        Assert.True(result.Epochs[^1].Validation.MacroF1 > 0.6, $"val macro-F1 {result.Epochs[^1].Validation.MacroF1}");
+        Assert.NotNull(result.Test);
+        Assert.Equal(Test.Count, result.Test!.Total);
+        foreach (var e in result.Epochs)
+        {
+            var t = e.Timings;
+            Assert.True(t.Train > 0 && t.ValidationForward > 0 && t.Metrics > 0 && t.Policy > 0);
+            Assert.True(t.Total >= t.Train + t.ValidationForward + t.Metrics + t.Policy);
+            Assert.InRange(t.AcwaOverheadFraction, 1e-9, 1);
+            Assert.Equal(t.Metrics + t.Policy, t.AcwaOverhead);
+        }
+    }
+
+    private static double[] PolicyWeights(EpochResult e) => e.Weights;
+
+    [Fact]
+    public void InterruptedAndResumedRunEndsBitIdentical()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckptA = Path.Combine(dir, "a.acwa");
+        var ckptB = Path.Combine(dir, "b.acwa");
+        TrainerOptions Opts(string ck) => new()
+        {
+            Epochs = 5, BatchSize = 16, Seed = 42, CheckpointPath = ck, Schedule = new WarmupSchedule(new CosineSchedule(0.05, 0.001), 1),
+        };
+
+        // uninterrupted
+        var (ra, ta) = Make(dir, Opts(ckptA));
+        TrainingResult straight;
+        List<HostTensor> stateA;
+        using (ra) { straight = ta.Run(); stateA = ra.GetState(); }
+
+        // interrupted after epoch 2 (cancelled from the epoch event, after its checkpoint)
+        var (rb, tb) = Make(dir, Opts(ckptB));
+        using (rb)
+        {
+            using var cts = new CancellationTokenSource();
+            tb.EpochCompleted += (_, e) => { if (e.Epoch == 1) cts.Cancel(); };
+            Assert.ThrowsAny<OperationCanceledException>(() => tb.Run(cts.Token));
+            Assert.Equal(2, tb.CompletedEpochs);
+        }
+
+        // a fresh process-like start: new runner, new policy, resume
+        var (rc, tc) = Make(dir, Opts(ckptB));
+        using (rc)
+        {
+            var history = tc.Resume(ckptB);
+            Assert.Equal(2, history.Count);
+            Assert.Equal(2, tc.CompletedEpochs);
+            var resumed = tc.Run();
+            Assert.Equal(3, resumed.Epochs.Count);
+            var stateC = rc.GetState();
+            for (int i = 0; i < stateA.Count; i++) Assert.Equal(stateA[i].Data, stateC[i].Data); // bit for bit
+            Assert.Equal(ra.Step, rc.Step);
+            for (int e = 0; e < 3; e++)
+            {
+                Assert.Equal(straight.Epochs[e + 2].TrainLoss, resumed.Epochs[e].TrainLoss);
+                Assert.Equal(straight.Epochs[e + 2].Weights, resumed.Epochs[e].Weights);
+                Assert.Equal(straight.Epochs[e + 2].Validation.MacroF1, resumed.Epochs[e].Validation.MacroF1);
+            }
+            Assert.Equal(straight.FinalWeights, resumed.FinalWeights);
+        }
+    }
+
+    [Fact]
+    public void RunResumedTwiceKeepsEveryEpochInItsCheckpointHistory()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckpt = Path.Combine(dir, "twice.acwa");
+        var options = new TrainerOptions { Epochs = 5, BatchSize = 16, Seed = 3, CheckpointPath = ckpt };
+        static int[] Epochs(JsonArray h) => h.Select(e => (int)e!["epoch"]!).ToArray();
+        void RunUntil(int stopAfterEpoch, int resumedEpochs)
+        {
+            var (r, t) = Make(dir, options);
+            using (r)
+            {
+                if (resumedEpochs > 0) Assert.Equal(Enumerable.Range(0, resumedEpochs), Epochs(t.Resume(ckpt)));
+                using var cts = new CancellationTokenSource();
+                t.EpochCompleted += (_, e) => { if (e.Epoch == stopAfterEpoch) cts.Cancel(); };
+                Assert.ThrowsAny<OperationCanceledException>(() => t.Run(cts.Token));
+            }
+        }
+        RunUntil(1, 0); // epochs 0-1, then interrupted
+        RunUntil(3, 2); // resumed: epochs 2-3, interrupted again
+        var (rf, tf) = Make(dir, options);
+        using (rf)
+        {
+            Assert.Equal([0, 1, 2, 3], Epochs(tf.Resume(ckpt))); // before the fix: only [2, 3], epochs of the last process
+            tf.Run();
+        }
+        var (_, meta) = TensorFile.Load(ckpt);
+        Assert.Equal([0, 1, 2, 3, 4], Epochs((JsonArray)meta["extra"]!["trainer"]!["history"]!));
+    }
+
+    private sealed class ExplodingSchedule(long from) : ILearningRateSchedule
+    {
+        public string Spec => "exploding";
+        public double LearningRate(long step, long stepsPerEpoch, long totalSteps) => step >= from ? 1e38 : 0.01;
+    }
+
+    [Fact]
+    public void NonFiniteLossStopsNamingEpochAndStepAndKeepsLastGoodCheckpoint()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckpt = Path.Combine(dir, "last.acwa");
+        var options = new TrainerOptions { Epochs = 5, BatchSize = 16, CheckpointPath = ckpt, Schedule = new ExplodingSchedule(8) };
+        var (runner, trainer) = Make(dir, options);
+        using var _ = runner;
+        var e = Assert.Throws<NonFiniteLossException>(() => trainer.Run());
+        Assert.Equal(1, e.Epoch); // steps 0-5 are epoch 0; step 8 explodes the weights, the next loss is not finite
+        Assert.Contains("epoch 1", e.Message);
+        Assert.Contains($"batch {e.Batch}", e.Message);
+        Assert.Contains(ckpt, e.Message);
+        Assert.True(!float.IsFinite(e.Loss));
+        // the checkpoint is the intact end of epoch 0
+        var (tensors, meta) = TensorFile.Load(ckpt);
+        Assert.Equal(1, (int)meta["extra"]!["trainer"]!["completed_epochs"]!);
+        Assert.All(tensors, t => Assert.All(t.Data!, v => Assert.True(float.IsFinite(v))));
+    }
+
+    [Fact]
+    public void ResumeRejectsAnotherConfigurationNamingTheField()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckpt = Path.Combine(dir, "c.acwa");
+        var (r1, t1) = Make(dir, new TrainerOptions { Epochs = 2, BatchSize = 16, CheckpointPath = ckpt });
+        using (r1) t1.Run();
+        var (r2, t2) = Make(dir, new TrainerOptions { Epochs = 2, BatchSize = 32, CheckpointPath = ckpt });
+        using (r2)
+        {
+            var ex = Assert.Throws<InvalidDataException>(() => t2.Resume(ckpt));
+            Assert.Contains("batch_size", ex.Message);
+            Assert.Equal(0, r2.Step); // runner untouched
+        }
+        var (r3, t3) = Make(dir, new TrainerOptions { Epochs = 2, BatchSize = 16 }, policy: "inv");
+        using (r3) Assert.Contains("policy_spec", Assert.Throws<InvalidDataException>(() => t3.Resume(ckpt)).Message);
+    }
+
+    [Fact]
+    public void MismatchedDataIsRejected()
+    {
+        var dir = TestArtifacts.Create(D + 1, C);
+        using var runner = new StepRunner(dir, new StepRunnerOptions { IntraOpThreads = 1 });
+        var p = PolicyFactory.Create("acwa", [60, 25, 10], 2);
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(runner, Train, Val, p, new TrainerOptions()));
+        Assert.Contains("16 values per image, the model takes 17", e.Message);
+    }
+}
