@@ -75,8 +75,8 @@ cat > "$TMP/consumer/Consumer.csproj" <<XML
 </Project>
 XML
 cat > "$TMP/consumer/Program.cs" <<'CS'
-using Acwa.Onnx;
 using Acwa.Onnx.Integration;
+using Acwa.Onnx.IO;
 using Acwa.Onnx.Metrics;
 
 int[] labels = [0, 0, 1, 1, 2, 2];

@@ -4,7 +4,9 @@ namespace Acwa.Cli.Commands;
 
 /// <summary>
 /// <c>acwa bench</c>: parent of the benchmark subcommands. To add one, append its factory to <see cref="Subcommands"/>
-/// (or call <see cref="Add"/> on the command returned by <see cref="Create"/>).
+/// (or call <see cref="Add"/> on the command returned by <see cref="Create"/>). The benchmarks measure the user's own
+/// models and machine; research diagnostics (gradient decompositions, constant weights, device parity, PyTorch side by
+/// side, profiler ranges) are in the developer tool, tools/Acwa.DevBench.
 /// </summary>
 internal static class BenchCommand
 {
@@ -27,4 +29,12 @@ internal static class BenchCommand
 
     /// <summary>Adds a subcommand under <paramref name="bench"/>.</summary>
     public static void Add(Command bench, Command subcommand) => bench.Subcommands.Add(subcommand);
+
+    /// <summary>The <c>--json FILE</c> option every bench command has.</summary>
+    public static Option<string?> JsonOption() =>
+        new("--json") { Description = "Also write the results as JSON to this file (written whole or not at all; fields in docs/benchmarks.md)." };
+
+    /// <summary>A comma-separated list of models (names or paths), empty entries dropped.</summary>
+    public static IReadOnlyList<string> SplitModels(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -8,19 +8,46 @@ using Spectre.Console;
 
 namespace Acwa.Cli.Commands;
 
-/// <summary>Plain options of <c>acwa bench metrics</c>.</summary>
-internal sealed record BenchMetricsOptions(int N = 10_000_000, int Classes = 10, int Repeats = 7, int Threads = 0);
-
-/// <summary>One measured operation: times in milliseconds over the repeats.</summary>
-/// <param name="CpuMilliseconds">Process CPU time per repeat: on a shared, oversubscribed machine it leaves out the time the
-/// thread waited for a core, so for single-thread rows it is the steadier figure.</param>
-internal sealed record BenchMetricsRow(string Name, double[] Milliseconds, int Samples, double[] CpuMilliseconds)
+/// <summary>Options of <c>acwa bench metrics</c>.</summary>
+internal sealed record BenchMetricsOptions
 {
-    public double CpuMedian => BenchMetricsCommand.Median(CpuMilliseconds);
-    public double Median => BenchMetricsCommand.Median(Milliseconds);
-    public double Min => Milliseconds.Min();
-    public double Max => Milliseconds.Max();
-    public double SamplesPerSecond => Samples / (Median / 1000);
+    /// <summary>Samples N.</summary>
+    public int N { get; init; } = 10_000_000;
+
+    /// <summary>Classes C.</summary>
+    public int Classes { get; init; } = 10;
+
+    /// <summary>Timed repeats of every operation (interleaved).</summary>
+    public int Repeats { get; init; } = 7;
+
+    /// <summary>Threads of the multi-threaded operations (0: one per core).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>When set, the results are also written there as JSON (<see cref="BenchJson"/>).</summary>
+    public string? JsonPath { get; init; }
+}
+
+/// <summary>One measured operation over the repeats.</summary>
+/// <param name="Name">What was measured.</param>
+/// <param name="Samples">Samples per run (N).</param>
+/// <param name="Ms">Wall-clock milliseconds per run.</param>
+/// <param name="CpuMs">Process CPU milliseconds per run: on a shared, oversubscribed machine it leaves out the time the
+/// thread waited for a core, so for single-thread rows it is the steadier figure.</param>
+internal sealed record BenchMetricsRow(string Name, int Samples, Measured Ms, Measured CpuMs)
+{
+    /// <summary>Samples per second at the median time.</summary>
+    public double SamplesPerSecond => Samples / (Ms.Median / 1000);
+}
+
+/// <summary>The results of one run: the operations, and the per-repeat ratio of the single-thread logits kernel to the Sum reference.</summary>
+/// <param name="KernelPath">The SIMD path the kernels took.</param>
+/// <param name="Operations">Every operation, the Sum reference first.</param>
+/// <param name="LogitsOverSum">Time of the single-thread logits kernel over the Sum's time in the same repeat, per repeat.</param>
+/// <param name="LogitsOverSumCpu">The same ratio by process CPU time.</param>
+internal sealed record BenchMetricsReport(string KernelPath, IReadOnlyList<BenchMetricsRow> Operations, Measured LogitsOverSum, Measured LogitsOverSumCpu)
+{
+    /// <summary>The single-thread confusion matrix from int predictions (samples per second).</summary>
+    public BenchMetricsRow PredictionsOneThread => Operations[3];
 }
 
 /// <summary>
@@ -30,24 +57,21 @@ internal sealed record BenchMetricsRow(string Name, double[] Milliseconds, int S
 /// </summary>
 internal static class BenchMetricsCommand
 {
-    /// <summary>Target: single-thread logits confusion matrix time / Sum time.</summary>
-    public const double TargetLogitsOverSum = 1.3;
-
-    /// <summary>Target: single-thread samples per second from int predictions.</summary>
-    public const double TargetPredictionsPerSecond = 1.5e9;
-
     public static Command Create()
     {
         var n = new Option<int>("--n") { Description = "Samples N.", DefaultValueFactory = _ => 10_000_000 };
         var classes = new Option<int>("--classes") { Description = "Classes C.", DefaultValueFactory = _ => 10 };
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats (median and min/max reported).", DefaultValueFactory = _ => 7 };
         var threads = new Option<int>("--threads") { Description = "Threads for the multi-threaded figures (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var json = BenchCommand.JsonOption();
         var cmd = new Command("metrics", "Benchmark confusion-matrix kernels (logits argmax and prediction counting) against a memory-bandwidth reference.")
         {
-            n, classes, repeats, threads,
+            n, classes, repeats, threads, json,
         };
-        cmd.SetAction(pr => Run(new BenchMetricsOptions(pr.GetValue(n), pr.GetValue(classes), pr.GetValue(repeats), pr.GetValue(threads)),
-            pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        cmd.SetAction(pr => Run(new BenchMetricsOptions
+        {
+            N = pr.GetValue(n), Classes = pr.GetValue(classes), Repeats = pr.GetValue(repeats), Threads = pr.GetValue(threads), JsonPath = pr.GetValue(json),
+        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
 
@@ -57,13 +81,24 @@ internal static class BenchMetricsCommand
             return ConsoleOutput.Fail(error, $"need --n >= 1, --classes in [1, {ConfusionMatrix.MaxClasses}], --repeats >= 1, --threads >= 0");
         if ((long)o.N * o.Classes > Array.MaxLength)
             return ConsoleOutput.Fail(error, $"N x C = {(long)o.N * o.Classes} logits do not fit in one array");
+        if (BenchJson.CheckPath(o.JsonPath) is { } bad) return ConsoleOutput.Fail(error, bad);
         var console = ConsoleOutput.For(output);
-        var rows = Measure(o, console);
-        Print(o, rows, console);
+        var report = Measure(o, console);
+        Print(o, report, console);
+        if (o.JsonPath is null) return 0;
+        var doc = BenchJson.Header("acwa bench metrics");
+        doc["options"] = BenchJson.Node(new { o.N, o.Classes, o.Repeats, threads = o.Threads == 0 ? Environment.ProcessorCount : o.Threads });
+        doc["kernel_path"] = report.KernelPath;
+        doc["operations"] = BenchJson.Node(report.Operations.Select(r => new { r.Name, r.Samples, r.Ms, r.CpuMs, r.SamplesPerSecond }));
+        doc["logits_over_sum"] = BenchJson.Node(report.LogitsOverSum);
+        doc["logits_over_sum_cpu"] = BenchJson.Node(report.LogitsOverSumCpu);
+        try { BenchJson.Write(o.JsonPath, doc); }
+        catch (IOException e) { return ConsoleOutput.Fail(error, e.Message); }
+        console.WriteLine($"results written to {o.JsonPath}");
         return 0;
     }
 
-    internal static IReadOnlyList<BenchMetricsRow> Measure(BenchMetricsOptions o, IAnsiConsole console)
+    internal static BenchMetricsReport Measure(BenchMetricsOptions o, IAnsiConsole console)
     {
         int n = o.N, C = o.Classes, threads = o.Threads == 0 ? Environment.ProcessorCount : o.Threads;
         console.WriteLine($"preparing {n:N0} x {C} fp32 logits ({(long)n * C * 4 / 1e6:F0} MB), labels and predictions...");
@@ -124,35 +159,25 @@ internal static class BenchMetricsCommand
             }
         }
         GC.KeepAlive(sink);
-        var rows = ops.Select((op, k) => new BenchMetricsRow(op.Name, times[k], n, cpu[k])).ToList();
-        // Per-repeat ratio logits / Sum (same repeat, same noise), reported as its own row in units of "x".
-        rows.Add(new BenchMetricsRow("ratio logits 1 thread / Sum", times[1].Zip(times[0], (a, b) => a / b).ToArray(), n,
-            cpu[1].Zip(cpu[0], (a, b) => a / Math.Max(b, 1e-3)).ToArray()));
-        return rows;
+        var rows = ops.Select((op, k) => new BenchMetricsRow(op.Name, n, Measured.Of(times[k]), Measured.Of(cpu[k]))).ToList();
+        // Per-repeat ratio logits / Sum (same repeat, same noise).
+        return new BenchMetricsReport(KernelDispatch.Best.ToString(), rows,
+            Measured.Of(times[1].Zip(times[0], (a, b) => a / b).ToArray()),
+            Measured.Of(cpu[1].Zip(cpu[0], (a, b) => a / Math.Max(b, 1e-3)).ToArray()));
     }
 
-    private static void Print(BenchMetricsOptions o, IReadOnlyList<BenchMetricsRow> rows, IAnsiConsole console)
+    private static void Print(BenchMetricsOptions o, BenchMetricsReport report, IAnsiConsole console)
     {
         static string F(double v, string fmt = "F2") => v.ToString(fmt, CultureInfo.InvariantCulture);
-        console.WriteLine($"N = {o.N:N0}, C = {o.Classes}, repeats = {o.Repeats}, kernel path = {KernelDispatch.Best}, " +
+        console.WriteLine($"N = {o.N:N0}, C = {o.Classes}, repeats = {o.Repeats}, kernel path = {report.KernelPath}, " +
             $"cores = {Environment.ProcessorCount}, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}");
         var t = new Table().AddColumns("operation", "median ms", "min ms", "max ms", "M samples/s (median)", "median CPU ms");
-        foreach (var r in rows.Take(rows.Count - 1))
-            t.AddRow(Markup.Escape(r.Name), F(r.Median), F(r.Min), F(r.Max), F(r.SamplesPerSecond / 1e6, "F0"), F(r.CpuMedian));
+        foreach (var r in report.Operations)
+            t.AddRow(Markup.Escape(r.Name), F(r.Ms.Median), F(r.Ms.Min), F(r.Ms.Max), F(r.SamplesPerSecond / 1e6, "F0"), F(r.CpuMs.Median));
         console.Write(t);
-        var ratio = rows[^1];
-        bool okRatio = ratio.Median <= TargetLogitsOverSum;
-        bool okPreds = rows[3].SamplesPerSecond >= TargetPredictionsPerSecond;
-        console.WriteLine($"logits 1 thread / Sum: median {F(ratio.Median)}x (min {F(ratio.Min)}, max {F(ratio.Max)}); " +
-            $"target <= {F(TargetLogitsOverSum, "F1")}x: {(okRatio ? "met" : "NOT met")}; by CPU time: median {F(ratio.CpuMedian)}x");
-        console.WriteLine($"int predictions 1 thread: {F(rows[3].SamplesPerSecond / 1e6, "F0")} M samples/s; " +
-            $"target >= {F(TargetPredictionsPerSecond / 1e6, "F0")}: {(okPreds ? "met" : "NOT met")}; by CPU time: " +
-            $"{F(o.N / (rows[3].CpuMedian / 1000) / 1e6, "F0")} M samples/s");
-    }
-
-    internal static double Median(double[] values)
-    {
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+        var ratio = report.LogitsOverSum;
+        console.WriteLine($"logits 1 thread / Sum: median {F(ratio.Median)}x (min {F(ratio.Min)}, max {F(ratio.Max)}); by CPU time: median {F(report.LogitsOverSumCpu.Median)}x");
+        var preds = report.PredictionsOneThread;
+        console.WriteLine($"int predictions 1 thread: {F(preds.SamplesPerSecond / 1e6, "F0")} M samples/s; by CPU time: {F(o.N / (preds.CpuMs.Median / 1000) / 1e6, "F0")} M samples/s");
     }
 }

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Acwa.Onnx.Models;
-using Acwa.Onnx.Autodiff;
 using Acwa.Onnx.Training.Compiler;
 using Acwa.Onnx.Training.Runtime;
 using Microsoft.ML.OnnxRuntime;
@@ -11,28 +11,117 @@ using Spectre.Console;
 
 namespace Acwa.Cli.Commands;
 
-/// <summary>Plain options of <c>acwa bench step</c>.</summary>
-internal sealed record BenchStepOptions(IReadOnlyList<string> Models, string Device = "cpu", int Batch = 128, int Steps = 20, int Repeats = 5,
-    int Warmup = 5, string? ProfileDir = null, string Optimizer = "adam", string ConvWeightGrad = "auto", bool PerTensorOptimizer = false,
-    string MaxPoolGrad = "auto", IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null,
-    bool FrozenBatchNorm = false, long? DenseDepthwiseMaxPairs = null, string ConvInputGrad = "auto", bool CudaGraph = false,
-    bool? SplitBatchReductions = null, bool CudaProfilerRange = false, string? TorchScript = null, string Python = "python3", bool? FusedRecurrent = null, bool ConstantWeights = false);
+/// <summary>Options of <c>acwa bench step</c>.</summary>
+internal sealed record BenchStepOptions
+{
+    /// <summary>Built-in model names, or forward .onnx files with a fixed-size input [N, ...] and logits [N, classes].</summary>
+    public required IReadOnlyList<string> Models { get; init; }
+
+    public Device Device { get; init; } = Device.Cpu;
+
+    public int Batch { get; init; } = 128;
+
+    /// <summary>Runs per timed window.</summary>
+    public int Steps { get; init; } = 20;
+
+    /// <summary>Timed windows of every measured graph (median and min-max reported).</summary>
+    public int Repeats { get; init; } = 5;
+
+    /// <summary>Untimed runs of every graph before the first window (and before the profiled runs).</summary>
+    public int Warmup { get; init; } = 5;
+
+    /// <summary>adam, sgd or adamw.</summary>
+    public string Optimizer { get; init; } = "adam";
+
+    /// <summary>One optimizer update per parameter tensor instead of the fused update (as <c>acwa artifacts --per-tensor-optimizer</c>).</summary>
+    public bool PerTensorOptimizer { get; init; }
+
+    /// <summary>Initializers to train ('*' as wildcard); null: every fp32 parameter.</summary>
+    public IReadOnlyList<string>? Trainable { get; init; }
+
+    /// <summary>Initializers to keep frozen ('*' as wildcard).</summary>
+    public IReadOnlyList<string>? Frozen { get; init; }
+
+    /// <summary>Batch-norm layers whose scale and bias are frozen run in inference mode.</summary>
+    public bool FrozenBatchNorm { get; init; }
+
+    /// <summary>CUDA only: the training steps run as captured CUDA graphs.</summary>
+    public bool CudaGraph { get; init; }
+
+    /// <summary>When set, ORT profiles of the step and the forward pass go to this folder, and a per-op-type breakdown is printed.</summary>
+    public string? ProfileDir { get; init; }
+
+    /// <summary>When set, the results are also written there as JSON (<see cref="BenchJson"/>).</summary>
+    public string? JsonPath { get; init; }
+}
 
 /// <summary>
-/// One model's timings (milliseconds per step / per forward pass, one value per repeat). <paramref name="ForwardMs"/> is
-/// the inference export (parameters baked in as initializers: ORT may fold batch norm and pick its constant-weight
-/// kernels, e.g. NCHWc convolutions on CPU); <paramref name="EvalForwardMs"/> is the evaluation graph, whose parameters
-/// are graph inputs bound to the runner's state like the training step's, so it runs the same kernels as the step's forward.
-/// <paramref name="ConstantWeightsStepMs"/> (only with <c>--constant-weights</c>) is the step's graph with its parameters
-/// baked in as constants (<see cref="ConstantWeightsStep"/>).
+/// One model's timings (milliseconds per run over the windows). <see cref="ForwardMs"/> is the inference export (parameters
+/// baked in as initializers: ORT may fold batch norm and pick its constant-weight kernels, e.g. NCHWc convolutions on
+/// CPU); <see cref="EvalForwardMs"/> is the evaluation graph, whose parameters are graph inputs bound to the runner's state
+/// like the training step's, so it runs the same kernels as the step's forward; <see cref="UnoptimizedForwardMs"/> is the
+/// inference export without ORT's layout optimisations. <see cref="Extras"/> are what a developer tool times beside them.
 /// </summary>
-internal sealed record BenchStepRow(string Model, double[] StepMs, double[] ForwardMs, double[] EvalForwardMs, double[]? ConstantWeightsStepMs = null)
+internal sealed record BenchStepRow(string Model, int TrainingNodes, int InferenceNodes, Measured StepMs, Measured ForwardMs,
+    Measured EvalForwardMs, Measured UnoptimizedForwardMs, IReadOnlyList<BenchStepExtraTiming> Extras)
 {
-    public double StepMedian => BenchMetricsCommand.Median(StepMs);
-    public double ForwardMedian => BenchMetricsCommand.Median(ForwardMs);
-    public double EvalForwardMedian => BenchMetricsCommand.Median(EvalForwardMs);
-    public double Ratio => StepMedian / ForwardMedian;
-    public double EvalRatio => StepMedian / EvalForwardMedian;
+    /// <summary>Median step over median forward (inference export).</summary>
+    public double StepOverForward => StepMs.Median / ForwardMs.Median;
+
+    /// <summary>Median step over median evaluation-graph forward.</summary>
+    public double StepOverEvalForward => StepMs.Median / EvalForwardMs.Median;
+}
+
+/// <summary>An extra graph timed in the same windows as the step (<see cref="BenchStepHooks.Extras"/>).</summary>
+internal sealed record BenchStepExtraTiming(string Name, Measured Ms, double OverForward);
+
+/// <summary>ORT's time per op type of one profiled graph (milliseconds per run, the warm-up runs left out).</summary>
+internal sealed record BenchStepProfile(string Model, string Graph, string File, IReadOnlyDictionary<string, double> MsPerRun);
+
+/// <summary>What one graph of a bench step run is: its runner, one batch and its shape.</summary>
+internal sealed record BenchStepBatch(StepRunner Runner, Array X, long[] Y, long[] InputShape);
+
+/// <summary>Extra work timed beside the step: a name for tables and JSON, a tag for profile file names, one run, and what to dispose.</summary>
+internal sealed class BenchStepWork(string name, string tag, Action run, IDisposable? owner = null) : IDisposable
+{
+    public string Name { get; } = name;
+    public string Tag { get; } = tag;
+    public void Run() => run();
+    public void Dispose() => owner?.Dispose();
+}
+
+/// <summary>
+/// What a developer tool (tools/Acwa.DevBench) adds to <c>bench step</c> without a second copy of its timing: compile
+/// choices, extra graphs timed in the same settled windows as the step, work after warm-up, and reports after the table.
+/// The shipped command runs with <see cref="None"/>, which changes nothing.
+/// </summary>
+internal class BenchStepHooks
+{
+    public static readonly BenchStepHooks None = new();
+
+    /// <summary>The command as the user typed it, for the JSON document's <c>command</c>.</summary>
+    public virtual string Command => "acwa bench step";
+
+    /// <summary>An error when the options cannot run as asked (e.g. a CUDA-only choice on the CPU), else null.</summary>
+    public virtual string? Refuse(BenchStepOptions options) => null;
+
+    /// <summary>The compile options of the measured step, from the shipped command's.</summary>
+    public virtual ArtifactOptions Compile(ArtifactOptions options) => options;
+
+    /// <summary>Settings printed (and written to JSON as <c>settings</c>, snake_case keys) beside the shipped ones.</summary>
+    public virtual IReadOnlyDictionary<string, string> Settings() => new Dictionary<string, string>();
+
+    /// <summary>
+    /// Extra graphs over the warmed-up <paramref name="batch"/>.Runner, each timed in its own window in every repeat. With
+    /// <paramref name="profilePrefix"/> set (the profiling pass) they write ORT profiles with that prefix plus their tag.
+    /// </summary>
+    public virtual IReadOnlyList<BenchStepWork> Extras(BenchStepBatch batch, string? profilePrefix) => [];
+
+    /// <summary>Called once per model after warm-up, with one training step to run.</summary>
+    public virtual void AfterWarmup(Action step) { }
+
+    /// <summary>After the table: further reports, and what they add to the JSON document.</summary>
+    public virtual void Finish(BenchStepOptions options, IReadOnlyList<BenchStepRow> rows, IAnsiConsole console, JsonObject json) { }
 }
 
 /// <summary>
@@ -52,122 +141,125 @@ internal static class BenchStepCommand
     /// </summary>
     internal const double SettleMs = 300;
 
-    /// <summary>Target ratio (step / forward) on CPU for the small CNN and ResNet-20.</summary>
-    public const double TargetRatio = 3.0;
+    /// <summary>The command-line options of <c>bench step</c>, shared with the developer tool's <c>step</c>, which adds its own.</summary>
+    internal sealed class Arguments
+    {
+        private readonly Option<string> _models = new("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32, or forward .onnx files with a fixed-size input [N, ...] (images, features, sequences, int64 token ids) and logits [N, classes].", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
+        private readonly Option<string> _device = new("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        private readonly Option<int> _batch = new("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+        private readonly Option<int> _steps = new("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 20 };
+        private readonly Option<int> _repeats = new("--repeats") { Description = "Timed windows (median and min/max reported).", DefaultValueFactory = _ => 5 };
+        private readonly Option<string?> _profile = new("--profile") { Description = "Folder for ORT profiles of the training step; prints a per-op-type breakdown." };
+        private readonly Option<string> _optimizer = new("--optimizer") { Description = "adam, sgd or adamw.", DefaultValueFactory = _ => "adam" };
+        private readonly Option<bool> _perTensor = new("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (as acwa artifacts --per-tensor-optimizer)." };
+        private readonly Option<string?> _trainable = new("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard; default: every fp32 parameter." };
+        private readonly Option<string?> _frozen = new("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (times fine-tuning a part of the model)." };
+        private readonly Option<bool> _frozenBn = new("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode." };
+        private readonly Option<bool> _cudaGraph = new("--cuda-graph") { Description = "CUDA only: run the training steps as captured CUDA graphs (StepRunnerOptions.CudaGraph)." };
+        private readonly Option<string?> _json = BenchCommand.JsonOption();
+
+        /// <summary>Adds the options to <paramref name="command"/>.</summary>
+        public void AddTo(Command command)
+        {
+            foreach (var o in new Option[] { _models, _device, _batch, _steps, _repeats, _profile, _optimizer, _perTensor, _trainable, _frozen, _frozenBn, _cudaGraph, _json })
+                command.Options.Add(o);
+        }
+
+        /// <summary>The options record of a parse; <see cref="FormatException"/> for a value that does not parse (names it).</summary>
+        public BenchStepOptions Read(ParseResult pr) => new()
+        {
+            Models = BenchCommand.SplitModels(pr.GetValue(_models)!), Device = Device.Parse(pr.GetValue(_device)!),
+            Batch = pr.GetValue(_batch), Steps = pr.GetValue(_steps), Repeats = pr.GetValue(_repeats), ProfileDir = pr.GetValue(_profile),
+            Optimizer = pr.GetValue(_optimizer)!, PerTensorOptimizer = pr.GetValue(_perTensor),
+            Trainable = ArtifactsCommand.SplitList(pr.GetValue(_trainable)), Frozen = ArtifactsCommand.SplitList(pr.GetValue(_frozen)),
+            FrozenBatchNorm = pr.GetValue(_frozenBn), CudaGraph = pr.GetValue(_cudaGraph), JsonPath = pr.GetValue(_json),
+        };
+    }
 
     public static Command Create()
     {
-        var models = new Option<string>("--model") { Description = "Comma-separated models: mlp, cnn, resnet20, resnet32, or forward .onnx files with a fixed-size input [N, ...] (images, features, sequences, int64 token ids) and logits [N, classes].", DefaultValueFactory = _ => "mlp,cnn,resnet20" };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
-        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
-        var steps = new Option<int>("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 20 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed windows (median and min/max reported).", DefaultValueFactory = _ => 5 };
-        var profile = new Option<string?>("--profile") { Description = "Folder for ORT profiles of the training step; prints a per-op-type breakdown." };
-        var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd or adamw.", DefaultValueFactory = _ => "adam" };
-        var convWeightGrad = new Option<string>("--conv-weight-grad") { Description = "Convolution weight-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<ConvWeightGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
-        var convInputGrad = new Option<string>("--conv-input-grad") { Description = "Convolution input-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<ConvInputGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
-        var maxPoolGrad = new Option<string>("--maxpool-grad") { Description = "MaxPool input-gradient decomposition: auto (the device's measured default) or one of " + string.Join(", ", Enum.GetNames<MaxPoolGradMethod>().Skip(1)) + ".", DefaultValueFactory = _ => "auto" };
-        var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard; default: every fp32 parameter." };
-        var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (times fine-tuning a part of the model)." };
-        var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode." };
-        var denseDepthwise = new Option<long?>("--dense-depthwise") { Description = "Depthwise convolutions with Ho*Wo*H*W up to this run as dense per-channel MatMuls (0: none; default: the device's, CPU 4096)." };
-        var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run the training steps as captured CUDA graphs (StepRunnerOptions.CudaGraph)." };
-        var splitReductions = new Option<bool?>("--split-batch-reductions") { Description = "true/false: reductions over the batch and spatial axes as two reductions, per sample then over the batch (default: the device's)." };
-        var profilerRange = new Option<bool>("--cuda-profiler-range") { Description = "CUDA only: after warm-up, run one training step between cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`), then time as usual." };
-        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: after the measurements, times PyTorch's own step and eval-mode forward on the same device in the same run (built-in models, and model files named like tools/export_bench_models.py's: seq_lstm.onnx, seq_gru.onnx, text.onnx, mobilenetv2.onnx, mobilenetv3.onnx, vit.onnx) and prints its step / forward ratio beside ours." };
-        var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
-        var fusedRecurrent = new Option<bool?>("--fused-recurrent") { Description = "true/false: LSTMs, GRUs and RNNs keep ORT's fused kernel in the forward, their gradient a reverse-time Scan (GradientOptions.FusedRecurrent), instead of being unrolled (default: the device's; CPU true, CUDA false)." };
-        var constantWeights = new Option<bool>("--constant-weights") { Description = "CPU diagnostic: also times the step's graph with every parameter baked in as a constant (not a training step, its updates are discarded), so that ORT may use its constant-weight kernels (NCHWc convolutions); says how much of the step / forward gap comes from weights being inputs." };
-        var perTensor = new Option<bool>("--per-tensor-optimizer") { Description = "One optimizer update per parameter tensor instead of the fused update (to compare)." };
-        var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.")
-        {
-            models, device, batch, steps, repeats, profile, optimizer, convWeightGrad, convInputGrad, perTensor, maxPoolGrad, trainable, frozen, frozenBn, denseDepthwise, cudaGraph, splitReductions, profilerRange, torch, python, fusedRecurrent, constantWeights,
-        };
-        cmd.SetAction(pr => Run(new BenchStepOptions(
-            pr.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            pr.GetValue(device)!, pr.GetValue(batch), pr.GetValue(steps), pr.GetValue(repeats), 5, pr.GetValue(profile), pr.GetValue(optimizer)!,
-            pr.GetValue(convWeightGrad)!, pr.GetValue(perTensor), pr.GetValue(maxPoolGrad)!,
-            ArtifactsCommand.SplitList(pr.GetValue(trainable)), ArtifactsCommand.SplitList(pr.GetValue(frozen)), pr.GetValue(frozenBn), pr.GetValue(denseDepthwise),
-            pr.GetValue(convInputGrad)!, pr.GetValue(cudaGraph), pr.GetValue(splitReductions), pr.GetValue(profilerRange),
-            pr.GetValue(torch), pr.GetValue(python)!, pr.GetValue(fusedRecurrent), pr.GetValue(constantWeights)),
-            pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        var arguments = new Arguments();
+        var cmd = new Command("step", "Time one training step against the forward pass alone (batch 128 by default), per model.");
+        arguments.AddTo(cmd);
+        cmd.SetAction(pr => Run(arguments, pr, BenchStepHooks.None));
         return cmd;
     }
 
-    public static int Run(BenchStepOptions o, TextWriter output, TextWriter error)
+    /// <summary>Reads the options of <paramref name="pr"/> and runs; a value that does not parse is an error (exit code 2).</summary>
+    internal static int Run(Arguments arguments, ParseResult pr, BenchStepHooks hooks)
     {
-        if (o.Batch < 1 || o.Steps < 1 || o.Repeats < 1)
+        BenchStepOptions o;
+        try { o = arguments.Read(pr); }
+        catch (FormatException e) { return ConsoleOutput.Fail(pr.InvocationConfiguration.Error, e.Message); }
+        return Run(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, hooks);
+    }
+
+    public static int Run(BenchStepOptions o, TextWriter output, TextWriter error, BenchStepHooks? hooks = null)
+    {
+        hooks ??= BenchStepHooks.None;
+        if (o.Batch < 1 || o.Steps < 1 || o.Repeats < 1 || o.Warmup < 0)
             return ConsoleOutput.Fail(error, "need --batch, --steps and --repeats >= 1");
-        Device device;
-        try { device = Device.Parse(o.Device); }
-        catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
+        var device = o.Device;
         if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
-        if (o.CudaProfilerRange && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-profiler-range needs a CUDA device (--device cuda), not '{device}'");
-        if (o.ConstantWeights && device.IsCuda) return ConsoleOutput.Fail(error, "--constant-weights is a CPU diagnostic (ORT's constant-weight CPU kernels); leave out --device cuda");
-        if (o.TorchScript is not null && !File.Exists(o.TorchScript)) return ConsoleOutput.Fail(error, $"--torch: no such file '{o.TorchScript}'");
+        if (hooks.Refuse(o) is { } refused) return ConsoleOutput.Fail(error, refused);
+        if (BenchJson.CheckPath(o.JsonPath) is { } bad) return ConsoleOutput.Fail(error, bad);
         var console = ConsoleOutput.For(output);
         var rows = new List<BenchStepRow>();
+        var profiles = new List<BenchStepProfile>();
         try
         {
             foreach (var m in o.Models)
-                rows.Add(Measure(m, device, o, console));
+                rows.Add(Measure(m, o, hooks, console, profiles));
         }
         catch (Exception e) when (e is ArgumentException or FormatException or DeviceUnavailableException or InvalidDataException or NotSupportedException)
         {
             return ConsoleOutput.Fail(error, e.Message);
         }
-        var t = new Table().AddColumns("model", "step ms: median (min-max)", "forward ms", "step / forward", "target", "eval-graph forward ms", "step / eval forward");
-        if (o.ConstantWeights) t.AddColumns("constant-weight step ms", "its / forward");
+        var t = new Table().AddColumns("model", "step ms: median (min-max)", "forward ms", "step / forward", "eval-graph forward ms", "step / eval forward");
+        var extraNames = rows.SelectMany(r => r.Extras.Select(x => x.Name)).Distinct().ToList();
+        foreach (var name in extraNames) t.AddColumns($"{name} ms", $"{name} / forward");
         foreach (var r in rows)
         {
-            bool targeted = device.Kind == DeviceKind.Cpu && r.Model is "cnn" or "resnet20";
-            var cells = new List<string> { r.Model, Spread(r.StepMs), Spread(r.ForwardMs), r.Ratio.ToString("F2", CultureInfo.InvariantCulture),
-                targeted ? (r.Ratio <= TargetRatio ? $"<= {TargetRatio:F1} met" : $"<= {TargetRatio:F1} MISSED") : "-",
-                Spread(r.EvalForwardMs), r.EvalRatio.ToString("F2", CultureInfo.InvariantCulture) };
-            if (r.ConstantWeightsStepMs is { } c)
-                cells.AddRange([Spread(c), (BenchMetricsCommand.Median(c) / r.ForwardMedian).ToString("F2", CultureInfo.InvariantCulture)]);
-            t.AddRow(cells.ToArray());
+            var cells = new List<string> { r.Model, Spread(r.StepMs), Spread(r.ForwardMs), R(r.StepOverForward), Spread(r.EvalForwardMs), R(r.StepOverEvalForward) };
+            foreach (var name in extraNames)
+                cells.AddRange(r.Extras.FirstOrDefault(x => x.Name == name) is { } x ? [Spread(x.Ms), R(x.OverForward)] : ["-", "-"]);
+            t.AddRow(cells.Select(Markup.Escape).ToArray());
         }
         console.Write(t);
-        console.WriteLine($"device {device}, batch {o.Batch}, optimizer {o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")}), conv weight grad {o.ConvWeightGrad}, conv input grad {o.ConvInputGrad}, maxpool grad {o.MaxPoolGrad}, split batch reductions {(o.SplitBatchReductions is { } sr ? (sr ? "on" : "off") : "auto")}{(o.CudaGraph ? ", steps as CUDA graphs" : "")}, {o.Repeats} windows of {o.Steps} steps, {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
-        console.WriteLine("forward = inference export (parameters as initializers, the target's reference); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
-        if (o.ConstantWeights) console.WriteLine("constant-weight step = the step's graph with its parameters baked in as constants (a diagnostic: the same work, updates discarded; ORT may use its constant-weight kernels).");
-        if (o.TorchScript is not null) WriteTorchComparison(o, device, rows, console);
+        var settings = Settings(o, hooks);
+        console.WriteLine(string.Join(", ", settings.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value}")) + $", {Environment.ProcessorCount} cores, ORT {OrtEnv.Instance().GetVersionString()}");
+        console.WriteLine("forward = inference export (parameters as initializers); eval-graph forward = parameters as graph inputs, the kernels the step's forward runs.");
+
+        var json = BenchJson.Header(hooks.Command);
+        json["device"] = device.ToString();
+        json["options"] = BenchJson.Node(new
+        {
+            o.Models, o.Batch, o.Steps, o.Repeats, o.Warmup, o.Optimizer, o.PerTensorOptimizer, o.Trainable, o.Frozen, o.FrozenBatchNorm, o.CudaGraph, o.ProfileDir,
+        });
+        json["settings"] = BenchJson.Node(settings);
+        json["models"] = BenchJson.Node(rows);
+        if (profiles.Count > 0) json["profiles"] = BenchJson.Node(profiles);
+        hooks.Finish(o, rows, console, json);
+        if (o.JsonPath is null) return 0;
+        try { BenchJson.Write(o.JsonPath, json); }
+        catch (IOException e) { return ConsoleOutput.Fail(error, e.Message); }
+        console.WriteLine($"results written to {o.JsonPath}");
         return 0;
     }
 
-    /// <summary>
-    /// Models tools/torch_reference.py's step modes define: the built-in ones, and by file stem the modules that
-    /// tools/export_bench_models.py exports (same architecture and input; random weights of their own).
-    /// </summary>
-    private static readonly string[] TorchModels = ["mlp", "cnn", "resnet20", "resnet32", "seq_lstm", "seq_gru", "text", "mobilenetv2", "mobilenetv3", "vit"];
-
-    /// <summary>
-    /// PyTorch's own step / forward ratio for the same models, batch and windows on the same machine and device, run after
-    /// ours: its step (train-mode forward, cross-entropy, backward, Adam) against its eval-mode forward under no_grad.
-    /// </summary>
-    private static void WriteTorchComparison(BenchStepOptions o, Device device, List<BenchStepRow> rows, IAnsiConsole console)
+    /// <summary>What the numbers were measured with: the shipped settings, then the hooks'.</summary>
+    private static Dictionary<string, string> Settings(BenchStepOptions o, BenchStepHooks hooks)
     {
-        var models = rows.Select(r => ProfileTag(r.Model)).Where(TorchModels.Contains).Distinct().ToList();
-        if (models.Count == 0) { console.WriteLine($"--torch: no model that tools/torch_reference.py defines ({string.Join(", ", TorchModels)})"); return; }
-        var torch = TorchReference.Run(o.Python, o.TorchScript!, string.Create(CultureInfo.InvariantCulture,
-            $"{(device.IsCuda ? "gpu-step" : "cpu-step")} --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Repeats} --warmup {o.Warmup}"), console);
-        var t = new Table().Title($"PyTorch on the same machine, same batch, {(device.IsCuda ? "CUDA" : "CPU")} (its step against its own eval-mode forward)")
-            .AddColumns("model", "PyTorch step ms", "PyTorch forward ms", "PyTorch step / forward", "acwa step ms", "acwa step / PyTorch step");
-        foreach (var r in rows.Where(r => models.Contains(ProfileTag(r.Model))))
+        var s = new Dictionary<string, string>
         {
-            var j = torch.FirstOrDefault(j => (string?)j["model"] == ProfileTag(r.Model) && j["step_ms_median"] is not null);
-            if (j is null) { t.AddRow(ProfileTag(r.Model), "-", "-", "-", F(r.StepMedian), "-"); continue; }
-            double G(string k) => j[k]!.GetValue<double>();
-            t.AddRow(ProfileTag(r.Model), $"{F(G("step_ms_median"))} ({F(G("step_ms_min"))}-{F(G("step_ms_max"))})",
-                $"{F(G("forward_ms_median"))} ({F(G("forward_ms_min"))}-{F(G("forward_ms_max"))})",
-                G("step_over_forward").ToString("F2", CultureInfo.InvariantCulture), F(r.StepMedian),
-                (r.StepMedian / G("step_ms_median")).ToString("F2", CultureInfo.InvariantCulture));
-        }
-        console.Write(t);
-        // Linear layers and matmuls run on whatever libblas.so.3 points at (Debian's default: the reference BLAS).
-        var blas = torch.Select(j => (string?)j["blas"]).Where(b => b is not null).Distinct().ToList();
-        if (blas.Count > 0 && !device.IsCuda) console.WriteLine($"PyTorch's BLAS: {string.Join("; ", blas)}");
+            ["device"] = o.Device.ToString(),
+            ["batch"] = o.Batch.ToString(CultureInfo.InvariantCulture),
+            ["optimizer"] = $"{o.Optimizer} ({(o.PerTensorOptimizer ? "per tensor" : "fused")})",
+            ["cuda_graph"] = o.CudaGraph ? "on" : "off",
+            ["windows"] = $"{o.Repeats} of {o.Steps} runs",
+        };
+        foreach (var (k, v) in hooks.Settings()) s[k] = v;
+        return s;
     }
 
     /// <summary>A name for temp folders and profile files: the built-in name, or a model file's name without folder and extension.</summary>
@@ -176,17 +268,15 @@ internal static class BenchStepCommand
 
     private static int NodeCount(string dir, string file) => Acwa.Onnx.Graphs.OnnxModel.Load(Path.Combine(dir, file)).Graph.Node.Count;
 
-    private static string F(double ms) => ms.ToString(ms < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
+    internal static string F(double ms) => ms.ToString(ms < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
 
-    private static string Spread(double[] ms) => $"{F(BenchMetricsCommand.Median(ms))} ({F(ms.Min())}-{F(ms.Max())})";
+    private static string R(double ratio) => ratio.ToString("F2", CultureInfo.InvariantCulture);
 
-    /// <summary>A decomposition named on the command line ("auto" or an enum name, any case; numbers refused).</summary>
-    private static T ParseMethod<T>(string option, string value) where T : struct, Enum =>
-        Enum.TryParse<T>(value, ignoreCase: true, out var m) && !int.TryParse(value, out _) ? m
-            : throw new ArgumentException($"unknown {option} '{value}' (auto, {string.Join(", ", Enum.GetNames<T>().Skip(1))})");
+    private static string Spread(Measured ms) => $"{F(ms.Median)} ({F(ms.Min)}-{F(ms.Max)})";
 
-    private static BenchStepRow Measure(string model, Device device, BenchStepOptions o, IAnsiConsole console)
+    private static BenchStepRow Measure(string model, BenchStepOptions o, BenchStepHooks hooks, IAnsiConsole console, List<BenchStepProfile> profiles)
     {
+        var device = o.Device;
         var bench = BenchModel.Load(model);
         var (forward, sampleDims, classes) = (bench.Forward, bench.Sample, bench.Classes);
         var tag = ProfileTag(model);
@@ -194,15 +284,11 @@ internal static class BenchStepCommand
         try
         {
             var opt = TrainingNames.ParseOptimizer(o.Optimizer);
-            var cwg = ParseMethod<ConvWeightGradMethod>("--conv-weight-grad", o.ConvWeightGrad);
-            var cig = ParseMethod<ConvInputGradMethod>("--conv-input-grad", o.ConvInputGrad);
-            var mpg = ParseMethod<MaxPoolGradMethod>("--maxpool-grad", o.MaxPoolGrad);
-            TrainingArtifacts.Generate(forward, new ArtifactOptions
+            TrainingArtifacts.Generate(forward, hooks.Compile(new ArtifactOptions
             {
                 Optimizer = opt, Momentum = opt == OptimizerKind.Sgd ? 0.9f : 0f, Device = device,
-                Gradients = new GradientOptions { ConvWeightGrad = cwg, ConvInputGrad = cig, MaxPoolGrad = mpg, DenseDepthwiseMaxPairs = o.DenseDepthwiseMaxPairs, FusedRecurrent = o.FusedRecurrent }, FusedOptimizer = !o.PerTensorOptimizer,
-                SplitBatchReductions = o.SplitBatchReductions, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
-            }, dir);
+                FusedOptimizer = !o.PerTensorOptimizer, Trainable = o.Trainable, Frozen = o.Frozen, FrozenBatchNorm = o.FrozenBatchNorm,
+            }), dir);
             int n = o.Batch;
             long[] inputShape = [n, .. sampleDims.Select(d => (long)d)];
             var rng = new Random(1);
@@ -214,36 +300,46 @@ internal static class BenchStepCommand
             // The inference export without ORT's layout optimisations (on CPU: no NCHWc convolutions, which need constant weights).
             using var fwdPlain = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes, level: GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
             for (int i = 0; i < o.Warmup; i++) { BenchModel.TrainStep(runner, x, y, n); fwd.Run(); BenchModel.Evaluate(runner, x, n); fwdPlain.Run(); }
-            using var constant = o.ConstantWeights ? new ConstantWeightsStep(runner, x, y, inputShape) : null;
-            for (int i = 0; i < o.Warmup && constant is not null; i++) constant.Run();
-            if (o.CudaProfilerRange) CudaProfiler.Range(() => BenchModel.TrainStep(runner, x, y, n));
-            var stepMs = new double[o.Repeats];
-            var fwdMs = new double[o.Repeats];
-            var plainMs = new double[o.Repeats];
-            var evalMs = new double[o.Repeats];
-            var constantMs = constant is null ? null : new double[o.Repeats];
-            // Each window starts with untimed runs for SettleMs, so that the timed runs see their own session only.
-            double Window(Action run)
+            var extras = hooks.Extras(new BenchStepBatch(runner, x, y, inputShape), profilePrefix: null);
+            try
             {
-                var settle = Stopwatch.StartNew();
-                do run(); while (!device.IsCuda && settle.Elapsed.TotalMilliseconds < SettleMs);
-                var sw = Stopwatch.StartNew();
-                for (int i = 0; i < o.Steps; i++) run();
-                return sw.Elapsed.TotalMilliseconds / o.Steps;
+                foreach (var e in extras) for (int i = 0; i < o.Warmup; i++) e.Run();
+                hooks.AfterWarmup(() => BenchModel.TrainStep(runner, x, y, n));
+                var stepMs = new double[o.Repeats];
+                var fwdMs = new double[o.Repeats];
+                var plainMs = new double[o.Repeats];
+                var evalMs = new double[o.Repeats];
+                var extraMs = extras.Select(_ => new double[o.Repeats]).ToArray();
+                // Each window starts with untimed runs for SettleMs, so that the timed runs see their own session only.
+                double Window(Action run)
+                {
+                    var settle = Stopwatch.StartNew();
+                    do run(); while (!device.IsCuda && settle.Elapsed.TotalMilliseconds < SettleMs);
+                    var sw = Stopwatch.StartNew();
+                    for (int i = 0; i < o.Steps; i++) run();
+                    return sw.Elapsed.TotalMilliseconds / o.Steps;
+                }
+                for (int r = 0; r < o.Repeats; r++)
+                {
+                    stepMs[r] = Window(() => BenchModel.TrainStep(runner, x, y, n));
+                    fwdMs[r] = Window(fwd.Run);
+                    evalMs[r] = Window(() => BenchModel.Evaluate(runner, x, n));
+                    plainMs[r] = Window(fwdPlain.Run);
+                    for (int k = 0; k < extras.Count; k++) extraMs[k][r] = Window(extras[k].Run);
+                }
+                var forwardMs = Measured.Of(fwdMs);
+                var row = new BenchStepRow(tag, NodeCount(dir, runner.Manifest.TrainingModel), NodeCount(dir, runner.Manifest.InferenceModel),
+                    Measured.Of(stepMs), forwardMs, Measured.Of(evalMs), Measured.Of(plainMs),
+                    extras.Select((e, k) => new BenchStepExtraTiming(e.Name, Measured.Of(extraMs[k]), Measured.MedianOf(extraMs[k]) / forwardMs.Median)).ToList());
+                console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{tag}: step {F(row.StepMs.Median)} ms, forward {F(row.ForwardMs.Median)} ms (step / forward {row.StepOverForward:F2}), eval-graph forward {F(row.EvalForwardMs.Median)} ms (step / eval forward {row.StepOverEvalForward:F2}), inference export without layout optimisation {Spread(row.UnoptimizedForwardMs)} ms; graph nodes: training step {row.TrainingNodes}, inference {row.InferenceNodes}{string.Concat(row.Extras.Select(e => $"; {e.Name} {Spread(e.Ms)} ms"))}"));
+                if (o.ProfileDir is not null) profiles.AddRange(Profile(tag, dir, x, y, inputShape, classes, o, hooks, console));
+                return row;
             }
-            for (int r = 0; r < o.Repeats; r++)
+            finally
             {
-                stepMs[r] = Window(() => BenchModel.TrainStep(runner, x, y, n));
-                fwdMs[r] = Window(fwd.Run);
-                evalMs[r] = Window(() => BenchModel.Evaluate(runner, x, n));
-                plainMs[r] = Window(fwdPlain.Run);
-                if (constant is not null) constantMs![r] = Window(constant.Run);
+                foreach (var e in extras) e.Dispose();
             }
-            var row = new BenchStepRow(tag, stepMs, fwdMs, evalMs, constantMs);
-            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{tag}: step {F(row.StepMedian)} ms, forward {F(row.ForwardMedian)} ms (step / forward {row.Ratio:F2}), eval-graph forward {F(row.EvalForwardMedian)} ms (step / eval forward {row.EvalRatio:F2}), inference export without layout optimisation {Spread(plainMs)} ms; graph nodes: training step {NodeCount(dir, runner.Manifest.TrainingModel)}, inference {NodeCount(dir, runner.Manifest.InferenceModel)}{(constantMs is null ? "" : $"; step with constant weights {Spread(constantMs)} ms")}"));
-            if (o.ProfileDir is not null) Profile(tag, dir, device, x, y, inputShape, classes, o, console);
-            return row;
         }
         finally
         {
@@ -252,45 +348,51 @@ internal static class BenchStepCommand
     }
 
     /// <summary>Runs a few steps with ORT profiling on and prints time per op type, largest first.</summary>
-    private static void Profile(string model, string dir, Device device, Array x, long[] y, long[] inputShape, int classes, BenchStepOptions o, IAnsiConsole console)
+    private static List<BenchStepProfile> Profile(string model, string dir, Array x, long[] y, long[] inputShape, int classes, BenchStepOptions o, BenchStepHooks hooks, IAnsiConsole console)
     {
-        Directory.CreateDirectory(o.ProfileDir!);
+        var device = o.Device;
+        var profileDir = Path.GetFullPath(o.ProfileDir!);
+        Directory.CreateDirectory(profileDir);
+        var graphs = new List<(string What, string Suffix)> { ("training step", "step"), ("forward pass", "forward") };
         var so = SessionOptionsFactory.Create(device);
         // The prefix must be set before profiling is switched on: ORT takes it when profiling is enabled.
-        so.ProfileOutputPathPrefix = Path.Combine(Path.GetFullPath(o.ProfileDir!), $"{model}-step");
+        so.ProfileOutputPathPrefix = Path.Combine(profileDir, $"{model}-step");
         so.EnableProfiling = true;
         using (var runner = new StepRunner(dir, new StepRunnerOptions { Device = device, SessionOptions = so }))
         {
             for (int i = 0; i < o.Warmup + o.Steps; i++) BenchModel.TrainStep(runner, x, y, (int)inputShape[0]);
-            if (o.ConstantWeights)
+            foreach (var extra in hooks.Extras(new BenchStepBatch(runner, x, y, inputShape), Path.Combine(profileDir, model + "-")))
             {
-                using var constant = new ConstantWeightsStep(runner, x, y, inputShape, Path.Combine(Path.GetFullPath(o.ProfileDir!), $"{model}-constant-step"));
-                for (int i = 0; i < o.Warmup + o.Steps; i++) constant.Run();
+                using (extra)
+                    for (int i = 0; i < o.Warmup + o.Steps; i++) extra.Run();
+                graphs.Add((extra.Name, extra.Tag));
             }
         }
         so.Dispose();
         using (var fwd = new ForwardTimer(Path.Combine(dir, "inference_model.onnx"), device, x, inputShape, classes,
-                   Path.Combine(Path.GetFullPath(o.ProfileDir!), $"{model}-forward")))
+                   Path.Combine(profileDir, $"{model}-forward")))
         {
             for (int i = 0; i < o.Warmup + o.Steps; i++) fwd.Run();
         }
-        PrintBreakdown(model, "training step", "step", o, console);
-        PrintBreakdown(model, "forward pass", "forward", o, console);
-        if (o.ConstantWeights) PrintBreakdown(model, "constant-weight step", "constant-step", o, console);
+        var profiles = new List<BenchStepProfile>();
+        foreach (var (what, suffix) in graphs)
+            if (PrintBreakdown(model, what, suffix, o, console) is { } p) profiles.Add(p);
+        return profiles;
     }
 
-    private static void PrintBreakdown(string model, string what, string suffix, BenchStepOptions o, IAnsiConsole console)
+    private static BenchStepProfile? PrintBreakdown(string model, string what, string suffix, BenchStepOptions o, IAnsiConsole console)
     {
         // The step runner holds two sessions; the one that ran the steps wrote the largest file.
         var file = Directory.GetFiles(o.ProfileDir!, $"{model}-{suffix}_*.json").OrderByDescending(f => new FileInfo(f).Length).FirstOrDefault();
-        if (file is null) { console.WriteLine($"no profile file was written for the {what}"); return; }
+        if (file is null) { console.WriteLine($"no profile file was written for the {what}"); return null; }
         var byOp = OpBreakdown(file, skipRuns: o.Warmup);
         double total = byOp.Values.Sum();
         var t = new Table().AddColumns("op type", "ms per run", "share");
         foreach (var (op, us) in byOp.OrderByDescending(kv => kv.Value).Take(15))
-            t.AddRow(op, (us / 1000.0).ToString("F3", CultureInfo.InvariantCulture), (us / total).ToString("P1", CultureInfo.InvariantCulture));
+            t.AddRow(Markup.Escape(op), (us / 1000.0).ToString("F3", CultureInfo.InvariantCulture), (us / total).ToString("P1", CultureInfo.InvariantCulture));
         console.WriteLine($"{model}: per-op-type time of the {what}, mean of the {o.Steps} runs after {o.Warmup} warm-up runs (ORT profile {file}; on CUDA, host-side time per node)");
         console.Write(t);
+        return new BenchStepProfile(model, what, file, byOp.OrderByDescending(kv => kv.Value).ToDictionary(kv => kv.Key, kv => kv.Value / 1000.0));
     }
 
     /// <summary>
@@ -359,33 +461,5 @@ internal static class BenchStepCommand
         {
             _binding.Dispose(); _input.Dispose(); _output.Dispose(); _run.Dispose(); _session.Dispose(); _options.Dispose();
         }
-    }
-}
-
-/// <summary>cudaProfilerStart/Stop of the CUDA runtime that ORT's CUDA provider loaded: marks a region for <c>ncu --profile-from-start off</c>.</summary>
-internal static partial class CudaProfiler
-{
-    [System.Runtime.InteropServices.LibraryImport("libcudart.so.13")]
-    private static partial int cudaProfilerStart();
-
-    [System.Runtime.InteropServices.LibraryImport("libcudart.so.13")]
-    private static partial int cudaProfilerStop();
-
-    [System.Runtime.InteropServices.LibraryImport("libcudart.so.13")]
-    private static partial int cudaDeviceSynchronize();
-
-    /// <summary>Runs <paramref name="work"/> inside a profiler range, the device synchronised on both sides.</summary>
-    public static void Range(Action work)
-    {
-        Check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-        Check(cudaProfilerStart(), "cudaProfilerStart");
-        work();
-        Check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-        Check(cudaProfilerStop(), "cudaProfilerStop");
-    }
-
-    private static void Check(int status, string call)
-    {
-        if (status != 0) throw new InvalidOperationException($"{call} returned CUDA error {status}");
     }
 }

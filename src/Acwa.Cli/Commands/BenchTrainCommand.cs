@@ -14,206 +14,222 @@ using Spectre.Console;
 
 namespace Acwa.Cli.Commands;
 
-/// <summary>Plain options of <c>acwa bench train</c>.</summary>
+/// <summary>Options of <c>acwa bench train</c>.</summary>
 internal sealed record BenchTrainOptions
 {
+    /// <summary>Built-in names or forward .onnx files; null: cpu mlp, cnn; cuda resnet32, cnn, mlp.</summary>
     public IReadOnlyList<string>? Models { get; init; }
-    public string Device { get; init; } = "cpu";
+
+    public Device Device { get; init; } = Device.Cpu;
+
     public int Batch { get; init; } = 128;
+
+    /// <summary>Untimed steps before the first window.</summary>
     public int Warmup { get; init; } = 20;
+
+    /// <summary>Steps per timed window.</summary>
     public int Steps { get; init; } = 50;
+
+    /// <summary>Timed windows (median, min and max reported).</summary>
     public int Windows { get; init; } = 5;
-    public int CheckSteps { get; init; } = 5;
+
+    /// <summary>Also time one epoch through the Trainer with ACWA (mlp and cnn).</summary>
     public bool Epoch { get; init; } = true;
-    public string? TorchScript { get; init; }
-    public string Python { get; init; } = "python3";
+
+    /// <summary>CPU intra-op threads (0: all cores).</summary>
     public int Threads { get; init; }
+
+    /// <summary>CUDA only: also time the step captured as a CUDA graph, beside the plain step.</summary>
     public bool CudaGraph { get; init; }
+
+    /// <summary>When set, the results are also written there as JSON (<see cref="BenchJson"/>).</summary>
+    public string? JsonPath { get; init; }
+
+    /// <summary>The models measured: <see cref="Models"/>, or the device's defaults.</summary>
+    public IReadOnlyList<string> ModelsOrDefault => Models ?? (Device.IsCuda ? ["resnet32", "cnn", "mlp"] : ["mlp", "cnn"]);
+
+    /// <summary>Intra-op threads for the runners (null: ORT's default, one per core).</summary>
+    internal int? IntraOpThreads => Threads > 0 ? Threads : null;
+}
+
+/// <summary>Training throughput of one model: samples (or images) per second per window, batches uploaded from the host every step.</summary>
+/// <param name="Model">The model as named on the command line.</param>
+/// <param name="CudaGraph">Steps captured as CUDA graphs.</param>
+/// <param name="Unit">images/s for image models, samples/s for features, sequences and token ids.</param>
+/// <param name="PerSecond">Samples per second, one value per window.</param>
+internal sealed record BenchTrainThroughput(string Model, bool CudaGraph, string Unit, Measured PerSecond);
+
+/// <summary>One warm epoch through the Trainer with paper ACWA (the second of two).</summary>
+/// <param name="Model">The model.</param>
+/// <param name="Data">The data the epoch ran on.</param>
+/// <param name="TrainSamples">Samples in the epoch's training set.</param>
+/// <param name="EpochS">Seconds of the whole epoch (training, validation, metrics, policy).</param>
+/// <param name="TrainS">Seconds of the training steps.</param>
+/// <param name="ValidationForwardS">Seconds of the validation forward passes.</param>
+/// <param name="AcwaOverheadMs">Milliseconds of ACWA's epoch end (validation metrics and weight update).</param>
+/// <param name="AcwaShare">That overhead as a fraction of the epoch.</param>
+internal sealed record BenchTrainEpoch(string Model, string Data, int TrainSamples, double EpochS, double TrainS, double ValidationForwardS, double AcwaOverheadMs, double AcwaShare);
+
+/// <summary>A model that could not be measured, with the error.</summary>
+internal sealed record BenchTrainFailure(string Model, string Error);
+
+/// <summary>The results of one <c>bench train</c> run.</summary>
+internal sealed record BenchTrainReport(IReadOnlyList<BenchTrainThroughput> Throughput, IReadOnlyList<BenchTrainEpoch> Epochs, IReadOnlyList<BenchTrainFailure> Failures);
+
+/// <summary>
+/// What a developer tool (tools/Acwa.DevBench) adds to <c>bench train</c>: a check of each model before its timing (e.g.
+/// CUDA against CPU), and reports after the tables. The shipped command runs with <see cref="None"/>.
+/// </summary>
+internal class BenchTrainHooks
+{
+    public static readonly BenchTrainHooks None = new();
+
+    /// <summary>The command as the user typed it, for the first line and the JSON document's <c>command</c>.</summary>
+    public virtual string Command => "acwa bench train";
+
+    /// <summary>An error when the options cannot run as asked, else null.</summary>
+    public virtual string? Refuse(BenchTrainOptions options) => null;
+
+    /// <summary>Runs before the model's throughput; false counts the model as failed (exit code 1), its timings still run.</summary>
+    public virtual bool BeforeModel(BenchModel model, BenchTrainOptions options, IAnsiConsole console) => true;
+
+    /// <summary>After the tables: further reports, and what they add to the JSON document.</summary>
+    public virtual void Finish(BenchTrainOptions options, BenchTrainReport report, IAnsiConsole console, JsonObject json) { }
 }
 
 /// <summary>
-/// <c>acwa bench train</c>, in one process: (1) on CUDA, checks that the CUDA step gives the same loss trajectory as the CPU
-/// step for a few steps (relative difference stated); (2) times training throughput (images or samples per second, median of several windows
-/// after warm-up, batches uploaded from the host every step as in real training) per model; (3) times one epoch through the
-/// Trainer with ACWA in the loop (step-imbalanced Fashion-MNIST on CPU when installed, a synthetic dataset of the same size
-/// otherwise) and reports the ACWA epoch end (validation metrics + weight update) relative to the epoch; (4) optionally runs
-/// the PyTorch reference script (tools/torch_reference.py) in the same run and prints both side by side.
+/// <c>acwa bench train</c>, in one process: (1) times training throughput (images or samples per second, median of several
+/// windows after warm-up, batches uploaded from the host every step as in real training) per model; (2) times one epoch
+/// through the Trainer with ACWA in the loop (step-imbalanced Fashion-MNIST on CPU when installed, a synthetic dataset of
+/// the same size otherwise) and reports the ACWA epoch end (validation metrics + weight update) relative to the epoch.
 /// </summary>
 internal static class BenchTrainCommand
 {
+    /// <summary>The command-line options of <c>bench train</c>, shared with the developer tool's <c>train</c>, which adds its own.</summary>
+    internal sealed class Arguments
+    {
+        private readonly Option<string?> _models = new("--model") { Description = "Comma-separated models: built-in names or forward .onnx files with a fixed-size input [N, ...] (images, features, sequences, or int64 token ids read by an embedding) (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
+        private readonly Option<string> _device = new("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        private readonly Option<int> _batch = new("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+        private readonly Option<int> _warmup = new("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => 20 };
+        private readonly Option<int> _steps = new("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 50 };
+        private readonly Option<int> _windows = new("--windows") { Description = "Timed windows (median, min, max reported).", DefaultValueFactory = _ => 5 };
+        private readonly Option<bool> _noEpoch = new("--no-epoch") { Description = "Skip the one-epoch Trainer measurement." };
+        private readonly Option<int> _threads = new("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        private readonly Option<bool> _cudaGraph = new("--cuda-graph") { Description = "CUDA only: also time the step captured as a CUDA graph (StepRunnerOptions.CudaGraph), beside the plain step in the same run." };
+        private readonly Option<string?> _json = BenchCommand.JsonOption();
+
+        /// <summary>Adds the options to <paramref name="command"/>.</summary>
+        public void AddTo(Command command)
+        {
+            foreach (var o in new Option[] { _models, _device, _batch, _warmup, _steps, _windows, _noEpoch, _threads, _cudaGraph, _json })
+                command.Options.Add(o);
+        }
+
+        /// <summary>The options record of a parse; <see cref="FormatException"/> for a value that does not parse (names it).</summary>
+        public BenchTrainOptions Read(ParseResult pr) => new()
+        {
+            Models = pr.GetValue(_models) is { } m ? BenchCommand.SplitModels(m) : null, Device = Device.Parse(pr.GetValue(_device)!),
+            Batch = pr.GetValue(_batch), Warmup = pr.GetValue(_warmup), Steps = pr.GetValue(_steps), Windows = pr.GetValue(_windows),
+            Epoch = !pr.GetValue(_noEpoch), Threads = pr.GetValue(_threads), CudaGraph = pr.GetValue(_cudaGraph), JsonPath = pr.GetValue(_json),
+        };
+    }
+
     public static Command Create()
     {
-        var models = new Option<string?>("--model") { Description = "Comma-separated models: built-in names or forward .onnx files with a fixed-size input [N, ...] (images, features, sequences, or int64 token ids read by an embedding) (default: cpu mlp,cnn; cuda resnet32,cnn,mlp)." };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
-        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
-        var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => 20 };
-        var steps = new Option<int>("--steps") { Description = "Steps per timed window.", DefaultValueFactory = _ => 50 };
-        var windows = new Option<int>("--windows") { Description = "Timed windows (median, min, max reported).", DefaultValueFactory = _ => 5 };
-        var check = new Option<int>("--check-steps") { Description = "Steps compared: CUDA against the CPU step; on the CPU, the trajectory against one with the parameters moved by one ulp (0: skip).", DefaultValueFactory = _ => 5 };
-        var noEpoch = new Option<bool>("--no-epoch") { Description = "Skip the one-epoch Trainer measurement." };
-        var torch = new Option<string?>("--torch") { Description = "Path of tools/torch_reference.py: runs the PyTorch reference in the same run." };
-        var python = new Option<string>("--python") { Description = "Python interpreter for --torch.", DefaultValueFactory = _ => "python3" };
-        var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
-        var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: also check and time the step captured as a CUDA graph (StepRunnerOptions.CudaGraph), beside the plain step in the same run." };
-        var cmd = new Command("train", "Training throughput and epoch time per model (CPU or CUDA), CUDA-vs-CPU loss check, ACWA epoch-end overhead, PyTorch side by side.")
-        {
-            models, device, batch, warmup, steps, windows, check, noEpoch, torch, python, threads, cudaGraph,
-        };
-        cmd.SetAction(pr => Run(new BenchTrainOptions
-        {
-            Models = pr.GetValue(models)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            Device = pr.GetValue(device)!, Batch = pr.GetValue(batch), Warmup = pr.GetValue(warmup), Steps = pr.GetValue(steps),
-            Windows = pr.GetValue(windows), CheckSteps = pr.GetValue(check), Epoch = !pr.GetValue(noEpoch), TorchScript = pr.GetValue(torch),
-            Python = pr.GetValue(python)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph),
-        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        var arguments = new Arguments();
+        var cmd = new Command("train", "Training throughput and epoch time per model (CPU or CUDA), ACWA epoch-end overhead.");
+        arguments.AddTo(cmd);
+        cmd.SetAction(pr => Run(arguments, pr, BenchTrainHooks.None));
         return cmd;
     }
 
-    public static int Run(BenchTrainOptions o, TextWriter output, TextWriter error)
+    /// <summary>Reads the options of <paramref name="pr"/> and runs; a value that does not parse is an error (exit code 2).</summary>
+    internal static int Run(Arguments arguments, ParseResult pr, BenchTrainHooks hooks)
     {
-        if (o.Batch < 1 || o.Steps < 1 || o.Windows < 1 || o.Warmup < 0) return ConsoleOutput.Fail(error, "need --batch, --steps, --windows >= 1 and --warmup >= 0");
-        Device device;
-        try { device = Device.Parse(o.Device); }
-        catch (FormatException e) { return ConsoleOutput.Fail(error, e.Message); }
-        if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
-        var models = o.Models ?? (device.IsCuda ? ["resnet32", "cnn", "mlp"] : ["mlp", "cnn"]);
-        var console = ConsoleOutput.For(output);
-        console.WriteLine($"acwa bench train: device {device}, batch {o.Batch}, Adam, fp32, ORT {OrtEnv.Instance().GetVersionString()}, {Environment.ProcessorCount} cores");
-        int failures = 0;
-        var torch = new List<JsonObject>();
-        var throughput = new List<(string Model, string Label, double[] Rates)>();
-        var epochs = new List<(string Model, EpochTimings T, string Data)>();
+        BenchTrainOptions o;
+        try { o = arguments.Read(pr); }
+        catch (FormatException e) { return ConsoleOutput.Fail(pr.InvocationConfiguration.Error, e.Message); }
+        return Run(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, hooks);
+    }
 
-        foreach (var m in models)
+    public static int Run(BenchTrainOptions o, TextWriter output, TextWriter error, BenchTrainHooks? hooks = null)
+    {
+        hooks ??= BenchTrainHooks.None;
+        if (o.Batch < 1 || o.Steps < 1 || o.Windows < 1 || o.Warmup < 0) return ConsoleOutput.Fail(error, "need --batch, --steps, --windows >= 1 and --warmup >= 0");
+        var device = o.Device;
+        if (o.CudaGraph && !device.IsCuda) return ConsoleOutput.Fail(error, $"--cuda-graph needs a CUDA device (--device cuda), not '{device}'");
+        if (hooks.Refuse(o) is { } refused) return ConsoleOutput.Fail(error, refused);
+        if (BenchJson.CheckPath(o.JsonPath) is { } bad) return ConsoleOutput.Fail(error, bad);
+        var console = ConsoleOutput.For(output);
+        console.WriteLine($"{hooks.Command}: device {device}, batch {o.Batch}, Adam, fp32, ORT {OrtEnv.Instance().GetVersionString()}, {Environment.ProcessorCount} cores");
+        var throughput = new List<BenchTrainThroughput>();
+        var epochs = new List<BenchTrainEpoch>();
+        var failures = new List<BenchTrainFailure>();
+
+        foreach (var m in o.ModelsOrDefault)
         {
             try
             {
                 var bench = BenchModel.Load(m);
-                if (device.IsCuda && o.CheckSteps > 0 && !CheckAgainstCpu(bench, device, o, console)) failures++;
-                if (!device.IsCuda && o.CheckSteps > 0) CpuSensitivity(bench, o, console);
-                throughput.Add((m, m, Throughput(bench, device, o, console, graph: false)));
-                if (o.CudaGraph) throughput.Add((m, m + " (CUDA graph)", Throughput(bench, device, o, console, graph: true)));
-                if (o.Epoch && m is "mlp" or "cnn") epochs.Add(EpochTime(bench, device, o, console)); // Fashion-MNIST-shaped models
+                if (!hooks.BeforeModel(bench, o, console)) failures.Add(new BenchTrainFailure(m, "the check before its timing failed"));
+                throughput.Add(Throughput(bench, o, console, graph: false));
+                if (o.CudaGraph) throughput.Add(Throughput(bench, o, console, graph: true));
+                if (o.Epoch && m is "mlp" or "cnn") epochs.Add(EpochTime(bench, o, console)); // Fashion-MNIST-shaped models
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                failures++;
+                failures.Add(new BenchTrainFailure(m, $"{e.GetType().Name}: {e.Message}"));
                 console.WriteLine($"{m}: FAILED: {e.GetType().Name}: {e.Message}");
             }
         }
-        if (o.TorchScript is not null) torch = RunTorch(o, device, models.Where(m => ModelCatalog.BuiltinNames.Contains(m)).ToList(), console);
 
-        var t = new Table().Title("training throughput (images or samples per second, median of windows)").AddColumns("model", "acwa median", "min-max", "PyTorch median", "acwa / PyTorch");
-        foreach (var (m, label, rates) in throughput)
-        {
-            var pt = torch.FirstOrDefault(j => (string?)j["model"] == m && j["images_per_s_median"] is not null);
-            double? ptRate = pt?["images_per_s_median"]?.GetValue<double>();
-            t.AddRow(label, F0(BenchMetricsCommand.Median(rates)), $"{F0(rates.Min())}-{F0(rates.Max())}", ptRate is { } p ? F0(p) : "-",
-                ptRate is { } q ? (BenchMetricsCommand.Median(rates) / q).ToString("F2", CultureInfo.InvariantCulture) : "-");
-        }
-        console.Write(t);
+        var t = new Table().AddColumns("model", "unit", "median", "min-max");
+        foreach (var r in throughput)
+            t.AddRow(Markup.Escape(r.Model + (r.CudaGraph ? " (CUDA graph)" : "")), r.Unit, F0(r.PerSecond.Median), $"{F0(r.PerSecond.Min)}-{F0(r.PerSecond.Max)}");
+        console.WriteTable("training throughput (images or samples per second, median of windows)", t);
         if (epochs.Count > 0)
         {
-            var e = new Table().Title("one epoch through the Trainer (ACWA policy)").AddColumns("model", "data", "train s", "validation forward s", "ACWA metrics+update ms", "ACWA share of epoch", "PyTorch epoch s (train)");
-            foreach (var (m, tm, data) in epochs)
-            {
-                var pt = torch.FirstOrDefault(j => (string?)j["model"] == m && j["epoch_s_median"] is not null);
-                e.AddRow(m, data, tm.Train.ToString("F2", CultureInfo.InvariantCulture), tm.ValidationForward.ToString("F3", CultureInfo.InvariantCulture),
-                    (tm.AcwaOverhead * 1000).ToString("F3", CultureInfo.InvariantCulture), tm.AcwaOverheadFraction.ToString("P3", CultureInfo.InvariantCulture),
-                    pt is null ? "-" : $"{pt["epoch_s_median"]!.GetValue<double>():F2} (x{pt["epoch_s_median"]!.GetValue<double>() / tm.Train:F2} slower)");
-            }
-            console.Write(e);
+            var e = new Table().AddColumns("model", "data", "train s", "validation forward s", "ACWA metrics+update ms", "ACWA share of epoch");
+            foreach (var r in epochs)
+                e.AddRow(Markup.Escape(r.Model), Markup.Escape(r.Data), r.TrainS.ToString("F2", CultureInfo.InvariantCulture), r.ValidationForwardS.ToString("F3", CultureInfo.InvariantCulture),
+                    r.AcwaOverheadMs.ToString("F3", CultureInfo.InvariantCulture), r.AcwaShare.ToString("P3", CultureInfo.InvariantCulture));
+            console.WriteTable("one epoch through the Trainer (ACWA policy)", e);
         }
-        return failures == 0 ? 0 : 1;
+        var report = new BenchTrainReport(throughput, epochs, failures);
+        var json = BenchJson.Header(hooks.Command);
+        json["device"] = device.ToString();
+        json["options"] = BenchJson.Node(new { Models = o.ModelsOrDefault, o.Batch, o.Warmup, o.Steps, o.Windows, o.Epoch, o.Threads, o.CudaGraph });
+        json["throughput"] = BenchJson.Node(throughput);
+        json["epochs"] = BenchJson.Node(epochs);
+        json["failures"] = BenchJson.Node(failures);
+        hooks.Finish(o, report, console, json);
+        if (o.JsonPath is not null)
+        {
+            try { BenchJson.Write(o.JsonPath, json); }
+            catch (IOException ex) { return ConsoleOutput.Fail(error, ex.Message); }
+            console.WriteLine($"results written to {o.JsonPath}");
+        }
+        return failures.Count == 0 ? 0 : 1;
     }
 
-    private static string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
+    internal static string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
-    private static string Compile(BenchModel model, Device device, string tag)
+    /// <summary>Training artifacts of <paramref name="model"/> (Adam) for <paramref name="device"/> in a new temp folder (the caller deletes it).</summary>
+    internal static string Compile(BenchModel model, Device device, string tag)
     {
         var dir = Directory.CreateTempSubdirectory($"acwa-bench-train-{BenchStepCommand.ProfileTag(model.Name)}-{tag}-").FullName;
         TrainingArtifacts.Generate(model.Forward, new ArtifactOptions { Optimizer = OptimizerKind.Adam, Device = device }, dir);
         return dir;
     }
 
-    /// <summary>
-    /// Same initial state and batches on CPU and CUDA; compares the loss trajectories and the final parameters. The CUDA
-    /// side runs with TF32 off (full fp32): ORT's CUDA provider otherwise computes fp32 convolutions and matrix products with
-    /// TF32 on Ampere and newer GPUs. Two checks: the first step's loss (a forward pass from identical parameters) must agree
-    /// to 1e-5; the whole trajectory must agree to 1e-3, or else stay within 10x of the CPU's own sensitivity, measured in
-    /// the same call as the change a one-ulp perturbation of the parameters makes to the CPU trajectory
-    /// (<see cref="LossTrajectory"/>): no fp32 implementation can be held closer than that. Returns false on a mismatch.
-    /// </summary>
-    private static bool CheckAgainstCpu(BenchModel model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    private static BenchTrainThroughput Throughput(BenchModel model, BenchTrainOptions o, IAnsiConsole console, bool graph)
     {
-        var (xs, ys) = model.RandomBatches(o.Batch, o.CheckSteps, seed: 7);
-        var (cpu, cpuUlp, cpuState) = CpuTrajectories(model, o, xs, ys);
-        List<Acwa.Onnx.HostTensor> gpuState;
-        float[] gpu;
-        float[]? graph = null;
-        var dir = Compile(model, device, "gpu");
-        try
-        {
-            var options = new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaTf32 = false };
-            gpu = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: false, out gpuState);
-            // The graphs are captured from each direction's second run and replayed after it: 8 or more steps show replays.
-            if (o.CudaGraph) graph = LossTrajectory.Run(dir, options with { CudaGraph = true }, xs, ys, o.Batch, perturbUlp: false, out _);
-        }
-        finally { TryDelete(dir); }
-        double sensitivity = LossTrajectory.MaxRelative(cpu, cpuUlp), maxParam = 0;
-        foreach (var (a, b) in cpuState.Zip(gpuState))
-            if (a.Data is not null)
-                for (int i = 0; i < a.Data.Length; i++) maxParam = Math.Max(maxParam, Math.Abs(a.Data[i] - b.Data![i]));
-        static string L(float[] v) => string.Join(" ", v.Select(x => x.ToString("F5", CultureInfo.InvariantCulture)));
-        bool ok = true;
-        foreach (var (what, losses) in graph is null ? [("CUDA", gpu)] : new[] { ("CUDA", gpu), ("CUDA graph", graph) })
-        {
-            double first = LossTrajectory.MaxRelative(cpu, losses, 1), maxRel = LossTrajectory.MaxRelative(cpu, losses);
-            string verdict = first >= 1e-5 ? "MISMATCH (first step)"
-                : maxRel < 1e-3 ? "OK"
-                : maxRel < 10 * sensitivity ? "OK (within 10x the CPU's one-ulp sensitivity)"
-                : "MISMATCH";
-            ok &= !verdict.StartsWith("MISMATCH", StringComparison.Ordinal);
-            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model.Name}: {what} (fp32, TF32 off) vs CPU over {o.CheckSteps} steps: losses cpu [{L(cpu)}] {what.ToLowerInvariant()} [{L(losses)}], first-step relative difference {first:E2}, max relative loss difference {maxRel:E2}, CPU one-ulp sensitivity {sensitivity:E2}{(losses == gpu ? string.Create(CultureInfo.InvariantCulture, $", max |state difference| {maxParam:E2}") : "")} ({verdict})"));
-        }
-        return ok;
-    }
-
-    /// <summary>
-    /// CPU only: how far a one-ulp change of the parameters moves the loss trajectory (<see cref="LossTrajectory"/>), the
-    /// noise floor against which any other implementation (CUDA, another thread count, another ORT) can be compared.
-    /// </summary>
-    private static void CpuSensitivity(BenchModel model, BenchTrainOptions o, IAnsiConsole console)
-    {
-        var (xs, ys) = model.RandomBatches(o.Batch, o.CheckSteps, seed: 7);
-        var (a, b, _) = CpuTrajectories(model, o, xs, ys);
-        string rel = string.Join(" ", LossTrajectory.RelativePerStep(a, b).Select(r => r.ToString("E1", CultureInfo.InvariantCulture)));
-        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{model.Name}: CPU one-ulp sensitivity over {o.CheckSteps} Adam steps: losses [{string.Join(" ", a.Select(v => v.ToString("F5", CultureInfo.InvariantCulture)))}], relative change per step [{rel}], max {LossTrajectory.MaxRelative(a, b):E2}"));
-    }
-
-    /// <summary>The CPU loss trajectory on the given batches, the same from a one-ulp-perturbed start, and the final CPU state (one compile).</summary>
-    private static (float[] Losses, float[] Perturbed, List<Acwa.Onnx.HostTensor> State) CpuTrajectories(BenchModel model, BenchTrainOptions o, Array[] xs, long[][] ys)
-    {
-        var dir = Compile(model, Device.Cpu, "cpu");
-        try
-        {
-            var options = new StepRunnerOptions { IntraOpThreads = o.Threads > 0 ? o.Threads : null };
-            var losses = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: false, out var state);
-            var perturbed = LossTrajectory.Run(dir, options, xs, ys, o.Batch, perturbUlp: true, out _);
-            return (losses, perturbed, state);
-        }
-        finally { TryDelete(dir); }
-    }
-
-    private static double[] Throughput(BenchModel model, Device device, BenchTrainOptions o, IAnsiConsole console, bool graph)
-    {
-        var dir = Compile(model, device, "tp");
+        var dir = Compile(model, o.Device, "tp");
         try
         {
             var (xs, ys) = model.RandomBatches(o.Batch, 8, seed: 7);
-            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = graph });
+            using var r = new StepRunner(dir, new StepRunnerOptions { Device = o.Device, IntraOpThreads = o.IntraOpThreads, CudaGraph = graph });
             for (int i = 0; i < o.Warmup; i++) BenchModel.TrainStep(r, xs[i % 8], ys[i % 8], o.Batch);
             var rates = new double[o.Windows];
             for (int w = 0; w < o.Windows; w++)
@@ -223,14 +239,15 @@ internal static class BenchTrainCommand
                 rates[w] = o.Steps * (double)o.Batch / sw.Elapsed.TotalSeconds;
             }
             string unit = model.Sample.Length == 3 && model.Vocabulary is null ? "images/s" : "samples/s";
-            console.WriteLine($"{model.Name}{(graph ? " (CUDA graph)" : "")}: {F0(BenchMetricsCommand.Median(rates))} {unit} (windows {string.Join(", ", rates.Select(F0))})");
-            return rates;
+            var row = new BenchTrainThroughput(model.Name, graph, unit, Measured.Of(rates));
+            console.WriteLine($"{model.Name}{(graph ? " (CUDA graph)" : "")}: {F0(row.PerSecond.Median)} {unit} (windows {string.Join(", ", rates.Select(F0))})");
+            return row;
         }
         finally { TryDelete(dir); }
     }
 
     /// <summary>One epoch through the Trainer with paper ACWA: step-imbalanced Fashion-MNIST (29,700 train / 3,300 validation) when installed, else synthetic data of that size.</summary>
-    private static (string, EpochTimings, string) EpochTime(BenchModel model, Device device, BenchTrainOptions o, IAnsiConsole console)
+    private static BenchTrainEpoch EpochTime(BenchModel model, BenchTrainOptions o, IAnsiConsole console)
     {
         ImageDataset train, val;
         string data;
@@ -245,11 +262,11 @@ internal static class BenchTrainCommand
             (train, val) = StratifiedSplit.Split(ImbalanceProtocol.PaperStep.Apply(Synthetic(60_000), 0), 0.1, 0);
             data = "synthetic 1x28x28, step";
         }
-        var dir = Compile(model, device, "epoch");
+        var dir = Compile(model, o.Device, "epoch");
         try
         {
             // With --cuda-graph the epoch's steps are captured too (the last, smaller batch runs uncaptured).
-            using var r = new StepRunner(dir, new StepRunnerOptions { Device = device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph });
+            using var r = new StepRunner(dir, new StepRunnerOptions { Device = o.Device, IntraOpThreads = o.IntraOpThreads, CudaGraph = o.CudaGraph });
             if (o.CudaGraph) data += ", CUDA graph";
             var counts = train.ClassCounts().Select(c => (long)c).ToArray();
             var trainer = new Trainer(r, train, val, PolicyFactory.Create("acwa", counts, 2), new TrainerOptions { Epochs = 2, BatchSize = o.Batch, Normalization = Normalization.FashionMnist });
@@ -257,7 +274,7 @@ internal static class BenchTrainCommand
             var t = result.Epochs[^1].Timings; // the second epoch: warm
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{model.Name}: epoch of {train.Count} images ({data}): train {t.Train:F2} s, validation forward {t.ValidationForward:F3} s, ACWA metrics + update {t.AcwaOverhead * 1000:F3} ms = {t.AcwaOverheadFraction:P3} of the epoch"));
-            return (model.Name, t, data);
+            return new BenchTrainEpoch(model.Name, data, train.Count, t.Total, t.Train, t.ValidationForward, t.AcwaOverhead * 1000, t.AcwaOverheadFraction);
         }
         finally { TryDelete(dir); }
     }
@@ -272,12 +289,7 @@ internal static class BenchTrainCommand
         return new ImageDataset(px, y, 1, 28, 28, Enumerable.Range(0, 10).Select(i => $"class{i}").ToArray(), "synthetic");
     }
 
-    private static List<JsonObject> RunTorch(BenchTrainOptions o, Device device, IReadOnlyList<string> models, IAnsiConsole console) =>
-        TorchReference.Run(o.Python, o.TorchScript!, device.IsCuda
-            ? $"gpu-throughput --models {string.Join(",", models)} --batch {o.Batch} --steps {o.Steps} --windows {o.Windows} --warmup {Math.Max(o.Warmup, 10)}"
-            : $"cpu-epoch --models {string.Join(",", models.Where(m => m is "mlp" or "cnn"))} --repeats 1", console);
-
-    private static void TryDelete(string dir)
+    internal static void TryDelete(string dir)
     {
         try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
     }

@@ -118,12 +118,33 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
-    public void BenchEvalRunsAllThreeModesOnASmallSlice()
+    public void BenchEvalRunsAllThreeModesOnASmallSliceAndWritesThemAsJson()
     {
         var o = new StringWriter();
-        var rows = BenchEvalCommand.Run(new BenchEvalOptions(["mlp"], Batch: 64, Repeats: 1, CnnImages: 200, Threads: 1), o);
+        var json = Path.Combine(_dir, "bench", "eval.json");
+        var rows = BenchEvalCommand.Run(new BenchEvalOptions { Models = ["mlp"], Batch = 64, Repeats = 2, CnnImages = 200, Threads = 1, JsonPath = json }, o);
         var r = Assert.Single(rows);
-        Assert.All(new[] { r.Forward[0], r.Evaluator[0], r.Naive[0] }, v => Assert.True(v > 0));
+        Assert.Equal(200, r.Images);
+        Assert.All(new[] { r.ForwardImagesPerS, r.EvaluatorImagesPerS, r.NaiveImagesPerS }, m => Assert.Equal(2, m.Values.Count));
         Assert.Contains("(b)/(a)", o.ToString());
+        Assert.DoesNotContain("MISS", o.ToString());
+        Assert.DoesNotContain("target", o.ToString(), StringComparison.OrdinalIgnoreCase);
+
+        var doc = Acwa.Onnx.Tests.Cli.BenchJsonAssert.Load(json, "acwa bench eval");
+        Assert.Equal("cpu", (string?)doc["device"]);
+        Assert.Equal(64, (int)doc["options"]!["batch"]!);
+        var row = Assert.Single(doc["models"]!.AsArray())!;
+        Assert.Equal("mlp", (string?)row["model"]);
+        Assert.Equal(200, (int)row["images"]!);
+        var per = new Dictionary<string, double[]>();
+        foreach (var mode in new[] { "forward_images_per_s", "evaluator_images_per_s", "naive_images_per_s" })
+        {
+            Acwa.Onnx.Tests.Cli.BenchJsonAssert.Measured(row[mode], 2);
+            per[mode] = row[mode]!["values"]!.AsArray().Select(v => (double)v!).ToArray();
+        }
+        // The ratios are the medians of the ratios within each repeat.
+        static double Median2(double[] v) => (v[0] + v[1]) / 2;
+        Acwa.Onnx.Tests.Cli.BenchJsonAssert.Ratio(Median2(per["evaluator_images_per_s"].Zip(per["forward_images_per_s"], (e, f) => e / f).ToArray()), (double)row["evaluator_over_forward"]!);
+        Acwa.Onnx.Tests.Cli.BenchJsonAssert.Ratio(Median2(per["evaluator_images_per_s"].Zip(per["naive_images_per_s"], (e, c) => e / c).ToArray()), (double)row["evaluator_over_naive"]!);
     }
 }

@@ -109,13 +109,33 @@ public sealed class MetricsCliTests : IDisposable
     }
 
     [Fact]
-    public void BenchMetricsRunsOnATinyInput()
+    public void BenchMetricsRunsOnATinyInputAndWritesItsMeasurementsAsJson()
     {
-        var (code, output, err) = Invoke("bench", "metrics", "--n", "5000", "--classes", "10", "--repeats", "2");
+        var json = Path.Combine(_dir, "bench-metrics.json");
+        var (code, output, err) = Invoke("bench", "metrics", "--n", "5000", "--classes", "10", "--repeats", "3", "--threads", "2", "--json", json);
         Assert.True(code == 0, err);
         Assert.Contains("TensorPrimitives.Sum", output);
         Assert.Contains("logits 1 thread / Sum", output);
-        Assert.Contains("M samples/s", output);
+        Assert.DoesNotContain("target", output, StringComparison.OrdinalIgnoreCase);
+        var doc = Acwa.Onnx.Tests.Cli.BenchJsonAssert.Load(json, "acwa bench metrics");
+        Assert.Equal(5000, (int)doc["options"]!["n"]!);
+        Assert.Equal(2, (int)doc["options"]!["threads"]!);
+        var ops = doc["operations"]!.AsArray();
+        Assert.Equal(7, ops.Count);
+        Assert.StartsWith("TensorPrimitives.Sum", (string?)ops[0]!["name"]);
+        Assert.Equal("confusion from logits, 1 thread", (string?)ops[1]!["name"]);
+        Assert.Contains(ops, o => (string?)o!["name"] == "confusion from int predictions, 2 threads");
+        foreach (var op in ops)
+        {
+            Assert.Equal(5000, (int)op!["samples"]!);
+            double median = Acwa.Onnx.Tests.Cli.BenchJsonAssert.Measured(op["ms"], 3);
+            Acwa.Onnx.Tests.Cli.BenchJsonAssert.Ratio(5000 / (median / 1000), (double)op["samples_per_second"]!);
+            Assert.Equal(3, op["cpu_ms"]!["values"]!.AsArray().Count);
+        }
+        // The ratio is taken per repeat, logits kernel over Sum of the same repeat.
+        double[] V(int i) => ops[i]!["ms"]!["values"]!.AsArray().Select(v => (double)v!).ToArray();
+        var ratios = V(1).Zip(V(0), (a, b) => a / b).ToArray();
+        Assert.Equal(ratios, doc["logits_over_sum"]!["values"]!.AsArray().Select(v => (double)v!));
         Assert.Equal(2, Invoke("bench", "metrics", "--n", "0").Code);
     }
 }

@@ -1,8 +1,8 @@
-using Acwa.Cli.Commands;
+using Acwa.DevBench;
 using Acwa.Onnx.Tests.Models;
 using Acwa.Onnx.Training.Runtime;
 
-namespace Acwa.Onnx.Tests.Cli;
+namespace Acwa.Onnx.Tests.DevBench;
 
 public class LossTrajectoryTests
 {

@@ -1,6 +1,7 @@
+using Acwa.Cli.Commands;
 using Acwa.Onnx.Training.Runtime;
 
-namespace Acwa.Cli.Commands;
+namespace Acwa.DevBench;
 
 /// <summary>
 /// Loss trajectories of a few training steps from one artifact set, for device parity checks. A correct CUDA step differs

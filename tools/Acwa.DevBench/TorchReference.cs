@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 
-namespace Acwa.Cli.Commands;
+namespace Acwa.DevBench;
 
 /// <summary>
 /// Runs the PyTorch reference script (tools/torch_reference.py) as a child process in the same benchmark run and

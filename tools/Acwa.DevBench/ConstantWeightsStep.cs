@@ -1,12 +1,13 @@
+using Acwa.Cli.Commands;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runtime;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Acwa.Cli.Commands;
+namespace Acwa.DevBench;
 
 /// <summary>
-/// A diagnostic for <c>acwa bench step --constant-weights</c>: the training-step graph with every parameter baked in as a
+/// A diagnostic for <c>acwa-dev step --constant-weights</c>: the training-step graph with every parameter baked in as a
 /// constant initializer (the runner's current values), the other state from the runner, the controls as the runner fed its
 /// last step (its first step's before any step), dropout keeping every unit, and one fixed batch. It is not a training
 /// step (its new parameters and optimizer state are discarded), but it does the same work, and ORT may now pick its
