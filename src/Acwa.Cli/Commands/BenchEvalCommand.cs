@@ -127,10 +127,11 @@ internal static class BenchEvalCommand
 
     private static (ModelProto Model, ImageDataset Data, Normalization Norm) Load(string name, BenchEvalOptions o)
     {
-        var entry = BuiltinModels.All.FirstOrDefault(m => m.FileName == name + ".onnx");
-        if (entry.Build is null) throw new ArgumentException($"unknown model '{name}' (known: {string.Join(", ", BuiltinModels.All.Select(m => Path.GetFileNameWithoutExtension(m.FileName)))})");
+        if (!ModelCatalog.BuiltinNames.Contains(name))
+            throw new ArgumentException($"unknown model '{name}' (known: {string.Join(", ", ModelCatalog.BuiltinNames)})");
+        var (c, h, w) = ModelCatalog.DefaultInput(name);
         // Built in memory by the same builders as models/*.onnx (byte-identical, checked by BuiltinModelsTests): random weights, so only speed matters.
-        var model = entry.Build();
+        var model = ModelCatalog.Resolve(name, 10, c, h, w, seed: 0);
         if (name is "cnn" or "mlp")
         {
             ImageDataset test = FashionMnist.IsAvailable() ? FashionMnist.Load(false)
@@ -156,26 +157,10 @@ internal static class BenchEvalCommand
         using var naiveOptions = SessionOptionsFactory.Create(device, o.Threads);
         using var naive = new InferenceSession(OnnxModel.ToBytes(model), naiveOptions);
         int n = data.Count, b = evaluator.FixedBatch ?? Math.Min(o.Batch, n);
-        long[] shape = evaluator.InputShape(data.Channels, data.Height, data.Width, data.Source);
+        long[] shape = data.Height > 0 && evaluator.InputDims.Count == 2 ? [1, (long)data.ImageSize] : [1, data.Channels, data.Height, data.Width];
 
-        // (a): two slots filled once with normalised images; the loop only runs the bound forward passes.
-        using var buffers = new Evaluator.BatchBuffers<float>(evaluator, b, data.ImageSize, shape);
-        var luts = Enumerable.Range(0, data.Channels).Select(norm.LookupTable).ToArray();
-        for (int s = 0; s < 2; s++)
-        {
-            var dst = buffers.Input(s);
-            for (int k = 0; k < b; k++)
-            {
-                var img = data.Image((s * b + k) % n);
-                for (int i = 0; i < img.Length; i++) dst[k * img.Length + i] = luts[i / (data.Height * data.Width)][img[i]];
-            }
-        }
-        double Forward()
-        {
-            var sw = Stopwatch.StartNew();
-            for (int start = 0, k = 0; start < n; start += b, k++) buffers.Forward(k & 1, Math.Min(b, n - start));
-            return n / sw.Elapsed.TotalSeconds;
-        }
+        // (a): the model's bound forward passes alone, on images normalised once.
+        double Forward() => evaluator.ForwardImagesPerSecond(data, norm);
         double Eval() => evaluator.Evaluate(data, norm).ImagesPerSecond;
         double Naive() => NaiveLoop(naive, evaluator.InputName, evaluator.OutputName, data, norm, b, shape);
 

@@ -2,8 +2,8 @@ using System.Runtime.Intrinsics;
 
 namespace Acwa.Onnx.Metrics;
 
-/// <summary>Which implementation of a metrics kernel runs. Internal: tests force each path, production dispatches.</summary>
-internal enum KernelPath
+/// <summary>Which implementation of a metrics kernel runs: production code dispatches to <see cref="KernelDispatch.Best"/>; tests force each path.</summary>
+public enum KernelPath
 {
     /// <summary>Plain scalar reference code.</summary>
     Scalar,
@@ -15,8 +15,8 @@ internal enum KernelPath
     Vector512,
 }
 
-/// <summary>Picks the widest hardware-accelerated kernel path.</summary>
-internal static class KernelDispatch
+/// <summary>Picks the widest hardware-accelerated kernel path (what `acwa bench metrics` reports).</summary>
+public static class KernelDispatch
 {
     /// <summary>The path production code uses on this machine.</summary>
     public static KernelPath Best { get; } =
