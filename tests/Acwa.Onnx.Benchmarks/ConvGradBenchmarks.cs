@@ -7,6 +7,7 @@ namespace Acwa.Onnx.Benchmarks;
 [MemoryDiagnoser(false)]
 public class ConvGradBenchmarks
 {
+    private static readonly RunOptions KeptAliveRunOptions = new(); // a temporary could be finalised while Run reads it
     private InferenceSession? _session;
     private List<OrtValue> _inputs = [];
     private string[] _names = [];
@@ -40,7 +41,7 @@ public class ConvGradBenchmarks
     [Benchmark]
     public void Run()
     {
-        using var r = _session!.Run(new RunOptions(), _names, _inputs, _outputs);
+        using var r = _session!.Run(KeptAliveRunOptions, _names, _inputs, _outputs);
     }
 
     [GlobalCleanup]

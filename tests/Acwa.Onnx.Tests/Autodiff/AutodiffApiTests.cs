@@ -72,7 +72,7 @@ public class AutodiffApiTests
         using var gs = new InferenceSession(OnnxModel.ToBytes(gm));
         using var xv = OrtValue.CreateTensorValueFromMemory(x, [2, 1, 8, 8]);
         using var rv = OrtValue.CreateTensorValueFromMemory(r, [2, 3]);
-        using var res = gs.Run(new RunOptions(), ["input", "dlogits"], [xv, rv], wrt.Select(w => "g_" + w).ToArray());
+        using var res = gs.Run(SharedRunOptions.Default, ["input", "dlogits"], [xv, rv], wrt.Select(w => "g_" + w).ToArray());
         var analytic = res.Select(v => v.GetTensorDataAsSpan<float>().ToArray()).ToArray();
 
         // Central differences on a few weights: perturb the initializer, rerun the forward model.
@@ -91,7 +91,7 @@ public class AutodiffApiTests
                     t.RawData = Tensors.Float(t.Name, t.Dims.ToArray(), vals).RawData;
                     using var fs = new InferenceSession(OnnxModel.ToBytes(m));
                     using var xin = OrtValue.CreateTensorValueFromMemory(x, [2, 1, 8, 8]);
-                    using var o = fs.Run(new RunOptions(), ["input"], [xin], [logits]);
+                    using var o = fs.Run(SharedRunOptions.Default, ["input"], [xin], [logits]);
                     var y = o[0].GetTensorDataAsSpan<float>();
                     double sum = 0;
                     for (int i = 0; i < y.Length; i++) sum += y[i] * r[i];
@@ -176,7 +176,7 @@ public class AutodiffApiTests
         b.OutputAs(stats["rv"], "new_rv", ElementType.Float, c);
         using var sess = new InferenceSession(OnnxModel.ToBytes(model));
         using var xv = OrtValue.CreateTensorValueFromMemory(x, [n, c, h, w]);
-        using var res = sess.Run(new RunOptions(), ["x"], [xv], [y, "new_rm", "new_rv"]);
+        using var res = sess.Run(SharedRunOptions.Default, ["x"], [xv], [y, "new_rm", "new_rv"]);
         var yo = res[0].GetTensorDataAsSpan<float>().ToArray();
         var nm = res[1].GetTensorDataAsSpan<float>().ToArray();
         var nv = res[2].GetTensorDataAsSpan<float>().ToArray();
@@ -225,7 +225,7 @@ public class AutodiffApiTests
         b.Output(r, ElementType.Float, null, 6, 1, 3);
         using var sess = new InferenceSession(OnnxModel.ToBytes(model));
         using var xv = OrtValue.CreateTensorValueFromMemory(x, [n, 3, 2, 3]);
-        using var res = sess.Run(new RunOptions(), ["x"], [xv], [r, "new_rm1", "new_rv1", "new_rm2", "new_rv2"]);
+        using var res = sess.Run(SharedRunOptions.Default, ["x"], [xv], [r, "new_rm1", "new_rv1", "new_rm2", "new_rv2"]);
         var mid = res[0].GetTensorDataAsSpan<float>().ToArray();
         void Expect(float[] input, int c, int hw, float[] rm, float[] rv, double momentum, int output)
         {
@@ -266,7 +266,7 @@ public class AutodiffApiTests
         var d = Enumerable.Range(0, 100).Select(i => 0.5f - i).ToArray();
         using var xv = OrtValue.CreateTensorValueFromMemory(x, [2, 50]);
         using var dv = OrtValue.CreateTensorValueFromMemory(d, [2, 50]);
-        using var r = sess.Run(new RunOptions(), ["x", "dy"], [xv, dv], [y, "dx", drop.Output[1]]);
+        using var r = sess.Run(SharedRunOptions.Default, ["x", "dy"], [xv, dv], [y, "dx", drop.Output[1]]);
         var yo = r[0].GetTensorDataAsSpan<float>().ToArray();
         var dx = r[1].GetTensorDataAsSpan<float>().ToArray();
         var mask = r[2].GetTensorDataAsSpan<bool>().ToArray();
@@ -301,7 +301,7 @@ public class AutodiffApiTests
         b.OutputAs(stats["bn.running_var"], "new_rv", ElementType.Float, 2);
         using var sess = new InferenceSession(OnnxModel.ToBytes(model));
         using var xv = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 16).Select(i => (float)i).ToArray(), [2, 2, 2, 2]);
-        using var r = sess.Run(new RunOptions(), ["x"], [xv], ["new_rv"]);
+        using var r = sess.Run(SharedRunOptions.Default, ["x"], [xv], ["new_rv"]);
         Assert.Equal(2, r[0].GetTensorDataAsSpan<float>().Length);
     }
 

@@ -167,7 +167,8 @@ internal static class GradCheck
                     names.Add(name);
                     vals.Add(OrtValue.CreateTensorValueFromMemory(BoolInputs(name), meta.Dimensions.Select(d => d < 0 ? Batch : (long)d).ToArray()));
                 }
-            using var res = s.Run(new RunOptions(), names, vals, outputs);
+            using var runOptions = new RunOptions(); // held for the call: a temporary could be finalised (its native options freed) while Run is still reading them
+            using var res = s.Run(runOptions, names, vals, outputs);
             return res.Select(v => type == ElementType.Double ? v.GetTensorDataAsSpan<double>().ToArray() : v.GetTensorDataAsSpan<float>().ToArray().Select(f => (double)f).ToArray()).ToArray();
         }
         finally { foreach (var v in vals) v.Dispose(); }

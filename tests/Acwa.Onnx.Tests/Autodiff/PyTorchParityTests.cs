@@ -37,7 +37,7 @@ public class PyTorchParityTests
         using var xv = OrtValue.CreateTensorValueFromMemory(x, [n, 1, 8, 8]);
         using var rv = OrtValue.CreateTensorValueFromMemory(r, [n, 3]);
         string[] outputs = ["logits", "new_mean", "new_var", .. wrt.Select(w => "grad:" + w)];
-        using var res = session.Run(new RunOptions(), ["input", "dlogits"], [xv, rv], outputs);
+        using var res = session.Run(SharedRunOptions.Default, ["input", "dlogits"], [xv, rv], outputs);
         AssertClose("logits", PyTorchParityFixture.Logits, res[0].GetTensorDataAsSpan<float>().ToArray());
         AssertClose("running_mean", PyTorchParityFixture.RunningMean, res[1].GetTensorDataAsSpan<float>().ToArray());
         AssertClose("running_var", PyTorchParityFixture.RunningVar, res[2].GetTensorDataAsSpan<float>().ToArray());

@@ -26,7 +26,7 @@ public class ArgMaxGraphTests
         logits[13] = float.NegativeInfinity;
         using var session = new InferenceSession(OnnxModel.ToBytes(wrapped));
         using var input = OrtValue.CreateTensorValueFromMemory(logits, [n, 5]);
-        using var outputs = session.Run(new RunOptions(), ["x"], [input], [ClassifierGraphs.PredictionsOutput]);
+        using var outputs = session.Run(SharedRunOptions.Default, ["x"], [input], [ClassifierGraphs.PredictionsOutput]);
         var got = outputs[0].GetTensorDataAsSpan<long>().ToArray();
 
         var host = new Acwa.Onnx.Metrics.ConfusionMatrix(5);

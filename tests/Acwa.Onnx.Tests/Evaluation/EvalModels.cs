@@ -50,7 +50,7 @@ internal static class EvalModels
         }
         using var session = new InferenceSession(OnnxModel.ToBytes(model));
         using var input = OrtValue.CreateTensorValueFromMemory(x, [n, data.Channels, data.Height, data.Width]);
-        using var outputs = session.Run(new RunOptions(), ["x"], [input], [output]);
+        using var outputs = session.Run(SharedRunOptions.Default, ["x"], [input], [output]);
         var m = new ConfusionMatrix(classes);
         m.AccumulateLogits(data.Labels, outputs[0].GetTensorDataAsSpan<float>());
         return m;

@@ -37,7 +37,7 @@ public sealed class SequenceEvaluatorTests : IDisposable
     private static ConfusionMatrix Direct(string fixture, OrtValue input, int[] labels, int classes)
     {
         using var session = new InferenceSession(ModelTestUtil.Fixture($"{fixture}.onnx"));
-        using var outputs = session.Run(new RunOptions(), [session.InputNames[0]], [input], [session.OutputNames[0]]);
+        using var outputs = session.Run(SharedRunOptions.Default, [session.InputNames[0]], [input], [session.OutputNames[0]]);
         var m = new ConfusionMatrix(classes);
         m.AccumulateLogits(labels, outputs[0].GetTensorDataAsSpan<float>());
         return m;

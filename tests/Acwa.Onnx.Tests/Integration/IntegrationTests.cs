@@ -23,7 +23,7 @@ public class IntegrationTests
         var model = EvalModels.Linear(1, 1, 6, 6);
         using var session = new InferenceSession(OnnxModel.ToBytes(model));
         using var input = OrtValue.CreateTensorValueFromMemory(x, [200, 1, 1, 6]);
-        using var outs = session.Run(new RunOptions(), ["x"], [input], ["logits"]);
+        using var outs = session.Run(SharedRunOptions.Default, ["x"], [input], ["logits"]);
         var fromValue = new ConfusionMatrix(6);
         fromValue.AccumulateLogits(y, outs[0]);
         var fromSpan = new ConfusionMatrix(6);
@@ -102,7 +102,7 @@ public class IntegrationTests
         using var yv = OrtValue.CreateTensorValueFromMemory(y, [4]);
         float Loss()
         {
-            using var o = session.Run(new RunOptions(), ["logits", "labels", "class_weights"], [zv, yv, wv], ["loss"]);
+            using var o = session.Run(SharedRunOptions.Default, ["logits", "labels", "class_weights"], [zv, yv, wv], ["loss"]);
             return o[0].GetTensorDataAsSpan<float>()[0];
         }
         double Expected(double[] ws)

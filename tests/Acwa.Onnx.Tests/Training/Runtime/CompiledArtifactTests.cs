@@ -147,7 +147,7 @@ public class CompiledArtifactTests
         r.ExportInference(path);
         using var s = new InferenceSession(path);
         using var input = OrtValue.CreateTensorValueFromMemory(x, [13, 5]);
-        using var outs = s.Run(new RunOptions(), [set.Manifest.InputName], [input], [s.OutputNames[0]]);
+        using var outs = s.Run(SharedRunOptions.Default, [set.Manifest.InputName], [input], [s.OutputNames[0]]);
         Assert.Equal(logits, outs[0].GetTensorDataAsSpan<float>().ToArray());
     }
 }

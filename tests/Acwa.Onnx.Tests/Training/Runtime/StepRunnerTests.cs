@@ -230,11 +230,11 @@ public class StepRunnerTests
         var expected = r.Evaluate(x, 3).Logits.ToArray();
         using var s = new InferenceSession(path);
         using var input = OrtValue.CreateTensorValueFromMemory(x, [3, D]);
-        using var outs = s.Run(new RunOptions(), ["x"], [input], ["logits"]);
+        using var outs = s.Run(SharedRunOptions.Default, ["x"], [input], ["logits"]);
         Assert.Equal(expected, outs[0].GetTensorDataAsSpan<float>().ToArray());
         // and not the initial weights
         using var s0 = new InferenceSession(Path.Combine(dir, "inference_model.onnx"));
-        using var outs0 = s0.Run(new RunOptions(), ["x"], [input], ["logits"]);
+        using var outs0 = s0.Run(SharedRunOptions.Default, ["x"], [input], ["logits"]);
         Assert.NotEqual(expected, outs0[0].GetTensorDataAsSpan<float>().ToArray());
     }
 
