@@ -11,3 +11,12 @@ internal static class SharedRunOptions
 {
     public static RunOptions Default { get; } = new();
 }
+
+/// <summary>
+/// Trait values. <c>[Trait("Category", TestCategories.Slow)]</c> marks tests that take seconds (whole training runs,
+/// packing, benchmarks); a quick run is <c>dotnet test --filter "Category!=Slow"</c>.
+/// </summary>
+internal static class TestCategories
+{
+    public const string Slow = "Slow";
+}

@@ -30,6 +30,7 @@ public sealed class BenchStepCommandTests : IDisposable
         return row;
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void TimesStepAgainstBothForwardReferencesAndProfilesStepAndForward()
     {
@@ -106,6 +107,7 @@ public sealed class BenchStepCommandTests : IDisposable
         Assert.Contains(Directory.GetFiles(prof, "*.json"), f => Path.GetFileName(f).StartsWith("tiny_mobilenet-forward_", StringComparison.Ordinal));
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void TimesModelFilesWithInputsOfOtherRanksInOneRun()
     {

@@ -52,6 +52,7 @@ public sealed class BenchTrainCommandTests : IDisposable
         Assert.Equal(8, (int)doc["options"]!["batch"]!);
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void AnEpochThroughTheTrainerReportsAcwasEndOfEpochAsAShareOfIt()
     {

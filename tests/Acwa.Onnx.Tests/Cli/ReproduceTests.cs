@@ -25,6 +25,7 @@ public sealed class ReproduceTests : IDisposable
         return string.Create(CultureInfo.InvariantCulture, $"{100 * mean:F2} ± {100 * std:F2}");
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void RunsEveryMethodAndSeedReportsFromTheRunsAndSecondInvocationRedoesNothing()
     {
@@ -195,6 +196,7 @@ public sealed class ReproduceTests : IDisposable
         Assert.True(File.Exists(Path.Combine(outDir, "ce", "mean_val_f1.png")));
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void RunHeldByAnotherProcessIsSkippedLeftOutOfTheReportAndTakenOnceReleased()
     {

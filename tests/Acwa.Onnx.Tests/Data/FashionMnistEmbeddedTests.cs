@@ -173,6 +173,7 @@ public class FashionMnistEmbeddedTests(ITestOutputHelper output)
     }
 
     /// <summary>acwa train and acwa eval print the notice exactly when the embedded subset stands in.</summary>
+    [Trait("Category", TestCategories.Slow)]
     [FashionMnistFact]
     public void TrainAndEvalPrintTheNoticeWhenTheSubsetIsUsed()
     {

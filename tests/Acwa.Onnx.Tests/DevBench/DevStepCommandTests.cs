@@ -14,6 +14,7 @@ public sealed class DevStepCommandTests : IDisposable
 
     private static (int Code, string Out, string Err) Invoke(params string[] args) => DevBenchRun.Invoke(args);
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void TimesTheStepLikeTheShippedCommandWithTheCompileChoicesItWasGiven()
     {
@@ -110,6 +111,7 @@ public sealed class DevStepCommandTests : IDisposable
         }
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void ConstantWeightsAddTheirTimingsAndProfileAndAreRefusedOnCuda()
     {
@@ -148,6 +150,7 @@ public sealed class DevStepCommandTests : IDisposable
         return script;
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void ComparesWithThePyTorchReferenceItRunsPrintingItsRatioBesideOurs()
     {
@@ -184,6 +187,7 @@ public sealed class DevStepCommandTests : IDisposable
         Assert.Contains("no_such_reference.py", err);
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void TorchComparisonMatchesAModelFileByTheStemOfExportBenchModels()
     {

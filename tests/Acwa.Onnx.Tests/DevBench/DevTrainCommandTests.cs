@@ -56,6 +56,7 @@ public sealed class DevTrainCommandTests : IDisposable
         Assert.Contains("--check-steps", err);
     }
 
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void ComparesTheEpochWithThePyTorchReferenceItRuns()
     {

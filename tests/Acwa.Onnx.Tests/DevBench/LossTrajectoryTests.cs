@@ -6,6 +6,7 @@ namespace Acwa.Onnx.Tests.DevBench;
 
 public class LossTrajectoryTests
 {
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void CpuTrajectoryIsDeterministicAndAOneUlpPerturbationMovesItByANoiseLevelAmount()
     {

@@ -8,6 +8,7 @@ public class PackagingTests
     /// Runs tools/pack-smoke.sh: pack library + tool into a local feed, consume the library from a fresh console project,
     /// install the tool with --tool-path and run `acwa --help` and `acwa metrics`. Slow (about 2-3 minutes).
     /// </summary>
+    [Trait("Category", TestCategories.Slow)]
     [Fact(Timeout = 15 * 60 * 1000)]
     [Trait("Category", "Packaging")]
     public async Task PackSmokeScriptSucceeds()

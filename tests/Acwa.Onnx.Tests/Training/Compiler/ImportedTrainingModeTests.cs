@@ -225,6 +225,7 @@ public sealed class ImportedTrainingModeTests(Xunit.Abstractions.ITestOutputHelp
     /// batch 1, 7 and 256, equal to the trainer's own test pass; <c>acwa eval</c> of the raw training export says it put
     /// the model into inference mode and is batch-independent too, unless told to keep the training mode.
     /// </summary>
+    [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void AcwaEvalOfTrainedAndRawTrainingExportsDoesNotDependOnTheBatch()
     {
