@@ -418,6 +418,8 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both trainers (acwa --threads, torch.set_num_threads)")
     p.add_argument("--keep-dropout-in-folded", action="store_true",
                    help="keep Dropout(0.2) in PyTorch's BN-folded net (the eval export has no Dropout node, so acwa trains without it)")
+    p.add_argument("--torch-from", default=None, metavar="RUNS.json",
+                   help="take the PyTorch runs from an earlier --json output (same seeds and epochs; PyTorch's side does not depend on acwa's code) and run acwa only")
     only = p.add_mutually_exclusive_group()
     only.add_argument("--only-torch", action="store_true")
     only.add_argument("--only-acwa", action="store_true")
@@ -428,6 +430,12 @@ def main():
     _self_test_xoshiro()
     torch.set_num_threads(args.threads)
     trainers = ["acwa"] if args.only_acwa else ["pytorch"] if args.only_torch else ["acwa", "pytorch"]
+    reused = {}
+    if args.torch_from:
+        with open(args.torch_from) as f:
+            for r in json.load(f):
+                if r["trainer"] == "pytorch":
+                    reused[(r["export"], "pytorch", r["seed"])] = {k: v for k, v in r.items() if k not in ("export", "trainer", "seed")}
     work = args.work or tempfile.mkdtemp(prefix="bn-parity-")
     os.makedirs(work, exist_ok=True)
 
@@ -453,7 +461,11 @@ def main():
             print(f"seed {seed} {mode} export {files[mode]}: {nbn} BatchNormalization nodes (training_mode {modes}), "
                   f"{ndrop} Dropout nodes, max |ONNX initializer - PyTorch start| = {diff:.2e}", flush=True)
 
-        if "pytorch" in trainers:
+        if "pytorch" in trainers and all((m, "pytorch", seed) in reused for m in ("training", "eval")):
+            for m in ("training", "eval"):
+                results[(m, "pytorch", seed)] = reused[(m, "pytorch", seed)]
+            print(f"seed {seed}: PyTorch runs taken from {args.torch_from}", flush=True)
+        elif "pytorch" in trainers:
             tr_idx, val_idx = acwa_splits(y, seed)
             data = (normalise(x[tr_idx]), torch.from_numpy(y[tr_idx]), normalise(x[val_idx]), torch.from_numpy(y[val_idx]), xte, yte)
             if seed == 0:
