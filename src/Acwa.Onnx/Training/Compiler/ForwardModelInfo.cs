@@ -81,8 +81,7 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
         }), StringComparer.Ordinal);
 
         // Initializers no node reads (left over by exporters, or by InitializerUntying) get no gradient: not parameters.
-        var read = new HashSet<string>(g.Output.Select(v => v.Name), StringComparer.Ordinal);
-        CollectReads(g, read);
+        var read = GraphPruning.ReadValues(g);
         bool IsFloat(string name) => inits[name].DataType == (int)TensorProto.Types.DataType.Float;
         List<string> trainable;
         if (o.Trainable is { } trEntries)
@@ -143,20 +142,6 @@ internal sealed record ForwardModelInfo(string Input, long[] InputShape, string 
             result.AddRange(matched);
         }
         return result.Distinct(StringComparer.Ordinal).ToList();
-    }
-
-    /// <summary>Adds every value a node of <paramref name="g"/> or of its subgraphs reads to <paramref name="read"/>.</summary>
-    private static void CollectReads(GraphProto g, HashSet<string> read)
-    {
-        foreach (var n in g.Node)
-        {
-            foreach (var i in n.Input) read.Add(i);
-            foreach (var a in n.Attribute)
-            {
-                if (a.G is not null) CollectReads(a.G, read);
-                foreach (var sub in a.Graphs) CollectReads(sub, read);
-            }
-        }
     }
 
     /// <summary>Input positions that hold op settings rather than differentiable data.</summary>

@@ -20,13 +20,6 @@ public static class TrainingArtifacts
     public static ArtifactSet Compile(ModelProto forward, ArtifactOptions options) => Compile(forward, options, exposeGradients: false);
 
     /// <summary>
-    /// Drops nodes whose results nothing reads and constants that no node reads (left behind when a gradient rule picks
-    /// another form, or when a Dropout is replaced by its mask product): ORT would remove them with a warning at every
-    /// session start.
-    /// </summary>
-    internal static void RemoveUnusedInitializers(Graphs.Proto.GraphProto g) => GraphPruning.RemoveUnread(g);
-
-    /// <summary>
     /// Removes the Identity nodes that only give a computed value its graph-output name (<c>P.next</c>, <c>loss</c>, ...):
     /// the producing node writes the output name directly instead. ORT keeps such Identities and runs each as a copy (a
     /// kernel launch on CUDA; ResNet-32's step had ~350). An Identity stays when its input is a graph input, an initializer or
@@ -103,8 +96,10 @@ public static class TrainingArtifacts
             WideNodeSplitting.Apply(step.Model.Graph);
             WideNodeSplitting.Apply(eval.Model.Graph);
         }
-        RemoveUnusedInitializers(step.Model.Graph);
-        RemoveUnusedInitializers(eval.Model.Graph);
+        // Nodes and constants left unread (a gradient rule that picked another form, a Dropout replaced by its mask
+        // product): ORT would remove them with a warning at every session start.
+        GraphPruning.RemoveUnread(step.Model.Graph);
+        GraphPruning.RemoveUnread(eval.Model.Graph);
         if (cuda)
         {
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(step.Model, "training graph");
@@ -117,7 +112,7 @@ public static class TrainingArtifacts
                 ? HostTensor.Of(s.Name, s.Shape, new float[Tensors.ElementCount(s.Shape)])
                 : ForwardModelInfo.InitializerValue(forward.Graph, s.Name));
         var inference = InferenceExport.Build(forward, [], options.ClassNames, info.NumClasses);
-        RemoveUnusedInitializers(inference.Graph);
+        GraphPruning.RemoveUnread(inference.Graph);
 
         var manifest = new ArtifactManifest
         {
