@@ -80,7 +80,13 @@ internal static class ReproduceRun
                 CheckSameConfig(ro);
                 var status = StatusBefore(ro.OutDir!, o.Epochs);
                 var clock = Stopwatch.StartNew();
-                var outcome = TrainRun.Run(ro, new ReproduceLogWriter(output, prefix));
+                // Quiet progress: one line per epoch, prefixed with the method and seed.
+                var outcome = TrainRun.RunQuietly(ro, r =>
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{prefix} epoch {r.Epoch + 1}/{ro.Epochs}: loss {r.TrainLoss:F4}, val macro-F1 {r.Validation.MacroF1:F4}, {r.Timings.Total:F1} s"));
+                    output.Flush();
+                });
                 var r = FromOutcome(seed, status, clock.Elapsed.TotalSeconds, outcome);
                 runs.Add(r);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -66,6 +66,19 @@ internal static class TrainRun
         return result;
     }
 
+    /// <summary>
+    /// Prepares and executes the run with no console of its own (what <c>acwa reproduce</c> runs for each method and
+    /// seed): each finished epoch goes to <paramref name="onEpoch"/>, and the run folder gets its plots.
+    /// </summary>
+    public static TrainingRunResult RunQuietly(TrainingRunOptions o, Action<EpochResult> onEpoch)
+    {
+        using var run = TrainingRun.Prepare(o);
+        run.Trainer.EpochCompleted += (_, r) => onEpoch(r);
+        var result = run.Execute();
+        WritePlots(run, result);
+        return result;
+    }
+
     private static TrainingRunResult RunWithProgress(TrainingRun run, bool quiet, IAnsiConsole console)
     {
         var trainer = run.Trainer;
@@ -116,8 +129,8 @@ internal static class TrainRun
         $"weights [{string.Join(" ", r.NextWeights.Select(w => w.ToString("F3", CultureInfo.InvariantCulture)))}], " +
         $"{r.Timings.Total:F1} s (ACWA overhead {r.Timings.AcwaOverheadFraction:P2})");
 
-    /// <summary>The PNG plots, the final per-class table and the summary lines.</summary>
-    private static void Report(TrainingRun run, TrainingRunResult result, IAnsiConsole console)
+    /// <summary>The run folder's PNG plots: validation F1 and class weights per epoch, the test confusion matrix.</summary>
+    private static void WritePlots(TrainingRun run, TrainingRunResult result)
     {
         var outDir = result.OutDir;
         var names = run.ClassNames;
@@ -128,8 +141,16 @@ internal static class TrainRun
             TrainingPlots.PerClassLines(Path.Combine(outDir, "weights_per_class.png"), "Class weights used in each epoch", "weight", history.Select(h => h.Weights.ToArray()).ToList(), names);
         }
         if (result.Test is { } test && result.TestConfusion is { } cm)
-        {
             TrainingPlots.ConfusionHeatmap(Path.Combine(outDir, "confusion_matrix.png"), $"Test confusion matrix (macro-F1 {test.MacroF1:F4})", cm.ToArray(), names);
+    }
+
+    /// <summary>The PNG plots, the final per-class table and the summary lines.</summary>
+    private static void Report(TrainingRun run, TrainingRunResult result, IAnsiConsole console)
+    {
+        WritePlots(run, result);
+        var history = result.History;
+        if (result.Test is { } test)
+        {
             static string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
             var t = new Table().Title("test set, final model").AddColumns("class", "name", "F1", "precision", "recall", "support", "weight");
             foreach (var c in test.Classes)
@@ -142,7 +163,7 @@ internal static class TrainRun
         }
         double overhead = history.Count == 0 ? 0 : history.Average(h => h.AcwaOverheadFraction ?? 0);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:F1} s for this invocation; mean ACWA overhead {overhead:P3} of an epoch (validation metrics + weight update)"));
-        console.WriteLine($"run folder: {outDir} (config.json, metrics.csv/json, weights.csv, checkpoint.acwa, model.onnx, test_report.json, confusion_matrix.csv/png, f1_per_class.png, weights_per_class.png, artifacts/)");
+        console.WriteLine($"run folder: {result.OutDir} (config.json, metrics.csv/json, weights.csv, checkpoint.acwa, model.onnx, test_report.json, confusion_matrix.csv/png, f1_per_class.png, weights_per_class.png, artifacts/)");
     }
 
     /// <summary>Mean F1 of the step protocol's minority classes (5..C-1) when C = 10; of the classes after the first half otherwise.</summary>
