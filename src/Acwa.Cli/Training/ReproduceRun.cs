@@ -30,7 +30,7 @@ internal static class ReproduceRun
         }
         catch (Exception e) when (TrainRun.IsUserFacing(e))
         {
-            return ConsoleOutput.Fail(error, TrainRun.Message(e));
+            return ConsoleOutput.Fail(error, OptionHints.Message(e));
         }
     }
 

@@ -17,19 +17,6 @@ namespace Acwa.Cli.Training;
 /// </summary>
 internal static class TrainRun
 {
-    /// <summary>The command-line flag of each <see cref="TrainingRunOptions"/> property, for error messages.</summary>
-    private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
-    {
-        [nameof(TrainingRunOptions.Dataset)] = "--dataset", [nameof(TrainingRunOptions.Imbalance)] = "--imbalance",
-        [nameof(TrainingRunOptions.Model)] = "--model", [nameof(TrainingRunOptions.Loss)] = "--loss", [nameof(TrainingRunOptions.Policy)] = "--policy",
-        [nameof(TrainingRunOptions.Optimizer)] = "--optimizer", [nameof(TrainingRunOptions.LearningRate)] = "--lr",
-        [nameof(TrainingRunOptions.Schedule)] = "--schedule", [nameof(TrainingRunOptions.Epochs)] = "--epochs", [nameof(TrainingRunOptions.Batch)] = "--batch",
-        [nameof(TrainingRunOptions.ValidationFraction)] = "--val-fraction", [nameof(TrainingRunOptions.Threads)] = "--threads",
-        [nameof(TrainingRunOptions.CudaGraph)] = "--cuda-graph", [nameof(TrainingRunOptions.Trainable)] = "--trainable",
-        [nameof(TrainingRunOptions.ImageSize)] = "--image-size", [nameof(TrainingRunOptions.Frozen)] = "--frozen",
-        [nameof(TrainingRunOptions.Device)] = "--device", [nameof(TrainingRunOptions.OutDir)] = "--out", [nameof(TrainingRunOptions.Resume)] = "--resume",
-    };
-
     public static int Execute(TrainingRunOptions o, TextWriter output, TextWriter error, bool quiet = true)
     {
         try
@@ -39,16 +26,8 @@ internal static class TrainRun
         }
         catch (Exception e) when (IsUserFacing(e))
         {
-            return ConsoleOutput.Fail(error, Message(e));
+            return ConsoleOutput.Fail(error, OptionHints.Message(e));
         }
-    }
-
-    /// <summary>An error as the user should read it: option errors name the command-line flags instead of the option properties.</summary>
-    internal static string Message(Exception e)
-    {
-        if (e is not InvalidOptionException io) return OptionHints.WithFlags(e.Message);
-        var reason = System.Text.RegularExpressions.Regex.Replace(io.Reason, @"\b[A-Z][A-Za-z]+\b", m => Flags.GetValueOrDefault(m.Value, m.Value));
-        return $"{Flags.GetValueOrDefault(io.Option, io.Option)}: {reason}";
     }
 
     /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
