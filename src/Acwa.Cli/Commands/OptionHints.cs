@@ -25,6 +25,7 @@ internal static class OptionHints
         [nameof(TrainingRunOptions.CudaGraph)] = "--cuda-graph", [nameof(TrainingRunOptions.Trainable)] = "--trainable",
         [nameof(TrainingRunOptions.ImageSize)] = "--image-size", [nameof(TrainingRunOptions.Frozen)] = "--frozen",
         [nameof(TrainingRunOptions.Device)] = "--device", [nameof(TrainingRunOptions.OutDir)] = "--out", [nameof(TrainingRunOptions.Resume)] = "--resume",
+        [nameof(TrainingRunOptions.CheckpointEverySteps)] = "--checkpoint-every", [nameof(TrainingRunOptions.DivergenceFactor)] = "--divergence-factor",
     };
 
     /// <summary>

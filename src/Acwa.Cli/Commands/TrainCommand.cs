@@ -30,6 +30,8 @@ internal static class TrainCommand
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/DATASET-MODEL-POLICY-seedN)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (a finished run is reported, not redone)." };
         var testEach = new Option<bool>("--test-each-epoch") { Description = "Also evaluate the test split after every epoch." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also write checkpoint.acwa every STEPS training steps, mid-epoch (a killed run loses at most STEPS steps; --resume continues with the next batch). 0 = after every epoch only. SIGINT/SIGTERM always write one at the next step boundary.", DefaultValueFactory = _ => 0 };
+        var divergence = new Option<double>("--divergence-factor") { Description = "Stop as diverged when the mean loss of the last 20 steps (or of the epoch) exceeds K x max(first step's loss, ln classes); NaN/inf always stops. 0 = NaN/inf only.", DefaultValueFactory = _ => 10.0 };
         var quiet = new Option<bool>("--quiet") { Description = "No progress bars; one line per epoch." };
         var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard (e.g. 'fc.*'); default: every fp32 parameter." };
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (e.g. 'conv*,bn*' to fine-tune only the head)." };
@@ -38,7 +40,7 @@ internal static class TrainCommand
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
         var cmd = new Command("train", "Train a classifier on imbalanced data with a class-weight policy (ACWA by default) and write a report.")
         {
-            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, testEach, quiet,
+            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, checkpointEvery, divergence, testEach, quiet,
         };
         cmd.SetAction(pr =>
         {
@@ -54,13 +56,14 @@ internal static class TrainCommand
                     OutDir = pr.GetValue(outDir), Resume = pr.GetValue(resume), TestEachEpoch = pr.GetValue(testEach),
                     Trainable = ArtifactsCommand.SplitList(pr.GetValue(trainable)), Frozen = ArtifactsCommand.SplitList(pr.GetValue(frozen)),
                     FrozenBatchNorm = pr.GetValue(frozenBn), ImageSize = pr.GetValue(imageSize),
+                    CheckpointEverySteps = pr.GetValue(checkpointEvery), DivergenceFactor = pr.GetValue(divergence),
                 };
             }
             catch (Exception e) when (e is FormatException or ArgumentException)
             {
                 return ConsoleOutput.Fail(pr.InvocationConfiguration.Error, e.Message);
             }
-            return TrainRun.Execute(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(quiet));
+            return TrainRun.Execute(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(quiet), pr.Tokens.Select(t => t.Value).ToList());
         });
         return cmd;
     }

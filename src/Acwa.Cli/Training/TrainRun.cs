@@ -17,12 +17,27 @@ namespace Acwa.Cli.Training;
 /// </summary>
 internal static class TrainRun
 {
-    public static int Execute(TrainingRunOptions o, TextWriter output, TextWriter error, bool quiet = true)
+    /// <summary>
+    /// Runs <c>acwa train</c>: 0 when the run finished; after SIGINT or SIGTERM, the checkpoint of the step boundary it stopped
+    /// at, a line saying how to resume (<paramref name="commandLine"/>, the arguments after <c>acwa</c>, with <c>--resume</c>)
+    /// and <see cref="InterruptSignals.InterruptedExitCode"/> or <see cref="InterruptSignals.TerminatedExitCode"/>;
+    /// <see cref="ConsoleOutput.ErrorExitCode"/> on bad input or divergence.
+    /// </summary>
+    public static int Execute(TrainingRunOptions o, TextWriter output, TextWriter error, bool quiet = true, IReadOnlyList<string>? commandLine = null)
     {
+        using var signals = new InterruptSignals();
         try
         {
-            Run(o, output, quiet);
+            Run(o, output, quiet, signals.Token);
             return 0;
+        }
+        catch (TrainingInterruptedException e)
+        {
+            var args = (commandLine ?? ["train"]).ToList();
+            if (!args.Contains("--resume")) args.Add("--resume");
+            error.WriteLine($"{signals.Name}: {e.Message}");
+            error.WriteLine($"interrupted; resume with: acwa {InterruptSignals.ShellLine(args)}");
+            return signals.ExitCode;
         }
         catch (Exception e) when (IsUserFacing(e))
         {
@@ -33,14 +48,14 @@ internal static class TrainRun
     /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
     internal static bool IsUserFacing(Exception e) =>
         e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
-            or FormatException or NotSupportedException or DeviceUnavailableException or NonFiniteLossException;
+            or FormatException or NotSupportedException or DeviceUnavailableException or TrainingDivergedException;
 
     /// <summary>Prepares and executes the run, printing progress (bars unless <paramref name="quiet"/> or redirected) and the report.</summary>
-    public static TrainingRunResult Run(TrainingRunOptions o, TextWriter output, bool quiet = true)
+    public static TrainingRunResult Run(TrainingRunOptions o, TextWriter output, bool quiet = true, CancellationToken cancellationToken = default)
     {
         var console = ConsoleOutput.For(output);
         using var run = TrainingRun.Prepare(o, output);
-        var result = RunWithProgress(run, quiet, console);
+        var result = RunWithProgress(run, quiet, console, cancellationToken);
         Report(run, result, console);
         return result;
     }
@@ -58,7 +73,7 @@ internal static class TrainRun
         return result;
     }
 
-    private static TrainingRunResult RunWithProgress(TrainingRun run, bool quiet, IAnsiConsole console)
+    private static TrainingRunResult RunWithProgress(TrainingRun run, bool quiet, IAnsiConsole console, CancellationToken cancellationToken)
     {
         var trainer = run.Trainer;
         int epochs = run.Options.Epochs, batches = trainer.BatchesPerEpoch;
@@ -70,7 +85,7 @@ internal static class TrainRun
         if (quiet || !console.Profile.Capabilities.Interactive)
         {
             trainer.EpochCompleted += (_, r) => EpochLine(r);
-            return run.Execute();
+            return run.Execute(cancellationToken);
         }
         TrainingRunResult? result = null;
         console.Progress()
@@ -95,7 +110,8 @@ internal static class TrainRun
                     stepTask.Value = 0;
                     EpochLine(r);
                 };
-                result = run.Execute();
+                try { result = run.Execute(cancellationToken); }
+                catch (TrainingInterruptedException) { ctx.Refresh(); throw; } // the bars as they stood; Spectre shows the cursor again
                 epochTask.Value = epochs;
                 stepTask.Value = batches;
             });

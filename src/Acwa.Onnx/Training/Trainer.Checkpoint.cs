@@ -16,13 +16,17 @@ public sealed partial class Trainer
     // The history of the epochs before a resume (from the resumed checkpoint), carried into every later checkpoint.
     private JsonArray _resumedHistory = [];
 
-    private JsonObject CheckpointMeta(EpochResult last)
+    /// <summary>
+    /// The trainer's part of a checkpoint: after a finished epoch (<paramref name="last"/>, not yet in the history), or
+    /// mid-epoch at <paramref name="position"/> (its next batch and the running sums of the batches before it).
+    /// </summary>
+    private JsonObject CheckpointMeta(EpochResult? last, EpochPosition? position)
     {
         var history = new JsonArray();
         foreach (var h in _resumedHistory) history.Add(h!.DeepClone());
         foreach (var r in _history) history.Add(r.ToJson());
-        history.Add(last.ToJson());
-        return new JsonObject
+        if (last is not null) history.Add(last.ToJson());
+        var meta = new JsonObject
         {
             ["trainer"] = new JsonObject
             {
@@ -48,16 +52,25 @@ public sealed partial class Trainer
                     ["drop_last"] = Options.DropLast,
                     ["next_epoch_order_sha256"] = OrderFingerprint(CompletedEpochs),
                 },
+                ["divergence"] = _divergence.Save(),
                 ["config"] = Options.Config?.DeepClone() ?? new JsonObject(),
                 ["history"] = history,
             },
         };
+        if (position is not null)
+            meta["trainer"]!["position"] = new JsonObject
+            {
+                // Doubles round-trip exactly through JSON, so the resumed epoch's mean loss is the uninterrupted one's.
+                ["epoch"] = position.Epoch, ["next_batch"] = position.NextBatch,
+                ["loss_sum"] = position.LossSum, ["samples"] = position.Samples, ["correct"] = position.Correct,
+            };
+        return meta;
     }
 
     /// <summary>
     /// Restores a checkpoint written by this trainer's loop (<see cref="TrainerOptions.CheckpointPath"/>): the runner's state
-    /// and step counters, the policy's state, the epoch and global step. <see cref="Run"/> then continues with the next
-    /// epoch exactly as the interrupted run would have. The run must use the same data (counts and order), batch size,
+    /// and step counters, the policy's state, the epoch and global step, and for a mid-epoch checkpoint the position in the
+    /// epoch. <see cref="Run"/> then continues with the next epoch, or the next batch, exactly as the interrupted run would have. The run must use the same data (counts and order), batch size,
     /// seed, epochs, schedule and policy; otherwise an <see cref="InvalidDataException"/> names the field and both values.
     /// Returns the checkpoint's epoch history (JSON, one object per finished epoch); later checkpoints carry it on, so a run
     /// resumed any number of times keeps the history of all its epochs.
@@ -104,6 +117,18 @@ public sealed partial class Trainer
         var policyState = t["policy"] as JsonObject ?? throw new InvalidDataException($"{Where("policy")} is missing");
 
         long? globalStep = t["global_step"] is { } gs ? Read<long>("global_step", gs) : null;
+        EpochPosition? position = null;
+        if (t["position"] is { } pn)
+        {
+            if (pn is not JsonObject p) throw new InvalidDataException($"{Where("position")} is {pn.ToJsonString()}, not an object");
+            JsonNode Field(string f) => p[f] ?? throw new InvalidDataException($"{Where("position." + f)} is missing");
+            position = new EpochPosition(Read<int>("position.epoch", Field("epoch")), Read<int>("position.next_batch", Field("next_batch")),
+                Read<double>("position.loss_sum", Field("loss_sum")), Read<long>("position.samples", Field("samples")), Read<long>("position.correct", Field("correct")));
+            if (position.Epoch != completed)
+                throw new InvalidDataException($"{Where("position.epoch")} is {position.Epoch}, but completed_epochs is {completed}: a mid-epoch position must be in the epoch after the completed ones");
+            if (position.NextBatch < 0 || position.NextBatch > BatchesPerEpoch)
+                throw new InvalidDataException($"{Where("position.next_batch")} is {position.NextBatch}, outside [0, {BatchesPerEpoch}]");
+        }
 
         _runner.LoadCheckpoint(checkpointPath);
         try { _policy.LoadState((JsonObject)policyState.DeepClone()); }
@@ -111,7 +136,13 @@ public sealed partial class Trainer
         {
             throw new InvalidDataException($"{Where("policy")}: {e.Message}", e);
         }
+        try { _divergence.Load(t["divergence"] as JsonObject); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{Where("divergence")}: {e.Message}", e);
+        }
         CompletedEpochs = completed;
+        _resumePosition = position;
         GlobalStep = globalStep ?? _runner.MicroStep;
         _resumedHistory = t["history"] is JsonArray h ? (JsonArray)h.DeepClone() : [];
         _history.Clear();

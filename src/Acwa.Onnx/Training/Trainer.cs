@@ -19,8 +19,13 @@ namespace Acwa.Onnx.Training;
 /// of the step number, and the policy's state is saved exactly. A checkpoint written after epoch k therefore lets
 /// <see cref="Resume"/> continue with epoch k + 1 exactly as an uninterrupted run would; on the CPU with one intra-op
 /// thread the final parameters are bit-identical.</para>
-/// <para>A NaN or infinite loss stops the run with <see cref="NonFiniteLossException"/>; the last checkpoint (last good
-/// epoch) stays intact because checkpoints are written atomically and only after a finished epoch.</para>
+/// <para>Checkpoints (<see cref="TrainerOptions.CheckpointPath"/>) are written atomically after every epoch, every
+/// <see cref="TrainerOptions.CheckpointEverySteps"/> steps if set, and when the run is cancelled (at the next step
+/// boundary); a mid-epoch checkpoint holds the loader's position and the epoch's running sums, so a resumed run continues
+/// with the next batch.</para>
+/// <para>The divergence rule (<see cref="TrainerOptions.DivergenceFactor"/>: a NaN or infinite loss, or a moving mean loss
+/// above k times the untrained model's) stops the run with <see cref="TrainingDivergedException"/>; a checkpoint is written
+/// only for states the rule accepts, so the last one stays good.</para>
 /// <para>Not thread-safe. Events are raised on the calling thread.</para>
 /// </remarks>
 public sealed partial class Trainer
@@ -34,6 +39,12 @@ public sealed partial class Trainer
     private readonly ILearningRateSchedule _schedule;
     private readonly long[] _trainCounts;
     private readonly List<EpochResult> _history = [];
+    private readonly DivergenceMonitor _divergence;
+    // Where a mid-epoch checkpoint left the epoch in progress (set by Resume, used by the next RunEpoch).
+    private EpochPosition? _resumePosition;
+
+    /// <summary>An epoch in progress: the next batch and the running sums of the batches before it.</summary>
+    private sealed record EpochPosition(int Epoch, int NextBatch, double LossSum, long Samples, long Correct);
 
     /// <summary>
     /// Creates a trainer over image splits. The runner's sample size must equal the datasets' image size and its class count
@@ -74,6 +85,7 @@ public sealed partial class Trainer
         if (_trainLoader.BatchesPerEpoch == 0)
             throw new ArgumentException($"the train split has {_trainLoader.Dataset.Count} samples, fewer than one batch of {options.BatchSize} with drop-last");
         _trainCounts = _trainLoader.Dataset.ClassCounts().Select(v => (long)v).ToArray();
+        _divergence = new DivergenceMonitor(options.DivergenceFactor, Math.Min(options.DivergenceWindow, _trainLoader.BatchesPerEpoch), c);
     }
 
     /// <summary>Checks the splits against the runner and makes their loaders (train shuffled and augmented, the others in order).</summary>
@@ -121,13 +133,16 @@ public sealed partial class Trainer
     /// <summary>Training steps done so far in the whole run (restored by <see cref="Resume"/>).</summary>
     public long GlobalStep { get; private set; }
 
+    /// <summary>After <see cref="Resume"/> from a mid-epoch checkpoint: the epoch in progress and the batch it continues with (0-based), until that epoch runs; else null.</summary>
+    public (int Epoch, int NextBatch)? ResumePosition => _resumePosition is { } p ? (p.Epoch, p.NextBatch) : null;
+
     /// <summary>Training batches per epoch.</summary>
     public int BatchesPerEpoch => _trainLoader.BatchesPerEpoch;
 
     /// <summary>Results of the epochs run by this trainer object, in order.</summary>
     public IReadOnlyList<EpochResult> History => _history;
 
-    /// <summary>Raised after every training step.</summary>
+    /// <summary>Raised after every training step (and its checkpoint, when one was due).</summary>
     public event EventHandler<StepProgress>? StepCompleted;
 
     /// <summary>Raised after every epoch, once its checkpoint (if any) is written.</summary>
@@ -135,10 +150,12 @@ public sealed partial class Trainer
 
     /// <summary>
     /// Runs the remaining epochs (from <see cref="CompletedEpochs"/> to <see cref="TrainerOptions.Epochs"/>), then evaluates
-    /// the test split if there is one. Cancellation is checked before every step; a cancelled run throws
-    /// <see cref="OperationCanceledException"/> and leaves the last epoch's checkpoint for <see cref="Resume"/>.
+    /// the test split if there is one. Cancellation is checked before every step and every evaluation batch; a cancelled
+    /// run writes a checkpoint of that point (with a <see cref="TrainerOptions.CheckpointPath"/>) and throws
+    /// <see cref="TrainingInterruptedException"/>; <see cref="Resume"/> continues from it.
     /// </summary>
-    /// <exception cref="NonFiniteLossException">A step's loss was NaN or infinite.</exception>
+    /// <exception cref="TrainingDivergedException">The divergence rule stopped the run.</exception>
+    /// <exception cref="TrainingInterruptedException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public TrainingResult Run(CancellationToken cancellationToken = default)
     {
         var total = Stopwatch.StartNew();
@@ -155,7 +172,7 @@ public sealed partial class Trainer
         ConfusionMatrix? testCm = null;
         if (_testLoader is not null)
         {
-            (testCm, _, _) = EvaluateSplit(_testLoader);
+            (testCm, _, _) = EvaluateSplit(_testLoader, cancellationToken, () => Interrupted(Options.Epochs, 0, cancellationToken, save: false));
             test = ClassificationReport.Create(testCm, _testLoader.Dataset.ClassNames);
             Log.Test(_logger, test.Accuracy, test.MacroF1, test.BalancedAccuracy, null);
         }
@@ -194,38 +211,45 @@ public sealed partial class Trainer
         _runner.SetClassWeights(w32);
 
         long totalSteps = (long)Options.Epochs * BatchesPerEpoch;
-        double lossSum = 0, lr = double.NaN;
-        long samples = 0, correct = 0;
+        var at = _resumePosition is { } resumed && resumed.Epoch == epoch ? resumed : new EpochPosition(epoch, 0, 0, 0, 0);
+        _resumePosition = null;
+        double lossSum = at.LossSum;
+        long samples = at.Samples, correct = at.Correct;
+        double lr = at.NextBatch > 0 ? _schedule.LearningRate(GlobalStep - 1, BatchesPerEpoch, totalSteps) : double.NaN;
         float lastLr = float.NaN;
+        int every = Options.CheckpointEverySteps;
         var trainClock = Stopwatch.StartNew();
-        var batches = Options.Prefetch ? _trainLoader.Prefetch(epoch, 0, ct) : _trainLoader.Epoch(epoch);
+        // The loader is not given the token: the loop stops at a step boundary itself, with a checkpoint of that point.
+        var batches = Options.Prefetch ? _trainLoader.Prefetch(epoch, at.NextBatch) : _trainLoader.Epoch(epoch, at.NextBatch);
         foreach (var batch in batches)
         {
             using (batch)
             {
-                ct.ThrowIfCancellationRequested();
+                if (ct.IsCancellationRequested) throw Interrupted(epoch, batch.Index, ct, save: true, new EpochPosition(epoch, batch.Index, lossSum, samples, correct));
                 lr = _schedule.LearningRate(GlobalStep, BatchesPerEpoch, totalSteps);
                 float lr32 = (float)lr;
                 if (lr32 != lastLr) { _runner.SetLearningRate(lr32); lastLr = lr32; }
                 var res = batch.Ids.Length > 0 ? _runner.TrainStep(batch.Ids, batch.Labels, batch.Count) : _runner.TrainStep(batch.Images, batch.Labels, batch.Count);
                 GlobalStep++;
-                if (!float.IsFinite(res.Loss))
-                {
-                    var ck = Options.CheckpointPath is { } p && File.Exists(p) ? Path.GetFullPath(p) : null;
-                    var ex = new NonFiniteLossException(epoch, batch.Index, GlobalStep, res.Loss, ck);
-                    Log.Diverged(_logger, ex.Message, null);
-                    throw ex;
-                }
+                if (_divergence.Observe(res.Loss) is { } reason) throw Diverged(reason, epoch, batch.Index, res.Loss);
                 lossSum += (double)res.Loss * batch.Count;
                 samples += batch.Count;
                 var preds = res.Predictions;
                 for (int i = 0; i < preds.Length; i++) if (preds[i] == batch.Labels[i]) correct++;
+                if (every > 0 && GlobalStep % every == 0)
+                {
+                    if (_divergence.Check(lossSum / samples, "the mean loss of the epoch so far") is { } r) throw Diverged(r, epoch, batch.Index, lossSum / samples);
+                    SaveCheckpoint(new EpochPosition(epoch, batch.Index + 1, lossSum, samples, correct));
+                }
                 StepCompleted?.Invoke(this, new StepProgress(epoch, batch.Index, BatchesPerEpoch, GlobalStep, res.Loss, lr, batch.Count));
             }
         }
         double trainSec = trainClock.Elapsed.TotalSeconds;
+        double epochLoss = samples > 0 ? lossSum / samples : 0;
+        if (_divergence.Check(epochLoss, "the epoch's mean loss") is { } why) throw Diverged(why, epoch, BatchesPerEpoch - 1, epochLoss);
 
-        var (cm, forwardSec, metricsSec) = EvaluateSplit(_validationLoader);
+        var interruptedAt = new EpochPosition(epoch, BatchesPerEpoch, lossSum, samples, correct);
+        var (cm, forwardSec, metricsSec) = EvaluateSplit(_validationLoader, ct, () => Interrupted(epoch, BatchesPerEpoch, ct, save: true, interruptedAt));
         var clock = Stopwatch.StartNew();
         var report = ClassificationReport.Create(cm, _validationLoader.Dataset.ClassNames);
         metricsSec += clock.Elapsed.TotalSeconds;
@@ -246,13 +270,13 @@ public sealed partial class Trainer
         }
 
         CompletedEpochs = epoch + 1;
-        var partial = new EpochResult(epoch, samples > 0 ? lossSum / samples : 0, samples > 0 ? (double)correct / samples : 0, lr,
+        var partial = new EpochResult(epoch, epochLoss, samples > 0 ? (double)correct / samples : 0, lr,
             weights, next, report, cm, test, GlobalStep, new EpochTimings(0, trainSec, forwardSec, metricsSec, policySec, testSec, 0));
         double checkpointSec = 0;
-        if (Options.CheckpointPath is { } path)
+        if (Options.CheckpointPath is not null)
         {
             clock.Restart();
-            _runner.SaveCheckpoint(path, CheckpointMeta(partial));
+            SaveCheckpoint(null, partial);
             checkpointSec = clock.Elapsed.TotalSeconds;
         }
         var result = partial with
@@ -263,8 +287,39 @@ public sealed partial class Trainer
         return result;
     }
 
+    // Completed epochs recorded by the last checkpoint written (for the divergence message).
+    private int? _checkpointEpochs;
+
+    private void SaveCheckpoint(EpochPosition? position, EpochResult? finished = null)
+    {
+        if (Options.CheckpointPath is not { } path) return;
+        _runner.SaveCheckpoint(path, CheckpointMeta(finished, position));
+        _checkpointEpochs = CompletedEpochs;
+    }
+
+    private TrainingDivergedException Diverged(string reason, int epoch, int batch, double loss)
+    {
+        var ck = _checkpointEpochs is not null || (Options.CheckpointPath is { } p && File.Exists(p)) ? Path.GetFullPath(Options.CheckpointPath!) : null;
+        var ex = new TrainingDivergedException(reason, epoch, batch, GlobalStep, loss, ck, ck is null ? null : _checkpointEpochs ?? CompletedEpochs);
+        Log.Diverged(_logger, ex.Message, null);
+        return ex;
+    }
+
+    /// <summary>The exception of a cancelled run, after writing the checkpoint of <paramref name="position"/> when asked.</summary>
+    private TrainingInterruptedException Interrupted(int epoch, int nextBatch, CancellationToken ct, bool save, EpochPosition? position = null)
+    {
+        string? written = null;
+        if (Options.CheckpointPath is { } path)
+        {
+            if (save) SaveCheckpoint(position);
+            written = File.Exists(path) ? Path.GetFullPath(path) : null;
+        }
+        return new TrainingInterruptedException(epoch, nextBatch, BatchesPerEpoch, GlobalStep, written, ct);
+    }
+
     /// <summary>Confusion matrix of a split, seconds in the forward pass (with loading) and in the metrics kernels.</summary>
-    private (ConfusionMatrix Matrix, double ForwardSeconds, double MetricsSeconds) EvaluateSplit(BatchLoader loader)
+    private (ConfusionMatrix Matrix, double ForwardSeconds, double MetricsSeconds) EvaluateSplit(BatchLoader loader,
+        CancellationToken ct = default, Func<Exception>? interrupted = null)
     {
         var cm = new ConfusionMatrix(_runner.NumClasses);
         long metricsTicks = 0;
@@ -273,6 +328,7 @@ public sealed partial class Trainer
         {
             using (batch)
             {
+                if (interrupted is not null && ct.IsCancellationRequested) throw interrupted();
                 var ev = batch.Ids.Length > 0 ? _runner.Evaluate(batch.Ids, batch.Count) : _runner.Evaluate(batch.Images, batch.Count);
                 long t = Stopwatch.GetTimestamp();
                 cm.Accumulate(batch.Labels, ev.Predictions);

@@ -28,9 +28,27 @@ public sealed record TrainerOptions
     public ILearningRateSchedule? Schedule { get; init; }
 
     /// <summary>
-    /// Where to write the checkpoint after every epoch (atomically, overwriting the previous one); null = no checkpoints.
+    /// Where to write the checkpoint after every epoch, every <see cref="CheckpointEverySteps"/> steps and when the run is
+    /// cancelled (atomically, overwriting the previous one); null = no checkpoints.
     /// </summary>
     public string? CheckpointPath { get; init; }
+
+    /// <summary>
+    /// Also write the checkpoint every this many training steps, mid-epoch (the loader's position, the epoch's running sums,
+    /// RNG positions, policy and optimizer state), so a killed run loses at most this many steps; 0 = only after every
+    /// epoch. Needs <see cref="CheckpointPath"/>.
+    /// </summary>
+    public int CheckpointEverySteps { get; init; }
+
+    /// <summary>
+    /// The divergence rule's factor <c>k</c>: the run stops with <see cref="TrainingDivergedException"/> when the mean loss
+    /// of the last <see cref="DivergenceWindow"/> steps, or of the epoch so far, exceeds <c>k</c> times the reference loss
+    /// <c>max(first step's loss, ln C)</c>. 0 = only NaN or infinite losses stop the run. Default 10.
+    /// </summary>
+    public double DivergenceFactor { get; init; } = 10;
+
+    /// <summary>Steps in the divergence rule's moving mean (at most an epoch's batches are used). Default 20.</summary>
+    public int DivergenceWindow { get; init; } = 20;
 
     /// <summary>Evaluate the test split after every epoch (else only once at the end).</summary>
     public bool EvaluateTestEachEpoch { get; init; }
@@ -46,5 +64,10 @@ public sealed record TrainerOptions
     {
         if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "epochs must be 1 or more");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be 1 or more");
+        if (CheckpointEverySteps < 0) throw new ArgumentOutOfRangeException(nameof(CheckpointEverySteps), CheckpointEverySteps, "must be 0 (epoch ends only) or more");
+        if (CheckpointEverySteps > 0 && CheckpointPath is null) throw new ArgumentException("CheckpointEverySteps needs a CheckpointPath", nameof(CheckpointEverySteps));
+        if (!(DivergenceFactor >= 0) || double.IsInfinity(DivergenceFactor)) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "must be 0 (off) or a finite factor above 1");
+        if (DivergenceFactor is > 0 and <= 1) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "must be 0 (off) or above 1: a factor of 1 or less stops runs whose loss has not fallen yet");
+        if (DivergenceWindow < 1) throw new ArgumentOutOfRangeException(nameof(DivergenceWindow), DivergenceWindow, "must be 1 or more");
     }
 }

@@ -26,10 +26,13 @@ internal static class LearnableIdxDataset
     }
 
     /// <summary>Writes 600 training and 200 test images into <paramref name="dir"/>; returns the <c>idx:</c> dataset spec.</summary>
-    public static string Write(TempDir dir)
+    public static string Write(TempDir dir) => Write(dir, 60, 20);
+
+    /// <summary>Writes <paramref name="trainPerClass"/> training and <paramref name="testPerClass"/> test images per class; returns the <c>idx:</c> spec.</summary>
+    public static string Write(TempDir dir, int trainPerClass, int testPerClass)
     {
-        var (tx, ty) = Synthetic(60, 1);
-        var (vx, vy) = Synthetic(20, 2);
+        var (tx, ty) = Synthetic(trainPerClass, 1);
+        var (vx, vy) = Synthetic(testPerClass, 2);
         File.WriteAllBytes(dir.File("train-images.gz"), DataFiles.Gzip(DataFiles.IdxImages(tx, ty.Length, 28, 28)));
         File.WriteAllBytes(dir.File("train-labels.gz"), DataFiles.Gzip(DataFiles.IdxLabels(ty)));
         File.WriteAllBytes(dir.File("test-images"), DataFiles.IdxImages(vx, vy.Length, 28, 28));

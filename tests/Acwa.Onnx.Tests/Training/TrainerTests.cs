@@ -172,16 +172,206 @@ public class TrainerTests
         var options = new TrainerOptions { Epochs = 5, BatchSize = 16, CheckpointPath = ckpt, Schedule = new ExplodingSchedule(8) };
         var (runner, trainer) = Make(dir, options);
         using var _ = runner;
-        var e = Assert.Throws<NonFiniteLossException>(() => trainer.Run());
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run());
         Assert.Equal(1, e.Epoch); // steps 0-5 are epoch 0; step 8 explodes the weights, the next loss is not finite
-        Assert.Contains("epoch 1", e.Message);
-        Assert.Contains($"batch {e.Batch}", e.Message);
+        Assert.Contains("epoch 2", e.Message); // 1-based in the message
+        Assert.Contains($"batch {e.Batch + 1}", e.Message);
+        Assert.Contains("the step's loss is", e.Reason);
         Assert.Contains(ckpt, e.Message);
-        Assert.True(!float.IsFinite(e.Loss));
+        Assert.True(!double.IsFinite(e.Loss));
         // the checkpoint is the intact end of epoch 0
         var (tensors, meta) = TensorFile.Load(ckpt);
         Assert.Equal(1, (int)meta["extra"]!["trainer"]!["completed_epochs"]!);
         Assert.All(tensors, t => Assert.All(t.Data!, v => Assert.True(float.IsFinite(v))));
+    }
+
+    /// <summary>Learning rate 0.05, then <paramref name="high"/> from step <paramref name="from"/> on.</summary>
+    private sealed class JumpSchedule(long from, double high) : ILearningRateSchedule
+    {
+        public string Spec => $"jump:{from}:{high}";
+        public double LearningRate(long step, long stepsPerEpoch, long totalSteps) => step >= from ? high : 0.05;
+    }
+
+    [Fact]
+    public void FiniteButExplodingLossTripsTheMovingMeanRuleAndNoCheckpointPassesItsBadState()
+    {
+        // An lr of 1e4 from step 8 on makes the loss huge but finite (the LDAM + SGD lr 0.1 failure): the moving mean of the
+        // last 6 steps (one epoch here) passes 10 x L0, the run stops in epoch 2, and the checkpoint is epoch 1's.
+        var dir = TestArtifacts.Create(D, C);
+        var ckpt = Path.Combine(dir, "last.acwa");
+        var options = new TrainerOptions { Epochs = 5, BatchSize = 16, CheckpointPath = ckpt, CheckpointEverySteps = 2, Schedule = new JumpSchedule(8, 1e4) };
+        var (runner, trainer) = Make(dir, options);
+        using var _ = runner;
+        var losses = new List<float>();
+        trainer.StepCompleted += (_, s) => losses.Add(s.Loss);
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run());
+        Assert.True(double.IsFinite(e.Loss), e.Message);
+        Assert.Contains("mean loss of the last 6 steps", e.Reason);
+        Assert.Equal(1, e.Epoch);
+        double l0 = Math.Max(losses[0], Math.Log(C));
+        Assert.True(e.Loss > 10 * l0, $"{e.Loss} vs L0 {l0}");
+        // Every checkpoint written passed the rule: the last one is at a step whose recent losses are all below 10 x L0.
+        var meta = TensorFile.LoadMeta(ckpt)["extra"]!["trainer"]!;
+        long at = (long)meta["global_step"]!;
+        Assert.True(at < e.GlobalStep);
+        Assert.All(((JsonArray)meta["divergence"]!["recent"]!).Select(v => (double)v!), v => Assert.True(v <= 10 * l0, $"{v}"));
+        Assert.Equal(l0, (double)meta["divergence"]!["reference"]!, 6);
+        Assert.Contains($"({(int)meta["completed_epochs"]!} finished epochs)", e.Message);
+    }
+
+    [Fact]
+    public void DivergenceFactorZeroStopsOnlyOnNonFiniteLosses()
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var options = new TrainerOptions { Epochs = 3, BatchSize = 16, DivergenceFactor = 0, Schedule = new JumpSchedule(8, 1e4) };
+        var (runner, trainer) = Make(dir, options);
+        using var _ = runner;
+        float max = 0;
+        trainer.StepCompleted += (_, s) => max = Math.Max(max, s.Loss);
+        try { trainer.Run(); }
+        catch (TrainingDivergedException e) { Assert.Contains("the step's loss is", e.Reason); return; } // inf/NaN still stop
+        Assert.True(max > 100, $"the jump should have raised the loss (max {max})");
+    }
+
+    [Fact]
+    public void DivergenceMonitorRuleByHand()
+    {
+        var m = new DivergenceMonitor(factor: 10, window: 3, numClasses: 4); // ln 4 = 1.386
+        Assert.Null(m.Observe(0.5f)); // first step: L0 = max(0.5, ln 4) = ln 4
+        Assert.Equal(Math.Log(4), m.Reference!.Value, 12);
+        Assert.Null(m.Observe(20f)); // window not full yet
+        Assert.Null(m.Observe(20f)); // mean (0.5+20+20)/3 = 13.5 <= 13.86
+        Assert.Contains("mean loss of the last 3 steps is 20", m.Observe(20f)); // 20 > 13.86
+        Assert.Contains("NaN", m.Observe(float.NaN));
+        Assert.Null(m.Check(13.8, "x"));
+        Assert.Contains("x is 13.9", m.Check(13.9, "x"));
+        var saved = m.Save();
+        var n = new DivergenceMonitor(10, 3, 4);
+        n.Load(saved);
+        Assert.Equal(m.Reference, n.Reference);
+        Assert.Contains("mean loss of the last 3 steps is 20", n.Observe(20f)); // the window came back with the state
+        var large = new DivergenceMonitor(10, 2, 4);
+        large.Observe(5f); // a first loss above ln C is L0
+        Assert.Equal(5.0, large.Reference!.Value);
+    }
+
+    [Fact]
+    public void OptionsRejectBadCheckpointAndDivergenceSettingsNamingTheField()
+    {
+        Assert.Contains("CheckpointPath", Assert.Throws<ArgumentException>(() => new TrainerOptions { CheckpointEverySteps = 5 }.Validate()).Message);
+        Assert.Equal("DivergenceFactor", Assert.Throws<ArgumentOutOfRangeException>(() => new TrainerOptions { DivergenceFactor = 0.5 }.Validate()).ParamName);
+        Assert.Equal("DivergenceWindow", Assert.Throws<ArgumentOutOfRangeException>(() => new TrainerOptions { DivergenceWindow = 0 }.Validate()).ParamName);
+    }
+
+    /// <summary>
+    /// A run killed after global step <c>k</c> (its in-memory state lost, as with SIGKILL: the trainer is abandoned by an
+    /// exception and a new runner and trainer start from the files) and resumed from its last checkpoint ends bit-identical
+    /// to the uninterrupted run: state, per-epoch losses, weights, validation and test metrics. Checkpoints every 4 steps,
+    /// 6 steps an epoch: kill points inside the first epoch before and after the first checkpoint, right after a
+    /// checkpoint, at the last step of an epoch (its checkpoint holds "all batches done, validation pending"), in later epochs.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(6)]
+    [InlineData(8)]
+    [InlineData(13)]
+    [InlineData(17)]
+    public void RunKilledAtAnyStepResumesFromItsMidEpochCheckpointBitIdentical(int killAfterStep)
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckptA = Path.Combine(dir, "a.acwa");
+        var ckptB = Path.Combine(dir, "b.acwa");
+        TrainerOptions Opts(string ck) => new()
+        {
+            Epochs = 3, BatchSize = 16, Seed = 9, CheckpointPath = ck, CheckpointEverySteps = 4,
+            Schedule = new WarmupSchedule(new CosineSchedule(0.05, 0.001), 1),
+        };
+        var (ra, ta) = Make(dir, Opts(ckptA));
+        TrainingResult straight;
+        List<HostTensor> stateA;
+        using (ra) { straight = ta.Run(); stateA = ra.GetState(); }
+
+        var (rb, tb) = Make(dir, Opts(ckptB));
+        using (rb)
+        {
+            tb.StepCompleted += (_, s) => { if (s.GlobalStep == killAfterStep) throw new SimulatedKill(); };
+            Assert.Throws<SimulatedKill>(() => tb.Run());
+        }
+        var (rc, tc) = Make(dir, Opts(ckptB));
+        using (rc)
+        {
+            var history = File.Exists(ckptB) ? tc.Resume(ckptB) : [];
+            long expectedStep = killAfterStep / 4 * 4; // the last checkpoint
+            Assert.Equal(expectedStep, tc.GlobalStep);
+            if (killAfterStep >= 4) Assert.Equal(expectedStep, rc.Step);
+            var resumed = tc.Run();
+            var stateC = rc.GetState();
+            for (int i = 0; i < stateA.Count; i++) Assert.Equal(stateA[i].Data, stateC[i].Data); // bit for bit
+            Assert.Equal(ra.Step, rc.Step);
+            int first = straight.Epochs.Count - resumed.Epochs.Count;
+            Assert.Equal(history.Count, first);
+            for (int e = 0; e < resumed.Epochs.Count; e++)
+            {
+                Assert.Equal(straight.Epochs[e + first].TrainLoss, resumed.Epochs[e].TrainLoss);
+                Assert.Equal(straight.Epochs[e + first].TrainAccuracy, resumed.Epochs[e].TrainAccuracy);
+                Assert.Equal(straight.Epochs[e + first].LearningRate, resumed.Epochs[e].LearningRate);
+                Assert.Equal(straight.Epochs[e + first].Weights, resumed.Epochs[e].Weights);
+                Assert.Equal(straight.Epochs[e + first].NextWeights, resumed.Epochs[e].NextWeights);
+                Assert.Equal(straight.Epochs[e + first].ValidationConfusion.ToArray(), resumed.Epochs[e].ValidationConfusion.ToArray());
+            }
+            Assert.Equal(straight.TestConfusion!.ToArray(), resumed.TestConfusion!.ToArray());
+            Assert.Equal(straight.FinalWeights, resumed.FinalWeights);
+        }
+    }
+
+    private sealed class SimulatedKill : Exception;
+
+    /// <summary>
+    /// Cancellation (what SIGINT / SIGTERM do in <c>acwa train</c>) stops at the next step boundary with a checkpoint of that
+    /// exact point: mid-epoch, and after an epoch's last step (validation pending); the resumed run is bit-identical.
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(6)]
+    [InlineData(11)]
+    public void CancelledRunWritesACheckpointAtTheStepBoundaryAndResumesBitIdentical(int cancelAfterStep)
+    {
+        var dir = TestArtifacts.Create(D, C);
+        var ckptA = Path.Combine(dir, "a.acwa");
+        var ckptB = Path.Combine(dir, "b.acwa");
+        TrainerOptions Opts(string ck) => new() { Epochs = 3, BatchSize = 16, Seed = 3, CheckpointPath = ck, Schedule = new ConstantSchedule(0.05) };
+        var (ra, ta) = Make(dir, Opts(ckptA));
+        TrainingResult straight;
+        List<HostTensor> stateA;
+        using (ra) { straight = ta.Run(); stateA = ra.GetState(); }
+
+        var (rb, tb) = Make(dir, Opts(ckptB));
+        using (rb)
+        {
+            using var cts = new CancellationTokenSource();
+            tb.StepCompleted += (_, s) => { if (s.GlobalStep == cancelAfterStep) cts.Cancel(); };
+            var e = Assert.Throws<TrainingInterruptedException>(() => tb.Run(cts.Token));
+            Assert.Equal(cancelAfterStep, e.GlobalStep);
+            Assert.Equal(Path.GetFullPath(ckptB), e.Checkpoint);
+            Assert.Equal((cancelAfterStep - 1) / 6, e.Epoch);
+            Assert.Equal((cancelAfterStep - 1) % 6 + 1, e.NextBatch); // after an epoch's last step: 6 = validation pending
+            Assert.Contains($"epoch {e.Epoch + 1}", e.Message);
+            var position = TensorFile.LoadMeta(ckptB)["extra"]!["trainer"]!["position"]!;
+            Assert.Equal(e.NextBatch, (int)position["next_batch"]!);
+        }
+        var (rc, tc) = Make(dir, Opts(ckptB));
+        using (rc)
+        {
+            tc.Resume(ckptB);
+            Assert.Equal(((cancelAfterStep - 1) / 6, (cancelAfterStep - 1) % 6 + 1), tc.ResumePosition);
+            var resumed = tc.Run();
+            var stateC = rc.GetState();
+            for (int i = 0; i < stateA.Count; i++) Assert.Equal(stateA[i].Data, stateC[i].Data);
+            Assert.Equal(straight.Epochs[^1].TrainLoss, resumed.Epochs[^1].TrainLoss);
+            Assert.Equal(straight.TestConfusion!.ToArray(), resumed.TestConfusion!.ToArray());
+        }
     }
 
     [Fact]

@@ -94,6 +94,7 @@ public sealed class TrainingRun : IDisposable
             throw new InvalidOptionException(nameof(TrainingRunOptions.OutDir), $"'{outDir}' already holds a run (checkpoint.acwa); set Resume to continue it, or choose another OutDir");
         if (File.Exists(outDir)) throw new InvalidOptionException(nameof(TrainingRunOptions.OutDir), $"'{outDir}' is a file, not a folder");
         if (o.Resume && File.Exists(checkpoint)) EnsureSameConfig(checkpoint, o);
+        else if (o.Resume) log.WriteLine($"resume: no checkpoint in {outDir}, starting a fresh run");
 
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
         var data = RunData.Load(o, modelFile, log);
@@ -121,13 +122,16 @@ public sealed class TrainingRun : IDisposable
             {
                 Epochs = o.Epochs, BatchSize = o.Batch, Seed = o.Seed, Normalization = data.Normalization, Augmentation = data.Augmentation,
                 Schedule = LearningRateSchedules.Parse(o.Schedule, o.LearningRate), CheckpointPath = checkpoint,
+                CheckpointEverySteps = o.CheckpointEverySteps, DivergenceFactor = o.DivergenceFactor,
                 EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(),
             });
             var run = new TrainingRun(o, outDir, data, counts, runner, trainer, policy);
             if (o.Resume && File.Exists(checkpoint))
             {
                 foreach (var h in trainer.Resume(checkpoint)) run._history.Add(EpochRecord.FromJson((JsonObject)h!));
-                log.WriteLine($"resumed from {checkpoint} after epoch {trainer.CompletedEpochs}/{o.Epochs}");
+                log.WriteLine(trainer.ResumePosition is { } at
+                    ? $"resumed from {checkpoint} in epoch {at.Epoch + 1}/{o.Epochs} at batch {at.NextBatch + 1}/{trainer.BatchesPerEpoch} (global step {trainer.GlobalStep})"
+                    : $"resumed from {checkpoint} after epoch {trainer.CompletedEpochs}/{o.Epochs}");
             }
             trainer.EpochCompleted += (_, r) =>
             {
@@ -148,7 +152,8 @@ public sealed class TrainingRun : IDisposable
     /// Trains the remaining epochs, then writes model.onnx (trained weights and the metadata <c>acwa eval</c> reads),
     /// test_report.json and confusion_matrix.csv. Can be called once.
     /// </summary>
-    /// <exception cref="NonFiniteLossException">The loss became NaN or infinite; the last checkpoint stays.</exception>
+    /// <exception cref="TrainingDivergedException">The divergence rule stopped the run; the last checkpoint (which passed the rule) stays.</exception>
+    /// <exception cref="TrainingInterruptedException"><paramref name="cancellationToken"/> was cancelled; a checkpoint of that point was written.</exception>
     public TrainingRunResult Execute(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -45,6 +45,10 @@ public sealed record TrainingRunOptions
     public string? OutDir { get; init; }
     /// <summary>Continue the run in <see cref="OutDir"/> from its checkpoint (with the same settings) instead of refusing an existing run.</summary>
     public bool Resume { get; init; }
+    /// <summary>Also write the checkpoint every this many steps, mid-epoch (<see cref="TrainerOptions.CheckpointEverySteps"/>); 0 = after every epoch only.</summary>
+    public int CheckpointEverySteps { get; init; }
+    /// <summary>The divergence rule's factor (<see cref="TrainerOptions.DivergenceFactor"/>); 0 = stop only on NaN or infinite losses.</summary>
+    public double DivergenceFactor { get; init; } = 10;
     /// <summary>Also evaluate the test split after every epoch (reported, never used for decisions).</summary>
     public bool TestEachEpoch { get; init; }
     /// <summary>Initializers to train (names or '*' patterns); null = all fp32 parameters but <see cref="Frozen"/>.</summary>
@@ -90,10 +94,12 @@ public sealed record TrainingRunOptions
         ["frozen"] = Frozen is null ? null : new JsonArray(Frozen.Select(t => (JsonNode?)t).ToArray()),
         ["frozen_bn"] = FrozenBatchNorm,
         ["image_size"] = ImageSize,
+        ["checkpoint_every"] = CheckpointEverySteps,
+        ["divergence_factor"] = DivergenceFactor,
     };
 
     /// <summary>Keys of <see cref="ToJson"/> a resumed run may change: where and how fast it runs, not what it computes.</summary>
-    public static IReadOnlySet<string> ResumableKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "device", "threads", "cuda_graph" };
+    public static IReadOnlySet<string> ResumableKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "device", "threads", "cuda_graph", "checkpoint_every", "divergence_factor" };
 
     /// <summary>
     /// The options' own checks (no file is read): each failure names its property, and its reason names other properties
@@ -109,6 +115,9 @@ public sealed record TrainingRunOptions
         if (Threads < 0) throw new InvalidOptionException(nameof(Threads), $"must be 0 (one per core) or more, got {Threads}");
         if (CudaGraph && !Device.IsCuda) throw new InvalidOptionException(nameof(CudaGraph), $"needs Device cuda or cuda:N, not '{Device}'");
         if (Trainable is not null && Frozen is not null) throw new InvalidOptionException(nameof(Trainable), "give either Trainable or Frozen initializers, not both");
+        if (CheckpointEverySteps < 0) throw new InvalidOptionException(nameof(CheckpointEverySteps), $"must be 0 (after every epoch only) or more, got {CheckpointEverySteps}");
+        if (!(DivergenceFactor == 0 || DivergenceFactor > 1) || double.IsInfinity(DivergenceFactor))
+            throw new InvalidOptionException(nameof(DivergenceFactor), $"must be 0 (off) or a finite factor above 1, got {DivergenceFactor}");
         if (ImageSize is < 1) throw new InvalidOptionException(nameof(ImageSize), $"must be positive, got {ImageSize}");
         try { Data.ImbalanceProtocol.Parse(Imbalance); }
         catch (FormatException e) { throw new InvalidOptionException(nameof(Imbalance), e.Message, e); }
