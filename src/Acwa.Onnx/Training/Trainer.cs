@@ -218,6 +218,7 @@ public sealed partial class Trainer
         double lr = at.NextBatch > 0 ? _schedule.LearningRate(GlobalStep - 1, BatchesPerEpoch, totalSteps) : double.NaN;
         float lastLr = float.NaN;
         int every = Options.CheckpointEverySteps;
+        double midEpochCheckpointSec = 0;
         var trainClock = Stopwatch.StartNew();
         // The loader is not given the token: the loop stops at a step boundary itself, with a checkpoint of that point.
         var batches = Options.Prefetch ? _trainLoader.Prefetch(epoch, at.NextBatch) : _trainLoader.Epoch(epoch, at.NextBatch);
@@ -239,12 +240,14 @@ public sealed partial class Trainer
                 if (every > 0 && GlobalStep % every == 0)
                 {
                     if (_divergence.Check(lossSum / samples, "the mean loss of the epoch so far") is { } r) throw Diverged(r, epoch, batch.Index, lossSum / samples);
+                    long t0 = Stopwatch.GetTimestamp();
                     SaveCheckpoint(new EpochPosition(epoch, batch.Index + 1, lossSum, samples, correct));
+                    midEpochCheckpointSec += Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 }
                 StepCompleted?.Invoke(this, new StepProgress(epoch, batch.Index, BatchesPerEpoch, GlobalStep, res.Loss, lr, batch.Count));
             }
         }
-        double trainSec = trainClock.Elapsed.TotalSeconds;
+        double trainSec = trainClock.Elapsed.TotalSeconds - midEpochCheckpointSec;
         double epochLoss = samples > 0 ? lossSum / samples : 0;
         if (_divergence.Check(epochLoss, "the epoch's mean loss") is { } why) throw Diverged(why, epoch, BatchesPerEpoch - 1, epochLoss);
 
@@ -272,12 +275,12 @@ public sealed partial class Trainer
         CompletedEpochs = epoch + 1;
         var partial = new EpochResult(epoch, epochLoss, samples > 0 ? (double)correct / samples : 0, lr,
             weights, next, report, cm, test, GlobalStep, new EpochTimings(0, trainSec, forwardSec, metricsSec, policySec, testSec, 0));
-        double checkpointSec = 0;
+        double checkpointSec = midEpochCheckpointSec;
         if (Options.CheckpointPath is not null)
         {
             clock.Restart();
             SaveCheckpoint(null, partial);
-            checkpointSec = clock.Elapsed.TotalSeconds;
+            checkpointSec += clock.Elapsed.TotalSeconds;
         }
         var result = partial with
         {
