@@ -12,7 +12,7 @@ internal static class TrainCommand
     public static Command Create()
     {
         var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | folder:DIR (one subfolder per class, optional train/ test/) | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy] (uint8 [N, H, W] or [N, C, H, W] images, normalised as IDX images; other samples fed as they are: float features/sequences, or int64 token ids for a model with an int64 input, with --model M.onnx). Without test files a stratified test split is carved out.", DefaultValueFactory = _ => "fashion-mnist" };
-        var imbalance = new Option<string>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION | lt:RHO (long tail, ratio rho) | none.", DefaultValueFactory = _ => "step" };
+        var imbalance = new Option<string?>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION[:CLASS,...] | lt:RHO (long tail, ratio rho) | none. Default: step for fashion-mnist and cifar10 (the datasets the paper used), none for every other dataset (your data as it is)." };
         var model = new Option<string>("--model") { Description = "mlp | cnn | resnet20 | resnet32 | PATH.onnx (a forward model with logits [N,classes] whose input takes the data: images [N,C,H,W], or with npy: data any [N, ...] floats or int64 token ids).", DefaultValueFactory = _ => "mlp" };
         var loss = new Option<string>("--loss") { Description = "ce (class-weighted cross-entropy) | focal | ldam | la (logit adjustment).", DefaultValueFactory = _ => "ce" };
         var policy = new Option<string>("--policy") { Description = "Class-weight policy: " + string.Join(", ", Acwa.Onnx.Weighting.PolicyFactory.Names) + " (options as name:key=value,...; see docs/policies.md).", DefaultValueFactory = _ => "acwa" };
@@ -27,7 +27,7 @@ internal static class TrainCommand
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { Description = "Seed for imbalance sampling, splits, shuffling and initialisation.", DefaultValueFactory = _ => 0UL };
-        var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/DATASET-MODEL-POLICY-seedN)." };
+        var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/DATASET-IMBALANCE-MODEL-LOSS-POLICY-DEVICE-seedN, e.g. runs/fashion-mnist-step-mlp-ce-acwa-cpu-seed0)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (a finished run is reported, not redone)." };
         var testEach = new Option<bool>("--test-each-epoch") { Description = "Also evaluate the test split after every epoch." };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also write checkpoint.acwa every STEPS training steps, mid-epoch (a killed run loses at most STEPS steps; --resume continues with the next batch). 0 = after every epoch only. SIGINT/SIGTERM always write one at the next step boundary.", DefaultValueFactory = _ => 0 };
@@ -49,7 +49,7 @@ internal static class TrainCommand
             {
                 o = new TrainingRunOptions
                 {
-                    Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Loss = Parsed("--loss", () => TrainingNames.ParseLoss(pr.GetValue(loss)!)),
+                    Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance), Model = pr.GetValue(model)!, Loss = Parsed("--loss", () => TrainingNames.ParseLoss(pr.GetValue(loss)!)),
                     Policy = pr.GetValue(policy)!, Optimizer = Parsed("--optimizer", () => TrainingNames.ParseOptimizer(pr.GetValue(optimizer)!)), LearningRate = pr.GetValue(lr), Schedule = pr.GetValue(schedule)!,
                     Momentum = pr.GetValue(momentum), WeightDecay = pr.GetValue(wd), Epochs = pr.GetValue(epochs), Batch = pr.GetValue(batch),
                     ValidationFraction = pr.GetValue(valFraction), Device = Parsed("--device", () => Device.Parse(pr.GetValue(device)!)), Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),

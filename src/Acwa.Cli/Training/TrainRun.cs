@@ -153,18 +153,23 @@ internal static class TrainRun
                     c.Support.ToString(CultureInfo.InvariantCulture), result.FinalWeights[c.Index].ToString("0.000", CultureInfo.InvariantCulture));
             console.Write(t);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"test: macro-F1 {test.MacroF1:F4}, accuracy {test.Accuracy:F4}, balanced accuracy {test.BalancedAccuracy:F4}, weighted F1 {test.WeightedF1:F4}, " +
-                $"minority-class F1 (classes {test.Classes.Count / 2}-{test.Classes.Count - 1}) {MinorityF1(test):F4}"));
+                $"test: macro-F1 {test.MacroF1:F4}, accuracy {test.Accuracy:F4}, balanced accuracy {test.BalancedAccuracy:F4}, weighted F1 {test.WeightedF1:F4}, ") +
+                MinorityText(run, test));
         }
         double overhead = history.Count == 0 ? 0 : history.Average(h => h.AcwaOverheadFraction ?? 0);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:F1} s for this invocation; mean ACWA overhead {overhead:P3} of an epoch (validation metrics + weight update)"));
         console.WriteLine($"run folder: {result.OutDir} (config.json, metrics.csv/json, weights.csv, checkpoint.acwa, model.onnx, test_report.json, confusion_matrix.csv/png, f1_per_class.png, weights_per_class.png, artifacts/)");
     }
 
-    /// <summary>Mean F1 of the step protocol's minority classes (5..C-1) when C = 10; of the classes after the first half otherwise.</summary>
-    internal static double MinorityF1(ClassificationReport r)
+    /// <summary>
+    /// The summary's minority part: the mean test F1 of the run's minority classes (<see cref="TrainingRun.MinorityClasses"/>,
+    /// chosen from the training counts, or the paper's set under its protocol), named, or that there is none.
+    /// </summary>
+    internal static string MinorityText(TrainingRun run, ClassificationReport test)
     {
-        int c = r.Classes.Count, from = c / 2;
-        return r.Classes.Skip(from).Average(m => m.F1);
+        var minority = run.MinorityClasses;
+        if (minority.Count == 0) return $"no minority class ({run.MinorityRule}: none)";
+        var names = string.Join(", ", minority.Select(c => c.ToString(CultureInfo.InvariantCulture) == run.ClassNames[c] ? run.ClassNames[c] : $"{c} {run.ClassNames[c]}"));
+        return string.Create(CultureInfo.InvariantCulture, $"minority-class F1 {test.MeanF1(minority):F4} (classes {names}: {run.MinorityRule})");
     }
 }

@@ -62,6 +62,16 @@ internal static class ImageFiles
         return [Path.Combine(Path.GetFullPath(folder), ".acwa-cache"), Path.Combine(user, "acwa")];
     }
 
+    /// <summary>"a WxH grey PNG" / "a WxH colour JPEG" from the file's header (nothing decoded); null when SkiaSharp cannot read it.</summary>
+    public static string? Describe(string file)
+    {
+        using var codec = SKCodec.Create(file);
+        if (codec is null) return null;
+        var info = codec.Info;
+        string colour = info.ColorType is SKColorType.Gray8 or SKColorType.Alpha8 ? "grey" : "colour";
+        return $"a {info.Width}x{info.Height} {colour} {codec.EncodedFormat.ToString().ToUpperInvariant()}";
+    }
+
     private static void DecodeInto(string file, string what, int width, int height, Span<byte> target)
     {
         using var codec = SKCodec.Create(file) ?? throw new InvalidDataException($"{what} is not a decodable image");

@@ -68,4 +68,22 @@ public static class ImageFolderReader
         var source = $"image folder {directory} ({size}x{size}){(decoded == 0 ? " [cache]" : "")}";
         return new ImageDataset(pixels, labels.ToArray(), 3, size, size, classes!, source);
     }
+
+    /// <summary>
+    /// Size and colour of the first image of the first class folder of <paramref name="directory"/> (its training folder,
+    /// <see cref="Resolve"/>) as stored, e.g. "a 28x28 grey PNG", read from the file's header; null when there is none or it
+    /// cannot be read.
+    /// </summary>
+    internal static string? FirstImageFormat(string directory)
+    {
+        try
+        {
+            var (train, _) = Resolve(directory);
+            var folder = Directory.GetDirectories(train).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).FirstOrDefault();
+            var file = folder is null ? null : Directory.GetFiles(folder).Where(f => !Path.GetFileName(f).StartsWith('.') && ImageFiles.IsImage(f))
+                .Order(StringComparer.Ordinal).FirstOrDefault();
+            return file is null ? null : ImageFiles.Describe(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
 }

@@ -156,6 +156,21 @@ public sealed class ClassificationReport
 
     private static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
 
+    /// <summary>Mean F1 of <paramref name="classes"/> (e.g. the minority classes, <see cref="Data.MinorityClasses"/>).</summary>
+    /// <exception cref="ArgumentException">No class given, or a class outside <c>[0, C)</c>.</exception>
+    public double MeanF1(IReadOnlyList<int> classes)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
+        if (classes.Count == 0) throw new ArgumentException("the mean F1 of no class is undefined", nameof(classes));
+        double sum = 0;
+        foreach (var c in classes)
+        {
+            if ((uint)c >= (uint)Classes.Count) throw new ArgumentException($"class {c} is outside [0, {Classes.Count})", nameof(classes));
+            sum += Classes[c].F1;
+        }
+        return sum / classes.Count;
+    }
+
     /// <summary>
     /// The report as indented JSON: <c>total</c>, <c>invalid</c>, <c>accuracy</c>, <c>balanced_accuracy</c>, the averages
     /// (<c>macro</c>, <c>macro_present</c>, <c>micro</c>, <c>weighted</c>, each with precision / recall / f1) and a

@@ -15,6 +15,9 @@ internal sealed record RunData(string Name, ILabeledDataset Train, ILabeledDatas
     Normalization? Normalization, Augmentation? Augmentation, Func<int, ModelProto>? BuiltIn,
     Func<StepRunner, IClassWeightPolicy, TrainerOptions, Trainer> NewTrainer)
 {
+    /// <summary>What the model is fed, one line: the sample shape and any resize or colour conversion on the way.</summary>
+    public string Input { get; init; } = "";
+
     /// <summary>
     /// Loads <see cref="TrainingRunOptions.Dataset"/> for the model (<paramref name="modelFile"/>: null for a built-in model);
     /// a dataset's notice (the embedded Fashion-MNIST subset standing in for the full set) goes to <paramref name="log"/>.
@@ -23,15 +26,29 @@ internal sealed record RunData(string Name, ILabeledDataset Train, ILabeledDatas
     {
         var spec = DatasetSpec.Parse(o.Dataset);
         if (spec.Kind == DatasetKind.Npy) return LoadNpy(o, spec.Paths, modelFile);
-        var pair = spec.Load(o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize, o.CacheDir,
-            grey: ModelCatalog.DeclaredGrey(modelFile));
+        int side = o.ImageSize ?? ModelCatalog.DeclaredImageSide(modelFile) ?? Isic2018Reader.DefaultSize;
+        bool grey = ModelCatalog.DeclaredGrey(modelFile);
+        var pair = spec.Load(side, o.CacheDir, grey);
         if (pair.Notice is not null) log.WriteLine(pair.Notice);
-        return ImageRun(o, modelFile, spec.ToString(), pair);
+        var run = ImageRun(o, modelFile, spec.ToString(), pair);
+        if (spec.Kind is not (DatasetKind.ImageFolder or DatasetKind.Isic2018)) return run;
+        string from = o.ImageSize is not null ? "the image size asked for"
+            : ModelCatalog.DeclaredImageSide(modelFile) is not null ? $"the input side model {o.Model} declares"
+            : "the default side; set it with the image size option";
+        string files = spec.Kind == DatasetKind.ImageFolder && ImageFolderReader.FirstImageFormat(spec.Paths[0]) is { } first ? $" (the first is {first})" : "";
+        return run with
+        {
+            Input = $"{Shape(run.Train)}: image files{files} decoded, converted to RGB{(grey ? " and then to grey" : "")}, resized to {side}x{side} " +
+                    $"({from}; aspect ratio not kept)",
+        };
     }
+
+    /// <summary>"input [C, H, W] images" of a dataset's samples.</summary>
+    private static string Shape(ILabeledDataset d) => d is ImageDataset i ? $"input [{i.Channels}, {i.Height}, {i.Width}] images" : "input";
 
     /// <summary>The run's imbalance protocol on the training data, then its stratified validation split.</summary>
     private static (T Train, T Validation) TrainAndValidation<T>(TrainingRunOptions o, T data) where T : ILabeledDataset<T> =>
-        StratifiedSplit.Split(ImbalanceProtocol.Parse(o.Imbalance).Apply(data, o.Seed), o.ValidationFraction, o.Seed);
+        StratifiedSplit.Split(ImbalanceProtocol.Parse(o.ResolveImbalance()).Apply(data, o.Seed), o.ValidationFraction, o.Seed);
 
     /// <summary>The imbalance protocol and the validation split on the training images, and the input check against a model file.</summary>
     private static RunData ImageRun(TrainingRunOptions o, ModelProto? modelFile, string name, DatasetPair pair)
@@ -41,7 +58,10 @@ internal sealed record RunData(string Name, ILabeledDataset Train, ILabeledDatas
             throw new ArgumentException(mismatch);
         return new RunData(name, train, validation, pair.Test, pair.Normalization, pair.Augmentation,
             classes => ModelCatalog.Resolve(o.Model, classes, train.Channels, train.Height, train.Width, (int)(o.Seed % int.MaxValue)),
-            (runner, policy, options) => new Trainer(runner, train, validation, policy, options, pair.Test));
+            (runner, policy, options) => new Trainer(runner, train, validation, policy, options, pair.Test))
+        {
+            Input = $"{Shape(train)} as stored (no resize, no colour conversion)",
+        };
     }
 
     /// <summary>
@@ -84,6 +104,9 @@ internal sealed record RunData(string Name, ILabeledDataset Train, ILabeledDatas
             throw new InvalidDataException($"{files[2]}: test samples are [{string.Join("x", testSet.SampleShape)}], the training samples in {files[0]} [{shape}]");
         var (trainSet, validation) = TrainAndValidation(o, trainAll);
         return new RunData($"npy {(ids ? "token ids" : "float samples")} [{shape}], {classes} classes", trainSet, validation, testSet, null, null, null,
-            (runner, policy, options) => new Trainer(runner, trainSet, validation, policy, options, testSet));
+            (runner, policy, options) => new Trainer(runner, trainSet, validation, policy, options, testSet))
+        {
+            Input = $"input [{shape}] {(ids ? "token ids" : "float samples")} as stored (fed as they are)",
+        };
     }
 }

@@ -54,12 +54,32 @@ public static class RunFolder
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), options.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    /// <summary>test_report.json (<see cref="ClassificationReport.ToJson"/>) and confusion_matrix.csv (rows: true class).</summary>
-    public static void WriteTestReport(string outDir, ClassificationReport report, ConfusionMatrix confusion, IReadOnlyList<string> classNames)
+    /// <summary>
+    /// test_report.json (<see cref="ClassificationReport.ToJson"/>) and confusion_matrix.csv (rows: true class). With
+    /// <paramref name="minorityClasses"/> (<see cref="Data.MinorityClasses"/>), test_report.json also has
+    /// <c>minority</c>: <c>classes</c> (indices), <c>names</c>, <c>rule</c> (<paramref name="minorityRule"/>) and <c>f1</c>,
+    /// their mean F1 (null when no class is a minority).
+    /// </summary>
+    public static void WriteTestReport(string outDir, ClassificationReport report, ConfusionMatrix confusion, IReadOnlyList<string> classNames,
+        IReadOnlyList<int>? minorityClasses = null, string? minorityRule = null)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(confusion);
-        AtomicFile.WriteAllText(Path.Combine(outDir, "test_report.json"), report.ToJson());
+        ArgumentNullException.ThrowIfNull(classNames);
+        var json = report.ToJson();
+        if (minorityClasses is not null)
+        {
+            var node = JsonNode.Parse(json)!.AsObject();
+            node["minority"] = new JsonObject
+            {
+                ["rule"] = minorityRule,
+                ["classes"] = new JsonArray(minorityClasses.Select(c => (JsonNode)c).ToArray()),
+                ["names"] = new JsonArray(minorityClasses.Select(c => (JsonNode)classNames[c]).ToArray()),
+                ["f1"] = minorityClasses.Count == 0 ? null : report.MeanF1(minorityClasses),
+            };
+            json = node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        }
+        AtomicFile.WriteAllText(Path.Combine(outDir, "test_report.json"), json);
         var counts = confusion.ToArray();
         var csv = new StringBuilder("true\\predicted," + string.Join(",", classNames.Select(Csv)) + "\n");
         for (int i = 0; i < confusion.Classes; i++)

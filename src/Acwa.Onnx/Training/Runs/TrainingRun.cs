@@ -93,13 +93,39 @@ public sealed class TrainingRun : IDisposable
         if (!o.Resume && File.Exists(checkpoint))
             throw new InvalidOptionException(nameof(TrainingRunOptions.OutDir), $"'{outDir}' already holds a run (checkpoint.acwa); set Resume to continue it, or choose another OutDir");
         if (File.Exists(outDir)) throw new InvalidOptionException(nameof(TrainingRunOptions.OutDir), $"'{outDir}' is a file, not a folder");
-        if (o.Resume && File.Exists(checkpoint)) EnsureSameConfig(checkpoint, o);
+        if (o.Resume && File.Exists(checkpoint))
+        {
+            o = WithSavedImbalance(checkpoint, o);
+            EnsureSameConfig(checkpoint, o);
+        }
         else if (o.Resume) log.WriteLine($"resume: no checkpoint in {outDir}, starting a fresh run");
+        if (o.Device.IsCuda) ProbeDevice(o); // before any data is read or anything written
 
+        // What this invocation creates (the run folder and any missing parent) goes again if it fails before training.
+        var created = FirstMissing(outDir);
+        try
+        {
+            return PrepareIn(o, outDir, checkpoint, log, created);
+        }
+        catch
+        {
+            RemoveCreated(created);
+            throw;
+        }
+    }
+
+    private static TrainingRun PrepareIn(TrainingRunOptions o, string outDir, string checkpoint, TextWriter log, string? created)
+    {
         var modelFile = ModelCatalog.LoadFile(o.Model); // read once: image size, input check and the artifacts use it
         var data = RunData.Load(o, modelFile, log);
         var counts = data.Train.ClassCounts().Select(c => (long)c).ToArray();
-        log.WriteLine($"data: {data.Name} | imbalance {o.Imbalance} | train {data.Train.Count}, validation {data.Validation.Count}, test {data.Test.Count} | train counts [{string.Join(", ", counts)}]");
+        var imbalance = o.ResolveImbalance();
+        var protocol = ImbalanceProtocol.Parse(imbalance);
+        string why = o.ImbalanceIsDefault
+            ? $" (the default for {TrainingRunOptions.DatasetName(o.Dataset)}: {(protocol.Kind == ImbalanceKind.None ? "the data as they are" : "the paper's protocol")})"
+            : "";
+        log.WriteLine($"data: {data.Name} | imbalance {imbalance}{why} | train {data.Train.Count}, validation {data.Validation.Count}, test {data.Test.Count} | train counts [{string.Join(", ", counts)}]");
+        log.WriteLine($"model {o.Model} sees {data.Input}");
 
         Directory.CreateDirectory(outDir);
         var artifacts = Path.Combine(outDir, "artifacts");
@@ -125,7 +151,12 @@ public sealed class TrainingRun : IDisposable
                 CheckpointEverySteps = o.CheckpointEverySteps, DivergenceFactor = o.DivergenceFactor,
                 EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(),
             });
-            var run = new TrainingRun(o, outDir, data, counts, runner, trainer, policy);
+            var run = new TrainingRun(o, outDir, data, counts, runner, trainer, policy)
+            {
+                MinorityClasses = Data.MinorityClasses.For(protocol, counts),
+                MinorityRule = Data.MinorityClasses.Rule(protocol),
+                _created = created,
+            };
             if (o.Resume && File.Exists(checkpoint))
             {
                 foreach (var h in trainer.Resume(checkpoint)) run._history.Add(EpochRecord.FromJson((JsonObject)h!));
@@ -149,6 +180,54 @@ public sealed class TrainingRun : IDisposable
     }
 
     /// <summary>
+    /// Loads ONNX Runtime's provider for a CUDA device (what a session on it needs first), so that missing CUDA libraries
+    /// or a missing provider are reported before the data are read and the model compiled.
+    /// </summary>
+    private static void ProbeDevice(TrainingRunOptions o)
+    {
+        using var _ = SessionOptionsFactory.Create(o.Device, o.Threads > 0 ? o.Threads : null, cudaGraph: o.CudaGraph);
+    }
+
+    /// <summary>
+    /// With <see cref="TrainingRunOptions.Imbalance"/> not given, a resumed run keeps the protocol its checkpoint was
+    /// written with (a run from before the per-dataset defaults, e.g. an npy run on <c>step</c>, stays on it).
+    /// </summary>
+    private static TrainingRunOptions WithSavedImbalance(string checkpoint, TrainingRunOptions o)
+    {
+        if (!o.ImbalanceIsDefault) return o;
+        var saved = (TensorFile.LoadMeta(checkpoint)["extra"] as JsonObject)?["trainer"]?["config"]?["imbalance"];
+        return saved is JsonValue v && v.TryGetValue<string>(out var spec) ? o with { Imbalance = spec } : o;
+    }
+
+    /// <summary>The outermost folder of <paramref name="dir"/> (itself or an ancestor) that does not exist yet; null when it exists.</summary>
+    private static string? FirstMissing(string dir)
+    {
+        string? missing = null;
+        for (var d = dir; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) missing = d;
+        return missing;
+    }
+
+    /// <summary>Removes a folder this invocation created (<see cref="FirstMissing"/> before it started), if any; never fails.</summary>
+    private static void RemoveCreated(string? created)
+    {
+        if (created is null || !Directory.Exists(created)) return;
+        try { Directory.Delete(created, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // the original failure is what matters
+    }
+
+    /// <summary>The folder this invocation created (the run folder or an ancestor), removed if training fails before its first epoch.</summary>
+    private string? _created;
+
+    /// <summary>
+    /// The classes reported as minority classes (<see cref="Data.MinorityClasses.For"/> of the imbalance applied and
+    /// <see cref="TrainCounts"/>), ascending; empty when no class is a minority. test_report.json lists them with their mean F1.
+    /// </summary>
+    public IReadOnlyList<int> MinorityClasses { get; private init; } = [];
+
+    /// <summary>How <see cref="MinorityClasses"/> were chosen, in words (<see cref="Data.MinorityClasses.Rule"/>).</summary>
+    public string MinorityRule { get; private init; } = "";
+
+    /// <summary>
     /// Trains the remaining epochs, then writes model.onnx (trained weights and the metadata <c>acwa eval</c> reads),
     /// test_report.json and confusion_matrix.csv. Can be called once.
     /// </summary>
@@ -159,10 +238,28 @@ public sealed class TrainingRun : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_executed) throw new InvalidOperationException("a training run executes once");
         _executed = true;
-        var result = Trainer.Run(cancellationToken);
+        var result = RunTrainer(cancellationToken);
         RunFolder.WriteModel(OutDir, _runner.InferenceModel(), ClassNames, _data.Normalization);
-        if (result.Test is { } test && result.TestConfusion is { } cm) RunFolder.WriteTestReport(OutDir, test, cm, ClassNames);
+        if (result.Test is { } test && result.TestConfusion is { } cm) RunFolder.WriteTestReport(OutDir, test, cm, ClassNames, MinorityClasses, MinorityRule);
         return new TrainingRunResult(OutDir, result.Test, result.TestConfusion, _history.ToList(), result.FinalWeights, result.Seconds);
+    }
+
+    /// <summary>
+    /// <see cref="Trainer.Run"/>; when it fails before an epoch is done and left no checkpoint, the folder this invocation
+    /// created goes again (nothing in it could be resumed).
+    /// </summary>
+    private TrainingResult RunTrainer(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Trainer.Run(cancellationToken);
+        }
+        catch (Exception) when (_history.Count == 0 && _created is not null && !File.Exists(Path.Combine(OutDir, "checkpoint.acwa")))
+        {
+            _runner.Dispose(); // its sessions hold the artifacts open
+            RemoveCreated(_created);
+            throw;
+        }
     }
 
     private bool _disposed;

@@ -9,8 +9,12 @@ public sealed record TrainingRunOptions
 {
     /// <summary>The dataset spec (<see cref="Data.DatasetSpec.Parse"/>: fashion-mnist, cifar10:DIR, folder:DIR, idx:..., npy:...).</summary>
     public string Dataset { get; init; } = "fashion-mnist";
-    /// <summary>Imbalance protocol applied to the training data (<see cref="Data.ImbalanceProtocol.Parse"/>: step, lt:100, none, ...).</summary>
-    public string Imbalance { get; init; } = "step";
+    /// <summary>
+    /// Imbalance protocol applied to the training data (<see cref="Data.ImbalanceProtocol.Parse"/>: step, lt:100, none, ...);
+    /// null = the dataset's default (<see cref="DefaultImbalance"/>: the paper's <c>step</c> for Fashion-MNIST and CIFAR-10,
+    /// <c>none</c> for one's own data). <see cref="ResolveImbalance"/> gives the one applied.
+    /// </summary>
+    public string? Imbalance { get; init; }
     /// <summary>A built-in model name (<see cref="Models.ModelCatalog.BuiltinNames"/>) or the path of a forward ONNX model.</summary>
     public string Model { get; init; } = "mlp";
     /// <summary>The loss.</summary>
@@ -65,9 +69,31 @@ public sealed record TrainingRunOptions
     /// <summary>The run folder: <see cref="OutDir"/>, else <see cref="DefaultOutDir"/>.</summary>
     public string ResolveOutDir() => OutDir ?? DefaultOutDir();
 
-    /// <summary><c>runs/DATASET-IMBALANCE-MODEL-LOSS-POLICY-seedN</c> (characters other than letters, digits, '.' and '-' become '_').</summary>
+    /// <summary>
+    /// <c>runs/DATASET-IMBALANCE-MODEL-LOSS-POLICY-DEVICE-seedN</c>, IMBALANCE the one applied (<see cref="ResolveImbalance"/>),
+    /// e.g. <c>runs/fashion-mnist-step-mlp-ce-acwa-cpu-seed0</c> (characters other than letters, digits, '.' and '-' become
+    /// '_': <c>cuda_0</c>).
+    /// </summary>
     public string DefaultOutDir() =>
-        Path.Combine("runs", RunFolderName($"{DatasetName(Dataset)}-{Imbalance}-{ModelName(Model)}-{TrainingNames.Name(Loss)}-{Policy}-seed{Seed}"));
+        Path.Combine("runs", RunFolderName($"{DatasetName(Dataset)}-{ResolveImbalance()}-{ModelName(Model)}-{TrainingNames.Name(Loss)}-{Policy}-{Device}-seed{Seed}"));
+
+    /// <summary>The imbalance protocol the run applies: <see cref="Imbalance"/>, else <see cref="DefaultImbalance"/> of <see cref="Dataset"/>.</summary>
+    public string ResolveImbalance() => Imbalance ?? DefaultImbalance(Dataset);
+
+    /// <summary>
+    /// The imbalance protocol a dataset gets when none is given: <c>step</c> (the paper's protocol, classes 5-9 keep 10 %)
+    /// for the datasets the paper used, Fashion-MNIST and CIFAR-10 (both balanced as published); <c>none</c> for every other
+    /// dataset (image folders, ISIC-2018, IDX and .npy files), which is taken as it is.
+    /// </summary>
+    public static string DefaultImbalance(string dataset)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        try { return Data.DatasetSpec.Parse(dataset).Kind is Data.DatasetKind.FashionMnist or Data.DatasetKind.Cifar10 ? "step" : "none"; }
+        catch (FormatException) { return "none"; } // Validate names the malformed dataset
+    }
+
+    /// <summary>Whether the dataset's own default protocol (<see cref="DefaultImbalance"/>) applies, i.e. <see cref="Imbalance"/> is not given.</summary>
+    public bool ImbalanceIsDefault => Imbalance is null;
 
     /// <summary>The dataset spec without its paths (<c>cifar10:DIR</c> -> <c>cifar10</c>).</summary>
     public static string DatasetName(string dataset) => dataset.Contains(':') ? dataset[..dataset.IndexOf(':')] : dataset;
@@ -82,11 +108,12 @@ public sealed record TrainingRunOptions
 
     /// <summary>
     /// The configuration as JSON (config.json and the checkpoint's copy); its keys are the command line's option names with
-    /// '_' for '-'. A resumed run must match it except for <see cref="ResumableKeys"/>.
+    /// '_' for '-', and <c>imbalance</c> is the protocol applied (<see cref="ResolveImbalance"/>). A resumed run must match it
+    /// except for <see cref="ResumableKeys"/>.
     /// </summary>
     public JsonObject ToJson() => new()
     {
-        ["dataset"] = Dataset, ["imbalance"] = Imbalance, ["model"] = Model, ["loss"] = TrainingNames.Name(Loss), ["policy"] = Policy,
+        ["dataset"] = Dataset, ["imbalance"] = ResolveImbalance(), ["model"] = Model, ["loss"] = TrainingNames.Name(Loss), ["policy"] = Policy,
         ["optimizer"] = TrainingNames.Name(Optimizer), ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
         ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device.ToString(), ["threads"] = Threads, ["cuda_graph"] = CudaGraph,
         ["seed"] = Seed,
@@ -108,6 +135,8 @@ public sealed record TrainingRunOptions
     /// <exception cref="InvalidOptionException">The first value that cannot be used.</exception>
     public void Validate()
     {
+        try { Data.DatasetSpec.Parse(Dataset); }
+        catch (FormatException e) { throw new InvalidOptionException(nameof(Dataset), e.Message, e); }
         if (Epochs < 1) throw new InvalidOptionException(nameof(Epochs), $"must be 1 or more, got {Epochs}");
         if (Batch < 1) throw new InvalidOptionException(nameof(Batch), $"must be 1 or more, got {Batch}");
         if (ValidationFraction <= 0 || ValidationFraction >= 1) throw new InvalidOptionException(nameof(ValidationFraction), $"must be in (0, 1), got {ValidationFraction}");
@@ -119,7 +148,7 @@ public sealed record TrainingRunOptions
         if (!(DivergenceFactor == 0 || DivergenceFactor > 1) || double.IsInfinity(DivergenceFactor))
             throw new InvalidOptionException(nameof(DivergenceFactor), $"must be 0 (off) or a finite factor above 1, got {DivergenceFactor}");
         if (ImageSize is < 1) throw new InvalidOptionException(nameof(ImageSize), $"must be positive, got {ImageSize}");
-        try { Data.ImbalanceProtocol.Parse(Imbalance); }
+        try { Data.ImbalanceProtocol.Parse(ResolveImbalance()); }
         catch (FormatException e) { throw new InvalidOptionException(nameof(Imbalance), e.Message, e); }
         try { Weighting.PolicyFactory.Create(Policy, [1, 1], Epochs); }
         catch (FormatException e) { throw new InvalidOptionException(nameof(Policy), e.Message, e); }

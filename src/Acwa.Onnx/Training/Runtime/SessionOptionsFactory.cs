@@ -44,6 +44,9 @@ public static class SessionOptionsFactory
             if (device.IsCuda)
             {
                 if (!allowCpuFallback) options.AddSessionConfigEntry(DisableCpuFallbackKey, "1");
+                // ONNX Runtime logs a failed provider load itself (a red "Failed to load library ..." line on stderr) before
+                // throwing; the exception becomes our message, so its own line is kept quiet unless ACWA_ORT_LOG_LEVEL asks.
+                using var quiet = LogLevelFromEnvironment() is null ? QuietEnvLog() : null;
                 try
                 {
                     if (cudaTf32 && !cudaGraph) options.AppendExecutionProvider_CUDA(device.Index);
@@ -66,6 +69,39 @@ public static class SessionOptionsFactory
         {
             options.Dispose();
             throw;
+        }
+    }
+
+    private static readonly Lock EnvLogLock = new();
+
+    /// <summary>Sets ONNX Runtime's default logger to fatal-only until disposed, then back to the level it had.</summary>
+    private static IDisposable QuietEnvLog()
+    {
+        EnvLogLock.Enter();
+        try
+        {
+            var env = OrtEnv.Instance();
+            var before = env.EnvLogLevel;
+            env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+            return new Restore(before);
+        }
+        catch
+        {
+            EnvLogLock.Exit();
+            throw;
+        }
+    }
+
+    private sealed class Restore(OrtLoggingLevel level) : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            try { OrtEnv.Instance().EnvLogLevel = level; }
+            finally { EnvLogLock.Exit(); }
         }
     }
 
