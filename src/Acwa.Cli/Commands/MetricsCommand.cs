@@ -39,6 +39,7 @@ internal static class MetricsCommand
         {
             labels, logits, predictions, classes, names, namesFile, json, nan,
         };
+        cmd.Subcommands.Add(CreateMerge());
         cmd.Validators.Add(r =>
         {
             bool hasLogits = r.GetResult(logits) is not null, hasPreds = r.GetResult(predictions) is not null;
@@ -53,6 +54,44 @@ internal static class MetricsCommand
             return Run(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error);
         });
         return cmd;
+    }
+
+    /// <summary><c>acwa metrics merge PART... --json OUT</c>: the parts of a sharded <c>acwa eval</c> checked and summed exactly.</summary>
+    private static Command CreateMerge()
+    {
+        var parts = new Argument<string[]>("parts") { Description = "The part files written by `acwa eval --shard I/N --json PART`, one per shard (shell globs welcome).", Arity = ArgumentArity.OneOrMore };
+        var json = new Option<string?>("--json") { Description = "Write the merged report as JSON to this file (the same report as an unsharded `acwa eval --json`)." };
+        var cmd = new Command("merge", "Merge the parts of a sharded `acwa eval`: refuses missing or duplicate shards, overlapping ranges, different models, datasets, splits or class lists (naming the part); otherwise sums the counts and prints the report of the whole.")
+        {
+            parts, json,
+        };
+        cmd.SetAction(pr => RunMerge(pr.GetValue(parts)!, pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+        return cmd;
+    }
+
+    /// <summary>Merges the part files; returns 0, or 2 after printing a one-line error naming the part at fault.</summary>
+    public static int RunMerge(IReadOnlyList<string> partFiles, string? jsonOut, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var merged = Acwa.Onnx.Evaluation.EvaluationPart.Merge(partFiles.Select(Acwa.Onnx.Evaluation.EvaluationPart.Read).ToArray());
+            var report = merged.Report();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"merged {partFiles.Count} part{(partFiles.Count == 1 ? "" : "s")}: model {merged.ModelFile} (sha256 {merged.ModelSha256[..12]}...), {merged.Split} split of {merged.Dataset.Spec}, {merged.Dataset.Samples} samples"));
+            Print(report, merged.Matrix, ConsoleOutput.For(output));
+            if (jsonOut is not null)
+            {
+                AtomicFile.WriteAllText(jsonOut, report.ToJson() + "\n");
+                output.WriteLine($"report written to {jsonOut}");
+            }
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"merge took {clock.Elapsed.TotalMilliseconds:0.0} ms"));
+            return 0;
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            return ConsoleOutput.Fail(error, e.Message);
+        }
     }
 
     /// <summary>Does the work; returns 0, or 2 after printing a one-line error.</summary>

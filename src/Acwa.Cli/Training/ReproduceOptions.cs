@@ -23,6 +23,12 @@ internal sealed record ReproduceOptions
     public string? OutDir { get; init; }
     /// <summary>Train nothing: report the methods whose runs for every seed have finished, and list the others with their progress.</summary>
     public bool ReportOnly { get; init; }
+    /// <summary><c>--shard I/N</c>: train only the runs of shard I of the sorted manifest (run r to shard r mod N); null = from the scheduler's environment, else all.</summary>
+    public string? Shard { get; init; }
+    /// <summary><c>--shards N</c>, with Kubernetes' JOB_COMPLETION_INDEX.</summary>
+    public int? Shards { get; init; }
+    /// <summary>Reads an environment variable (tests pass their own); null = the process environment.</summary>
+    public Func<string, string?>? Environment { get; init; }
     /// <summary>Where Fashion-MNIST/ISIC caches and data live; null = defaults.</summary>
     public string? CacheDir { get; init; }
 

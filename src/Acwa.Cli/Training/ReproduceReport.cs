@@ -27,8 +27,10 @@ internal static class ReproduceReport
         return (mean, Math.Sqrt(ss / (values.Count - 1)));
     }
 
-    /// <summary>"81.23 ± 1.05": a fraction's mean and std in percent, two decimals.</summary>
-    public static string Percent((double Mean, double Std) s) => string.Create(CultureInfo.InvariantCulture, $"{100 * s.Mean:F2} ± {100 * s.Std:F2}");
+    /// <summary>"81.23 ± 1.05": a fraction's mean and std over <paramref name="n"/> seeds in percent, two decimals; the value alone ("81.23") for one seed, which has no spread.</summary>
+    public static string Percent((double Mean, double Std) s, int n) => n < 2
+        ? string.Create(CultureInfo.InvariantCulture, $"{100 * s.Mean:F2}")
+        : string.Create(CultureInfo.InvariantCulture, $"{100 * s.Mean:F2} ± {100 * s.Std:F2}");
 
     /// <summary>Writes results.md, results.json and the plots into <paramref name="outDir"/> and prints the summary table.</summary>
     public static void Write(string outDir, ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, TextWriter output)
@@ -49,10 +51,10 @@ internal static class ReproduceReport
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"# Reproduction: {o.Dataset}, imbalance {o.Imbalance}, model {o.Model}");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture,
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Every method: model `{o.Model}`, Adam lr {o.LearningRate}, batch {o.Batch}, {o.Epochs} epochs, constant learning rate, stratified validation split {o.ValidationFraction} of the training set, " +
             $"device {o.Device}, seeds 0..{seeds - 1} (each seed fixes imbalance sampling, split, initialisation and shuffling, identical across methods). " +
-            $"Test metrics of the final model; mean ± sample std over {seeds} seed{(seeds == 1 ? "" : "s")}, in percent.");
+            $"{(seeds == 1 ? "Test metrics of the final model of the one seed, in percent (one seed: no spread)." : $"Test metrics of the final model; mean ± sample std over {seeds} seeds, in percent.")}"));
         sb.AppendLine();
 
         var t = new StringBuilder();
@@ -61,8 +63,8 @@ internal static class ReproduceReport
         foreach (var (m, runs) in results)
         {
             t.AppendLine(CultureInfo.InvariantCulture,
-                $"| {m.Name} | {m.Loss} | `{m.Policy}` | {Percent(MeanStd(runs.Select(r => r.MacroF1).ToArray()))} | {Percent(MeanStd(runs.Select(r => r.MinorityF1).ToArray()))} | " +
-                $"{Percent(MeanStd(runs.Select(r => r.BalancedAccuracy).ToArray()))} | {Claim(m.PaperCifar10)} | {Claim(m.PaperIsic2018)} |");
+                $"| {m.Name} | {m.Loss} | `{m.Policy}` | {Percent(MeanStd(runs.Select(r => r.MacroF1).ToArray()), runs.Count)} | {Percent(MeanStd(runs.Select(r => r.MinorityF1).ToArray()), runs.Count)} | " +
+                $"{Percent(MeanStd(runs.Select(r => r.BalancedAccuracy).ToArray()), runs.Count)} | {Claim(m.PaperCifar10)} | {Claim(m.PaperIsic2018)} |");
         }
         summaryTable = t.ToString();
         sb.Append(summaryTable);
@@ -154,12 +156,12 @@ internal static class ReproduceReport
         foreach (var v in variants)
         {
             var parts = new List<string>();
-            if (ce.Method is not null) parts.Add($"vs CE ({Percent(ce.S)}): {Compare(v.S, ce.S, seeds)}");
+            if (ce.Method is not null) parts.Add($"vs CE ({Percent(ce.S, seeds)}): {Compare(v.S, ce.S, seeds)}");
             if (best.Method is not null && best.Method != ce.Method)
-                parts.Add($"vs the best baseline, {best.Method.Name} ({Percent(best.S)}): {Compare(v.S, best.S, seeds)}");
+                parts.Add($"vs the best baseline, {best.Method.Name} ({Percent(best.S, seeds)}): {Compare(v.S, best.S, seeds)}");
             else if (best.Method is not null)
                 parts.Add("CE is the best baseline run");
-            if (parts.Count > 0) lines.Add($"- **{v.Method.Name}** ({Percent(v.S)}): {string.Join("; ", parts)}.");
+            if (parts.Count > 0) lines.Add($"- **{v.Method.Name}** ({Percent(v.S, seeds)}): {string.Join("; ", parts)}.");
         }
         var acwa = stats.FirstOrDefault(s => s.Method.Name == "acwa");
         var ldam = stats.FirstOrDefault(s => s.Method.Name == "ldam-drw");
@@ -257,7 +259,7 @@ internal static class ReproduceReport
     {
         var plt = new ScottPlot.Plot();
         plt.Font.Set("DejaVu Sans");
-        plt.Title($"Test macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
+        plt.Title(results[0].Runs.Count == 1 ? "Test macro-F1 per method (one seed)" : $"Test macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
         plt.YLabel("test macro-F1 (axis not from 0)");
         var palette = new ScottPlot.Palettes.Category10();
         var bars = results.Select((r, i) =>

@@ -5,6 +5,7 @@ using Acwa.Cli.Commands;
 using Acwa.Onnx.IO;
 using Acwa.Onnx;
 using Acwa.Onnx.Data;
+using Acwa.Onnx.Evaluation;
 using Acwa.Onnx.Training;
 using Acwa.Onnx.Training.Runs;
 using Acwa.Onnx.Training.Runtime;
@@ -42,24 +43,36 @@ internal static class ReproduceRun
         if (o.Seeds < 1) throw new ArgumentException($"--seeds must be 1 or more, got {o.Seeds}");
         if (o.Epochs < 1) throw new ArgumentException($"--epochs must be 1 or more, got {o.Epochs}");
         var outDir = Path.GetFullPath(o.ResolveOutDir());
+        string shardFrom = "";
         Directory.CreateDirectory(outDir);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reproduce: {methods.Count} methods x {o.Seeds} seeds | {o.Dataset} ({o.Imbalance}) | model {o.Model} | adam lr {o.LearningRate} | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | {outDir}"));
         if (!o.ReportOnly && DatasetSpec.Parse(o.Dataset) is { Kind: DatasetKind.FashionMnist } spec && spec.ResolveOrigin() == DatasetOrigin.EmbeddedSubset) output.WriteLine(FashionMnist.EmbeddedNotice);
 
         var all = new List<(ReproduceMethod, IReadOnlyList<ReproduceRunResult>)>();
+        // The grid's manifest, sorted by (dataset, method, seed): run r belongs to shard r mod N.
+        var manifest = Manifest(methods, o.Seeds);
+        var shard = o.ReportOnly ? null : Shard.Resolve(o.Shard, o.Shards, o.Environment, out shardFrom);
+        if (shard is { } sh)
+        {
+            var mine = manifest.Where((_, r) => sh.Owns(r)).Select(x => $"{x.Method} seed{x.Seed}").ToList();
+            output.WriteLine($"shard {sh} ({shardFrom}): {mine.Count} of the grid's {manifest.Count} runs (run r of the sorted (dataset, method, seed) manifest goes to shard r mod {sh.Count}): {(mine.Count == 0 ? "none" : string.Join(", ", mine))}");
+        }
         if (o.ReportOnly)
         {
             var incomplete = new List<string>();
+            var missing = new List<string>();
             methods = methods.Where(m =>
             {
                 var done = Enumerable.Range(0, o.Seeds).Select(s => EpochsDone(o.RunOptions(m, s, outDir).OutDir!)).ToList();
                 if (done.All(d => d >= o.Epochs)) return true;
+                missing.AddRange(done.Select((d, s) => (d, s)).Where(x => x.d < o.Epochs).Select(x => $"{m.Name} seed{x.s} (OUT/{m.Name}/seed{x.s})"));
                 incomplete.Add($"{m.Name}: " + string.Join(", ", done.Select((d, s) => $"seed{s} " +
                     (d < 0 ? "not started" : d >= o.Epochs ? "finished" : $"stopped after epoch {d}/{o.Epochs}"))));
                 return false;
             }).ToList();
             foreach (var line in incomplete) output.WriteLine($"not in the report (--report-only trains nothing): {line}");
+            if (missing.Count > 0) output.WriteLine($"missing runs ({missing.Count} of {manifest.Count}, not finished): {string.Join(", ", missing)}");
             if (methods.Count == 0) throw new ArgumentException($"--report-only: no method has finished all {o.Seeds} seeds in '{outDir}'");
         }
         var elsewhere = new List<string>();
@@ -68,6 +81,7 @@ internal static class ReproduceRun
             var runs = new List<ReproduceRunResult>();
             for (int seed = 0; seed < o.Seeds; seed++)
             {
+                if (shard is { } own && !own.Owns(manifest.IndexOf((m.Name, seed)))) continue;
                 var ro = o.RunOptions(m, seed, outDir);
                 var prefix = $"{m.Name} seed{seed}";
                 using var hold = TryHoldRun(ro.OutDir!);
@@ -94,6 +108,11 @@ internal static class ReproduceRun
             }
             if (runs.Count == o.Seeds) all.Add((m, runs));
         }
+        if (shard is { Count: > 1 } part)
+        {
+            output.WriteLine($"shard {part} done; once every shard has finished, `acwa reproduce --report-only` with the same options over {outDir} writes the report of the whole grid");
+            return all;
+        }
         if (elsewhere.Count > 0)
             output.WriteLine($"not in this report (running in another process): {string.Join(", ", elsewhere)}; when they finish, `--report-only` with the same options reports every method");
         if (all.Count == 0) return all;
@@ -101,26 +120,24 @@ internal static class ReproduceRun
         return all;
     }
 
+    /// <summary>
+    /// The grid's runs in the order that assigns them to shards: (dataset, method, seed) sorted by method name (ordinal) then
+    /// seed (one invocation has one dataset); run r goes to shard r mod N (<see cref="Shard.Owns"/>). The same for every shard
+    /// of one grid, whatever the order of --methods.
+    /// </summary>
+    internal static List<(string Method, int Seed)> Manifest(IEnumerable<ReproduceMethod> methods, int seeds) =>
+        methods.Select(m => m.Name).Distinct().OrderBy(n => n, StringComparer.Ordinal)
+            .SelectMany(n => Enumerable.Range(0, seeds).Select(s => (n, s))).ToList();
+
     /// <summary>The lock file in a run folder while a process trains (or re-evaluates) that run.</summary>
     internal const string LockFile = "run.lock";
 
     /// <summary>
-    /// Whether an IOException is .NET's "being used by another process": the lock call's error as HResult, EWOULDBLOCK on
-    /// Linux (11) and macOS (35), ERROR_SHARING_VIOLATION on Windows.
-    /// </summary>
-    private static bool HeldElsewhere(IOException e) => e.HResult is 11 or 35 or unchecked((int)0x80070020);
-
-    /// <summary>
-    /// Holds a run folder for this process: an exclusive OS lock on <see cref="LockFile"/> (released when the handle is
+    /// Holds a run folder for this process: an exclusive OS lock on <see cref="LockFile"/> (released when the hold is
     /// disposed or the process dies), so that several `acwa reproduce` processes can share one --out, each taking the runs
-    /// no other holds. Null when another process holds it.
+    /// no other holds. Null when another process holds it. Disposing the hold removes the lock file (<see cref="RunHold"/>).
     /// </summary>
-    internal static FileStream? TryHoldRun(string runDir)
-    {
-        Directory.CreateDirectory(runDir);
-        try { return new FileStream(Path.Combine(runDir, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-        catch (IOException e) when (HeldElsewhere(e)) { return null; }
-    }
+    internal static RunHold? TryHoldRun(string runDir) => RunHold.TryAcquire(Path.Combine(runDir, LockFile));
 
     /// <summary>Settings that must match for a run folder to be picked up (the device and thread count may change).</summary>
     private static readonly string[] RunIdentity = ["dataset", "imbalance", "model", "loss", "policy", "optimizer", "lr", "schedule", "momentum", "weight_decay", "epochs", "batch", "val_fraction", "seed"];

@@ -52,22 +52,7 @@ public static class NpyFile
         var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(bytes, pos, headerLen);
         pos += headerLen;
 
-        string descr = StringField(header, "descr", source);
-        var dtype = descr switch
-        {
-            "<i4" => NpyDType.Int32,
-            "<i8" => NpyDType.Int64,
-            "<f4" => NpyDType.Float32,
-            "<f8" => NpyDType.Float64,
-            "|u1" => NpyDType.UInt8,
-            "|b1" => NpyDType.Bool,
-            _ when descr.StartsWith('>') => throw new InvalidDataException($"{source}: field 'descr' = '{descr}' is big-endian; only little-endian is supported"),
-            _ => throw new InvalidDataException($"{source}: field 'descr' = '{descr}' is not supported (use <i4, <i8, <f4, <f8, |u1 or |b1)"),
-        };
-        string fortran = RawField(header, "fortran_order", source);
-        if (fortran == "True") throw new InvalidDataException($"{source}: field 'fortran_order' is True; only C-order arrays are supported (save with numpy.ascontiguousarray)");
-        if (fortran != "False") throw new InvalidDataException($"{source}: field 'fortran_order' = '{fortran}' is not True/False");
-        var shape = ParseShape(RawField(header, "shape", source), source);
+        var (dtype, shape, descr) = HeaderFields(header, source);
 
         long count = 1, nbytes;
         try
@@ -118,6 +103,99 @@ public static class NpyFile
         Encoding.Latin1.GetBytes(headerText, bytes.AsSpan(prefix));
         MemoryMarshal.AsBytes(data).CopyTo(bytes.AsSpan(padded));
         AtomicFile.Write(path, fs => fs.Write(bytes));
+    }
+
+    /// <summary>The dtype, shape and descr of a parsed header dictionary.</summary>
+    private static (NpyDType DType, long[] Shape, string Descr) HeaderFields(string header, string source)
+    {
+        string descr = StringField(header, "descr", source);
+        var dtype = descr switch
+        {
+            "<i4" => NpyDType.Int32,
+            "<i8" => NpyDType.Int64,
+            "<f4" => NpyDType.Float32,
+            "<f8" => NpyDType.Float64,
+            "|u1" => NpyDType.UInt8,
+            "|b1" => NpyDType.Bool,
+            _ when descr.StartsWith('>') => throw new InvalidDataException($"{source}: field 'descr' = '{descr}' is big-endian; only little-endian is supported"),
+            _ => throw new InvalidDataException($"{source}: field 'descr' = '{descr}' is not supported (use <i4, <i8, <f4, <f8, |u1 or |b1)"),
+        };
+        string fortran = RawField(header, "fortran_order", source);
+        if (fortran == "True") throw new InvalidDataException($"{source}: field 'fortran_order' is True; only C-order arrays are supported (save with numpy.ascontiguousarray)");
+        if (fortran != "False") throw new InvalidDataException($"{source}: field 'fortran_order' = '{fortran}' is not True/False");
+        var shape = ParseShape(RawField(header, "shape", source), source);
+        return (dtype, shape, descr);
+    }
+
+    /// <summary>Reads the header of <paramref name="path"/> only: its element type and shape (e.g. the sample count N of <c>[N, ...]</c>).</summary>
+    /// <exception cref="InvalidDataException">Not a supported .npy file, or its size does not match the header (the message names the file).</exception>
+    public static (NpyDType DType, IReadOnlyList<long> Shape) ReadShape(string path)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 12);
+        var (dtype, shape, _, _) = ReadHeader(fs, path);
+        return (dtype, shape);
+    }
+
+    /// <summary>
+    /// Reads rows <c>[start, end)</c> of the first axis of <paramref name="path"/> without reading the rest of the file: an array
+    /// of shape <c>[end - start, ...]</c> (a shard of a large sample file).
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not a supported .npy file, a 0-D array, or a size that does not match the header.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not within <c>[0, N]</c>.</exception>
+    public static NpyArray ReadRows(string path, long start, long end)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var (dtype, shape, offset, rowBytes) = ReadHeader(fs, path);
+        if (shape.Length == 0) throw new InvalidDataException($"{path}: a 0-D array has no rows");
+        if (start < 0 || end < start || end > shape[0])
+            throw new ArgumentOutOfRangeException(nameof(end), $"{path}: rows [{start}, {end}) are outside [0, {shape[0]}]");
+        long nbytes = checked((end - start) * rowBytes);
+        if (nbytes > Array.MaxLength) throw new InvalidDataException($"{path}: rows [{start}, {end}) are too large for one array ({nbytes} bytes)");
+        var data = new byte[nbytes];
+        fs.Seek(offset + start * rowBytes, SeekOrigin.Begin);
+        fs.ReadExactly(data);
+        var rows = shape.ToArray();
+        rows[0] = end - start;
+        return new NpyArray(path, dtype, rows, data);
+    }
+
+    /// <summary>Parses the header at the start of <paramref name="fs"/>; checks the file's length against it.</summary>
+    private static (NpyDType DType, long[] Shape, long DataOffset, long RowBytes) ReadHeader(FileStream fs, string source)
+    {
+        var pre = new byte[12];
+        int got = fs.ReadAtLeast(pre, 12, throwOnEndOfStream: false);
+        if (got < 10 || !pre.AsSpan(0, 6).SequenceEqual(Magic)) throw new InvalidDataException($"{source}: not a .npy file (bad magic)");
+        int major = pre[6], minor = pre[7];
+        long headerLen, pos;
+        if (major == 1) { headerLen = BinaryPrimitives.ReadUInt16LittleEndian(pre.AsSpan(8)); pos = 10; }
+        else if (major is 2 or 3)
+        {
+            if (got < 12) throw new InvalidDataException($"{source}: truncated header");
+            headerLen = BinaryPrimitives.ReadUInt32LittleEndian(pre.AsSpan(8)); pos = 12;
+            if (headerLen > int.MaxValue) throw new InvalidDataException($"{source}: header length {headerLen} too large");
+        }
+        else throw new InvalidDataException($"{source}: unsupported .npy format version {major}.{minor}");
+        if (pos + headerLen > fs.Length) throw new InvalidDataException($"{source}: truncated header (needs {headerLen} bytes)");
+        var hb = new byte[headerLen];
+        fs.Seek(pos, SeekOrigin.Begin);
+        fs.ReadExactly(hb);
+        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(hb);
+        var (dtype, shape, descr) = HeaderFields(header, source);
+        long count = 1, row = ItemSize(dtype), nbytes;
+        try
+        {
+            foreach (var d in shape) count = checked(count * d);
+            for (int i = 1; i < shape.Length; i++) row = checked(row * shape[i]);
+            nbytes = checked(count * ItemSize(dtype));
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"{source}: header field 'shape' ({string.Join(", ", shape)}) has more elements than a file can hold");
+        }
+        long offset = pos + headerLen;
+        if (fs.Length - offset != nbytes)
+            throw new InvalidDataException($"{source}: data holds {fs.Length - offset} bytes but shape ({string.Join(", ", shape)}) of {descr} needs {nbytes}");
+        return (dtype, shape, offset, row);
     }
 
     private static int ItemSize(NpyDType t) => t switch

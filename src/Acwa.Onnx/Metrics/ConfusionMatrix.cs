@@ -187,6 +187,26 @@ public sealed class ConfusionMatrix
         return m;
     }
 
+    /// <summary>
+    /// A matrix holding the given counts (row-major <c>[true, predicted]</c>, <c>C * C</c> of them) and, optionally, per-class
+    /// NaN-row counts (<see cref="InvalidCounts"/>, <c>C</c> of them): the inverse of <see cref="Counts"/>, e.g. to rebuild a
+    /// matrix that was saved, then <see cref="Add"/> matrices of several shards.
+    /// </summary>
+    /// <exception cref="ArgumentException">Lengths that do not fit <paramref name="classes"/>, or a negative count.</exception>
+    public static ConfusionMatrix FromCounts(int classes, ReadOnlySpan<long> counts, ReadOnlySpan<long> invalidCounts = default)
+    {
+        var m = new ConfusionMatrix(classes);
+        if (counts.Length != m._counts.Length) throw new ArgumentException($"{classes} classes need {m._counts.Length} counts, got {counts.Length}", nameof(counts));
+        if (invalidCounts.Length is not 0 && invalidCounts.Length != classes) throw new ArgumentException($"{classes} classes need {classes} invalid counts, got {invalidCounts.Length}", nameof(invalidCounts));
+        for (int i = 0; i < counts.Length; i++)
+            if (counts[i] < 0) throw new ArgumentException($"count [{i / classes}, {i % classes}] is negative ({counts[i]})", nameof(counts));
+        for (int i = 0; i < invalidCounts.Length; i++)
+            if (invalidCounts[i] < 0) throw new ArgumentException($"invalid count of class {i} is negative ({invalidCounts[i]})", nameof(invalidCounts));
+        counts.CopyTo(m._counts);
+        invalidCounts.CopyTo(m._invalid);
+        return m;
+    }
+
     /// <summary>The counts as a <c>[C, C]</c> array (row = true label).</summary>
     public long[,] ToArray()
     {

@@ -234,5 +234,99 @@ public sealed class ReproduceTests : IDisposable
         Assert.DoesNotContain(md, l => l.StartsWith("| cb |", StringComparison.Ordinal));
     }
 
+    /// <summary>The summary table of results.md: its header and one row per method.</summary>
+    private static string[] SummaryTable(string outDir) =>
+        File.ReadAllLines(Path.Combine(outDir, "results.md")).SkipWhile(l => !l.StartsWith("| method |", StringComparison.Ordinal)).TakeWhile(l => l.StartsWith('|')).ToArray();
+
+    [Trait("Category", TestCategories.Slow)]
+    [Fact]
+    public void TwoShardsOfAGridThenReportOnlyGiveTheUnshardedTableAndNameMissingRuns()
+    {
+        var data = Dataset();
+        ReproduceOptions Options(string dir) => new() { Dataset = data, Model = "mlp", Epochs = 1, Seeds = 2, Batch = 32, Methods = "cb,ce", OutDir = _dir.File(dir), Threads = 1 };
+        ReproduceRun.Run(Options("whole"), new StringWriter());
+
+        // Shard 1 of 2 (from Slurm's variables): the sorted manifest is cb seed0, cb seed1, ce seed0, ce seed1; r mod 2 == 1.
+        var log1 = new StringWriter();
+        var slurm = new Dictionary<string, string> { ["SLURM_ARRAY_TASK_ID"] = "11", ["SLURM_ARRAY_TASK_MIN"] = "10", ["SLURM_ARRAY_TASK_COUNT"] = "2" };
+        ReproduceRun.Run(Options("sharded") with { Environment = n => slurm.GetValueOrDefault(n) }, log1);
+        Assert.Contains("shard 1/2 (SLURM_ARRAY_TASK_ID 11 - SLURM_ARRAY_TASK_MIN 10, SLURM_ARRAY_TASK_COUNT 2): 2 of the grid's 4 runs", log1.ToString(), StringComparison.Ordinal);
+        Assert.Contains("cb seed1, ce seed1", log1.ToString(), StringComparison.Ordinal);
+        Assert.True(File.Exists(_dir.File("sharded/cb/seed1/checkpoint.acwa")));
+        Assert.False(Directory.Exists(_dir.File("sharded/cb/seed0")));
+        Assert.False(File.Exists(_dir.File("sharded/results.md"))); // a shard writes no report
+
+        // Report-only before the other shard has run: names the missing runs, reports no method (none has all seeds).
+        var early = new StringWriter();
+        Assert.Throws<ArgumentException>(() => ReproduceRun.Run(Options("sharded") with { ReportOnly = true }, early));
+        Assert.Contains("missing runs (2 of 4, not finished): cb seed0 (OUT/cb/seed0), ce seed0 (OUT/ce/seed0)", early.ToString(), StringComparison.Ordinal);
+
+        var log0 = new StringWriter();
+        ReproduceRun.Run(Options("sharded") with { Shard = "0/2" }, log0);
+        Assert.Contains("shard 0/2 (--shard): 2 of the grid's 4 runs", log0.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" epoch 1/1", log0.ToString().Split('\n').Where(l => l.Contains("seed1", StringComparison.Ordinal)));
+
+        var report = new StringWriter();
+        ReproduceRun.Run(Options("sharded") with { ReportOnly = true }, report);
+        Assert.DoesNotContain("missing runs", report.ToString(), StringComparison.Ordinal);
+        Assert.Equal(SummaryTable(_dir.File("whole")), SummaryTable(_dir.File("sharded")));
+        Assert.Equal(3, SummaryTable(_dir.File("sharded")).Length - 1);
+        // Finished runs leave no lock files behind.
+        Assert.Empty(Directory.GetFiles(_dir.File("sharded"), ReproduceRun.LockFile, SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(_dir.File("whole"), ReproduceRun.LockFile, SearchOption.AllDirectories));
+    }
+
+    [Trait("Category", TestCategories.Slow)]
+    [Fact]
+    public void OneSeedPrintsTheValueAloneAndLeavesNoLockFiles()
+    {
+        var outDir = _dir.File("one");
+        var log = new StringWriter();
+        ReproduceRun.Run(new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 1, Seeds = 1, Batch = 32, Methods = "ce,acwa", OutDir = outDir, Threads = 1 }, log);
+        var md = File.ReadAllText(Path.Combine(outDir, "results.md"));
+        Assert.DoesNotContain("±", md, StringComparison.Ordinal);
+        Assert.DoesNotContain("±", log.ToString(), StringComparison.Ordinal);
+        var row = Assert.Single(SummaryTable(outDir), l => l.StartsWith("| ce |", StringComparison.Ordinal));
+        var macro = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "ce", "seed0", "test_report.json")))!["macro"]!["f1"]!.GetValue<double>();
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| {100 * macro:F2} |"), row, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(outDir, ReproduceRun.LockFile, SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void RunHoldRemovesItsLockFileAndTheNextHolderMakesANewOne()
+    {
+        var run = _dir.File("held");
+        var lockFile = Path.Combine(run, ReproduceRun.LockFile);
+        var a = ReproduceRun.TryHoldRun(run);
+        Assert.NotNull(a);
+        Assert.True(File.Exists(lockFile));
+        Assert.Null(ReproduceRun.TryHoldRun(run)); // held (flock is per open file: a second handle is refused like another process)
+        // A process that opened the file just before the holder removed it would get the lock on a removed file: it sees the
+        // mark. (Opened with libc's open: .NET's FileStream would take a shared flock, which the holder's lock refuses.)
+        int stale = OperatingSystem.IsLinux() ? LibcOpen(lockFile, 0) : -1;
+        a!.Dispose();
+        Assert.False(File.Exists(lockFile));
+        if (stale >= 0)
+        {
+            var buf = new byte[16];
+            int n = (int)LibcRead(stale, buf, buf.Length);
+            LibcClose(stale);
+            Assert.Equal("removed\n", System.Text.Encoding.ASCII.GetString(buf, 0, n));
+        }
+        using var b = ReproduceRun.TryHoldRun(run);
+        Assert.NotNull(b);
+        Assert.True(File.Exists(lockFile));
+        Assert.Equal(0, new FileInfo(lockFile).Length);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int LibcOpen([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static extern nint LibcRead(int fd, byte[] buffer, nint count);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
+    private static extern int LibcClose(int fd);
+
     public void Dispose() => _dir.Dispose();
 }
