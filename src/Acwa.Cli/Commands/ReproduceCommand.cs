@@ -23,18 +23,19 @@ internal static class ReproduceCommand
         var reportOnly = new Option<bool>("--report-only") { Description = "Train nothing: write the report for the methods whose runs have finished for every seed, and list the others with their progress (for a long run still going, or interrupted), and name the missing runs; after a sharded grid, the report of the whole grid." };
         var shard = new Option<string?>("--shard") { Description = "I/N: train only shard I of N of the grid (runs sorted by dataset, method, seed; run r to shard r mod N), write no report; default from SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shards. Afterwards --report-only writes the grid's report (docs/scale-out.md)." };
         var shards = new Option<int?>("--shards") { Description = "N, the shard count, with Kubernetes' JOB_COMPLETION_INDEX (Kubernetes gives no count)." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also checkpoint each run every STEPS training steps, mid-epoch (a killed or preempted process loses at most STEPS steps of its run). 0 = after every epoch only. SIGINT/SIGTERM always checkpoint at the next step boundary (exit 130/143); rerunning the command resumes.", DefaultValueFactory = _ => 0 };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
         var cmd = new Command("reproduce", "Run the paper's comparison (baselines, paper-exact ACWA, its ablations and variants) over several seeds and write results.md/json and plots.")
         {
-            dataset, imbalance, model, seeds, epochs, methods, batch, lr, valFraction, device, threads, cudaGraph, outDir, reportOnly, shard, shards,
+            dataset, imbalance, model, seeds, epochs, methods, batch, lr, valFraction, device, threads, cudaGraph, outDir, reportOnly, shard, shards, checkpointEvery,
         };
         cmd.SetAction(pr => ReproduceRun.Execute(new ReproduceOptions
         {
             Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Seeds = pr.GetValue(seeds),
             Epochs = pr.GetValue(epochs), Methods = pr.GetValue(methods), Batch = pr.GetValue(batch), LearningRate = pr.GetValue(lr),
             ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), OutDir = pr.GetValue(outDir),
-            ReportOnly = pr.GetValue(reportOnly), Shard = pr.GetValue(shard), Shards = pr.GetValue(shards),
-        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
+            ReportOnly = pr.GetValue(reportOnly), Shard = pr.GetValue(shard), Shards = pr.GetValue(shards), CheckpointEverySteps = pr.GetValue(checkpointEvery),
+        }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.Tokens.Select(t => t.Value).ToList()));
         return cmd;
     }
 }

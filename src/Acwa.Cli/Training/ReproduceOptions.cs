@@ -23,6 +23,8 @@ internal sealed record ReproduceOptions
     public string? OutDir { get; init; }
     /// <summary>Train nothing: report the methods whose runs for every seed have finished, and list the others with their progress.</summary>
     public bool ReportOnly { get; init; }
+    /// <summary>Also checkpoint every this many steps, mid-epoch (<see cref="TrainingRunOptions.CheckpointEverySteps"/>); 0 = after every epoch.</summary>
+    public int CheckpointEverySteps { get; init; }
     /// <summary><c>--shard I/N</c>: train only the runs of shard I of the sorted manifest (run r to shard r mod N); null = from the scheduler's environment, else all.</summary>
     public string? Shard { get; init; }
     /// <summary><c>--shards N</c>, with Kubernetes' JOB_COMPLETION_INDEX.</summary>
@@ -46,6 +48,6 @@ internal sealed record ReproduceOptions
         Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = TrainingNames.ParseLoss(method.Loss), Policy = method.Policy, Optimizer = OptimizerKind.Adam,
         LearningRate = LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
         Device = Acwa.Onnx.Training.Runtime.Device.Parse(Device), Threads = Threads, CudaGraph = CudaGraph, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
-        Resume = true, CacheDir = CacheDir,
+        Resume = true, CacheDir = CacheDir, CheckpointEverySteps = CheckpointEverySteps,
     };
 }

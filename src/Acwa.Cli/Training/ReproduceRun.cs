@@ -21,13 +21,24 @@ namespace Acwa.Cli.Training;
 /// </summary>
 internal static class ReproduceRun
 {
-    /// <summary>Runs <see cref="Run"/>; bad input and failed runs print <c>error: ...</c> and return exit code 2.</summary>
-    public static int Execute(ReproduceOptions o, TextWriter output, TextWriter error)
+    /// <summary>
+    /// Runs <see cref="Run"/>; bad input and failed runs print <c>error: ...</c> and return exit code 2. SIGINT or SIGTERM
+    /// stop the run in progress at its next step boundary with a checkpoint, print how to go on (the same command: runs
+    /// resume from their checkpoints) and return 130 or 143 (<see cref="InterruptSignals"/>).
+    /// </summary>
+    public static int Execute(ReproduceOptions o, TextWriter output, TextWriter error, IReadOnlyList<string>? commandLine = null)
     {
+        using var signals = new InterruptSignals();
         try
         {
-            Run(o, output);
+            Run(o, output, signals.Token);
             return 0;
+        }
+        catch (TrainingInterruptedException e)
+        {
+            error.WriteLine($"{signals.Name}: {e.Message}");
+            error.WriteLine($"interrupted; resume with: acwa {InterruptSignals.ShellLine(commandLine ?? ["reproduce"])}");
+            return signals.ExitCode;
         }
         catch (Exception e) when (TrainRun.IsUserFacing(e))
         {
@@ -37,7 +48,7 @@ internal static class ReproduceRun
 
     /// <summary>Trains (or picks up) every run, writes the report, prints the results table, and returns the per-run results by method.</summary>
     /// <exception cref="ArgumentException">Unknown method, seeds or epochs below 1, or any bad training option.</exception>
-    public static IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> Run(ReproduceOptions o, TextWriter output)
+    public static IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> Run(ReproduceOptions o, TextWriter output, CancellationToken cancellationToken = default)
     {
         var methods = ReproduceMethod.Select(o.Methods);
         if (o.Seeds < 1) throw new ArgumentException($"--seeds must be 1 or more, got {o.Seeds}");
@@ -100,7 +111,7 @@ internal static class ReproduceRun
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{prefix} epoch {r.Epoch + 1}/{ro.Epochs}: loss {r.TrainLoss:F4}, val macro-F1 {r.Validation.MacroF1:F4}, {r.Timings.Total:F1} s"));
                     output.Flush();
-                });
+                }, cancellationToken);
                 var r = FromOutcome(seed, status, clock.Elapsed.TotalSeconds, outcome);
                 runs.Add(r);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -64,11 +64,11 @@ internal static class TrainRun
     /// Prepares and executes the run with no console of its own (what <c>acwa reproduce</c> runs for each method and
     /// seed): each finished epoch goes to <paramref name="onEpoch"/>, and the run folder gets its plots.
     /// </summary>
-    public static TrainingRunResult RunQuietly(TrainingRunOptions o, Action<EpochResult> onEpoch)
+    public static TrainingRunResult RunQuietly(TrainingRunOptions o, Action<EpochResult> onEpoch, CancellationToken cancellationToken = default)
     {
         using var run = TrainingRun.Prepare(o);
         run.Trainer.EpochCompleted += (_, r) => onEpoch(r);
-        var result = run.Execute();
+        var result = run.Execute(cancellationToken);
         WritePlots(run, result);
         return result;
     }

@@ -150,6 +150,29 @@ public class InterruptTests
     }
 
     [Fact]
+    public void SigtermStopsAReproduceGridWithACheckpointAndRerunningItGivesTheUninterruptedResults()
+    {
+        using var dir = new TempDir();
+        var data = LearnableIdxDataset.Write(dir, 100, 20);
+        string[] Grid(string outDir) => ["reproduce", "--dataset", data, "--model", "mlp", "--methods", "ce,cb", "--seeds", "1", "--epochs", "3",
+            "--batch", "16", "--threads", "1", "--checkpoint-every", "10", "--out", outDir];
+        var straight = CliRun.Invoke(Grid(dir.File("straight")));
+        Assert.True(straight.Code == 0, straight.Err);
+
+        var outDir = dir.File("grid");
+        var term = RunProcess(Grid(outDir), (line, _) => line.StartsWith("cb seed0 epoch 1/3:", StringComparison.Ordinal) ? SIGTERM : 0);
+        Assert.True(term.Code == 143, $"exit {term.Code}\n{term.Out}\n{term.Err}");
+        Assert.Contains("SIGTERM: interrupted in epoch 2", term.Err);
+        Assert.False(File.Exists(Path.Combine(outDir, "results.json")));
+        Assert.Empty(Directory.GetFiles(outDir, "run.lock", SearchOption.AllDirectories));
+        var again = RunProcess(ResumeCommand(term.Err));
+        Assert.True(again.Code == 0, again.Err);
+        Assert.Contains("cb seed0: resumed after epoch 1/3", again.Out);
+        foreach (var method in new[] { "ce", "cb" })
+            AssertSameModel(Path.Combine(dir.File("straight"), method, "seed0"), Path.Combine(outDir, method, "seed0"));
+    }
+
+    [Fact]
     public void ResumeWithoutACheckpointSaysItStartsFresh()
     {
         using var dir = new TempDir();
