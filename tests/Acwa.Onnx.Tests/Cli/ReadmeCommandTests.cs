@@ -55,6 +55,36 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
     private const string TestCommand = "dotnet test Acwa.Onnx.sln -c Release";
     private const string LdamCommand = "acwa train --loss ldam --policy drw --optimizer sgd --lr 0.001";
 
+    /// <summary>The README command lines (as <see cref="Words"/> rejoins them) the slow test below knows how to run.</summary>
+    private static readonly string[] KnownLines =
+    [
+        MainCommand, TestCommand, LdamCommand,
+        "acwa train --model cnn --policy acwa-prior --epochs 30",
+        "acwa train --dataset cifar10:DIR --model resnet32 --device cuda",
+        "acwa train --dataset isic2018:DIR --imbalance none",
+        "acwa train --device cuda --cuda-graph",
+        "acwa train --model my.onnx --dataset folder:DIR --frozen features.*",
+        "acwa train --model my.onnx --dataset folder:DIR --trainable classifier.* --frozen-bn",
+        "acwa train --model text.onnx --dataset npy:ids.npy,y.npy --imbalance none",
+        "acwa eval --model runs/.../model.onnx --dataset fashion-mnist",
+        "acwa metrics --labels y.npy --logits z.npy --json report.json",
+        "acwa artifacts --model M.onnx --loss focal --optimizer adamw --out DIR",
+        "acwa bench metrics | step | train | eval --json results.json",
+        "acwa bench step --model my.onnx --batch 64 --frozen-bn --trainable classifier.*",
+    ];
+
+    /// <summary>The quick half of the drift check: the README has exactly the command lines this test knows how to run.</summary>
+    [Fact]
+    public void ReadmeHasExactlyTheCommandLinesThisTestRuns()
+    {
+        var lines = ReadmeCommandLines().Select(l => string.Join(' ', Words(l))).ToList();
+        var unknown = lines.Except(KnownLines).ToList();
+        Assert.True(unknown.Count == 0, "README command lines ReadmeCommandTests does not know how to run (teach it):\n" + string.Join("\n", unknown));
+        var stale = KnownLines.Except(lines).ToList();
+        Assert.True(stale.Count == 0, "ReadmeCommandTests knows lines the README no longer has:\n" + string.Join("\n", stale));
+        Assert.Equal(["acwa", "train", "--frozen", "features.*", "--x", "a b"], Words("acwa train --frozen 'features.*' --x \"a b\""));
+    }
+
     [Trait("Category", TestCategories.Slow)]
     [Fact]
     public void EveryReadmeCommandLineRunsToASensibleResult()
@@ -177,6 +207,7 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
             },
         };
 
+        Assert.Equal(KnownLines.Order(StringComparer.Ordinal), handlers.Keys.Order(StringComparer.Ordinal));
         var lines = ReadmeCommandLines();
         Assert.Contains(MainCommand, lines);
         Assert.Contains(LdamCommand, lines);
