@@ -72,5 +72,5 @@ if [[ -n $ncu ]] && (( SECONDS + 40 < deadline )); then
 fi
 # Host-side time per node of ResNet-32's plain CUDA step (ORT profile, warm-up runs left out; the JSON stays on the device).
 [[ ${GPU_BENCH_PROFILE:-0} == 1 ]] && TAIL=30 step bench-step-profile 45 "$acwa" bench step --device cuda --model resnet32 --steps 5 --repeats 2 --profile /tmp/gpu-prof
-[[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --models resnet32,resnet20 --resnet-images 4096 --repeats 3
+[[ ${GPU_BENCH_EVAL:-0} == 1 ]] && step bench-eval 60 "$acwa" bench eval --device cuda --model resnet32,resnet20 --resnet-images 4096 --repeats 3
 echo "=== done at ${SECONDS}s"

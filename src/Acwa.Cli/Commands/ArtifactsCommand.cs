@@ -9,7 +9,7 @@ namespace Acwa.Cli.Commands;
 
 /// <summary>Parsed options of <c>acwa artifacts</c>, independent of the command-line parser.</summary>
 internal sealed record ArtifactsCommandOptions(
-    string Model, string Out, string Loss = "ce", string Optimizer = "adam", float LearningRate = 1e-3f, float Momentum = 0f,
+    string Model, string Out, string Loss = "ce", string Optimizer = "adam", float LearningRate = 1e-3f, float Momentum = 0.9f,
     float WeightDecay = 0f, bool Nesterov = false, float? ClipNorm = null, int AccumulationSteps = 1, int? NumClasses = null,
     long[]? InputShape = null, IReadOnlyList<string>? Trainable = null, IReadOnlyList<string>? Frozen = null, string Device = "cpu",
     bool PerTensorOptimizer = false, bool FrozenBatchNorm = false);
@@ -29,7 +29,7 @@ internal static class ArtifactsCommand
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer: adam, adamw, sgd", DefaultValueFactory = _ => "adam" };
         optimizer.AcceptOnlyFromAmong([.. TrainingNames.Optimizers]);
         var lr = new Option<float>("--lr") { Description = "Default learning rate (a graph input; the trainer may schedule it)", DefaultValueFactory = _ => 1e-3f };
-        var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0f };
+        var momentum = new Option<float>("--momentum") { Description = "SGD momentum (as acwa train; 0 turns the momentum buffer off; ignored by adam/adamw)", DefaultValueFactory = _ => 0.9f };
         var wd = new Option<float>("--weight-decay") { Description = "Weight decay (L2 for sgd/adam, decoupled for adamw)", DefaultValueFactory = _ => 0f };
         var nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum (sgd)" };
         var clip = new Option<float?>("--clip-norm") { Description = "Global gradient-norm clipping threshold (default: none)" };
@@ -92,7 +92,7 @@ internal static class ArtifactsCommand
         Loss = TrainingNames.ParseLoss(o.Loss),
         Optimizer = TrainingNames.ParseOptimizer(o.Optimizer),
         LearningRate = o.LearningRate,
-        Momentum = o.Momentum,
+        Momentum = TrainingNames.ParseOptimizer(o.Optimizer) == OptimizerKind.Sgd ? o.Momentum : 0f, // as acwa train: momentum is SGD's
         WeightDecay = o.WeightDecay,
         Nesterov = o.Nesterov,
         ClipNorm = o.ClipNorm,

@@ -59,7 +59,7 @@ internal static class BenchEvalCommand
 {
     public static Command Create()
     {
-        var models = new Option<string>("--models") { Description = "Comma-separated: cnn (1x28x28, Fashion-MNIST test set), resnet32, resnet20 (3x32x32, synthetic CIFAR-shaped data), mlp.", DefaultValueFactory = _ => "cnn,resnet32" };
+        var models = new Option<string>("--model", "--models") { Description = "Comma-separated models (as bench step and bench train): cnn (1x28x28, Fashion-MNIST test set), resnet32, resnet20 (3x32x32, synthetic CIFAR-shaped data), mlp.", DefaultValueFactory = _ => "cnn,resnet32" };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass.", DefaultValueFactory = _ => 256 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var repeats = new Option<int>("--repeats") { Description = "Measured repeats (medians and min-max reported).", DefaultValueFactory = _ => 5 };

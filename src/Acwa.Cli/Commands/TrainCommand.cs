@@ -18,8 +18,8 @@ internal static class TrainCommand
         var policy = new Option<string>("--policy") { Description = "Class-weight policy: " + string.Join(", ", Acwa.Onnx.Weighting.PolicyFactory.Names) + " (options as name:key=value,...; see docs/policies.md).", DefaultValueFactory = _ => "acwa" };
         var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd | adamw.", DefaultValueFactory = _ => "adam" };
         var lr = new Option<double>("--lr") { Description = "Base learning rate.", DefaultValueFactory = _ => 1e-3 };
-        var schedule = new Option<string>("--schedule") { Description = "LR schedule: constant | step:... | cosine | with warmup (see docs/runtime.md).", DefaultValueFactory = _ => "constant" };
-        var momentum = new Option<double>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9 };
+        var schedule = new Option<string>("--schedule") { Description = "LR schedule: " + Acwa.Onnx.Training.LearningRateSchedules.Syntax + " (lr= overrides --lr, warmup=E warms up linearly over E epochs; e.g. step:every=30,gamma=0.1; see docs/runtime.md).", DefaultValueFactory = _ => "constant" };
+        var momentum = new Option<double>("--momentum") { Description = "SGD momentum (as acwa artifacts; 0 turns it off; ignored by adam/adamw).", DefaultValueFactory = _ => 0.9 };
         var wd = new Option<double>("--weight-decay") { Description = "Weight decay (L2 for sgd/adam, decoupled for adamw).", DefaultValueFactory = _ => 0.0 };
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 15 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };

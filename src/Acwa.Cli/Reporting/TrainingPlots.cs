@@ -47,8 +47,13 @@ internal static class TrainingPlots
         var plt = NewPlot(title, "predicted class", "true class");
         var hm = plt.Add.Heatmap(norm);
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
+        hm.ManualRange = new ScottPlot.Range(0, 1); // recall: the same colours in every run
         var cb = plt.Add.ColorBar(hm);
         cb.Label = "row-normalised (recall)";
+        // Fixed ticks: the colour bar sizes its panel from ticks generated for a guessed height, and with automatic ticks the
+        // labels it then draws can be wider than measured, so its title lands over them.
+        double[] bar = [0, 0.2, 0.4, 0.6, 0.8, 1];
+        cb.Axis.TickGenerator = new ScottPlot.TickGenerators.NumericManual(bar, bar.Select(v => v.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
         if (c <= 20)
         {
             for (int i = 0; i < c; i++)
@@ -63,9 +68,10 @@ internal static class TrainingPlots
         var pos = Enumerable.Range(0, c).Select(i => (double)i).ToArray();
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(pos, classNames.ToArray());
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(pos, classNames.Reverse().ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = 40;
+        // Slanted up to the right and anchored at their upper-right end, so each class name ends at its own column's tick.
+        plt.Axes.Bottom.TickLabelStyle.Rotation = -40;
         plt.Axes.Bottom.MinimumSize = 110;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.UpperRight;
         plt.Axes.SetLimits(-0.5, c - 0.5, -0.5, c - 0.5);
         SavePng(plt, path, 900, 800);
     }

@@ -11,6 +11,22 @@ public static class LearningRateSchedules
     /// <summary>The schedule names.</summary>
     public static IReadOnlyList<string> Names { get; } = ["constant", "step", "cosine"];
 
+    private static readonly Dictionary<string, string[]> Keys = new(StringComparer.Ordinal)
+    {
+        ["constant"] = ["lr", "warmup"],
+        ["step"] = ["lr", "every", "gamma", "warmup"],
+        ["cosine"] = ["lr", "min", "warmup"],
+    };
+
+    /// <summary>The option keys schedule <paramref name="name"/> takes (as <c>name:key=value,...</c>); empty for an unknown name.</summary>
+    public static IReadOnlyList<string> OptionsOf(string name) => Keys.TryGetValue(name.Trim().ToLowerInvariant(), out var k) ? k : [];
+
+    /// <summary>
+    /// The spec syntax in one line, built from the names and keys <see cref="Parse"/> accepts (for help texts), e.g.
+    /// <c>constant[:lr=,warmup=] | step[:lr=,every=,gamma=,warmup=] | ...</c>.
+    /// </summary>
+    public static string Syntax => string.Join(" | ", Names.Select(n => $"{n}[:{string.Join(",", Keys[n].Select(k => k + "="))}]"));
+
     /// <summary>Parses <paramref name="spec"/>; a <see cref="FormatException"/> names the bad part and lists what is valid.</summary>
     public static ILearningRateSchedule Parse(string spec, double baseLearningRate)
     {
@@ -29,13 +45,8 @@ public static class LearningRateSchedules
                 if (!opts.TryAdd(kv[0], v)) throw new FormatException($"learning-rate schedule '{spec}': option '{kv[0]}' is given twice");
             }
         }
-        string[] valid = name switch
-        {
-            "constant" => ["lr", "warmup"],
-            "step" => ["lr", "every", "gamma", "warmup"],
-            "cosine" => ["lr", "min", "warmup"],
-            _ => throw new FormatException($"unknown learning-rate schedule '{name}' in '{spec}'; valid: {string.Join(", ", Names)}"),
-        };
+        if (!Keys.TryGetValue(name, out var valid))
+            throw new FormatException($"unknown learning-rate schedule '{name}' in '{spec}'; valid: {string.Join(", ", Names)}");
         foreach (var k in opts.Keys)
             if (!valid.Contains(k.ToLowerInvariant())) throw new FormatException($"learning-rate schedule '{spec}': unknown option '{k}'; '{name}' takes {string.Join(", ", valid)}");
         double lr = opts.GetValueOrDefault("lr", baseLearningRate);

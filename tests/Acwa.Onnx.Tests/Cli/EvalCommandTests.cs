@@ -114,7 +114,12 @@ public sealed class EvalCommandTests : IDisposable
         Assert.Contains("npy:X.npy,Y.npy", stdout);
         (code, stdout, _) = Cli("bench", "eval", "--help");
         Assert.Equal(0, code);
-        Assert.Contains("--models", stdout);
+        Assert.Contains("--model", stdout);
+        // --model as in every other command; the former --models still parses, to the same option.
+        var cmd = Acwa.Cli.CliApp.Build().Subcommands.Single(c => c.Name == "bench").Subcommands.Single(c => c.Name == "eval");
+        var model = cmd.Options.Single(o => o.Name == "--model");
+        Assert.Contains("--models", model.Aliases);
+        Assert.Equal("mlp,cnn", Acwa.Cli.CliApp.Build().Parse(["bench", "eval", "--models", "mlp,cnn"]).GetValue<string>("--model"));
     }
 
     [Fact]

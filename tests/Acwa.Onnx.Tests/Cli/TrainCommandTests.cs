@@ -137,5 +137,27 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Contains("fashion-mnist", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void HelpListsEveryScheduleKeyAndTheSameMomentumAsArtifacts()
+    {
+        var (_, train, _) = CliRun.Invoke("train", "--help");
+        // --schedule's help is built from the parser's own table: every name and every key it accepts.
+        foreach (var name in Acwa.Onnx.Training.LearningRateSchedules.Names)
+        {
+            Assert.Contains(name, train, StringComparison.Ordinal);
+            foreach (var key in Acwa.Onnx.Training.LearningRateSchedules.OptionsOf(name)) Assert.Contains(key + "=", train, StringComparison.Ordinal);
+        }
+        Assert.Contains("every=", train, StringComparison.Ordinal);
+        var (_, artifacts, _) = CliRun.Invoke("artifacts", "--help");
+        // SGD momentum: one default, 0.9, in both commands.
+        foreach (var help in new[] { train, artifacts })
+        {
+            var line = help.Split('\n').Single(l => l.TrimStart().StartsWith("--momentum", StringComparison.Ordinal));
+            Assert.Contains("[default: 0.9]", line, StringComparison.Ordinal);
+        }
+        Assert.Equal(0.9f, ArtifactsCommand.ToArtifactOptions(new ArtifactsCommandOptions("m.onnx", "o", Optimizer: "sgd")).Momentum);
+        Assert.Equal(0f, ArtifactsCommand.ToArtifactOptions(new ArtifactsCommandOptions("m.onnx", "o", Optimizer: "adam")).Momentum);
+    }
+
     public void Dispose() => _dir.Dispose();
 }

@@ -136,7 +136,9 @@ public static class SessionOptionsFactory
     {
         var m = e.Message;
         string cause;
-        if (m.Contains("Failed to load", StringComparison.OrdinalIgnoreCase) && MissingCudaLibraries() is { Count: > 0 } missing)
+        if (!HasCudaProvider())
+            cause = "this ONNX Runtime build has no CUDA execution provider (deploy the Microsoft.ML.OnnxRuntime.Gpu native package; this repository's builds: -p:AcwaUseGpuNatives=true, docs/gpu.md)";
+        else if (m.Contains("Failed to load", StringComparison.OrdinalIgnoreCase) && MissingCudaLibraries() is { Count: > 0 } missing)
             cause = DescribeMissing(missing);
         else if (m.Contains("libcudnn", StringComparison.OrdinalIgnoreCase))
             cause = "cuDNN 9 (libcudnn.so.9) was not found on the library path (LD_LIBRARY_PATH)";
@@ -158,6 +160,13 @@ public static class SessionOptionsFactory
         else
             cause = "the CUDA provider failed";
         return new DeviceUnavailableException(device, $"device '{device}' is not usable: {cause} (while {stage}). ONNX Runtime said: {m}", e);
+    }
+
+    /// <summary>Whether the loaded ONNX Runtime lists the CUDA execution provider (the GPU native package); true when it cannot tell.</summary>
+    private static bool HasCudaProvider()
+    {
+        try { return OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider", StringComparer.Ordinal); }
+        catch (OnnxRuntimeException) { return true; }
     }
 
     /// <summary>Shared libraries ONNX Runtime 1.31's CUDA provider loads (CUDA 13, cuDNN 9), with what each one is.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Acwa.Onnx.Graphs;
 using Acwa.Onnx.Training.Runtime;
 using Microsoft.ML.OnnxRuntime;
@@ -11,6 +12,16 @@ internal static class CudaProbe
 
     /// <summary>Null when cuda:0 works; else why not (the runtime's own explanation).</summary>
     public static string? Unavailable => Failure.Value;
+
+    /// <summary>
+    /// The skip reason, and a display name that carries it: `dotnet test` at its default (minimal) verbosity prints a skipped
+    /// test's name but not its reason, so the reason rides in the name (class and method, as the file and member it is on).
+    /// </summary>
+    public static (string Skip, string DisplayName) Skipped(string why, string test, string file)
+    {
+        var reason = "no usable CUDA device: " + why;
+        return (reason, $"{Path.GetFileNameWithoutExtension(file)}.{test} (skipped, {reason})");
+    }
 
     private static string? Probe()
     {
@@ -31,18 +42,18 @@ internal static class CudaProbe
 /// <summary>A test that needs a CUDA device; skipped with the reason when none is usable. When CUDA is usable it runs and must pass.</summary>
 public sealed class CudaFactAttribute : FactAttribute
 {
-    public CudaFactAttribute()
+    public CudaFactAttribute([CallerMemberName] string test = "", [CallerFilePath] string file = "")
     {
-        if (CudaProbe.Unavailable is { } why) Skip = "no usable CUDA device: " + why;
+        if (CudaProbe.Unavailable is { } why) (Skip, DisplayName) = CudaProbe.Skipped(why, test, file);
     }
 }
 
 /// <summary>A theory that needs a CUDA device; skipped with the reason when none is usable.</summary>
 public sealed class CudaTheoryAttribute : TheoryAttribute
 {
-    public CudaTheoryAttribute()
+    public CudaTheoryAttribute([CallerMemberName] string test = "", [CallerFilePath] string file = "")
     {
-        if (CudaProbe.Unavailable is { } why) Skip = "no usable CUDA device: " + why;
+        if (CudaProbe.Unavailable is { } why) (Skip, DisplayName) = CudaProbe.Skipped(why, test, file);
     }
 }
 
