@@ -67,6 +67,8 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
         "acwa train --model my.onnx --dataset folder:DIR --trainable classifier.* --frozen-bn",
         "acwa train --model text.onnx --dataset npy:ids.npy,y.npy --imbalance none",
         "acwa eval --model runs/.../model.onnx --dataset fashion-mnist",
+        "acwa eval --model M.onnx --dataset npy:x.npy,y.npy --shard 2/4 --json part-2.json",
+        "acwa train --model cnn --checkpoint-every 200",
         "acwa metrics --labels y.npy --logits z.npy --json report.json",
         "acwa artifacts --model M.onnx --loss focal --optimizer adamw --out DIR",
         "acwa bench metrics | step | train | eval --json results.json",
@@ -163,6 +165,25 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
                 Run([.. Sub(w, "runs/.../model.onnx", mainModel!), "--json", json]);
                 Assert.True(JsonNode.Parse(File.ReadAllText(json))!["macro"]!["f1"]!.GetValue<double>() > 0.4);
                 return "ran on the main command's model.onnx";
+            },
+            ["acwa eval --model M.onnx --dataset npy:x.npy,y.npy --shard 2/4 --json part-2.json"] = w =>
+            {
+                Assert.NotNull(mainModel); // the main command runs first
+                var (x, y, part) = (_dir.File("shard_x.npy"), _dir.File("shard_y.npy"), _dir.File("part-2.json"));
+                var (pixels, labels) = LearnableIdxDataset.Synthetic(8, 3);
+                NpyFile.Write<byte>(x, pixels, [labels.Length, 28, 28]);
+                NpyFile.Write<long>(y, labels.Select(l => (long)l).ToArray());
+                Run(Sub(Sub(Sub(w, "M.onnx", mainModel!), "npy:x.npy,y.npy", $"npy:{x},{y}"), "part-2.json", part));
+                var json = JsonNode.Parse(File.ReadAllText(part))!;
+                Assert.Equal(2, json["shard"]!["index"]!.GetValue<int>());
+                return "ran on the main command's model.onnx over 80 synthetic images, shard 2 of 4";
+            },
+            ["acwa train --model cnn --checkpoint-every 200"] = w =>
+            {
+                var run = Train(Set(w, "--checkpoint-every", "10"), "ckpt", epochs: 1, dataset: LearnableIdxDataset.Write(_dir));
+                Assert.Equal(10, JsonNode.Parse(File.ReadAllText(Path.Combine(run, "config.json")))!["checkpoint_every"]!.GetValue<int>());
+                Assert.True(File.Exists(Path.Combine(run, "checkpoint.acwa")));
+                return "ran on a small IDX dataset, 1 epoch, a checkpoint every 10 steps";
             },
             ["acwa metrics --labels y.npy --logits z.npy --json report.json"] = w =>
             {
