@@ -45,6 +45,53 @@ internal static class TrainRun
         }
     }
 
+    /// <summary>
+    /// <c>acwa train --distributed</c>: this process is one rank of the MPI job (docs/distributed.md). Rank 0 prints and
+    /// writes; every rank says its rank and pid on standard error. Outcomes every rank reaches together (finished, diverged,
+    /// interrupted: decided on all-reduced values) finalize MPI and return the usual exit code on every rank. Any other
+    /// failure may be this rank's alone while the others wait in a collective, so it aborts the whole job
+    /// (<c>MPI_Abort</c>) with a message naming the rank: every rank exits non-zero at once instead of hanging.
+    /// </summary>
+    public static int ExecuteDistributed(TrainingRunOptions o, TextWriter output, TextWriter error, bool quiet = true, IReadOnlyList<string>? commandLine = null)
+    {
+        Acwa.Onnx.Distributed.MpiCommunicator comm;
+        try { comm = Acwa.Onnx.Distributed.MpiCommunicator.Initialize(); }
+        catch (DllNotFoundException e) { return ConsoleOutput.Fail(error, $"--distributed: {e.Message}"); }
+        error.WriteLine($"distributed: rank {comm.Rank} of {comm.Size}, pid {Environment.ProcessId}");
+        error.Flush();
+        var mine = comm.Rank == 0 ? output : TextWriter.Null;
+        int code;
+        using var signals = new InterruptSignals();
+        try
+        {
+            Run(o with { Communicator = comm }, mine, quiet, signals.Token);
+            code = 0;
+        }
+        catch (TrainingInterruptedException e)
+        {
+            if (comm.Rank == 0)
+            {
+                var args = (commandLine ?? ["train"]).ToList();
+                if (!args.Contains("--resume")) args.Add("--resume");
+                error.WriteLine($"{(signals.Token.IsCancellationRequested ? signals.Name : "a signal to another rank")}: {e.Message}");
+                error.WriteLine($"interrupted; resume with: mpirun -np {comm.Size} acwa {InterruptSignals.ShellLine(args)}");
+            }
+            code = signals.Token.IsCancellationRequested ? signals.ExitCode : InterruptSignals.TerminatedExitCode;
+        }
+        catch (TrainingDivergedException e)
+        {
+            if (comm.Rank == 0) ConsoleOutput.Fail(error, e.Message);
+            code = ConsoleOutput.ErrorExitCode;
+        }
+        catch (Exception e)
+        {
+            comm.Abort(ConsoleOutput.ErrorExitCode, IsUserFacing(e) ? OptionHints.Message(e) : e.ToString());
+            throw; // not reached
+        }
+        comm.Dispose(); // MPI_Finalize: every rank got here
+        return code;
+    }
+
     /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
     internal static bool IsUserFacing(Exception e) =>
         e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
