@@ -62,9 +62,12 @@ internal static class TrainRun
         var mine = comm.Rank == 0 ? output : TextWriter.Null;
         int code;
         using var signals = new InterruptSignals();
+        // Every rank states what it saw after each epoch (exact values), so that a user or a test can check that all agree.
+        void RankLine(object? _, EpochResult r) => error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"rank {comm.Rank} of {comm.Size}, epoch {r.Epoch + 1}: train loss {r.TrainLoss:R}, val macro-F1 {r.Validation.MacroF1:R}, val confusion [{string.Join(" ", r.ValidationConfusion.Counts.ToArray())}], next weights [{string.Join(" ", r.NextWeights.Select(w => w.ToString("R", CultureInfo.InvariantCulture)))}]"));
         try
         {
-            Run(o with { Communicator = comm }, mine, quiet, signals.Token);
+            Run(o with { Communicator = comm }, mine, quiet, signals.Token, run => run.Trainer.EpochCompleted += RankLine);
             code = 0;
         }
         catch (TrainingInterruptedException e)
@@ -98,10 +101,11 @@ internal static class TrainRun
             or FormatException or NotSupportedException or DeviceUnavailableException or TrainingDivergedException;
 
     /// <summary>Prepares and executes the run, printing progress (bars unless <paramref name="quiet"/> or redirected) and the report.</summary>
-    public static TrainingRunResult Run(TrainingRunOptions o, TextWriter output, bool quiet = true, CancellationToken cancellationToken = default)
+    public static TrainingRunResult Run(TrainingRunOptions o, TextWriter output, bool quiet = true, CancellationToken cancellationToken = default, Action<TrainingRun>? prepared = null)
     {
         var console = ConsoleOutput.For(output);
         using var run = TrainingRun.Prepare(o, output);
+        prepared?.Invoke(run);
         var result = RunWithProgress(run, quiet, console, cancellationToken);
         Report(run, result, console);
         return result;
