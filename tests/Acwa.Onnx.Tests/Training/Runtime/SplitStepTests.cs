@@ -275,6 +275,19 @@ public class SplitStepTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(dir, "gradients_model.onnx")));
     }
 
+    /// <summary>Compiled for CUDA, the split graphs pass the host-shape-arithmetic check too (the runner runs them on the CPU only for now).</summary>
+    [Theory]
+    [InlineData("cnn", LossKind.Focal)]
+    [InlineData("bn_drop", LossKind.CrossEntropy)]
+    public void SplitGraphsCompileForCuda(string model, LossKind loss)
+    {
+        var (forward, _, classes) = Forward(model);
+        var set = TrainingArtifacts.Compile(forward, Options("adamw-clip", classes, loss) with { Device = Device.Cuda() });
+        Assert.NotNull(set.GradientsModel);
+        Assert.NotNull(set.UpdateModel);
+        Assert.Contains(set.Manifest.SplitStep!.UpdateControls, c => c == "clip_norm");
+    }
+
     [Fact]
     public void SplitStepWithAccumulationIsRefused()
     {
