@@ -14,6 +14,7 @@ internal static class DevBenchApp
         var root = new RootCommand("acwa-dev: developer benchmarks and diagnostics of acwa (gradient decompositions, constant-weight steps, CUDA-vs-CPU parity, PyTorch side by side, CUDA profiler ranges).");
         root.Add(DevStepCommand.Create());
         root.Add(DevTrainCommand.Create());
+        root.Add(DevMpiCommand.Create());
         return root;
     }
 

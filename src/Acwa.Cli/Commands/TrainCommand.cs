@@ -38,9 +38,10 @@ internal static class TrainCommand
         var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode (running statistics, not updated), as PyTorch's eval() on a frozen backbone." };
         var imageSize = new Option<int?>("--image-size") { Description = "Side that folder:/isic2018: images are resized to (default: a model file's declared input side, else 64)." };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
+        var distributed = new Option<bool>("--distributed") { Description = "One rank of a data-parallel run started by mpirun or srun (Open MPI; CPU): each rank trains on its slice of every global --batch, gradients are summed with MPI all-reduce, rank 0 writes the run folder (docs/distributed.md). E.g. mpirun -np 2 acwa train ... --distributed." };
         var cmd = new Command("train", "Train a classifier on imbalanced data with a class-weight policy (ACWA by default) and write a report.")
         {
-            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, checkpointEvery, divergence, testEach, quiet,
+            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, checkpointEvery, divergence, testEach, quiet, distributed,
         };
         cmd.SetAction(pr =>
         {
@@ -63,7 +64,9 @@ internal static class TrainCommand
             {
                 return ConsoleOutput.Fail(pr.InvocationConfiguration.Error, e.Message);
             }
-            return TrainRun.Execute(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(quiet), pr.Tokens.Select(t => t.Value).ToList());
+            var line = pr.Tokens.Select(t => t.Value).ToList();
+            if (pr.GetValue(distributed)) return TrainRun.ExecuteDistributed(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(quiet), line);
+            return TrainRun.Execute(o, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(quiet), line);
         });
         return cmd;
     }

@@ -45,16 +45,67 @@ internal static class TrainRun
         }
     }
 
+    /// <summary>
+    /// <c>acwa train --distributed</c>: this process is one rank of the MPI job (docs/distributed.md). Rank 0 prints and
+    /// writes; every rank says its rank and pid on standard error. Outcomes every rank reaches together (finished, diverged,
+    /// interrupted: decided on all-reduced values) finalize MPI and return the usual exit code on every rank. Any other
+    /// failure may be this rank's alone while the others wait in a collective, so it aborts the whole job
+    /// (<c>MPI_Abort</c>) with a message naming the rank: every rank exits non-zero at once instead of hanging.
+    /// </summary>
+    public static int ExecuteDistributed(TrainingRunOptions o, TextWriter output, TextWriter error, bool quiet = true, IReadOnlyList<string>? commandLine = null)
+    {
+        Acwa.Onnx.Distributed.MpiCommunicator comm;
+        try { comm = Acwa.Onnx.Distributed.MpiCommunicator.Initialize(); }
+        catch (DllNotFoundException e) { return ConsoleOutput.Fail(error, $"--distributed: {e.Message}"); }
+        error.WriteLine($"distributed: rank {comm.Rank} of {comm.Size}, pid {Environment.ProcessId}");
+        error.Flush();
+        var mine = comm.Rank == 0 ? output : TextWriter.Null;
+        int code;
+        using var signals = new InterruptSignals();
+        // Every rank states what it saw after each epoch (exact values), so that a user or a test can check that all agree.
+        void RankLine(object? _, EpochResult r) => error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"rank {comm.Rank} of {comm.Size}, epoch {r.Epoch + 1}: train loss {r.TrainLoss:R}, val macro-F1 {r.Validation.MacroF1:R}, val confusion [{string.Join(" ", r.ValidationConfusion.Counts.ToArray())}], next weights [{string.Join(" ", r.NextWeights.Select(w => w.ToString("R", CultureInfo.InvariantCulture)))}]"));
+        try
+        {
+            Run(o with { Communicator = comm }, mine, quiet, signals.Token, run => run.Trainer.EpochCompleted += RankLine);
+            code = 0;
+        }
+        catch (TrainingInterruptedException e)
+        {
+            if (comm.Rank == 0)
+            {
+                var args = (commandLine ?? ["train"]).ToList();
+                if (!args.Contains("--resume")) args.Add("--resume");
+                error.WriteLine($"{(signals.Token.IsCancellationRequested ? signals.Name : "a signal to another rank")}: {e.Message}");
+                error.WriteLine($"interrupted; resume with: mpirun -np {comm.Size} acwa {InterruptSignals.ShellLine(args)}");
+            }
+            code = signals.Token.IsCancellationRequested ? signals.ExitCode : InterruptSignals.TerminatedExitCode;
+        }
+        catch (TrainingDivergedException e)
+        {
+            if (comm.Rank == 0) ConsoleOutput.Fail(error, e.Message);
+            code = ConsoleOutput.ErrorExitCode;
+        }
+        catch (Exception e)
+        {
+            comm.Abort(ConsoleOutput.ErrorExitCode, IsUserFacing(e) ? OptionHints.Message(e) : e.ToString());
+            throw; // not reached
+        }
+        comm.Dispose(); // MPI_Finalize: every rank got here
+        return code;
+    }
+
     /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
     internal static bool IsUserFacing(Exception e) =>
         e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
             or FormatException or NotSupportedException or DeviceUnavailableException or TrainingDivergedException;
 
     /// <summary>Prepares and executes the run, printing progress (bars unless <paramref name="quiet"/> or redirected) and the report.</summary>
-    public static TrainingRunResult Run(TrainingRunOptions o, TextWriter output, bool quiet = true, CancellationToken cancellationToken = default)
+    public static TrainingRunResult Run(TrainingRunOptions o, TextWriter output, bool quiet = true, CancellationToken cancellationToken = default, Action<TrainingRun>? prepared = null)
     {
         var console = ConsoleOutput.For(output);
         using var run = TrainingRun.Prepare(o, output);
+        prepared?.Invoke(run);
         var result = RunWithProgress(run, quiet, console, cancellationToken);
         Report(run, result, console);
         return result;

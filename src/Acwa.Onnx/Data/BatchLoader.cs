@@ -83,6 +83,37 @@ public sealed class BatchLoader
 
     internal BatchPool Pool => _pool;
 
+    /// <summary>
+    /// Data parallelism (docs/distributed.md): this loader is part <see cref="Part"/> of <see cref="Parts"/>. A training
+    /// batch (<see cref="Epoch"/>, <see cref="Prefetch"/>, <see cref="CreateBatch"/>) then holds only this part's rows
+    /// of the global batch of n rows (<see cref="SliceOf"/>: contiguous, sizes differing by at most one row, a last partial
+    /// batch included; the last parts are empty when n &lt; Parts), with the augmentation those rows get in one process;
+    /// <see cref="Sequential"/> visits this part's rows of the dataset the same way. Batch indices stay the global ones.
+    /// </summary>
+    internal int Part { get; private set; }
+
+    /// <inheritdoc cref="Part"/>
+    internal int Parts { get; private set; } = 1;
+
+    /// <summary>Makes this loader part <paramref name="part"/> of <paramref name="parts"/> (before it is used).</summary>
+    internal BatchLoader Sliced(int part, int parts)
+    {
+        if (parts < 1 || (uint)part >= (uint)parts) throw new ArgumentOutOfRangeException(nameof(part), part, $"part must be in [0, {parts})");
+        Part = part; Parts = parts;
+        return this;
+    }
+
+    /// <summary>
+    /// Rows [lo, hi) of <paramref name="n"/> that part <see cref="Part"/> of <see cref="Parts"/> takes: contiguous, the
+    /// first <c>n % Parts</c> parts one row more than the others, so part 0 is empty only when <paramref name="n"/> is 0.
+    /// </summary>
+    internal (int Lo, int Hi) SliceOf(int n)
+    {
+        int size = n / Parts, extra = n % Parts;
+        int lo = Part * size + Math.Min(Part, extra);
+        return (lo, lo + size + (Part < extra ? 1 : 0));
+    }
+
     /// <summary>The order in which epoch <paramref name="epoch"/> visits the images (identity when not shuffling).</summary>
     public int[] EpochOrder(int epoch)
     {
@@ -166,10 +197,11 @@ public sealed class BatchLoader
     /// </summary>
     public IEnumerable<Batch> Sequential()
     {
-        int n = Dataset.Count, bs = Options.BatchSize;
+        var (lo, hi) = SliceOf(Dataset.Count);
+        int n = hi - lo, bs = Options.BatchSize;
         var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        for (int b = 0; b * bs < n; b++) yield return Build(order, 0, b, augment: false);
+        for (int i = 0; i < n; i++) order[i] = lo + i;
+        for (int b = 0; b * bs < n; b++) yield return Build(order, 0, b, augment: false, whole: true);
     }
 
     /// <summary>Builds batch <paramref name="index"/> of <paramref name="epoch"/> directly (the pure function behind every enumeration).</summary>
@@ -185,10 +217,16 @@ public sealed class BatchLoader
             throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"an epoch has {BatchesPerEpoch} batches");
     }
 
-    private Batch Build(int[] order, int epoch, int index, bool augment)
+    private Batch Build(int[] order, int epoch, int index, bool augment, bool whole = false)
     {
         int bs = Options.BatchSize;
         int start = index * bs, count = Math.Min(bs, order.Length - start);
+        int skip = 0; // rows of the global batch before this part's slice
+        if (!whole && Parts > 1)
+        {
+            var (lo, hi) = SliceOf(count);
+            skip = lo; start += lo; count = hi - lo;
+        }
         var batch = _pool.Rent(count);
         batch.Epoch = epoch;
         batch.Index = index;
@@ -209,6 +247,8 @@ public sealed class BatchLoader
         var data = _data!;
         batch.ImageShape = [count, data.Channels, data.Height, data.Width];
         var rng = augment && !_augmentation.IsIdentity ? Xoshiro256StarStar.Derive(Options.Seed, 0xA0617, (ulong)epoch, (ulong)index) : null;
+        // A slice draws what its rows draw in one process: the batch's stream advanced past the rows before it.
+        for (int k = 0; rng is not null && k < skip; k++) _augmentation.Draw(rng);
         int size = data.ImageSize;
         for (int k = 0; k < count; k++)
         {

@@ -62,6 +62,13 @@ public sealed class ConfusionMatrix
     /// </summary>
     public ReadOnlySpan<long> InvalidCounts => _invalid;
 
+    /// <summary>Replaces the counts on every rank by their sums over all ranks (a data-parallel run's sharded evaluation).</summary>
+    internal void AllReduceSum(Distributed.ICommunicator communicator)
+    {
+        communicator.AllReduceSum(_counts);
+        communicator.AllReduceSum(_invalid);
+    }
+
     /// <summary>All samples accumulated, including <see cref="InvalidTotal"/>.</summary>
     public long Total => TensorPrimitives.Sum<long>(_counts) + InvalidTotal;
 

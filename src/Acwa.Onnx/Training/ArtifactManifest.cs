@@ -33,6 +33,38 @@ public sealed record StateTensor(string Name, StateKind Kind, long[] Shape, stri
 public sealed record ControlInput(string Name, long[] Shape, string Role, float[] Default);
 
 /// <summary>
+/// The split training step: a gradients graph and an update graph, between which a data-parallel trainer all-reduces the
+/// gradient. State and control inputs and outputs use the names of <see cref="ArtifactManifest.State"/> and
+/// <see cref="ArtifactManifest.Controls"/> (the same tensors feed all graphs). docs/training-graphs.md, "Split step".
+/// </summary>
+public sealed record SplitStepManifest
+{
+    /// <summary>Gradients graph file: inputs the batch, labels, parameters and buffers (their state inputs),
+    /// <see cref="GradientsControls"/> and the dropout masks; outputs the loss, logits, predictions, <see cref="GradientOutput"/>,
+    /// <see cref="LossSumOutput"/>, <see cref="NormalizerOutput"/> and the buffers' state outputs.</summary>
+    public string GradientsModel { get; init; } = "gradients_model.onnx";
+    /// <summary>Update graph file: inputs the parameters and optimizer state (their state inputs), <see cref="GradientInput"/>,
+    /// <see cref="GradScaleInput"/> and <see cref="UpdateControls"/>; outputs their state outputs.</summary>
+    public string UpdateModel { get; init; } = "update_model.onnx";
+    /// <summary>P: the number of trainable values (the flat gradient's length).</summary>
+    public long GradientLength { get; init; }
+    /// <summary>Gradients-graph output: dS/dtheta, fp32 [P], parameters flattened and concatenated in state order.</summary>
+    public string GradientOutput { get; init; } = "gradient";
+    /// <summary>Gradients-graph output: S, the weighted loss sum (fp32 scalar); the loss output is S / Z.</summary>
+    public string LossSumOutput { get; init; } = "loss_sum";
+    /// <summary>Gradients-graph output: Z, the normaliser (sum of the batch's class weights; N for focal).</summary>
+    public string NormalizerOutput { get; init; } = "loss_normalizer";
+    /// <summary>Control inputs (names in <see cref="ArtifactManifest.Controls"/>) of the gradients graph.</summary>
+    public List<string> GradientsControls { get; init; } = [];
+    /// <summary>Update-graph input: the flat gradient fp32 [P].</summary>
+    public string GradientInput { get; init; } = "gradient";
+    /// <summary>Update-graph input: fp32 scalar the gradient is multiplied by (role <c>grad_scale</c>).</summary>
+    public string GradScaleInput { get; init; } = "grad_scale";
+    /// <summary>Control inputs (names in <see cref="ArtifactManifest.Controls"/>) of the update graph, besides <see cref="GradScaleInput"/>.</summary>
+    public List<string> UpdateControls { get; init; } = [];
+}
+
+/// <summary>
 /// The contract between the training-graph compiler and the runtime: which files, inputs and outputs an artifact set has.
 /// Serialised as <c>manifest.json</c> beside the graphs.
 /// </summary>
@@ -80,6 +112,8 @@ public sealed record ArtifactManifest
     public SortedDictionary<string, double> Hyperparameters { get; init; } = new(StringComparer.Ordinal);
     /// <summary>Dropout keep-mask inputs of the training graph (bool), generated on the host; empty without Dropout.</summary>
     public List<MaskInput> DropoutMasks { get; init; } = [];
+    /// <summary>The split step's two graphs (<c>ArtifactOptions.SplitStep</c>); null when the artifacts have none.</summary>
+    public SplitStepManifest? SplitStep { get; init; }
     /// <summary>Names of the eval graph's parameter/buffer inputs (a subset of <see cref="State"/>'s names), fed from the current state.</summary>
     public List<string> EvalStateInputs { get; init; } = [];
 

@@ -33,4 +33,7 @@ public static class ControlRoles
     public const string AccumulateApply = "accumulate_apply";
     /// <summary>Gradient accumulation: the number k of micro-batches a group averages over (scalar).</summary>
     public const string AccumulateSteps = "accumulate_steps";
+    /// <summary>Split step, update graph only: the factor the flat gradient input is multiplied by before clipping and the
+    /// optimizer (scalar; 1 / the global loss normaliser for a data-parallel step).</summary>
+    public const string GradScale = "grad_scale";
 }

@@ -57,6 +57,7 @@ public sealed partial class Trainer
                 ["history"] = history,
             },
         };
+        if (_comm is not null) meta["trainer"]!["distributed"] = DistributedMeta();
         if (position is not null)
             meta["trainer"]!["position"] = new JsonObject
             {
@@ -110,7 +111,9 @@ public sealed partial class Trainer
         Same("data.batch_size", data["batch_size"], Options.BatchSize);
         Same("data.drop_last", data["drop_last"], Options.DropLast);
         Same("rng.data_seed", rng["data_seed"], Options.Seed);
-        Same("rng.dropout_seed", rng["dropout_seed"], _runner.DropoutSeed);
+        // Ranks other than 0 draw Dropout masks from their own seed (docs/distributed.md); rank 0's is the run's.
+        if (Rank == 0) Same("rng.dropout_seed", rng["dropout_seed"], _runner.DropoutSeed);
+        CheckSameRanks(checkpointPath, t);
         int completed = t["completed_epochs"] is { } ce ? Read<int>("completed_epochs", ce) : throw new InvalidDataException($"{Where("completed_epochs")} is missing");
         if (completed < 0 || completed > Options.Epochs) throw new InvalidDataException($"{Where("completed_epochs")} is {completed}, outside [0, {Options.Epochs}]");
         Same("data.next_epoch_order_sha256", data["next_epoch_order_sha256"], OrderFingerprint(completed));

@@ -86,6 +86,7 @@ public sealed partial class Trainer
             throw new ArgumentException($"the train split has {_trainLoader.Dataset.Count} samples, fewer than one batch of {options.BatchSize} with drop-last");
         _trainCounts = _trainLoader.Dataset.ClassCounts().Select(v => (long)v).ToArray();
         _divergence = new DivergenceMonitor(options.DivergenceFactor, Math.Min(options.DivergenceWindow, _trainLoader.BatchesPerEpoch), c);
+        _comm = SetUpDistributed(options.Communicator);
     }
 
     /// <summary>Checks the splits against the runner and makes their loaders (train shuffled and augmented, the others in order).</summary>
@@ -161,6 +162,7 @@ public sealed partial class Trainer
         var total = Stopwatch.StartNew();
         var results = new List<EpochResult>();
         Log.Start(_logger, _runner.ArtifactDir, _runner.Device.ToString(), Options.Epochs, CompletedEpochs, _policy.Spec, _schedule.Spec, null);
+        BroadcastInitialState();
         for (int e = CompletedEpochs; e < Options.Epochs; e++)
         {
             var r = RunEpoch(e, cancellationToken);
@@ -172,7 +174,7 @@ public sealed partial class Trainer
         ConfusionMatrix? testCm = null;
         if (_testLoader is not null)
         {
-            (testCm, _, _) = EvaluateSplit(_testLoader, cancellationToken, () => Interrupted(Options.Epochs, 0, cancellationToken, save: false));
+            (testCm, _, _) = EvaluateSplit(_testLoader, cancellationToken, _comm is null ? () => Interrupted(Options.Epochs, 0, cancellationToken, save: false) : null);
             test = ClassificationReport.Create(testCm, _testLoader.Dataset.ClassNames);
             Log.Test(_logger, test.Accuracy, test.MacroF1, test.BalancedAccuracy, null);
         }
@@ -226,17 +228,32 @@ public sealed partial class Trainer
         {
             using (batch)
             {
-                if (ct.IsCancellationRequested) throw Interrupted(epoch, batch.Index, ct, save: true, new EpochPosition(epoch, batch.Index, lossSum, samples, correct));
+                // Distributed, a rank's cancellation travels with the step's sums and stops every rank after the same step.
+                if (_comm is null && ct.IsCancellationRequested) throw Interrupted(epoch, batch.Index, ct, save: true, new EpochPosition(epoch, batch.Index, lossSum, samples, correct));
                 lr = _schedule.LearningRate(GlobalStep, BatchesPerEpoch, totalSteps);
                 float lr32 = (float)lr;
                 if (lr32 != lastLr) { _runner.SetLearningRate(lr32); lastLr = lr32; }
-                var res = batch.Ids.Length > 0 ? _runner.TrainStep(batch.Ids, batch.Labels, batch.Count) : _runner.TrainStep(batch.Images, batch.Labels, batch.Count);
+                float loss;
+                int count = batch.Count;
+                bool stopAll = false;
+                if (_comm is null)
+                {
+                    var res = batch.Ids.Length > 0 ? _runner.TrainStep(batch.Ids, batch.Labels, batch.Count) : _runner.TrainStep(batch.Images, batch.Labels, batch.Count);
+                    loss = res.Loss;
+                    var preds = res.Predictions;
+                    for (int i = 0; i < preds.Length; i++) if (preds[i] == batch.Labels[i]) correct++;
+                }
+                else
+                {
+                    var g = DistributedStep(batch, ct.IsCancellationRequested);
+                    (loss, count, stopAll) = (g.Loss, (int)g.Count, g.Stop);
+                    correct += g.Correct;
+                }
                 GlobalStep++;
-                if (_divergence.Observe(res.Loss) is { } reason) throw Diverged(reason, epoch, batch.Index, res.Loss);
-                lossSum += (double)res.Loss * batch.Count;
-                samples += batch.Count;
-                var preds = res.Predictions;
-                for (int i = 0; i < preds.Length; i++) if (preds[i] == batch.Labels[i]) correct++;
+                // Distributed, the loss is the global batch's (all-reduced), so every rank takes the same decision.
+                if (_divergence.Observe(loss) is { } reason) throw Diverged(reason, epoch, batch.Index, loss);
+                lossSum += (double)loss * count;
+                samples += count;
                 if (every > 0 && GlobalStep % every == 0)
                 {
                     if (_divergence.Check(lossSum / samples, "the mean loss of the epoch so far") is { } r) throw Diverged(r, epoch, batch.Index, lossSum / samples);
@@ -244,7 +261,8 @@ public sealed partial class Trainer
                     SaveCheckpoint(new EpochPosition(epoch, batch.Index + 1, lossSum, samples, correct));
                     midEpochCheckpointSec += Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 }
-                StepCompleted?.Invoke(this, new StepProgress(epoch, batch.Index, BatchesPerEpoch, GlobalStep, res.Loss, lr, batch.Count));
+                StepCompleted?.Invoke(this, new StepProgress(epoch, batch.Index, BatchesPerEpoch, GlobalStep, loss, lr, count));
+                if (stopAll) throw Interrupted(epoch, batch.Index + 1, ct, save: true, new EpochPosition(epoch, batch.Index + 1, lossSum, samples, correct));
             }
         }
         double trainSec = trainClock.Elapsed.TotalSeconds - midEpochCheckpointSec;
@@ -252,7 +270,7 @@ public sealed partial class Trainer
         if (_divergence.Check(epochLoss, "the epoch's mean loss") is { } why) throw Diverged(why, epoch, BatchesPerEpoch - 1, epochLoss);
 
         var interruptedAt = new EpochPosition(epoch, BatchesPerEpoch, lossSum, samples, correct);
-        var (cm, forwardSec, metricsSec) = EvaluateSplit(_validationLoader, ct, () => Interrupted(epoch, BatchesPerEpoch, ct, save: true, interruptedAt));
+        var (cm, forwardSec, metricsSec) = EvaluateSplit(_validationLoader, ct, _comm is null ? () => Interrupted(epoch, BatchesPerEpoch, ct, save: true, interruptedAt) : null);
         var clock = Stopwatch.StartNew();
         var report = ClassificationReport.Create(cm, _validationLoader.Dataset.ClassNames);
         metricsSec += clock.Elapsed.TotalSeconds;
@@ -261,6 +279,7 @@ public sealed partial class Trainer
         var feedback = EpochFeedback.FromReport(epoch, Options.Epochs, report, _trainCounts);
         var next = _policy.Update(feedback);
         double policySec = clock.Elapsed.TotalSeconds;
+        CheckSameWeights(next);
 
         ClassificationReport? test = null;
         double testSec = 0;
@@ -296,7 +315,7 @@ public sealed partial class Trainer
     private void SaveCheckpoint(EpochPosition? position, EpochResult? finished = null)
     {
         if (Options.CheckpointPath is not { } path) return;
-        _runner.SaveCheckpoint(path, CheckpointMeta(finished, position));
+        if (Writes) _runner.SaveCheckpoint(path, CheckpointMeta(finished, position));
         _checkpointEpochs = CompletedEpochs;
     }
 
@@ -338,6 +357,7 @@ public sealed partial class Trainer
                 metricsTicks += Stopwatch.GetTimestamp() - t;
             }
         }
+        if (loader.Parts > 1) cm.AllReduceSum(_comm!); // each rank evaluated its shard
         long all = Stopwatch.GetTimestamp() - start;
         return (cm, (double)(all - metricsTicks) / Stopwatch.Frequency, (double)metricsTicks / Stopwatch.Frequency);
     }

@@ -56,6 +56,14 @@ public sealed record TrainerOptions
     /// <summary>Load training batches on a background task (same batches, overlapped with compute). Default true.</summary>
     public bool Prefetch { get; init; } = true;
 
+    /// <summary>
+    /// Data parallelism (docs/distributed.md): this process is one rank of <see cref="Distributed.ICommunicator.Size"/>; each
+    /// takes a disjoint slice of every global batch of <see cref="BatchSize"/> rows and of the validation and test splits,
+    /// gradients and loss sums are all-reduced, rank 0 writes the checkpoints. Needs a runner with a split step. Null = one
+    /// process (the fused training step).
+    /// </summary>
+    public Distributed.ICommunicator? Communicator { get; init; }
+
     /// <summary>Free-form run configuration stored in every checkpoint under <c>config</c> (model, data, policy, ...).</summary>
     public JsonObject? Config { get; init; }
 

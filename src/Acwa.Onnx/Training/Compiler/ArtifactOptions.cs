@@ -98,6 +98,15 @@ public sealed record ArtifactOptions
     /// gradients").
     /// </summary>
     public float FlushGradientsBelow { get; init; } = 1e-30f;
+    /// <summary>
+    /// Also compile the training step split in two graphs (data-parallel training: an all-reduce goes between them): a
+    /// gradients graph (forward in training form, loss, reverse pass; outputs one flat fp32 gradient of the weighted loss
+    /// SUM over all trainable parameters, the normaliser Z, the loss, logits, predictions and the updated batch-norm
+    /// buffers) and an update graph (parameters, optimizer state and a flat gradient in; clipping and the optimizer; new
+    /// parameters and optimizer state out). The fused training graph is still written. Not with
+    /// <see cref="AccumulationSteps"/> &gt; 1. See docs/training-graphs.md, "Split step".
+    /// </summary>
+    public bool SplitStep { get; init; }
     /// <summary>Device the graphs are compiled for: it chooses the gradient decompositions, and CUDA graphs must do no shape arithmetic on the host.</summary>
     public Runtime.Device Device { get; init; } = Runtime.Device.Cpu;
 

@@ -11,4 +11,10 @@ namespace Acwa.Onnx.Training.Compiler;
 /// <param name="InitialState">Initial state in <see cref="ArtifactManifest.State"/> order (parameters, buffers, zero optimizer state).</param>
 /// <param name="StateMeta">Metadata written into the checkpoint file.</param>
 public sealed record ArtifactSet(ModelProto TrainingModel, ModelProto EvalModel, ModelProto InferenceModel, ArtifactManifest Manifest,
-    IReadOnlyList<HostTensor> InitialState, JsonObject StateMeta);
+    IReadOnlyList<HostTensor> InitialState, JsonObject StateMeta)
+{
+    /// <summary>The split step's gradients graph (<see cref="ArtifactOptions.SplitStep"/>); null without it.</summary>
+    public ModelProto? GradientsModel { get; init; }
+    /// <summary>The split step's update graph; null without it.</summary>
+    public ModelProto? UpdateModel { get; init; }
+}

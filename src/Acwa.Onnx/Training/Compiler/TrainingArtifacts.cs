@@ -65,6 +65,9 @@ public static class TrainingArtifacts
             throw new ArgumentException("give either the trainable initializers (ArtifactOptions.Trainable) or the frozen ones (Frozen), not both");
         if (o.AccumulationSteps < 1) throw new ArgumentException($"accumulation steps must be >= 1 (got {o.AccumulationSteps})");
         if (o.ClipNorm is { } clip && !(clip > 0)) throw new ArgumentException($"clip norm must be > 0 (got {clip})");
+        if (o.SplitStep && o.AccumulationSteps > 1)
+            throw new ArgumentException($"ArtifactOptions.SplitStep cannot be combined with AccumulationSteps > 1 (got {o.AccumulationSteps}): "
+                + "a split step applies the gradient it is given; accumulate by adding ComputeGradients' gradients before ApplyGradients");
         Optimizers.OptimizerFragment.Validate(o);
     }
 
@@ -106,6 +109,8 @@ public static class TrainingArtifacts
             DevicePlacementCheck.EnsureNoHostShapeArithmetic(eval.Model, "eval graph");
         }
 
+        (ModelProto Gradients, ModelProto Update, SplitStepManifest Manifest)? split = options.SplitStep ? CompileSplit(forward, options, step) : null;
+
         var initial = new List<HostTensor>();
         foreach (var s in step.State)
             initial.Add(s.Kind == StateKind.Optimizer
@@ -132,6 +137,7 @@ public static class TrainingArtifacts
             EvalStateInputs = eval.StateInputs,
             DropoutMasks = step.Masks,
             Hyperparameters = Hyper(options),
+            SplitStep = split?.Manifest,
         };
         if (eval.Predictions != step.Predictions)
             throw new InvalidOperationException($"eval predictions output '{eval.Predictions}' differs from the training graph's '{step.Predictions}'");
@@ -143,7 +149,73 @@ public static class TrainingArtifacts
             ["optimizer"] = manifest.Optimizer,
             ["num_classes"] = info.NumClasses,
         };
-        return new ArtifactSet(step.Model, eval.Model, inference, manifest, initial, meta);
+        return new ArtifactSet(step.Model, eval.Model, inference, manifest, initial, meta)
+        {
+            GradientsModel = split?.Gradients,
+            UpdateModel = split?.Update,
+        };
+    }
+
+    /// <summary>
+    /// The split step's gradients and update graphs (<see cref="ArtifactOptions.SplitStep"/>), post-processed like the step
+    /// graph, and checked to read and write the step graph's state, control and mask names (the runtime feeds all graphs
+    /// from the same tensors).
+    /// </summary>
+    private static (ModelProto Gradients, ModelProto Update, SplitStepManifest Manifest) CompileSplit(ModelProto forward, ArtifactOptions options, StepGraph step)
+    {
+        // A fresh analysis: the step graph's lowerings added their values to the first one's shape table.
+        var info = ForwardModelInfo.Analyze(forward, options);
+        var grads = StepGraph.BuildGradients(forward, info, options);
+        var paramDims = grads.State.Where(s => s.Kind == StateKind.Parameter).ToDictionary(s => s.Name, s => s.Shape, StringComparer.Ordinal);
+        var update = StepGraph.BuildUpdate(forward, info, options, paramDims);
+        foreach (var m in new[] { grads.Model, update.Model })
+        {
+            ElideOutputIdentities(m.Graph);
+            if (options.SplitBatchReductions ?? true) BatchAxisReductionSplitting.Apply(m.Graph);
+            if (options.IsCuda) WideNodeSplitting.Apply(m.Graph);
+            GraphPruning.RemoveUnread(m.Graph);
+        }
+        if (options.IsCuda)
+        {
+            DevicePlacementCheck.EnsureNoHostShapeArithmetic(grads.Model, "gradients graph");
+            DevicePlacementCheck.EnsureNoHostShapeArithmetic(update.Model, "update graph");
+        }
+
+        var byName = step.State.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        void SameState(StateTensor s, bool inputOnly, string graph)
+        {
+            if (!byName.TryGetValue(s.Name, out var t) || t.Kind != s.Kind || t.Input != s.Input || (!inputOnly && t.Output != s.Output) || !t.Shape.SequenceEqual(s.Shape))
+                throw new InvalidOperationException($"the {graph} graph's state '{s.Name}' ({s.Input} -> {s.Output}) does not match the training graph's");
+        }
+        foreach (var s in grads.State) SameState(s, s.Kind == StateKind.Parameter, "gradients");
+        foreach (var s in update.State) SameState(s, false, "update");
+        var missing = step.State.Where(s => s.Kind != StateKind.Buffer && !update.State.Any(u => u.Name == s.Name)).Select(s => s.Name).ToList();
+        if (missing.Count > 0) throw new InvalidOperationException($"the update graph does not update {string.Join(", ", missing)}");
+        var controls = step.Controls.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        void SameControl(ControlInput c, string graph)
+        {
+            if (!controls.TryGetValue(c.Name, out var t) || t.Role != c.Role)
+                throw new InvalidOperationException($"the {graph} graph's control '{c.Name}' (role {c.Role}) is not a control of the training graph");
+        }
+        foreach (var c in grads.Controls) SameControl(c, "gradients");
+        foreach (var c in update.Controls.Where(c => c.Role != ControlRoles.GradScale)) SameControl(c, "update");
+        if (grads.Masks.Count != step.Masks.Count || grads.Masks.Zip(step.Masks).Any(p => p.First.Name != p.Second.Name || !p.First.Shape.SequenceEqual(p.Second.Shape) || p.First.Ratio != p.Second.Ratio))
+            throw new InvalidOperationException("the gradients graph's dropout masks differ from the training graph's");
+        if (grads.Labels != step.Labels || grads.Loss != step.Loss || grads.Predictions != step.Predictions)
+            throw new InvalidOperationException("the gradients graph's label, loss or predictions names differ from the training graph's");
+
+        var manifest = new SplitStepManifest
+        {
+            GradientLength = grads.GradientLength,
+            GradientOutput = grads.Gradient,
+            LossSumOutput = grads.LossSum,
+            NormalizerOutput = grads.Normalizer,
+            GradientsControls = grads.Controls.Select(c => c.Name).ToList(),
+            GradientInput = update.Gradient,
+            GradScaleInput = update.GradScale,
+            UpdateControls = update.Controls.Where(c => c.Role != ControlRoles.GradScale).Select(c => c.Name).ToList(),
+        };
+        return (grads.Model, update.Model, manifest);
     }
 
     /// <summary>
@@ -181,6 +253,13 @@ public static class TrainingArtifacts
         OnnxModel.Save(set.TrainingModel, Path.Combine(outDir, m.TrainingModel));
         OnnxModel.Save(set.EvalModel, Path.Combine(outDir, m.EvalModel));
         OnnxModel.Save(set.InferenceModel, Path.Combine(outDir, m.InferenceModel));
+        if (m.SplitStep is { } split)
+        {
+            if (set.GradientsModel is null || set.UpdateModel is null)
+                throw new ArgumentException("the manifest names a split step but the artifact set has no gradients or update graph", nameof(set));
+            OnnxModel.Save(set.GradientsModel, Path.Combine(outDir, split.GradientsModel));
+            OnnxModel.Save(set.UpdateModel, Path.Combine(outDir, split.UpdateModel));
+        }
         TensorFile.Save(Path.Combine(outDir, m.InitialState), set.InitialState, set.StateMeta);
         m.Save(manifestPath);
     }

@@ -85,8 +85,9 @@ public sealed class TrainingRun : IDisposable
     public static TrainingRun Prepare(TrainingRunOptions options, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        log ??= TextWriter.Null;
         options.Validate();
+        // Distributed: rank 0 speaks and writes; the other ranks read the same data and files and stay silent.
+        log = options.Communicator is { Rank: not 0 } ? TextWriter.Null : log ?? TextWriter.Null;
         var o = options;
         var outDir = Path.GetFullPath(o.ResolveOutDir());
         var checkpoint = Path.Combine(outDir, "checkpoint.acwa");
@@ -102,7 +103,7 @@ public sealed class TrainingRun : IDisposable
         if (o.Device.IsCuda) ProbeDevice(o); // before any data is read or anything written
 
         // What this invocation creates (the run folder and any missing parent) goes again if it fails before training.
-        var created = FirstMissing(outDir);
+        var created = IsWriter(o) ? FirstMissing(outDir) : null;
         try
         {
             return PrepareIn(o, outDir, checkpoint, log, created);
@@ -127,19 +128,27 @@ public sealed class TrainingRun : IDisposable
         log.WriteLine($"data: {data.Name} | imbalance {imbalance}{why} | train {data.Train.Count}, validation {data.Validation.Count}, test {data.Test.Count} | train counts [{string.Join(", ", counts)}]");
         log.WriteLine($"model {o.Model} sees {data.Input}");
 
-        Directory.CreateDirectory(outDir);
         var artifacts = Path.Combine(outDir, "artifacts");
-        if (!(o.Resume && File.Exists(Path.Combine(artifacts, "manifest.json"))))
+        if (IsWriter(o))
         {
-            var forward = modelFile ?? data.BuiltIn!(data.Train.ClassCount);
-            var set = ModelCatalog.Compile(forward, ArtifactOptionsFor(o, counts, data.Train.ClassNames), modelFile is null ? null : o.Model);
-            TrainingArtifacts.Write(set, artifacts);
+            Directory.CreateDirectory(outDir);
+            var manifest = Path.Combine(artifacts, "manifest.json");
+            // A distributed run needs the split step; artifacts of a one-process run being resumed distributed are recompiled.
+            if (!(o.Resume && File.Exists(manifest) && (o.Communicator is null || ArtifactManifest.Load(manifest).SplitStep is not null)))
+            {
+                var forward = modelFile ?? data.BuiltIn!(data.Train.ClassCount);
+                var set = ModelCatalog.Compile(forward, ArtifactOptionsFor(o, counts, data.Train.ClassNames), modelFile is null ? null : o.Model);
+                TrainingArtifacts.Write(set, artifacts);
+            }
+            RunFolder.WriteConfig(outDir, o);
         }
-        RunFolder.WriteConfig(outDir, o);
+        // The other ranks open the artifacts rank 0 has just written (a failure on rank 0 aborts them: see Communicator).
+        o.Communicator?.AllReduceSum(stackalloc long[1]);
 
         var runner = new StepRunner(artifacts, new StepRunnerOptions
         {
-            Device = o.Device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph, DropoutSeed = o.Seed,
+            Device = o.Device, IntraOpThreads = o.Threads > 0 ? o.Threads : null, CudaGraph = o.CudaGraph,
+            DropoutSeed = o.Communicator is { } comm ? RankDropoutSeed(o.Seed, comm.Rank) : o.Seed,
         });
         try
         {
@@ -149,7 +158,7 @@ public sealed class TrainingRun : IDisposable
                 Epochs = o.Epochs, BatchSize = o.Batch, Seed = o.Seed, Normalization = data.Normalization, Augmentation = data.Augmentation,
                 Schedule = LearningRateSchedules.Parse(o.Schedule, o.LearningRate), CheckpointPath = checkpoint,
                 CheckpointEverySteps = o.CheckpointEverySteps, DivergenceFactor = o.DivergenceFactor,
-                EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(),
+                EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(), Communicator = o.Communicator,
             });
             var run = new TrainingRun(o, outDir, data, counts, runner, trainer, policy)
             {
@@ -167,7 +176,7 @@ public sealed class TrainingRun : IDisposable
             trainer.EpochCompleted += (_, r) =>
             {
                 run._history.Add(EpochRecord.From(r));
-                RunFolder.WriteEpochFiles(outDir, run._history, run.ClassNames);
+                if (IsWriter(o)) RunFolder.WriteEpochFiles(outDir, run._history, run.ClassNames);
             };
             log.WriteLine($"model {o.Model} | loss {TrainingNames.Name(o.Loss)} | policy {policy.Spec} | {TrainingNames.Name(o.Optimizer)} lr {o.LearningRate} ({o.Schedule}) | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | run folder {outDir}");
             return run;
@@ -198,6 +207,16 @@ public sealed class TrainingRun : IDisposable
         var saved = (TensorFile.LoadMeta(checkpoint)["extra"] as JsonObject)?["trainer"]?["config"]?["imbalance"];
         return saved is JsonValue v && v.TryGetValue<string>(out var spec) ? o with { Imbalance = spec } : o;
     }
+
+    /// <summary>Whether this process writes the run folder: always in one process, rank 0 alone in a distributed run.</summary>
+    private static bool IsWriter(TrainingRunOptions o) => o.Communicator is null or { Rank: 0 };
+
+    /// <summary>
+    /// The Dropout seed of a rank: the run's seed on rank 0 (so a one-rank run draws the masks of a one-process run), a
+    /// seed derived from (seed, rank) on the others, so every rank draws its own masks, deterministically.
+    /// </summary>
+    internal static ulong RankDropoutSeed(ulong seed, int rank) =>
+        rank == 0 ? seed : Data.Xoshiro256StarStar.Derive(seed, 0xD15712B, (ulong)rank).NextUInt64();
 
     /// <summary>The outermost folder of <paramref name="dir"/> (itself or an ancestor) that does not exist yet; null when it exists.</summary>
     private static string? FirstMissing(string dir)
@@ -239,8 +258,11 @@ public sealed class TrainingRun : IDisposable
         if (_executed) throw new InvalidOperationException("a training run executes once");
         _executed = true;
         var result = RunTrainer(cancellationToken);
-        RunFolder.WriteModel(OutDir, _runner.InferenceModel(), ClassNames, _data.Normalization);
-        if (result.Test is { } test && result.TestConfusion is { } cm) RunFolder.WriteTestReport(OutDir, test, cm, ClassNames, MinorityClasses, MinorityRule);
+        if (IsWriter(Options))
+        {
+            RunFolder.WriteModel(OutDir, _runner.InferenceModel(), ClassNames, _data.Normalization);
+            if (result.Test is { } test && result.TestConfusion is { } cm) RunFolder.WriteTestReport(OutDir, test, cm, ClassNames, MinorityClasses, MinorityRule);
+        }
         return new TrainingRunResult(OutDir, result.Test, result.TestConfusion, _history.ToList(), result.FinalWeights, result.Seconds);
     }
 
@@ -308,5 +330,6 @@ public sealed class TrainingRun : IDisposable
         Trainable = o.Trainable,
         Frozen = o.Frozen,
         FrozenBatchNorm = o.FrozenBatchNorm,
+        SplitStep = o.Communicator is not null,
     };
 }

@@ -65,6 +65,15 @@ public sealed record TrainingRunOptions
     public int? ImageSize { get; init; }
     /// <summary>Where decoded-image caches live; null = next to the data.</summary>
     public string? CacheDir { get; init; }
+    /// <summary>
+    /// Data parallelism (docs/distributed.md): this process is one rank of the communicator's world (e.g.
+    /// <see cref="Distributed.MpiCommunicator.Initialize"/> under <c>mpirun</c>). Each rank trains on its slice of every global
+    /// batch of <see cref="Batch"/> rows and evaluates its shard of the validation and test splits; rank 0 alone writes the
+    /// run folder. The caller owns it (finalizes MPI) and should <see cref="Distributed.ICommunicator.Abort"/> on a failure
+    /// that may be this rank's alone. CPU only. Not part of <see cref="ToJson"/>: a checkpoint records its number of ranks,
+    /// and a resume with another number is refused. Null = one process.
+    /// </summary>
+    public Distributed.ICommunicator? Communicator { get; init; }
 
     /// <summary>The run folder: <see cref="OutDir"/>, else <see cref="DefaultOutDir"/>.</summary>
     public string ResolveOutDir() => OutDir ?? DefaultOutDir();
@@ -143,6 +152,8 @@ public sealed record TrainingRunOptions
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new InvalidOptionException(nameof(LearningRate), $"must be a positive number, got {LearningRate}");
         if (Threads < 0) throw new InvalidOptionException(nameof(Threads), $"must be 0 (one per core) or more, got {Threads}");
         if (CudaGraph && !Device.IsCuda) throw new InvalidOptionException(nameof(CudaGraph), $"needs Device cuda or cuda:N, not '{Device}'");
+        if (Communicator is not null && Device.IsCuda)
+            throw new InvalidOptionException(nameof(Communicator), $"distributed training runs on the CPU (MPI all-reduce); Device '{Device}' would need NCCL, which is designed in docs/distributed.md but not built");
         if (Trainable is not null && Frozen is not null) throw new InvalidOptionException(nameof(Trainable), "give either Trainable or Frozen initializers, not both");
         if (CheckpointEverySteps < 0) throw new InvalidOptionException(nameof(CheckpointEverySteps), $"must be 0 (after every epoch only) or more, got {CheckpointEverySteps}");
         if (!(DivergenceFactor == 0 || DivergenceFactor > 1) || double.IsInfinity(DivergenceFactor))

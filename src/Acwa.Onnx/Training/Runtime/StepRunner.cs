@@ -125,6 +125,7 @@ public sealed partial class StepRunner : IDisposable
             }
             _evalBinding = _eval.CreateIoBinding();
             built.Add(_evalBinding);
+            InitSplit(built);
 
             if (_runnerOptions.CheckpointPath is { } ckpt) LoadCheckpoint(ckpt);
             else
@@ -340,6 +341,7 @@ public sealed partial class StepRunner : IDisposable
         foreach (var m in _masks) m.Value?.Dispose();
         _evalConfusionValue?.Dispose();
         _fixed?.Dispose();
+        DisposeSplit();
         _transfer.Dispose();
         _eval.Dispose();
         _train.Dispose();
