@@ -112,7 +112,8 @@ public sealed record ArtifactManifest
     public SortedDictionary<string, double> Hyperparameters { get; init; } = new(StringComparer.Ordinal);
     /// <summary>Dropout keep-mask inputs of the training graph (bool), generated on the host; empty without Dropout.</summary>
     public List<MaskInput> DropoutMasks { get; init; } = [];
-    /// <summary>The split step's two graphs (<c>ArtifactOptions.SplitStep</c>); null when the artifacts have none.</summary>
+    /// <summary>The split step's two graphs (<c>ArtifactOptions.SplitStep</c>); null (and absent from the file) when the artifacts have none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public SplitStepManifest? SplitStep { get; init; }
     /// <summary>Names of the eval graph's parameter/buffer inputs (a subset of <see cref="State"/>'s names), fed from the current state.</summary>
     public List<string> EvalStateInputs { get; init; } = [];
