@@ -123,7 +123,7 @@ public class InterruptTests
     public void SigtermAndSigkillLoseAtMostTheStepsSinceTheLastCheckpointAndResumeBitIdentical()
     {
         using var dir = new TempDir();
-        var data = LearnableIdxDataset.Write(dir, 200, 20);
+        var data = LearnableIdxDataset.Write(dir, 600, 20); // 6,000 images, 338 MLP steps an epoch: the signal lands well inside epoch 2
         var straight = CliRun.Invoke(Args(data, "mlp", dir.File("straight"), "--checkpoint-every", "25"));
         Assert.True(straight.Code == 0, straight.Err);
 
@@ -153,7 +153,7 @@ public class InterruptTests
     public void SigtermStopsAReproduceGridWithACheckpointAndRerunningItGivesTheUninterruptedResults()
     {
         using var dir = new TempDir();
-        var data = LearnableIdxDataset.Write(dir, 100, 20);
+        var data = LearnableIdxDataset.Write(dir, 400, 20); // 225 steps an epoch: the signal lands inside cb's epoch 2
         string[] Grid(string outDir) => ["reproduce", "--dataset", data, "--model", "mlp", "--methods", "ce,cb", "--seeds", "1", "--epochs", "3",
             "--batch", "16", "--threads", "1", "--checkpoint-every", "10", "--out", outDir];
         var straight = CliRun.Invoke(Grid(dir.File("straight")));
