@@ -34,7 +34,8 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
         {
             if (!raw.StartsWith("    ", StringComparison.Ordinal)) continue;
             var text = raw.Trim();
-            if (!text.StartsWith("acwa ", StringComparison.Ordinal) && !text.StartsWith("dotnet ", StringComparison.Ordinal)) continue;
+            if (!text.StartsWith("acwa ", StringComparison.Ordinal) && !text.StartsWith("dotnet ", StringComparison.Ordinal)
+                && !text.StartsWith("mpirun ", StringComparison.Ordinal)) continue;
             int hash = text.IndexOf(" #", StringComparison.Ordinal);
             if (hash >= 0) text = text[..hash];
             lines.Add(Regex.Replace(text.Trim(), @"\s+", " "));
@@ -69,6 +70,7 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
         "acwa eval --model runs/.../model.onnx --dataset fashion-mnist",
         "acwa eval --model M.onnx --dataset npy:x.npy,y.npy --shard 2/4 --json part-2.json",
         "acwa train --model cnn --checkpoint-every 200",
+        "mpirun -np 2 acwa train --model cnn --distributed",
         "acwa metrics --labels y.npy --logits z.npy --json report.json",
         "acwa artifacts --model M.onnx --loss focal --optimizer adamw --out DIR",
         "acwa bench metrics | step | train | eval --json results.json",
@@ -177,6 +179,19 @@ public sealed class ReadmeCommandTests(ITestOutputHelper log) : IDisposable
                 var json = JsonNode.Parse(File.ReadAllText(part))!;
                 Assert.Equal(2, json["shard"]!["index"]!.GetValue<int>());
                 return "ran on the main command's model.onnx over 80 synthetic images, shard 2 of 4";
+            },
+            // Two real ranks under Open MPI (.ci/run installs it), on a small IDX dataset, one epoch.
+            ["mpirun -np 2 acwa train --model cnn --distributed"] = w =>
+            {
+                Assert.Equal(["mpirun", "-np"], w.Take(2));
+                var outDir = _dir.File("run-mpi");
+                var args = w.SkipWhile(x => x != "acwa").Skip(1).ToList();
+                args = Set(Set(Set(Set(args, "--epochs", "1"), "--out", outDir), "--dataset", LearnableIdxDataset.Write(_dir)), "--threads", "1");
+                args.Add("--quiet");
+                var r = Distributed.MpiRun.Run(int.Parse(w[2], System.Globalization.CultureInfo.InvariantCulture), "acwa.dll", args);
+                Assert.True(r.Code == 0, $"mpirun exited with {r.Code}:\n{r.Err}");
+                double f1 = AssertAboveChance(outDir, 10, 0.3);
+                return $"ran on 2 ranks over a small IDX dataset, 1 epoch: test macro-F1 {f1:F3}";
             },
             ["acwa train --model cnn --checkpoint-every 200"] = w =>
             {
