@@ -7,7 +7,7 @@ namespace Acwa.Cli.Training;
 /// </summary>
 internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018)
 {
-    /// <summary>Every method, in the order of the results table: baselines first, then the paper's ACWA and its variants.</summary>
+    /// <summary>Every method, in the order of the results table: the paper's baselines, the paper's ACWA and its variants, then the later baselines (LA, LA-DRW) and the adaptive candidates of issue 25.</summary>
     public static IReadOnlyList<ReproduceMethod> All { get; } =
     [
         new("ce", "ce", "uniform", "plain cross-entropy", null, null),
@@ -21,13 +21,23 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
         new("acwa-centered", "ce", "acwa-centered", "additive step on mean(F1) - F1_c, normalised to mean 1, clipped [0.2, 5]", null, null),
         new("acwa-mult", "ce", "acwa-mult", "multiplicative step exp(2 (mean(F1) - F1_c)), normalised to mean 1, clipped [0.2, 5]", null, null),
         new("acwa-prior", "ce", "acwa-prior", "class-balanced prior x smoothed, support-weighted F1 feedback", null, null),
+        new("la", "la", "uniform", "logit-adjusted loss, tau 1 (log prior added to the logits in training; with tau 1 this is balanced softmax)", null, null),
+        new("la-drw", "la", "drw:at=0.8,then=[cb:beta=0.9999]", "logit-adjusted loss + deferred re-weighting to class-balanced at 80%", null, null),
+        new("cdb", "ce", "cdb", "class-difficulty weights (after the CDB loss): (1 - validation recall)^1, mean 1, clipped [0.2, 5]", null, null),
+        new("acwa-wilson", "ce", "acwa-wilson", "class-balanced prior x leaky F1 feedback gated by each class's 95% Wilson interval", null, null),
+        new("ldam-drw-prior", "ldam", "drw:at=0.8,then=[acwa-prior]", "LDAM + deferred phase with acwa-prior instead of class-balanced weights", null, null),
+        new("ldam-drw-wilson", "ldam", "drw:at=0.8,then=[acwa-wilson]", "LDAM + deferred phase with acwa-wilson instead of class-balanced weights", null, null),
+        new("la-drw-wilson", "la", "drw:at=0.8,then=[acwa-wilson:prior=uniform]", "logit-adjusted loss + deferred phase with acwa-wilson feedback around uniform weights (the loss already holds the prior)", null, null),
     ];
+
+    /// <summary>The static baselines (everything else is an adaptive candidate).</summary>
+    public static IReadOnlyList<string> BaselineNames { get; } = ["ce", "focal", "cb", "ldam-drw", "la", "la-drw"];
 
     /// <summary>The names valid in <c>--methods</c>.</summary>
     public static IReadOnlyList<string> Names { get; } = All.Select(m => m.Name).ToArray();
 
-    /// <summary>The baselines the verdict compares ACWA variants with.</summary>
-    public bool IsBaseline => !Name.StartsWith("acwa", StringComparison.Ordinal);
+    /// <summary>A static baseline (<see cref="BaselineNames"/>), which the verdict compares the adaptive methods with.</summary>
+    public bool IsBaseline => BaselineNames.Contains(Name);
 
     /// <summary>
     /// Parses a comma-separated list of method names (case-insensitive, blanks around names ignored, duplicates kept once,

@@ -14,6 +14,8 @@ internal sealed record ReproduceOptions
     public int Epochs { get; init; } = 30;
     /// <summary>Comma-separated method names (<see cref="ReproduceMethod.Names"/>); null = all.</summary>
     public string? Methods { get; init; }
+    /// <summary>The method the paired differences are taken against; null = the best baseline run (highest mean test macro-F1).</summary>
+    public string? Reference { get; init; }
     public int Batch { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-3;
     public double ValidationFraction { get; init; } = 0.1;

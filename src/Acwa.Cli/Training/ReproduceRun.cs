@@ -51,6 +51,8 @@ internal static class ReproduceRun
     public static IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> Run(ReproduceOptions o, TextWriter output, CancellationToken cancellationToken = default)
     {
         var methods = ReproduceMethod.Select(o.Methods);
+        if (o.Reference is { } reference && !methods.Any(m => string.Equals(m.Name, reference.Trim(), StringComparison.OrdinalIgnoreCase)))
+            throw new ArgumentException($"--reference '{reference}' is not among the methods of this invocation ({string.Join(", ", methods.Select(m => m.Name))})");
         if (o.Seeds < 1) throw new ArgumentException($"--seeds must be 1 or more, got {o.Seeds}");
         if (o.Epochs < 1) throw new ArgumentException($"--epochs must be 1 or more, got {o.Epochs}");
         var outDir = Path.GetFullPath(o.ResolveOutDir());

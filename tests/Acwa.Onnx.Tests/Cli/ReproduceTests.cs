@@ -70,10 +70,20 @@ public sealed class ReproduceTests : IDisposable
         Assert.Contains(md, l => l.Contains("no Fashion-MNIST numbers", StringComparison.Ordinal));
         Assert.Contains(md, l => l.StartsWith("- **acwa**", StringComparison.Ordinal) && l.Contains("vs CE", StringComparison.Ordinal));
         Assert.Contains("| ce |", log.ToString(), StringComparison.Ordinal); // the table is printed at the end
+        // Paired differences against the best baseline run (ce or cb), with intervals, in results.md, results.json and a plot.
+        Assert.Contains(md, l => l.StartsWith("## Paired differences against ", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("| acwa | ce | `acwa` | ", StringComparison.Ordinal) && l.Contains(" [", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(outDir, "paired_differences.png")));
 
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
         Assert.Equal(methods, json["methods"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()));
         Assert.Equal(2, json["methods"]![0]!["runs"]!.AsArray().Count);
+        var paired = json["paired"]!;
+        Assert.Contains(paired["reference"]!.GetValue<string>(), new[] { "ce", "cb" });
+        var acwaPaired = paired["methods"]!.AsArray().Single(m => m!["name"]!.GetValue<string>() == "acwa")!;
+        var acwaRuns = Enumerable.Range(0, 2).Select(s => JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "acwa", $"seed{s}", "test_report.json")))!["macro"]!["f1"]!.GetValue<double>()).ToList();
+        var refRuns = Enumerable.Range(0, 2).Select(s => JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, paired["reference"]!.GetValue<string>(), $"seed{s}", "test_report.json")))!["macro"]!["f1"]!.GetValue<double>()).ToList();
+        Assert.Equal((acwaRuns[0] - refRuns[0] + acwaRuns[1] - refRuns[1]) / 2, acwaPaired["macro_f1"]!["mean"]!.GetValue<double>(), 12);
 
         // A second invocation re-evaluates the finished runs: no epoch is trained, no checkpoint (run or artifacts) changes.
         var checkpoints = Directory.GetFiles(outDir, "*.acwa", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
@@ -101,7 +111,7 @@ public sealed class ReproduceTests : IDisposable
     }
 
     [Theory]
-    [InlineData("ce,magic", "unknown method 'magic' in --methods; valid methods: ce, focal, cb, ldam-drw, acwa, acwa-beta0, acwa-noclip, acwa-alpha0.1, acwa-centered, acwa-mult, acwa-prior")]
+    [InlineData("ce,magic", "unknown method 'magic' in --methods; valid methods: ce, focal, cb, ldam-drw, acwa, acwa-beta0, acwa-noclip, acwa-alpha0.1, acwa-centered, acwa-mult, acwa-prior, la, la-drw, cdb, acwa-wilson, ldam-drw-prior, ldam-drw-wilson, la-drw-wilson")]
     [InlineData("ce,,cb", "has an empty entry")]
     public void BadMethodListGivesClearErrorListingValidNames(string methods, string expected)
     {
@@ -115,7 +125,11 @@ public sealed class ReproduceTests : IDisposable
     public void MethodsMapToTheDocumentedLossAndPolicy()
     {
         var all = ReproduceMethod.Select(null);
-        Assert.Equal(11, all.Count);
+        Assert.Equal(18, all.Count);
+        Assert.Equal(["ce", "focal", "cb", "ldam-drw", "la", "la-drw"], all.Where(m => m.IsBaseline).Select(m => m.Name));
+        var laDrw = o0().RunOptions(ReproduceMethod.Select("la-drw")[0], 0, "out");
+        Assert.Equal((LossKind.LogitAdjusted, "drw:at=0.8,then=[cb:beta=0.9999]"), (laDrw.Loss, laDrw.Policy));
+        static ReproduceOptions o0() => new();
         var o = new ReproduceOptions { Epochs = 7, Seeds = 3 };
         var ldam = o.RunOptions(ReproduceMethod.Select("LDAM-DRW")[0], 2, "out");
         Assert.Equal((LossKind.Ldam, "drw:at=0.8,then=[cb:beta=0.9999]", 2UL, true), (ldam.Loss, ldam.Policy, ldam.Seed, ldam.Resume));
