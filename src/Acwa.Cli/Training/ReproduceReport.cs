@@ -38,9 +38,9 @@ internal static class ReproduceReport
         var md = Markdown(o, results, out var table);
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.md"), md);
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), Json(o, results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        Plots(outDir, results);
+        Plots(outDir, results, Split(o));
         if (PairedDifferences(o, results) is { } paired)
-            PairedPlot(Path.Combine(outDir, "paired_differences.png"), paired, results[0].Runs.Count);
+            PairedPlot(Path.Combine(outDir, "paired_differences.png"), paired, results[0].Runs.Count, Split(o));
         output.WriteLine();
         output.Write(table);
         output.WriteLine($"report: {Path.Combine(outDir, "results.md")} (also results.json, macro_f1.png, paired_differences.png, METHOD/mean_weights.png, METHOD/mean_val_f1.png)");
@@ -56,11 +56,16 @@ internal static class ReproduceReport
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Every method: model `{o.Model}`, Adam lr {o.LearningRate}, batch {o.Batch}, {o.Epochs} epochs, constant learning rate, stratified validation split {o.ValidationFraction} of the training set, " +
             $"device {o.Device}, seeds 0..{seeds - 1} (each seed fixes imbalance sampling, split, initialisation and shuffling, identical across methods). " +
-            $"{(seeds == 1 ? "Test metrics of the final model of the one seed, in percent (one seed: no spread)." : $"Test metrics of the final model; mean ± sample std over {seeds} seeds, in percent.")}"));
+            $"{(seeds == 1 ? $"{Cap(Split(o))} metrics of the final model of the one seed, in percent (one seed: no spread)." : $"{Cap(Split(o))} metrics of the final model; mean ± sample std over {seeds} seeds, in percent.")}"));
+        if (Split(o) == "validation")
+        {
+            sb.AppendLine();
+            sb.AppendLine("**Validation numbers** (`--split validation`): every metric below is the final epoch's, on the validation split that also fed the adaptive policies; no test number is reported, so the test sets stay unseen for the final runs (the run folders still hold test_report.json: do not read it before then).");
+        }
         sb.AppendLine();
 
         var t = new StringBuilder();
-        t.AppendLine(CultureInfo.InvariantCulture, $"| method | loss | policy | test macro-F1 | minority-class F1 (classes {classes / 2}-{classes - 1}) | balanced accuracy | paper macro-F1 CIFAR-10 | paper macro-F1 ISIC-2018 |");
+        t.AppendLine(CultureInfo.InvariantCulture, $"| method | loss | policy | {Split(o)} macro-F1 | minority-class F1 (classes {classes / 2}-{classes - 1}) | balanced accuracy | paper macro-F1 CIFAR-10 | paper macro-F1 ISIC-2018 |");
         t.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var (m, runs) in results)
         {
@@ -84,11 +89,11 @@ internal static class ReproduceReport
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"## Paired differences against {paired.Reference.Name}");
             sb.AppendLine();
-            foreach (var line in PairedLines(paired, seeds)) sb.AppendLine(line);
+            foreach (var line in PairedLines(paired, seeds, Split(o))) sb.AppendLine(line);
             sb.AppendLine();
         }
 
-        sb.AppendLine("## Per-class test F1 (mean over seeds, percent)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## Per-class {Split(o)} F1 (mean over seeds, percent)");
         sb.AppendLine();
         AppendPerClass(sb, names, results, r => r.ClassF1, 100, "F2");
         sb.AppendLine();
@@ -97,7 +102,7 @@ internal static class ReproduceReport
         AppendPerClass(sb, names, results, r => r.FinalWeights, 1, "F3");
         sb.AppendLine();
 
-        sb.AppendLine("## Test macro-F1 per seed (percent)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## {Cap(Split(o))} macro-F1 per seed (percent)");
         sb.AppendLine();
         sb.AppendLine("| method | " + string.Join(" | ", results[0].Runs.Select(r => $"seed {r.Seed}")) + " |");
         sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", seeds)));
@@ -115,6 +120,11 @@ internal static class ReproduceReport
         }
         return sb.ToString();
     }
+
+    /// <summary>The split the report's numbers come from: "test" (default) or "validation" (<see cref="ReproduceOptions.Split"/>).</summary>
+    internal static string Split(ReproduceOptions o) => o.Split;
+
+    private static string Cap(string word) => char.ToUpperInvariant(word[0]) + word[1..];
 
     private static string Claim(double? v) => v is { } x ? x.ToString("F1", CultureInfo.InvariantCulture) : "-";
 
@@ -216,7 +226,7 @@ internal static class ReproduceReport
         var (reference, why) = named.Method is not null
             ? (named, "named with --reference")
             : baselines.Count > 0
-                ? (baselines.MaxBy(r => Mean(r.Runs)), "the best baseline run by mean test macro-F1" + (o.Reference is null ? "" : $"; --reference {o.Reference} is not in this report"))
+                ? (baselines.MaxBy(r => Mean(r.Runs)), $"the best baseline run by mean {Split(o)} macro-F1" + (o.Reference is null ? "" : $"; --reference {o.Reference} is not in this report"))
                 : (results[0], "the first method (no baseline was run)");
         var rows = new List<(ReproduceMethod, PairedStats.Difference, PairedStats.Difference, double[])>();
         foreach (var (m, runs) in results)
@@ -250,7 +260,7 @@ internal static class ReproduceReport
             _ => "not separated (interval contains 0)",
         };
 
-    internal static IReadOnlyList<string> PairedLines(Paired p, int seeds)
+    internal static IReadOnlyList<string> PairedLines(Paired p, int seeds, string split = "test")
     {
         string t = seeds >= 2 ? string.Create(CultureInfo.InvariantCulture, $", t = {PairedStats.TQuantile(0.975, seeds - 1):F4}") : "";
         var lines = new List<string>
@@ -259,7 +269,7 @@ internal static class ReproduceReport
             (seeds < 2 ? "d of the one seed in points (no interval)" : $"mean of d over {seeds} seeds in points, with the 95 % Student-t interval mean ± t(0.975, {seeds - 1}) sd/sqrt({seeds}){t}") +
             ". A method **beats** the reference when both intervals lie above 0.",
             "",
-            $"| method | loss | policy | test macro-F1 difference [95 % CI] | minority-class F1 difference [95 % CI] | call |",
+            $"| method | loss | policy | {split} macro-F1 difference [95 % CI] | minority-class F1 difference [95 % CI] | call |",
             "|---|---|---|---|---|---|",
         };
         foreach (var (m, macro, minority, _) in p.Rows)
@@ -286,11 +296,11 @@ internal static class ReproduceReport
         };
     }
 
-    private static void PairedPlot(string path, Paired p, int seeds)
+    private static void PairedPlot(string path, Paired p, int seeds, string split)
     {
         var plt = new ScottPlot.Plot();
         plt.Font.Set("DejaVu Sans");
-        plt.Title(seeds < 2 ? $"Test macro-F1 minus {p.Reference.Name} (one seed)" : $"Test macro-F1 minus {p.Reference.Name}: mean of {seeds} paired seeds, 95% t-interval");
+        plt.Title(seeds < 2 ? $"{Cap(split)} macro-F1 minus {p.Reference.Name} (one seed)" : $"{Cap(split)} macro-F1 minus {p.Reference.Name}: mean of {seeds} paired seeds, 95% t-interval");
         plt.YLabel("difference (points)");
         var palette = new ScottPlot.Palettes.Category10();
         var bars = p.Rows.Select((r, i) => new ScottPlot.Bar
@@ -348,6 +358,7 @@ internal static class ReproduceReport
             ["dataset"] = o.Dataset, ["imbalance"] = o.Imbalance, ["model"] = o.Model, ["optimizer"] = "adam", ["lr"] = o.LearningRate,
             ["batch"] = o.Batch, ["epochs"] = o.Epochs, ["seeds"] = results[0].Runs.Count, ["val_fraction"] = o.ValidationFraction, ["device"] = o.Device,
             ["std"] = "sample standard deviation over seeds (n - 1), 0 for one seed",
+            ["split"] = Split(o),
             ["minority_classes"] = new JsonArray(Enumerable.Range(names.Count / 2, names.Count - names.Count / 2).Select(c => (JsonNode)c).ToArray()),
             ["class_names"] = new JsonArray(names.Select(n => (JsonNode)n).ToArray()),
             ["methods"] = methods,
@@ -356,7 +367,7 @@ internal static class ReproduceReport
         };
     }
 
-    private static void Plots(string outDir, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    private static void Plots(string outDir, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, string split)
     {
         foreach (var (m, runs) in results)
         {
@@ -377,15 +388,15 @@ internal static class ReproduceReport
             TrainingPlots.PerClassLines(Path.Combine(dir, "mean_weights.png"), $"{m.Name}: class weights per epoch (mean over {runs.Count} seeds)", "weight", weights, names);
             TrainingPlots.PerClassLines(Path.Combine(dir, "mean_val_f1.png"), $"{m.Name}: validation F1 per class (mean over {runs.Count} seeds)", "F1", f1, names);
         }
-        MacroF1Bars(Path.Combine(outDir, "macro_f1.png"), results);
+        MacroF1Bars(Path.Combine(outDir, "macro_f1.png"), results, split);
     }
 
-    private static void MacroF1Bars(string path, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    private static void MacroF1Bars(string path, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, string split)
     {
         var plt = new ScottPlot.Plot();
         plt.Font.Set("DejaVu Sans");
-        plt.Title(results[0].Runs.Count == 1 ? "Test macro-F1 per method (one seed)" : $"Test macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
-        plt.YLabel("test macro-F1 (axis not from 0)");
+        plt.Title(results[0].Runs.Count == 1 ? $"{Cap(split)} macro-F1 per method (one seed)" : $"{Cap(split)} macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
+        plt.YLabel($"{split} macro-F1 (axis not from 0)");
         var palette = new ScottPlot.Palettes.Category10();
         var bars = results.Select((r, i) =>
         {

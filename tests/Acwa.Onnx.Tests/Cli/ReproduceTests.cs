@@ -292,6 +292,36 @@ public sealed class ReproduceTests : IDisposable
 
     [Trait("Category", TestCategories.Slow)]
     [Fact]
+    public void SplitValidationReportsTheFinalEpochsValidationMetricsAndNoTestNumber()
+    {
+        var outDir = _dir.File("val");
+        var log = new StringWriter();
+        ReproduceRun.Run(new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Seeds = 2, Batch = 32, Methods = "ce,acwa-wilson", OutDir = outDir, Threads = 1, Split = "validation" }, log);
+        var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
+        foreach (var m in new[] { "ce", "acwa-wilson" })
+        {
+            // The last row of each run's metrics.csv: val_balanced_accuracy (column 5), val_macro_f1 (6), per-class F1 from column 10.
+            var last = Enumerable.Range(0, 2).Select(s => File.ReadAllLines(Path.Combine(outDir, m, $"seed{s}", "metrics.csv"))[^1].Split(',')
+                .Select(v => v.Length == 0 ? double.NaN : double.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToList();
+            var macro = last.Select(r => r[6]).ToList();
+            var bal = last.Select(r => r[5]).ToList();
+            var minority = last.Select(r => r.Skip(10).Skip(5).Average()).ToList();
+            var row = Assert.Single(md, l => l.StartsWith($"| {m} |", StringComparison.Ordinal) && l.Contains('±'));
+            Assert.Contains($"| {Pct(macro)} | {Pct(minority)} | {Pct(bal)} |", row, StringComparison.Ordinal);
+        }
+        Assert.Contains(md, l => l.StartsWith("| method | loss | policy | validation macro-F1 |", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("**Validation numbers**", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("| method | loss | policy | validation macro-F1 difference", StringComparison.Ordinal));
+        Assert.DoesNotContain("test macro-F1", string.Join("\n", md), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("test macro-F1", log.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("validation", JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!["split"]!.GetValue<string>());
+        var err = new StringWriter();
+        Assert.Equal(2, ReproduceRun.Execute(new ReproduceOptions { Dataset = Dataset(), Split = "train", OutDir = _dir.File("bad-split") }, new StringWriter(), err));
+        Assert.Contains("--split must be test or validation", err.ToString(), StringComparison.Ordinal);
+    }
+
+    [Trait("Category", TestCategories.Slow)]
+    [Fact]
     public void OneSeedPrintsTheValueAloneAndLeavesNoLockFiles()
     {
         var outDir = _dir.File("one");
