@@ -50,7 +50,8 @@ internal static class ReproduceRun
     /// <exception cref="ArgumentException">Unknown method, seeds or epochs below 1, or any bad training option.</exception>
     public static IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> Run(ReproduceOptions o, TextWriter output, CancellationToken cancellationToken = default)
     {
-        var methods = ReproduceMethod.Select(o.Methods);
+        var methods = ReproduceMethod.Select(o.Methods,
+            [.. o.ExtraBaselines.Select(t => ReproduceMethod.ParseExtra(t, baseline: true)), .. o.ExtraMethods.Select(t => ReproduceMethod.ParseExtra(t, baseline: false))]);
         if (o.Split is not ("test" or "validation"))
             throw new ArgumentException($"--split must be test or validation, got '{o.Split}'");
         if (o.Reference is { } reference && !methods.Any(m => string.Equals(m.Name, reference.Trim(), StringComparison.OrdinalIgnoreCase)))

@@ -141,6 +141,33 @@ public sealed class ReproduceTests : IDisposable
     }
 
     [Fact]
+    public void ExtraMethodsParseRunAfterTheBuiltInOnesAndCountAsTheirKind()
+    {
+        var wilson = ReproduceMethod.ParseExtra("wilson-eta2=ce/acwa-wilson:eta=2,z=1", baseline: false);
+        Assert.Equal(("wilson-eta2", "ce", "acwa-wilson:eta=2,z=1", false), (wilson.Name, wilson.Loss, wilson.Policy, wilson.IsBaseline));
+        var cb = ReproduceMethod.ParseExtra("cb-0.999=CE/cb:beta=0.999", baseline: true);
+        Assert.True(cb.IsBaseline);
+        Assert.Equal("ce", cb.Loss);
+        Assert.Equal(["ce", "cb-0.999", "wilson-eta2"], ReproduceMethod.Select("ce", [cb, wilson]).Select(m => m.Name));
+        Assert.Equal(["wilson-eta2"], ReproduceMethod.Select(null, [wilson]).Select(m => m.Name));
+        var o = new ReproduceOptions { Epochs = 7 }.RunOptions(wilson, 1, "out");
+        Assert.Equal((LossKind.CrossEntropy, "acwa-wilson:eta=2,z=1"), (o.Loss, o.Policy));
+        Assert.Equal(Path.Combine("out", "wilson-eta2", "seed1"), o.OutDir);
+        foreach (var (text, expected) in new[]
+        {
+            ("wilson", "is not NAME=LOSS/POLICY"), ("Wilson=ce/cb", "must be lower-case"), ("cb=ce/cb", "is a built-in method"),
+            ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"),
+        })
+            Assert.Contains(expected, Assert.Throws<ArgumentException>(() => ReproduceMethod.ParseExtra(text, false)).Message, StringComparison.Ordinal);
+        Assert.Contains("two methods are called", Assert.Throws<ArgumentException>(() => ReproduceMethod.Select(null, [wilson, wilson])).Message, StringComparison.Ordinal);
+        // From the command line: a bad extra method is refused before anything is written.
+        var (rc, _, err) = CliRun.Invoke("reproduce", "--dataset", Dataset(), "--extra-method", "x=ce/nope", "--out", _dir.File("bad-extra"));
+        Assert.Equal(2, rc);
+        Assert.Contains("Unknown class-weight policy 'nope'", err, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir.File("bad-extra")));
+    }
+
+    [Fact]
     public void VerdictCallsDifferencesBelowTheLargerStdNoise()
     {
         static ReproduceRunResult R(int seed, double f1) => new(seed, "", "", 0, f1, f1, f1, ["a", "b"], [f1, f1], [1, 1], [], [], []);
