@@ -14,6 +14,10 @@ internal static class ReproduceCommand
         var seeds = new Option<int>("--seeds") { Description = "Seeds 0..N-1 per method.", DefaultValueFactory = _ => 3 };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per run.", DefaultValueFactory = _ => 30 };
         var methods = new Option<string?>("--methods") { Description = "Comma-separated subset of: " + string.Join(", ", ReproduceMethod.Names) + " (default all)." };
+        var reference = new Option<string?>("--reference") { Description = "Method the paired differences (mean over seeds with a 95% t-interval) are taken against; default the best baseline run (highest mean test macro-F1 among " + string.Join(", ", ReproduceMethod.BaselineNames) + ")." };
+        var split = new Option<string>("--split") { Description = "test | validation: the split the report's numbers come from (validation: the final epoch's validation metrics, to screen or tune without looking at the test split).", DefaultValueFactory = _ => "test" };
+        var extraMethod = new Option<string[]>("--extra-method") { Description = "NAME=LOSS/POLICY: also run this adaptive candidate (repeatable), e.g. wilson-eta2=ce/acwa-wilson:eta=2; without --methods only the extra methods run.", Arity = ArgumentArity.ZeroOrMore, DefaultValueFactory = _ => [] };
+        var extraBaseline = new Option<string[]>("--extra-baseline") { Description = "NAME=LOSS/POLICY: also run this static baseline (repeatable), e.g. cb-0.999=ce/cb:beta=0.999; it counts as a baseline for the verdict and the paired reference.", Arity = ArgumentArity.ZeroOrMore, DefaultValueFactory = _ => [] };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate (constant).", DefaultValueFactory = _ => 1e-3 };
         var valFraction = new Option<double>("--val-fraction") { Description = "Stratified validation split carved from the training set (feeds the adaptive policies).", DefaultValueFactory = _ => 0.1 };
@@ -27,12 +31,12 @@ internal static class ReproduceCommand
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "CUDA only: run each training step as a captured CUDA graph (fewer launches; the last, smaller batch runs uncaptured)." };
         var cmd = new Command("reproduce", "Run the paper's comparison (baselines, paper-exact ACWA, its ablations and variants) over several seeds and write results.md/json and plots.")
         {
-            dataset, imbalance, model, seeds, epochs, methods, batch, lr, valFraction, device, threads, cudaGraph, outDir, reportOnly, shard, shards, checkpointEvery,
+            dataset, imbalance, model, seeds, epochs, methods, extraMethod, extraBaseline, reference, split, batch, lr, valFraction, device, threads, cudaGraph, outDir, reportOnly, shard, shards, checkpointEvery,
         };
         cmd.SetAction(pr => ReproduceRun.Execute(new ReproduceOptions
         {
             Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance)!, Model = pr.GetValue(model)!, Seeds = pr.GetValue(seeds),
-            Epochs = pr.GetValue(epochs), Methods = pr.GetValue(methods), Batch = pr.GetValue(batch), LearningRate = pr.GetValue(lr),
+            Epochs = pr.GetValue(epochs), Methods = pr.GetValue(methods), ExtraMethods = pr.GetValue(extraMethod) ?? [], ExtraBaselines = pr.GetValue(extraBaseline) ?? [], Reference = pr.GetValue(reference), Split = pr.GetValue(split)!.Trim().ToLowerInvariant(), Batch = pr.GetValue(batch), LearningRate = pr.GetValue(lr),
             ValidationFraction = pr.GetValue(valFraction), Device = pr.GetValue(device)!, Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), OutDir = pr.GetValue(outDir),
             ReportOnly = pr.GetValue(reportOnly), Shard = pr.GetValue(shard), Shards = pr.GetValue(shards), CheckpointEverySteps = pr.GetValue(checkpointEvery),
         }, pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.Tokens.Select(t => t.Value).ToList()));

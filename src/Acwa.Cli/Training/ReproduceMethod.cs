@@ -5,9 +5,9 @@ namespace Acwa.Cli.Training;
 /// CIFAR-10 and ISIC-2018 where the paper gives one (docs/protocol.md, "What the paper claims"; it has no Fashion-MNIST numbers).
 /// Every method shares the model, optimiser (Adam), learning rate, batch size, data split and seeds.
 /// </summary>
-internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018)
+internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018, bool? Baseline = null)
 {
-    /// <summary>Every method, in the order of the results table: baselines first, then the paper's ACWA and its variants.</summary>
+    /// <summary>Every method, in the order of the results table: the paper's baselines, the paper's ACWA and its variants, then the later baselines (LA, LA-DRW) and the adaptive candidates of issue 25.</summary>
     public static IReadOnlyList<ReproduceMethod> All { get; } =
     [
         new("ce", "ce", "uniform", "plain cross-entropy", null, null),
@@ -21,22 +21,79 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
         new("acwa-centered", "ce", "acwa-centered", "additive step on mean(F1) - F1_c, normalised to mean 1, clipped [0.2, 5]", null, null),
         new("acwa-mult", "ce", "acwa-mult", "multiplicative step exp(2 (mean(F1) - F1_c)), normalised to mean 1, clipped [0.2, 5]", null, null),
         new("acwa-prior", "ce", "acwa-prior", "class-balanced prior x smoothed, support-weighted F1 feedback", null, null),
+        new("la", "la", "uniform", "logit-adjusted loss, tau 1 (log prior added to the logits in training; with tau 1 this is balanced softmax)", null, null),
+        new("la-drw", "la", "drw:at=0.8,then=[cb:beta=0.9999]", "logit-adjusted loss + deferred re-weighting to class-balanced at 80%", null, null),
+        new("cdb", "ce", "cdb", "class-difficulty weights (after the CDB loss): (1 - validation recall)^1, mean 1, clipped [0.2, 5]", null, null),
+        new("acwa-wilson", "ce", "acwa-wilson", "class-balanced prior x leaky F1 feedback gated by each class's 95% Wilson interval", null, null),
+        new("ldam-drw-prior", "ldam", "drw:at=0.8,then=[acwa-prior]", "LDAM + deferred phase with acwa-prior instead of class-balanced weights", null, null),
+        new("ldam-drw-wilson", "ldam", "drw:at=0.8,then=[acwa-wilson]", "LDAM + deferred phase with acwa-wilson instead of class-balanced weights", null, null),
+        new("la-drw-wilson", "la", "drw:at=0.8,then=[acwa-wilson:prior=uniform]", "logit-adjusted loss + deferred phase with acwa-wilson feedback around uniform weights (the loss already holds the prior)", null, null),
     ];
+
+    /// <summary>The static baselines (everything else is an adaptive candidate).</summary>
+    public static IReadOnlyList<string> BaselineNames { get; } = ["ce", "focal", "cb", "ldam-drw", "la", "la-drw"];
 
     /// <summary>The names valid in <c>--methods</c>.</summary>
     public static IReadOnlyList<string> Names { get; } = All.Select(m => m.Name).ToArray();
 
-    /// <summary>The baselines the verdict compares ACWA variants with.</summary>
-    public bool IsBaseline => !Name.StartsWith("acwa", StringComparison.Ordinal);
+    /// <summary>A static baseline (<see cref="BaselineNames"/>), which the verdict compares the adaptive methods with.</summary>
+    public bool IsBaseline => Baseline ?? BaselineNames.Contains(Name);
+
+    /// <summary>
+    /// A method given on the command line as <c>NAME=LOSS/POLICY</c> (<c>--extra-method</c>, an adaptive candidate, or
+    /// <c>--extra-baseline</c>), e.g. <c>wilson-eta2=ce/acwa-wilson:eta=2</c> or <c>cb-0.999=ce/cb:beta=0.999</c>: NAME of
+    /// lower-case letters, digits, '.', '_' and '-', not a built-in name; LOSS one of the losses; POLICY a valid policy spec.
+    /// </summary>
+    /// <exception cref="ArgumentException">Malformed text, a name taken, an unknown loss or an invalid policy spec.</exception>
+    public static ReproduceMethod ParseExtra(string text, bool baseline)
+    {
+        string option = baseline ? "--extra-baseline" : "--extra-method";
+        int eq = text.IndexOf('='), slash = eq < 0 ? -1 : text.IndexOf('/', eq);
+        if (eq <= 0 || slash < 0)
+            throw new ArgumentException($"{option} '{text}' is not NAME=LOSS/POLICY (e.g. wilson-eta2=ce/acwa-wilson:eta=2)");
+        string name = text[..eq].Trim(), loss = text[(eq + 1)..slash].Trim(), policy = text[(slash + 1)..].Trim();
+        if (name.Length == 0 || !name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '.' or '_' or '-'))
+            throw new ArgumentException($"{option} '{text}': the name '{name}' must be lower-case letters, digits, '.', '_' or '-' (it names the run folders)");
+        if (Names.Contains(name))
+            throw new ArgumentException($"{option} '{text}': '{name}' is a built-in method; choose another name");
+        try
+        {
+            Onnx.Training.Compiler.TrainingNames.ParseLoss(loss);
+            Onnx.Weighting.PolicyFactory.Create(policy, [100, 10], 10);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"{option} '{text}': {e.Message}", e);
+        }
+        return new ReproduceMethod(name, loss.ToLowerInvariant(), policy, $"{(baseline ? "baseline" : "candidate")} given with {option}", null, null, baseline);
+    }
 
     /// <summary>
     /// Parses a comma-separated list of method names (case-insensitive, blanks around names ignored, duplicates kept once,
     /// in the order given); null or empty selects every method.
     /// </summary>
     /// <exception cref="ArgumentException">A name is unknown (the message lists the valid names) or the list has an empty entry.</exception>
-    public static IReadOnlyList<ReproduceMethod> Select(string? list)
+    public static IReadOnlyList<ReproduceMethod> Select(string? list) => Select(list, []);
+
+    /// <summary>
+    /// <see cref="Select(string?)"/>, then the <paramref name="extras"/> (<see cref="ParseExtra"/>) after the selected built-in
+    /// methods, in the order given; with extras and no <paramref name="list"/>, only the extras run.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="Select(string?)"/> and <see cref="ParseExtra"/>, or two extras with one name.</exception>
+    public static IReadOnlyList<ReproduceMethod> Select(string? list, IReadOnlyList<ReproduceMethod> extras)
     {
-        if (string.IsNullOrWhiteSpace(list)) return All;
+        var chosen = string.IsNullOrWhiteSpace(list) ? (extras.Count > 0 ? [] : All.ToList()) : SelectBuiltIn(list);
+        foreach (var e in extras)
+        {
+            if (chosen.Any(m => m.Name == e.Name))
+                throw new ArgumentException($"two methods are called '{e.Name}'");
+            chosen.Add(e);
+        }
+        return chosen;
+    }
+
+    private static List<ReproduceMethod> SelectBuiltIn(string list)
+    {
         var chosen = new List<ReproduceMethod>();
         foreach (var raw in list.Split(','))
         {

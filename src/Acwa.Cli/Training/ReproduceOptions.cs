@@ -14,6 +14,15 @@ internal sealed record ReproduceOptions
     public int Epochs { get; init; } = 30;
     /// <summary>Comma-separated method names (<see cref="ReproduceMethod.Names"/>); null = all.</summary>
     public string? Methods { get; init; }
+    /// <summary>Adaptive candidates given as NAME=LOSS/POLICY (<see cref="ReproduceMethod.ParseExtra"/>), run after the selected built-in methods.</summary>
+    public IReadOnlyList<string> ExtraMethods { get; init; } = [];
+    /// <summary>Baselines given as NAME=LOSS/POLICY (e.g. a tuned setting of a built-in baseline).</summary>
+    public IReadOnlyList<string> ExtraBaselines { get; init; } = [];
+    /// <summary>Which split the report's numbers come from: "test" (the final model on the test split) or "validation" (the
+    /// final epoch's validation metrics, for screening and tuning without looking at the test split).</summary>
+    public string Split { get; init; } = "test";
+    /// <summary>The method the paired differences are taken against; null = the best baseline run (highest mean test macro-F1).</summary>
+    public string? Reference { get; init; }
     public int Batch { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-3;
     public double ValidationFraction { get; init; } = 0.1;

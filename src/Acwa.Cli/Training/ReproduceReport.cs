@@ -38,10 +38,12 @@ internal static class ReproduceReport
         var md = Markdown(o, results, out var table);
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.md"), md);
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), Json(o, results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        Plots(outDir, results);
+        Plots(outDir, results, Split(o));
+        if (PairedDifferences(o, results) is { } paired)
+            PairedPlot(Path.Combine(outDir, "paired_differences.png"), paired, results[0].Runs.Count, Split(o));
         output.WriteLine();
         output.Write(table);
-        output.WriteLine($"report: {Path.Combine(outDir, "results.md")} (also results.json, macro_f1.png, METHOD/mean_weights.png, METHOD/mean_val_f1.png)");
+        output.WriteLine($"report: {Path.Combine(outDir, "results.md")} (also results.json, macro_f1.png, paired_differences.png, METHOD/mean_weights.png, METHOD/mean_val_f1.png)");
     }
 
     private static string Markdown(ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, out string summaryTable)
@@ -54,11 +56,16 @@ internal static class ReproduceReport
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Every method: model `{o.Model}`, Adam lr {o.LearningRate}, batch {o.Batch}, {o.Epochs} epochs, constant learning rate, stratified validation split {o.ValidationFraction} of the training set, " +
             $"device {o.Device}, seeds 0..{seeds - 1} (each seed fixes imbalance sampling, split, initialisation and shuffling, identical across methods). " +
-            $"{(seeds == 1 ? "Test metrics of the final model of the one seed, in percent (one seed: no spread)." : $"Test metrics of the final model; mean ± sample std over {seeds} seeds, in percent.")}"));
+            $"{(seeds == 1 ? $"{Cap(Split(o))} metrics of the final model of the one seed, in percent (one seed: no spread)." : $"{Cap(Split(o))} metrics of the final model; mean ± sample std over {seeds} seeds, in percent.")}"));
+        if (Split(o) == "validation")
+        {
+            sb.AppendLine();
+            sb.AppendLine("**Validation numbers** (`--split validation`): every metric below is the final epoch's, on the validation split that also fed the adaptive policies; no test number is reported, so the test sets stay unseen for the final runs (the run folders still hold test_report.json: do not read it before then).");
+        }
         sb.AppendLine();
 
         var t = new StringBuilder();
-        t.AppendLine(CultureInfo.InvariantCulture, $"| method | loss | policy | test macro-F1 | minority-class F1 (classes {classes / 2}-{classes - 1}) | balanced accuracy | paper macro-F1 CIFAR-10 | paper macro-F1 ISIC-2018 |");
+        t.AppendLine(CultureInfo.InvariantCulture, $"| method | loss | policy | {Split(o)} macro-F1 | minority-class F1 (classes {classes / 2}-{classes - 1}) | balanced accuracy | paper macro-F1 CIFAR-10 | paper macro-F1 ISIC-2018 |");
         t.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var (m, runs) in results)
         {
@@ -77,7 +84,16 @@ internal static class ReproduceReport
         foreach (var line in Verdict(results)) sb.AppendLine(line);
         sb.AppendLine();
 
-        sb.AppendLine("## Per-class test F1 (mean over seeds, percent)");
+        var paired = PairedDifferences(o, results);
+        if (paired is not null)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"## Paired differences against {paired.Reference.Name}");
+            sb.AppendLine();
+            foreach (var line in PairedLines(paired, seeds, Split(o))) sb.AppendLine(line);
+            sb.AppendLine();
+        }
+
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## Per-class {Split(o)} F1 (mean over seeds, percent)");
         sb.AppendLine();
         AppendPerClass(sb, names, results, r => r.ClassF1, 100, "F2");
         sb.AppendLine();
@@ -86,14 +102,14 @@ internal static class ReproduceReport
         AppendPerClass(sb, names, results, r => r.FinalWeights, 1, "F3");
         sb.AppendLine();
 
-        sb.AppendLine("## Test macro-F1 per seed (percent)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## {Cap(Split(o))} macro-F1 per seed (percent)");
         sb.AppendLine();
         sb.AppendLine("| method | " + string.Join(" | ", results[0].Runs.Select(r => $"seed {r.Seed}")) + " |");
         sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", seeds)));
         foreach (var (m, runs) in results)
             sb.AppendLine($"| {m.Name} | " + string.Join(" | ", runs.Select(r => (100 * r.MacroF1).ToString("F2", CultureInfo.InvariantCulture))) + " |");
         sb.AppendLine();
-        sb.AppendLine("Run folders: `METHOD/seedN` (config, metrics, weights, checkpoint, model, confusion matrix). Plots: `macro_f1.png`, `METHOD/mean_weights.png`, `METHOD/mean_val_f1.png`.");
+        sb.AppendLine("Run folders: `METHOD/seedN` (config, metrics, weights, checkpoint, model, confusion matrix). Plots: `macro_f1.png`, `paired_differences.png`, `METHOD/mean_weights.png`, `METHOD/mean_val_f1.png`.");
         var gaps = results.SelectMany(x => x.Runs.Where(r => r.HistoryEpochs.Count < o.Epochs)
             .Select(r => $"{x.Method.Name} seed{r.Seed} ({(r.HistoryEpochs.Count == 0 ? "none" : $"{r.HistoryEpochs.Count} of {o.Epochs}: epochs {r.HistoryEpochs.Min() + 1}-{r.HistoryEpochs.Max() + 1}")})")).ToList();
         if (gaps.Count > 0)
@@ -104,6 +120,11 @@ internal static class ReproduceReport
         }
         return sb.ToString();
     }
+
+    /// <summary>The split the report's numbers come from: "test" (default) or "validation" (<see cref="ReproduceOptions.Split"/>).</summary>
+    internal static string Split(ReproduceOptions o) => o.Split;
+
+    private static string Cap(string word) => char.ToUpperInvariant(word[0]) + word[1..];
 
     private static string Claim(double? v) => v is { } x ? x.ToString("F1", CultureInfo.InvariantCulture) : "-";
 
@@ -152,7 +173,7 @@ internal static class ReproduceReport
         else if (seeds == 2)
             lines.Add("With two seeds the std is a rough estimate of the spread: treat differences close to it with caution.");
         if (variants.Count == 0) lines.Add("No ACWA variant was run, so there is nothing to judge.");
-        if (baselines.Count == 0 && variants.Count > 0) lines.Add("No baseline was run (ce, focal, cb, ldam-drw), so the variants are not compared with anything.");
+        if (baselines.Count == 0 && variants.Count > 0) lines.Add($"No baseline was run ({string.Join(", ", ReproduceMethod.BaselineNames)}), so the variants are not compared with anything.");
         foreach (var v in variants)
         {
             var parts = new List<string>();
@@ -186,6 +207,119 @@ internal static class ReproduceReport
         if (seeds < 2) return "one seed, no spread to compare with";
         if (Math.Abs(diff) < spread) return $"within noise (larger std {s})";
         return diff > 0 ? $"better by more than the seed spread (larger std {s})" : $"worse by more than the seed spread (larger std {s})";
+    }
+
+    /// <summary>The paired differences of every other method against the reference: test macro-F1 and minority-class F1.</summary>
+    internal sealed record Paired(ReproduceMethod Reference, string Why,
+        IReadOnlyList<(ReproduceMethod Method, PairedStats.Difference MacroF1, PairedStats.Difference MinorityF1, double[] PerSeed)> Rows);
+
+    /// <summary>
+    /// Paired differences against <see cref="ReproduceOptions.Reference"/> when it was run, else against the best baseline run
+    /// (highest mean test macro-F1; the first method when no baseline was run). Null with a single method.
+    /// </summary>
+    internal static Paired? PairedDifferences(ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    {
+        if (results.Count < 2) return null;
+        static double Mean(IReadOnlyList<ReproduceRunResult> runs) => runs.Average(r => r.MacroF1);
+        var named = o.Reference is { } name ? results.FirstOrDefault(r => string.Equals(r.Method.Name, name.Trim(), StringComparison.OrdinalIgnoreCase)) : default;
+        var baselines = results.Where(r => r.Method.IsBaseline).ToList();
+        var (reference, why) = named.Method is not null
+            ? (named, "named with --reference")
+            : baselines.Count > 0
+                ? (baselines.MaxBy(r => Mean(r.Runs)), $"the best baseline run by mean {Split(o)} macro-F1" + (o.Reference is null ? "" : $"; --reference {o.Reference} is not in this report"))
+                : (results[0], "the first method (no baseline was run)");
+        var rows = new List<(ReproduceMethod, PairedStats.Difference, PairedStats.Difference, double[])>();
+        foreach (var (m, runs) in results)
+        {
+            if (m == reference.Method) continue;
+            for (int i = 0; i < runs.Count; i++)
+            {
+                if (runs[i].Seed != reference.Runs[i].Seed)
+                    throw new InvalidOperationException($"{m.Name} has seed {runs[i].Seed} where {reference.Method.Name} has {reference.Runs[i].Seed}: runs cannot be paired");
+            }
+            rows.Add((m,
+                PairedStats.Paired(runs.Select(r => r.MacroF1).ToArray(), reference.Runs.Select(r => r.MacroF1).ToArray()),
+                PairedStats.Paired(runs.Select(r => r.MinorityF1).ToArray(), reference.Runs.Select(r => r.MinorityF1).ToArray()),
+                runs.Select((r, i) => r.MacroF1 - reference.Runs[i].MacroF1).ToArray()));
+        }
+        return new Paired(reference.Method, why, rows);
+    }
+
+    /// <summary>"+0.52 [-0.10, +1.14]": a difference in points with its 95 % interval; the mean alone with one seed.</summary>
+    internal static string Interval(PairedStats.Difference d) => d.N < 2
+        ? string.Create(CultureInfo.InvariantCulture, $"{100 * d.Mean:+0.00;-0.00;0.00}")
+        : string.Create(CultureInfo.InvariantCulture, $"{100 * d.Mean:+0.00;-0.00;0.00} [{100 * d.Lower:+0.00;-0.00;0.00}, {100 * d.Upper:+0.00;-0.00;0.00}]");
+
+    private static string Call(PairedStats.Difference macro, PairedStats.Difference minority) => macro.N < 2
+        ? "one seed: no interval"
+        : (macro.Sign, minority.Sign) switch
+        {
+            (1, 1) => "**beats** (both intervals above 0)",
+            (1, _) => "macro-F1 above, minority F1 not",
+            (-1, _) => "worse (macro-F1 interval below 0)",
+            _ => "not separated (interval contains 0)",
+        };
+
+    internal static IReadOnlyList<string> PairedLines(Paired p, int seeds, string split = "test")
+    {
+        string t = seeds >= 2 ? string.Create(CultureInfo.InvariantCulture, $", t = {PairedStats.TQuantile(0.975, seeds - 1):F4}") : "";
+        var lines = new List<string>
+        {
+            $"Reference: **{p.Reference.Name}** ({p.Why}). Per seed s, d_s = method_s - {p.Reference.Name}_s (same split and initial weights); " +
+            (seeds < 2 ? "d of the one seed in points (no interval)" : $"mean of d over {seeds} seeds in points, with the 95 % Student-t interval mean ± t(0.975, {seeds - 1}) sd/sqrt({seeds}){t}") +
+            ". A method **beats** the reference when both intervals lie above 0.",
+            "",
+            $"| method | loss | policy | {split} macro-F1 difference [95 % CI] | minority-class F1 difference [95 % CI] | call |",
+            "|---|---|---|---|---|---|",
+        };
+        foreach (var (m, macro, minority, _) in p.Rows)
+            lines.Add($"| {m.Name} | {m.Loss} | `{m.Policy}` | {Interval(macro)} | {Interval(minority)} | {Call(macro, minority)} |");
+        if (seeds < 2) lines.Add("\nWith one seed there are no intervals; rerun with --seeds 5 or more.");
+        return lines;
+    }
+
+    private static JsonObject PairedJson(Paired p)
+    {
+        static JsonObject D(PairedStats.Difference d) => new()
+        {
+            ["mean"] = d.Mean, ["lower"] = d.N < 2 ? null : d.Lower, ["upper"] = d.N < 2 ? null : d.Upper, ["sd"] = d.Sd, ["n"] = d.N,
+        };
+        return new JsonObject
+        {
+            ["reference"] = p.Reference.Name, ["why"] = p.Why, ["confidence"] = 0.95,
+            ["interval"] = "mean of per-seed differences +- t(0.975, n-1) * sd / sqrt(n), sd with n - 1",
+            ["methods"] = new JsonArray(p.Rows.Select(r => (JsonNode)new JsonObject
+            {
+                ["name"] = r.Method.Name, ["macro_f1"] = D(r.MacroF1), ["minority_f1"] = D(r.MinorityF1),
+                ["macro_f1_per_seed"] = new JsonArray(r.PerSeed.Select(v => (JsonNode)v).ToArray()),
+            }).ToArray()),
+        };
+    }
+
+    private static void PairedPlot(string path, Paired p, int seeds, string split)
+    {
+        var plt = new ScottPlot.Plot();
+        plt.Font.Set("DejaVu Sans");
+        plt.Title(seeds < 2 ? $"{Cap(split)} macro-F1 minus {p.Reference.Name} (one seed)" : $"{Cap(split)} macro-F1 minus {p.Reference.Name}: mean of {seeds} paired seeds, 95% t-interval");
+        plt.YLabel("difference (points)");
+        var palette = new ScottPlot.Palettes.Category10();
+        var bars = p.Rows.Select((r, i) => new ScottPlot.Bar
+        {
+            Position = i, Value = 100 * r.MacroF1.Mean, Error = r.MacroF1.N < 2 ? 0 : 100 * (r.MacroF1.Upper - r.MacroF1.Mean),
+            FillColor = palette.GetColor(r.Method.IsBaseline ? 0 : 1),
+        }).ToList();
+        plt.Add.Bars(bars);
+        for (int i = 0; i < p.Rows.Count; i++)
+        {
+            var dots = plt.Add.ScatterPoints(Enumerable.Repeat((double)i, p.Rows[i].PerSeed.Length).ToArray(), p.Rows[i].PerSeed.Select(v => 100 * v).ToArray());
+            dots.Color = ScottPlot.Colors.Black;
+            dots.MarkerSize = 4;
+        }
+        plt.Add.HorizontalLine(0, 1, ScottPlot.Colors.Gray);
+        var pos = Enumerable.Range(0, p.Rows.Count).Select(i => (double)i).ToArray();
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(pos, p.Rows.Select(r => r.Method.Name).ToArray());
+        plt.Axes.SetLimitsX(-0.6, p.Rows.Count - 0.4);
+        TrainingPlots.SavePng(plt, path, Math.Max(700, 115 * p.Rows.Count), 560);
     }
 
     private static JsonObject Json(ReproduceOptions o, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
@@ -224,14 +358,16 @@ internal static class ReproduceReport
             ["dataset"] = o.Dataset, ["imbalance"] = o.Imbalance, ["model"] = o.Model, ["optimizer"] = "adam", ["lr"] = o.LearningRate,
             ["batch"] = o.Batch, ["epochs"] = o.Epochs, ["seeds"] = results[0].Runs.Count, ["val_fraction"] = o.ValidationFraction, ["device"] = o.Device,
             ["std"] = "sample standard deviation over seeds (n - 1), 0 for one seed",
+            ["split"] = Split(o),
             ["minority_classes"] = new JsonArray(Enumerable.Range(names.Count / 2, names.Count - names.Count / 2).Select(c => (JsonNode)c).ToArray()),
             ["class_names"] = new JsonArray(names.Select(n => (JsonNode)n).ToArray()),
             ["methods"] = methods,
             ["verdict"] = new JsonArray(Verdict(results).Select(l => (JsonNode)l.Trim()).ToArray()),
+            ["paired"] = PairedDifferences(o, results) is { } p ? PairedJson(p) : null,
         };
     }
 
-    private static void Plots(string outDir, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    private static void Plots(string outDir, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, string split)
     {
         foreach (var (m, runs) in results)
         {
@@ -252,15 +388,15 @@ internal static class ReproduceReport
             TrainingPlots.PerClassLines(Path.Combine(dir, "mean_weights.png"), $"{m.Name}: class weights per epoch (mean over {runs.Count} seeds)", "weight", weights, names);
             TrainingPlots.PerClassLines(Path.Combine(dir, "mean_val_f1.png"), $"{m.Name}: validation F1 per class (mean over {runs.Count} seeds)", "F1", f1, names);
         }
-        MacroF1Bars(Path.Combine(outDir, "macro_f1.png"), results);
+        MacroF1Bars(Path.Combine(outDir, "macro_f1.png"), results, split);
     }
 
-    private static void MacroF1Bars(string path, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results)
+    private static void MacroF1Bars(string path, IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> results, string split)
     {
         var plt = new ScottPlot.Plot();
         plt.Font.Set("DejaVu Sans");
-        plt.Title(results[0].Runs.Count == 1 ? "Test macro-F1 per method (one seed)" : $"Test macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
-        plt.YLabel("test macro-F1 (axis not from 0)");
+        plt.Title(results[0].Runs.Count == 1 ? $"{Cap(split)} macro-F1 per method (one seed)" : $"{Cap(split)} macro-F1 per method (mean ± std over {results[0].Runs.Count} seeds)");
+        plt.YLabel($"{split} macro-F1 (axis not from 0)");
         var palette = new ScottPlot.Palettes.Category10();
         var bars = results.Select((r, i) =>
         {

@@ -50,7 +50,12 @@ internal static class ReproduceRun
     /// <exception cref="ArgumentException">Unknown method, seeds or epochs below 1, or any bad training option.</exception>
     public static IReadOnlyList<(ReproduceMethod Method, IReadOnlyList<ReproduceRunResult> Runs)> Run(ReproduceOptions o, TextWriter output, CancellationToken cancellationToken = default)
     {
-        var methods = ReproduceMethod.Select(o.Methods);
+        var methods = ReproduceMethod.Select(o.Methods,
+            [.. o.ExtraBaselines.Select(t => ReproduceMethod.ParseExtra(t, baseline: true)), .. o.ExtraMethods.Select(t => ReproduceMethod.ParseExtra(t, baseline: false))]);
+        if (o.Split is not ("test" or "validation"))
+            throw new ArgumentException($"--split must be test or validation, got '{o.Split}'");
+        if (o.Reference is { } reference && !methods.Any(m => string.Equals(m.Name, reference.Trim(), StringComparison.OrdinalIgnoreCase)))
+            throw new ArgumentException($"--reference '{reference}' is not among the methods of this invocation ({string.Join(", ", methods.Select(m => m.Name))})");
         if (o.Seeds < 1) throw new ArgumentException($"--seeds must be 1 or more, got {o.Seeds}");
         if (o.Epochs < 1) throw new ArgumentException($"--epochs must be 1 or more, got {o.Epochs}");
         var outDir = Path.GetFullPath(o.ResolveOutDir());
@@ -112,10 +117,10 @@ internal static class ReproduceRun
                         $"{prefix} epoch {r.Epoch + 1}/{ro.Epochs}: loss {r.TrainLoss:F4}, val macro-F1 {r.Validation.MacroF1:F4}, {r.Timings.Total:F1} s"));
                     output.Flush();
                 }, cancellationToken);
-                var r = FromOutcome(seed, status, clock.Elapsed.TotalSeconds, outcome);
+                var r = FromOutcome(seed, status, clock.Elapsed.TotalSeconds, outcome, o.Split);
                 runs.Add(r);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{prefix}: {status}; test macro-F1 {r.MacroF1:F4}, minority F1 {r.MinorityF1:F4}, balanced accuracy {r.BalancedAccuracy:F4} ({r.Seconds:F1} s)"));
+                    $"{prefix}: {status}; {o.Split} macro-F1 {r.MacroF1:F4}, minority F1 {r.MinorityF1:F4}, balanced accuracy {r.BalancedAccuracy:F4} ({r.Seconds:F1} s)"));
             }
             if (runs.Count == o.Seeds) all.Add((m, runs));
         }
@@ -200,6 +205,14 @@ internal static class ReproduceRun
         {
             return 0; // an unreadable checkpoint only affects the status shown here; training itself reports it
         }
+    }
+
+    private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainingRunResult outcome, string split)
+    {
+        var r = FromOutcome(seed, status, seconds, outcome);
+        if (split != "validation") return r;
+        var last = outcome.History.Count > 0 ? outcome.History[^1] : throw new InvalidDataException($"run '{outcome.OutDir}' has no epoch history");
+        return r.WithValidationMetrics(last.ValidationMacroF1, last.ValidationBalancedAccuracy);
     }
 
     private static ReproduceRunResult FromOutcome(int seed, string status, double seconds, TrainingRunResult outcome)

@@ -50,12 +50,7 @@ public static class PolicyFactory
             "prior=cb, prior_beta=0.9999, ema=0.8, k=20, eta=1, shrink=0.25, min=0.2, max=5",
             (s, counts, _) =>
             {
-                var prior = s.Choice("prior", "cb", "cb", "inv", "uniform") switch
-                {
-                    "cb" => PriorKind.ClassBalanced,
-                    "inv" => PriorKind.InverseFrequency,
-                    _ => PriorKind.Uniform,
-                };
+                var prior = ReadPrior(s);
                 double min = s.Number("min", 0.2, m => m > 0, "must be positive");
                 return new AcwaPriorPolicy(counts, prior,
                     priorBeta: s.Number("prior_beta", ClassBalancedPolicy.DefaultBeta, b => b >= 0 && b < 1, "must lie in [0, 1)"),
@@ -63,6 +58,32 @@ public static class PolicyFactory
                     k: s.Number("k", 20, k => k >= 0, "must be non-negative"),
                     eta: s.Number("eta", 1.0, e => e >= 0, "must be non-negative"),
                     shrink: s.Number("shrink", 0.25, r => r > 0 && r <= 1, "must lie in (0, 1]"),
+                    minWeight: min,
+                    maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
+            }),
+        new("acwa-wilson", "uncertainty-aware ACWA: prior x exp(leaky feedback that counts only where the class's Wilson interval excludes the mean)",
+            ["metric", "prior", "prior_beta", "ema", "z", "eta", "shrink", "min", "max"],
+            "metric=f1, prior=cb, prior_beta=0.9999, ema=0.8, z=1.96, eta=1, shrink=0.25, min=0.2, max=5",
+            (s, counts, _) =>
+            {
+                double min = s.Number("min", 0.2, m => m > 0, "must be positive");
+                return new AcwaWilsonPolicy(counts, ReadMetric(s, "f1"), ReadPrior(s),
+                    priorBeta: s.Number("prior_beta", ClassBalancedPolicy.DefaultBeta, b => b >= 0 && b < 1, "must lie in [0, 1)"),
+                    ema: s.Number("ema", 0.8, e => e >= 0 && e < 1, "must lie in [0, 1)"),
+                    z: s.Number("z", 1.96, z => z >= 0, "must be non-negative"),
+                    eta: s.Number("eta", 1.0, e => e >= 0, "must be non-negative"),
+                    shrink: s.Number("shrink", 0.25, r => r > 0 && r <= 1, "must lie in (0, 1]"),
+                    minWeight: min,
+                    maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
+            }),
+        new("cdb", "class difficulty (after the CDB loss): w_c = C*(1 - recall_c)^tau / sum_j (1 - recall_j)^tau, clipped",
+            ["metric", "tau", "ema", "min", "max"], "metric=recall, tau=1, ema=0, min=0.2, max=5",
+            (s, counts, _) =>
+            {
+                double min = s.Number("min", 0.2, m => m > 0, "must be positive");
+                return new ClassDifficultyPolicy(counts.Length, ReadMetric(s, "recall"),
+                    tau: s.Number("tau", 1.0, t => t >= 0, "must be non-negative"),
+                    ema: s.Number("ema", 0, e => e >= 0 && e < 1, "must lie in [0, 1)"),
                     minWeight: min,
                     maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
             }),
@@ -127,6 +148,16 @@ public static class PolicyFactory
             return new DeferredReweightingPolicy(then, totalEpochs, s.Integer("epoch", 0, 0));
         return new DeferredReweightingPolicy(then, totalEpochs, s.Number("at", DeferredReweightingPolicy.DefaultAt, a => a >= 0 && a <= 1, "must lie in [0, 1]"));
     }
+
+    private static PriorKind ReadPrior(PolicySpec s) => s.Choice("prior", "cb", "cb", "inv", "uniform") switch
+    {
+        "cb" => PriorKind.ClassBalanced,
+        "inv" => PriorKind.InverseFrequency,
+        _ => PriorKind.Uniform,
+    };
+
+    private static FeedbackMetric ReadMetric(PolicySpec s, string fallback) =>
+        s.Choice("metric", fallback, "f1", "recall") == "recall" ? FeedbackMetric.Recall : FeedbackMetric.F1;
 
     private static (double Eta, double Min, double Max, bool Clip) ReadVariant(PolicySpec s, double defaultEta)
     {

@@ -70,10 +70,20 @@ public sealed class ReproduceTests : IDisposable
         Assert.Contains(md, l => l.Contains("no Fashion-MNIST numbers", StringComparison.Ordinal));
         Assert.Contains(md, l => l.StartsWith("- **acwa**", StringComparison.Ordinal) && l.Contains("vs CE", StringComparison.Ordinal));
         Assert.Contains("| ce |", log.ToString(), StringComparison.Ordinal); // the table is printed at the end
+        // Paired differences against the best baseline run (ce or cb), with intervals, in results.md, results.json and a plot.
+        Assert.Contains(md, l => l.StartsWith("## Paired differences against ", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("| acwa | ce | `acwa` | ", StringComparison.Ordinal) && l.Contains(" [", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(outDir, "paired_differences.png")));
 
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
         Assert.Equal(methods, json["methods"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()));
         Assert.Equal(2, json["methods"]![0]!["runs"]!.AsArray().Count);
+        var paired = json["paired"]!;
+        Assert.Contains(paired["reference"]!.GetValue<string>(), new[] { "ce", "cb" });
+        var acwaPaired = paired["methods"]!.AsArray().Single(m => m!["name"]!.GetValue<string>() == "acwa")!;
+        var acwaRuns = Enumerable.Range(0, 2).Select(s => JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "acwa", $"seed{s}", "test_report.json")))!["macro"]!["f1"]!.GetValue<double>()).ToList();
+        var refRuns = Enumerable.Range(0, 2).Select(s => JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, paired["reference"]!.GetValue<string>(), $"seed{s}", "test_report.json")))!["macro"]!["f1"]!.GetValue<double>()).ToList();
+        Assert.Equal((acwaRuns[0] - refRuns[0] + acwaRuns[1] - refRuns[1]) / 2, acwaPaired["macro_f1"]!["mean"]!.GetValue<double>(), 12);
 
         // A second invocation re-evaluates the finished runs: no epoch is trained, no checkpoint (run or artifacts) changes.
         var checkpoints = Directory.GetFiles(outDir, "*.acwa", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
@@ -101,7 +111,7 @@ public sealed class ReproduceTests : IDisposable
     }
 
     [Theory]
-    [InlineData("ce,magic", "unknown method 'magic' in --methods; valid methods: ce, focal, cb, ldam-drw, acwa, acwa-beta0, acwa-noclip, acwa-alpha0.1, acwa-centered, acwa-mult, acwa-prior")]
+    [InlineData("ce,magic", "unknown method 'magic' in --methods; valid methods: ce, focal, cb, ldam-drw, acwa, acwa-beta0, acwa-noclip, acwa-alpha0.1, acwa-centered, acwa-mult, acwa-prior, la, la-drw, cdb, acwa-wilson, ldam-drw-prior, ldam-drw-wilson, la-drw-wilson")]
     [InlineData("ce,,cb", "has an empty entry")]
     public void BadMethodListGivesClearErrorListingValidNames(string methods, string expected)
     {
@@ -115,7 +125,11 @@ public sealed class ReproduceTests : IDisposable
     public void MethodsMapToTheDocumentedLossAndPolicy()
     {
         var all = ReproduceMethod.Select(null);
-        Assert.Equal(11, all.Count);
+        Assert.Equal(18, all.Count);
+        Assert.Equal(["ce", "focal", "cb", "ldam-drw", "la", "la-drw"], all.Where(m => m.IsBaseline).Select(m => m.Name));
+        var laDrw = o0().RunOptions(ReproduceMethod.Select("la-drw")[0], 0, "out");
+        Assert.Equal((LossKind.LogitAdjusted, "drw:at=0.8,then=[cb:beta=0.9999]"), (laDrw.Loss, laDrw.Policy));
+        static ReproduceOptions o0() => new();
         var o = new ReproduceOptions { Epochs = 7, Seeds = 3 };
         var ldam = o.RunOptions(ReproduceMethod.Select("LDAM-DRW")[0], 2, "out");
         Assert.Equal((LossKind.Ldam, "drw:at=0.8,then=[cb:beta=0.9999]", 2UL, true), (ldam.Loss, ldam.Policy, ldam.Seed, ldam.Resume));
@@ -124,6 +138,33 @@ public sealed class ReproduceTests : IDisposable
         Assert.Equal(["focal", "cb"], ReproduceMethod.Select(" focal , cb,focal").Select(m => m.Name));
         // Every policy spec is valid for the factory.
         foreach (var m in all) Onnx.Weighting.PolicyFactory.Create(m.Policy, [100, 10], 10);
+    }
+
+    [Fact]
+    public void ExtraMethodsParseRunAfterTheBuiltInOnesAndCountAsTheirKind()
+    {
+        var wilson = ReproduceMethod.ParseExtra("wilson-eta2=ce/acwa-wilson:eta=2,z=1", baseline: false);
+        Assert.Equal(("wilson-eta2", "ce", "acwa-wilson:eta=2,z=1", false), (wilson.Name, wilson.Loss, wilson.Policy, wilson.IsBaseline));
+        var cb = ReproduceMethod.ParseExtra("cb-0.999=CE/cb:beta=0.999", baseline: true);
+        Assert.True(cb.IsBaseline);
+        Assert.Equal("ce", cb.Loss);
+        Assert.Equal(["ce", "cb-0.999", "wilson-eta2"], ReproduceMethod.Select("ce", [cb, wilson]).Select(m => m.Name));
+        Assert.Equal(["wilson-eta2"], ReproduceMethod.Select(null, [wilson]).Select(m => m.Name));
+        var o = new ReproduceOptions { Epochs = 7 }.RunOptions(wilson, 1, "out");
+        Assert.Equal((LossKind.CrossEntropy, "acwa-wilson:eta=2,z=1"), (o.Loss, o.Policy));
+        Assert.Equal(Path.Combine("out", "wilson-eta2", "seed1"), o.OutDir);
+        foreach (var (text, expected) in new[]
+        {
+            ("wilson", "is not NAME=LOSS/POLICY"), ("Wilson=ce/cb", "must be lower-case"), ("cb=ce/cb", "is a built-in method"),
+            ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"),
+        })
+            Assert.Contains(expected, Assert.Throws<ArgumentException>(() => ReproduceMethod.ParseExtra(text, false)).Message, StringComparison.Ordinal);
+        Assert.Contains("two methods are called", Assert.Throws<ArgumentException>(() => ReproduceMethod.Select(null, [wilson, wilson])).Message, StringComparison.Ordinal);
+        // From the command line: a bad extra method is refused before anything is written.
+        var (rc, _, err) = CliRun.Invoke("reproduce", "--dataset", Dataset(), "--extra-method", "x=ce/nope", "--out", _dir.File("bad-extra"));
+        Assert.Equal(2, rc);
+        Assert.Contains("Unknown class-weight policy 'nope'", err, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir.File("bad-extra")));
     }
 
     [Fact]
@@ -274,6 +315,36 @@ public sealed class ReproduceTests : IDisposable
         // Finished runs leave no lock files behind.
         Assert.Empty(Directory.GetFiles(_dir.File("sharded"), ReproduceRun.LockFile, SearchOption.AllDirectories));
         Assert.Empty(Directory.GetFiles(_dir.File("whole"), ReproduceRun.LockFile, SearchOption.AllDirectories));
+    }
+
+    [Trait("Category", TestCategories.Slow)]
+    [Fact]
+    public void SplitValidationReportsTheFinalEpochsValidationMetricsAndNoTestNumber()
+    {
+        var outDir = _dir.File("val");
+        var log = new StringWriter();
+        ReproduceRun.Run(new ReproduceOptions { Dataset = Dataset(), Model = "mlp", Epochs = 2, Seeds = 2, Batch = 32, Methods = "ce,acwa-wilson", OutDir = outDir, Threads = 1, Split = "validation" }, log);
+        var md = File.ReadAllLines(Path.Combine(outDir, "results.md"));
+        foreach (var m in new[] { "ce", "acwa-wilson" })
+        {
+            // The last row of each run's metrics.csv: val_balanced_accuracy (column 5), val_macro_f1 (6), per-class F1 from column 10.
+            var last = Enumerable.Range(0, 2).Select(s => File.ReadAllLines(Path.Combine(outDir, m, $"seed{s}", "metrics.csv"))[^1].Split(',')
+                .Select(v => v.Length == 0 ? double.NaN : double.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToList();
+            var macro = last.Select(r => r[6]).ToList();
+            var bal = last.Select(r => r[5]).ToList();
+            var minority = last.Select(r => r.Skip(10).Skip(5).Average()).ToList();
+            var row = Assert.Single(md, l => l.StartsWith($"| {m} |", StringComparison.Ordinal) && l.Contains('±'));
+            Assert.Contains($"| {Pct(macro)} | {Pct(minority)} | {Pct(bal)} |", row, StringComparison.Ordinal);
+        }
+        Assert.Contains(md, l => l.StartsWith("| method | loss | policy | validation macro-F1 |", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("**Validation numbers**", StringComparison.Ordinal));
+        Assert.Contains(md, l => l.StartsWith("| method | loss | policy | validation macro-F1 difference", StringComparison.Ordinal));
+        Assert.DoesNotContain("test macro-F1", string.Join("\n", md), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("test macro-F1", log.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("validation", JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!["split"]!.GetValue<string>());
+        var err = new StringWriter();
+        Assert.Equal(2, ReproduceRun.Execute(new ReproduceOptions { Dataset = Dataset(), Split = "train", OutDir = _dir.File("bad-split") }, new StringWriter(), err));
+        Assert.Contains("--split must be test or validation", err.ToString(), StringComparison.Ordinal);
     }
 
     [Trait("Category", TestCategories.Slow)]

@@ -134,7 +134,7 @@ public class AcwaVariantTests(ITestOutputHelper output)
         long[] counts = [5000, 5000, 500, 500];
         long[] support = [500, 500, 5, 5];
         double[] trueF1 = [0.9, 0.8, 0.7, 0.7];
-        var specs = new[] { "acwa-prior", "acwa-centered", "acwa-mult", "acwa-prior:ema=0,k=0", "acwa" };
+        var specs = new[] { "acwa-prior", "acwa-centered", "acwa-mult", "acwa-prior:ema=0,k=0", "acwa", "acwa-wilson", "acwa-wilson:ema=0", "cdb" };
         var results = specs.ToDictionary(s => s, _ => new List<double>());
         for (int seed = 1; seed <= 10; seed++)
         {
@@ -155,6 +155,9 @@ public class AcwaVariantTests(ITestOutputHelper output)
             Assert.True(prior < 0.25 * results["acwa-mult"][^1], $"seed {seed}: acwa-prior {prior:F4} vs acwa-mult {results["acwa-mult"][^1]:F4}");
             // The parts matter: without smoothing and support confidence the same rule thrashes more.
             Assert.True(prior < 0.5 * results["acwa-prior:ema=0,k=0"][^1], $"seed {seed}: acwa-prior {prior:F4} vs no ema/confidence {results["acwa-prior:ema=0,k=0"][^1]:F4}");
+            // The Wilson gate keeps the 5-sample classes still: far calmer than the ungated rule, with or without the EMA.
+            Assert.True(results["acwa-wilson"][^1] < 0.25 * results["acwa-prior:ema=0,k=0"][^1], $"seed {seed}: acwa-wilson {results["acwa-wilson"][^1]:F4}");
+            Assert.True(results["acwa-wilson:ema=0"][^1] < 0.5 * results["acwa-prior:ema=0,k=0"][^1], $"seed {seed}: acwa-wilson:ema=0 {results["acwa-wilson:ema=0"][^1]:F4}");
         }
         foreach (var (spec, values) in results)
         {

@@ -22,6 +22,11 @@ public class PolicyStateTests
         { "drw:epoch=3,then=[acwa-mult:eta=3]", 2 },  // saved before the switch
         { "drw:epoch=3,then=[acwa-prior]", 6 },       // saved after it
         { "drw:at=0.5,then=[drw:epoch=7,then=acwa-centered]", 8 },
+        { "acwa-wilson", 5 },
+        { "acwa-wilson:metric=recall,z=1,ema=0.5", 0 },
+        { "cdb", 5 },
+        { "cdb:ema=0.7,tau=2", 5 },
+        { "drw:epoch=3,then=[acwa-wilson]", 6 },
     };
 
     private static List<EpochFeedback> Sequence(int seed)
