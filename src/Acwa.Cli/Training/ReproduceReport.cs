@@ -211,7 +211,7 @@ internal static class ReproduceReport
 
     /// <summary>The paired differences of every other method against the reference: test macro-F1 and minority-class F1.</summary>
     internal sealed record Paired(ReproduceMethod Reference, string Why,
-        IReadOnlyList<(ReproduceMethod Method, PairedStats.Difference MacroF1, PairedStats.Difference MinorityF1, double[] PerSeed)> Rows);
+        IReadOnlyList<(ReproduceMethod Method, PairedStats.Difference MacroF1, PairedStats.Difference MinorityF1, PairedStats.Difference BalancedAccuracy, double[] PerSeed)> Rows);
 
     /// <summary>
     /// Paired differences against <see cref="ReproduceOptions.Reference"/> when it was run, else against the best baseline run
@@ -228,7 +228,7 @@ internal static class ReproduceReport
             : baselines.Count > 0
                 ? (baselines.MaxBy(r => Mean(r.Runs)), $"the best baseline run by mean {Split(o)} macro-F1" + (o.Reference is null ? "" : $"; --reference {o.Reference} is not in this report"))
                 : (results[0], "the first method (no baseline was run)");
-        var rows = new List<(ReproduceMethod, PairedStats.Difference, PairedStats.Difference, double[])>();
+        var rows = new List<(ReproduceMethod, PairedStats.Difference, PairedStats.Difference, PairedStats.Difference, double[])>();
         foreach (var (m, runs) in results)
         {
             if (m == reference.Method) continue;
@@ -240,6 +240,7 @@ internal static class ReproduceReport
             rows.Add((m,
                 PairedStats.Paired(runs.Select(r => r.MacroF1).ToArray(), reference.Runs.Select(r => r.MacroF1).ToArray()),
                 PairedStats.Paired(runs.Select(r => r.MinorityF1).ToArray(), reference.Runs.Select(r => r.MinorityF1).ToArray()),
+                PairedStats.Paired(runs.Select(r => r.BalancedAccuracy).ToArray(), reference.Runs.Select(r => r.BalancedAccuracy).ToArray()),
                 runs.Select((r, i) => r.MacroF1 - reference.Runs[i].MacroF1).ToArray()));
         }
         return new Paired(reference.Method, why, rows);
@@ -269,11 +270,11 @@ internal static class ReproduceReport
             (seeds < 2 ? "d of the one seed in points (no interval)" : $"mean of d over {seeds} seeds in points, with the 95 % Student-t interval mean ± t(0.975, {seeds - 1}) sd/sqrt({seeds}){t}") +
             ". A method **beats** the reference when both intervals lie above 0.",
             "",
-            $"| method | loss | policy | {split} macro-F1 difference [95 % CI] | minority-class F1 difference [95 % CI] | call |",
-            "|---|---|---|---|---|---|",
+            $"| method | loss | policy | {split} macro-F1 difference [95 % CI] | minority-class F1 difference [95 % CI] | call | balanced accuracy difference [95 % CI] |",
+            "|---|---|---|---|---|---|---|",
         };
-        foreach (var (m, macro, minority, _) in p.Rows)
-            lines.Add($"| {m.Name} | {m.Loss} | `{m.Policy}` | {Interval(macro)} | {Interval(minority)} | {Call(macro, minority)} |");
+        foreach (var (m, macro, minority, balanced, _) in p.Rows)
+            lines.Add($"| {m.Name} | {m.Loss} | `{m.Policy}` | {Interval(macro)} | {Interval(minority)} | {Call(macro, minority)} | {Interval(balanced)} |");
         if (seeds < 2) lines.Add("\nWith one seed there are no intervals; rerun with --seeds 5 or more.");
         return lines;
     }
@@ -290,7 +291,7 @@ internal static class ReproduceReport
             ["interval"] = "mean of per-seed differences +- t(0.975, n-1) * sd / sqrt(n), sd with n - 1",
             ["methods"] = new JsonArray(p.Rows.Select(r => (JsonNode)new JsonObject
             {
-                ["name"] = r.Method.Name, ["macro_f1"] = D(r.MacroF1), ["minority_f1"] = D(r.MinorityF1),
+                ["name"] = r.Method.Name, ["macro_f1"] = D(r.MacroF1), ["minority_f1"] = D(r.MinorityF1), ["balanced_accuracy"] = D(r.BalancedAccuracy),
                 ["macro_f1_per_seed"] = new JsonArray(r.PerSeed.Select(v => (JsonNode)v).ToArray()),
             }).ToArray()),
         };
