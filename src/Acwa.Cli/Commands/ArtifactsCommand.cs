@@ -24,7 +24,7 @@ internal static class ArtifactsCommand
         var trainable = new Option<string?>("--trainable") { Description = "Comma-separated initializers to train, '*' as wildcard (default: all fp32 initializers except batch-norm statistics)" };
         var frozen = new Option<string?>("--frozen") { Description = "Comma-separated initializers to keep frozen, '*' as wildcard (with the default trainable set)" };
         var frozenBn = new Option<bool>("--frozen-bn") { Description = "Batch-norm layers whose scale and bias are frozen run in inference mode (running statistics as constants, not updated)" };
-        var loss = new Option<string>("--loss") { Description = "Loss: ce (weighted cross-entropy), focal, ldam, la (logit adjustment)", DefaultValueFactory = _ => "ce" };
+        var loss = new Option<string>("--loss") { Description = "Loss: ce (weighted cross-entropy) | focal[:gamma=2] | ldam[:s=30] | la[:tau=1] (logit adjustment; tau 1 = balanced softmax).", DefaultValueFactory = _ => "ce" };
         loss.AcceptOnlyFromAmong([.. TrainingNames.Losses]);
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer: adam, adamw, sgd", DefaultValueFactory = _ => "adam" };
         optimizer.AcceptOnlyFromAmong([.. TrainingNames.Optimizers]);
@@ -87,9 +87,18 @@ internal static class ArtifactsCommand
         }
     }
 
-    public static ArtifactOptions ToArtifactOptions(ArtifactsCommandOptions o) => new()
+    public static ArtifactOptions ToArtifactOptions(ArtifactsCommandOptions o)
     {
-        Loss = TrainingNames.ParseLoss(o.Loss),
+        var (lossKind, loss) = TrainingNames.ParseLossSpec(o.Loss);
+        return ToArtifactOptions(o, lossKind, loss);
+    }
+
+    private static ArtifactOptions ToArtifactOptions(ArtifactsCommandOptions o, LossKind lossKind, LossSettings loss) => new()
+    {
+        Loss = lossKind,
+        FocalGamma = (float)loss.FocalGamma,
+        LdamScale = (float)loss.LdamScale,
+        LogitAdjustTau = (float)loss.LogitAdjustTau,
         Optimizer = TrainingNames.ParseOptimizer(o.Optimizer),
         LearningRate = o.LearningRate,
         Momentum = TrainingNames.ParseOptimizer(o.Optimizer) == OptimizerKind.Sgd ? o.Momentum : 0f, // as acwa train: momentum is SGD's

@@ -14,7 +14,7 @@ internal static class TrainCommand
         var dataset = new Option<string>("--dataset") { Description = "fashion-mnist | cifar10:DIR | isic2018:DIR | folder:DIR (one subfolder per class, optional train/ test/) | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS] | npy:X.npy,Y.npy[,XTEST.npy,YTEST.npy] (uint8 [N, H, W] or [N, C, H, W] images, normalised as IDX images; other samples fed as they are: float features/sequences, or int64 token ids for a model with an int64 input, with --model M.onnx). Without test files a stratified test split is carved out.", DefaultValueFactory = _ => "fashion-mnist" };
         var imbalance = new Option<string?>("--imbalance") { Description = "step (classes 5-9 keep 10%, the paper's protocol) | step:FRACTION[:CLASS,...] | lt:RHO (long tail, ratio rho) | none. Default: step for fashion-mnist and cifar10 (the datasets the paper used), none for every other dataset (your data as it is)." };
         var model = new Option<string>("--model") { Description = "mlp | cnn | resnet20 | resnet32 | PATH.onnx (a forward model with logits [N,classes] whose input takes the data: images [N,C,H,W], or with npy: data any [N, ...] floats or int64 token ids).", DefaultValueFactory = _ => "mlp" };
-        var loss = new Option<string>("--loss") { Description = "ce (class-weighted cross-entropy) | focal | ldam | la (logit adjustment).", DefaultValueFactory = _ => "ce" };
+        var loss = new Option<string>("--loss") { Description = "ce (class-weighted cross-entropy) | focal[:gamma=2] | ldam[:s=30,margin=0.5] (scale, largest margin) | la[:tau=1] (logit adjustment; tau 1 = balanced softmax). Keys left out keep these defaults.", DefaultValueFactory = _ => "ce" };
         var policy = new Option<string>("--policy") { Description = "Class-weight policy: " + string.Join(", ", Acwa.Onnx.Weighting.PolicyFactory.Names) + " (options as name:key=value,...; see docs/policies.md).", DefaultValueFactory = _ => "acwa" };
         var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd | adamw.", DefaultValueFactory = _ => "adam" };
         var lr = new Option<double>("--lr") { Description = "Base learning rate.", DefaultValueFactory = _ => 1e-3 };
@@ -48,9 +48,10 @@ internal static class TrainCommand
             TrainingRunOptions o;
             try
             {
+                var lossSpec = Parsed("--loss", () => TrainingNames.ParseLossSpec(pr.GetValue(loss)!));
                 o = new TrainingRunOptions
                 {
-                    Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance), Model = pr.GetValue(model)!, Loss = Parsed("--loss", () => TrainingNames.ParseLoss(pr.GetValue(loss)!)),
+                    Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance), Model = pr.GetValue(model)!, Loss = lossSpec.Loss, LossSettings = lossSpec.Settings,
                     Policy = pr.GetValue(policy)!, Optimizer = Parsed("--optimizer", () => TrainingNames.ParseOptimizer(pr.GetValue(optimizer)!)), LearningRate = pr.GetValue(lr), Schedule = pr.GetValue(schedule)!,
                     Momentum = pr.GetValue(momentum), WeightDecay = pr.GetValue(wd), Epochs = pr.GetValue(epochs), Batch = pr.GetValue(batch),
                     ValidationFraction = pr.GetValue(valFraction), Device = Parsed("--device", () => Device.Parse(pr.GetValue(device)!)), Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),

@@ -42,7 +42,8 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
     /// <summary>
     /// A method given on the command line as <c>NAME=LOSS/POLICY</c> (<c>--extra-method</c>, an adaptive candidate, or
     /// <c>--extra-baseline</c>), e.g. <c>wilson-eta2=ce/acwa-wilson:eta=2</c> or <c>cb-0.999=ce/cb:beta=0.999</c>: NAME of
-    /// lower-case letters, digits, '.', '_' and '-', not a built-in name; LOSS one of the losses; POLICY a valid policy spec.
+    /// lower-case letters, digits, '.', '_' and '-', not a built-in name; LOSS a loss spec (e.g. <c>focal:gamma=1</c>,
+    /// <c>la:tau=1.5</c>, <c>ldam:margin=0.3</c>); POLICY a valid policy spec.
     /// </summary>
     /// <exception cref="ArgumentException">Malformed text, a name taken, an unknown loss or an invalid policy spec.</exception>
     public static ReproduceMethod ParseExtra(string text, bool baseline)
@@ -58,7 +59,7 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
             throw new ArgumentException($"{option} '{text}': '{name}' is a built-in method; choose another name");
         try
         {
-            Onnx.Training.Compiler.TrainingNames.ParseLoss(loss);
+            Onnx.Training.Compiler.TrainingNames.ParseLossSpec(loss);
             Onnx.Weighting.PolicyFactory.Create(policy, [100, 10], 10);
         }
         catch (FormatException e)

@@ -153,10 +153,14 @@ public sealed class ReproduceTests : IDisposable
         var o = new ReproduceOptions { Epochs = 7 }.RunOptions(wilson, 1, "out");
         Assert.Equal((LossKind.CrossEntropy, "acwa-wilson:eta=2,z=1"), (o.Loss, o.Policy));
         Assert.Equal(Path.Combine("out", "wilson-eta2", "seed1"), o.OutDir);
+        // A tuning grid's baseline with a loss hyper-parameter: the loss spec reaches the run's options.
+        var focal1 = new ReproduceOptions().RunOptions(ReproduceMethod.ParseExtra("focal-g1=focal:gamma=1/uniform", baseline: true), 0, "out");
+        Assert.Equal((LossKind.Focal, 1.0), (focal1.Loss, focal1.LossSettings.FocalGamma));
+        Assert.Equal("focal:gamma=1", focal1.ToJson()["loss"]!.GetValue<string>());
         foreach (var (text, expected) in new[]
         {
             ("wilson", "is not NAME=LOSS/POLICY"), ("Wilson=ce/cb", "must be lower-case"), ("cb=ce/cb", "is a built-in method"),
-            ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"),
+            ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"), ("x=focal:tau=1/uniform", "unknown key 'tau'"),
         })
             Assert.Contains(expected, Assert.Throws<ArgumentException>(() => ReproduceMethod.ParseExtra(text, false)).Message, StringComparison.Ordinal);
         Assert.Contains("two methods are called", Assert.Throws<ArgumentException>(() => ReproduceMethod.Select(null, [wilson, wilson])).Message, StringComparison.Ordinal);

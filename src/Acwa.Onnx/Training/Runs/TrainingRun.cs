@@ -178,7 +178,7 @@ public sealed class TrainingRun : IDisposable
                 run._history.Add(EpochRecord.From(r));
                 if (IsWriter(o)) RunFolder.WriteEpochFiles(outDir, run._history, run.ClassNames);
             };
-            log.WriteLine($"model {o.Model} | loss {TrainingNames.Name(o.Loss)} | policy {policy.Spec} | {TrainingNames.Name(o.Optimizer)} lr {o.LearningRate} ({o.Schedule}) | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | run folder {outDir}");
+            log.WriteLine($"model {o.Model} | loss {TrainingNames.LossSpec(o.Loss, o.LossSettings)} | policy {policy.Spec} | {TrainingNames.Name(o.Optimizer)} lr {o.LearningRate} ({o.Schedule}) | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | run folder {outDir}");
             return run;
         }
         catch
@@ -322,8 +322,11 @@ public sealed class TrainingRun : IDisposable
         LearningRate = (float)o.LearningRate,
         Momentum = o.Optimizer == OptimizerKind.Sgd ? (float)o.Momentum : 0f,
         WeightDecay = (float)o.WeightDecay,
-        LdamMargins = o.Loss == LossKind.Ldam ? ClassPriors.LdamMargins(counts).Select(v => (float)v).ToArray() : null,
+        LdamMargins = o.Loss == LossKind.Ldam ? ClassPriors.LdamMargins(counts, o.LossSettings.LdamMaxMargin).Select(v => (float)v).ToArray() : null,
         LogPrior = o.Loss == LossKind.LogitAdjusted ? ClassPriors.LogPriors(counts).Select(v => (float)v).ToArray() : null,
+        FocalGamma = (float)o.LossSettings.FocalGamma,
+        LdamScale = (float)o.LossSettings.LdamScale,
+        LogitAdjustTau = (float)o.LossSettings.LogitAdjustTau,
         NumClasses = counts.Length,
         ClassNames = names,
         Device = o.Device,

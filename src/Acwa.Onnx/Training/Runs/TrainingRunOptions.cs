@@ -19,6 +19,8 @@ public sealed record TrainingRunOptions
     public string Model { get; init; } = "mlp";
     /// <summary>The loss.</summary>
     public LossKind Loss { get; init; } = LossKind.CrossEntropy;
+    /// <summary>The loss's hyper-parameters (focal gamma, LDAM scale and largest margin, logit-adjustment tau); the papers' by default.</summary>
+    public LossSettings LossSettings { get; init; } = LossSettings.Default;
     /// <summary>The class-weight policy spec (<see cref="Weighting.PolicyFactory.Create"/>: acwa, acwa-prior, cb:beta=0.999, drw, ...).</summary>
     public string Policy { get; init; } = "acwa";
     /// <summary>The optimizer.</summary>
@@ -84,7 +86,7 @@ public sealed record TrainingRunOptions
     /// '_': <c>cuda_0</c>).
     /// </summary>
     public string DefaultOutDir() =>
-        Path.Combine("runs", RunFolderName($"{DatasetName(Dataset)}-{ResolveImbalance()}-{ModelName(Model)}-{TrainingNames.Name(Loss)}-{Policy}-{Device}-seed{Seed}"));
+        Path.Combine("runs", RunFolderName($"{DatasetName(Dataset)}-{ResolveImbalance()}-{ModelName(Model)}-{TrainingNames.LossSpec(Loss, LossSettings)}-{Policy}-{Device}-seed{Seed}"));
 
     /// <summary>The imbalance protocol the run applies: <see cref="Imbalance"/>, else <see cref="DefaultImbalance"/> of <see cref="Dataset"/>.</summary>
     public string ResolveImbalance() => Imbalance ?? DefaultImbalance(Dataset);
@@ -122,7 +124,7 @@ public sealed record TrainingRunOptions
     /// </summary>
     public JsonObject ToJson() => new()
     {
-        ["dataset"] = Dataset, ["imbalance"] = ResolveImbalance(), ["model"] = Model, ["loss"] = TrainingNames.Name(Loss), ["policy"] = Policy,
+        ["dataset"] = Dataset, ["imbalance"] = ResolveImbalance(), ["model"] = Model, ["loss"] = TrainingNames.LossSpec(Loss, LossSettings), ["policy"] = Policy,
         ["optimizer"] = TrainingNames.Name(Optimizer), ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
         ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device.ToString(), ["threads"] = Threads, ["cuda_graph"] = CudaGraph,
         ["seed"] = Seed,
