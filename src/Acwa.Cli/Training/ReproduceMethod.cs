@@ -5,7 +5,8 @@ namespace Acwa.Cli.Training;
 /// CIFAR-10 and ISIC-2018 where the paper gives one (docs/protocol.md, "What the paper claims"; it has no Fashion-MNIST numbers).
 /// Every method shares the model, optimiser (Adam), learning rate, batch size, data split and seeds.
 /// </summary>
-internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018, bool? Baseline = null)
+internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018, bool? Baseline = null,
+    string? Optimizer = null, double? LearningRate = null)
 {
     /// <summary>Every method, in the order of the results table: the paper's baselines, the paper's ACWA and its variants, then the later baselines (LA, LA-DRW) and the adaptive candidates of issue 25.</summary>
     public static IReadOnlyList<ReproduceMethod> All { get; } =
@@ -43,16 +44,20 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
     /// A method given on the command line as <c>NAME=LOSS/POLICY</c> (<c>--extra-method</c>, an adaptive candidate, or
     /// <c>--extra-baseline</c>), e.g. <c>wilson-eta2=ce/acwa-wilson:eta=2</c> or <c>cb-0.999=ce/cb:beta=0.999</c>: NAME of
     /// lower-case letters, digits, '.', '_' and '-', not a built-in name; LOSS a loss spec (e.g. <c>focal:gamma=1</c>,
-    /// <c>la:tau=1.5</c>, <c>ldam:margin=0.3</c>); POLICY a valid policy spec.
+    /// <c>la:tau=1.5</c>, <c>ldam:margin=0.3</c>); POLICY a valid policy spec; an optional third part <c>/OPTIMIZER[:lr=LR]</c>
+    /// (adam, sgd with momentum 0.9, adamw) runs this method with its own optimizer and learning rate instead of
+    /// reproduce's Adam at <c>--lr</c>, e.g. <c>ldam-drw-sgd=ldam/drw:at=0.8,then=[cb:beta=0.9999]/sgd:lr=0.01</c>.
     /// </summary>
-    /// <exception cref="ArgumentException">Malformed text, a name taken, an unknown loss or an invalid policy spec.</exception>
+    /// <exception cref="ArgumentException">Malformed text, a name taken, an unknown loss or optimizer, or an invalid policy spec.</exception>
     public static ReproduceMethod ParseExtra(string text, bool baseline)
     {
         string option = baseline ? "--extra-baseline" : "--extra-method";
-        int eq = text.IndexOf('='), slash = eq < 0 ? -1 : text.IndexOf('/', eq);
-        if (eq <= 0 || slash < 0)
-            throw new ArgumentException($"{option} '{text}' is not NAME=LOSS/POLICY (e.g. wilson-eta2=ce/acwa-wilson:eta=2)");
-        string name = text[..eq].Trim(), loss = text[(eq + 1)..slash].Trim(), policy = text[(slash + 1)..].Trim();
+        int eq = text.IndexOf('=');
+        var parts = eq <= 0 ? [] : text[(eq + 1)..].Split('/');
+        if (eq <= 0 || parts.Length is < 2 or > 3)
+            throw new ArgumentException($"{option} '{text}' is not NAME=LOSS/POLICY[/OPTIMIZER[:lr=LR]] (e.g. wilson-eta2=ce/acwa-wilson:eta=2)");
+        string name = text[..eq].Trim(), loss = parts[0].Trim(), policy = parts[1].Trim();
+        var (optimizer, lr) = parts.Length == 3 ? ParseOptimizer(option, text, parts[2].Trim()) : (null, null);
         if (name.Length == 0 || !name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '.' or '_' or '-'))
             throw new ArgumentException($"{option} '{text}': the name '{name}' must be lower-case letters, digits, '.', '_' or '-' (it names the run folders)");
         if (Names.Contains(name))
@@ -66,7 +71,21 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
         {
             throw new ArgumentException($"{option} '{text}': {e.Message}", e);
         }
-        return new ReproduceMethod(name, loss.ToLowerInvariant(), policy, $"{(baseline ? "baseline" : "candidate")} given with {option}", null, null, baseline);
+        return new ReproduceMethod(name, loss.ToLowerInvariant(), policy, $"{(baseline ? "baseline" : "candidate")} given with {option}", null, null, baseline, optimizer, lr);
+    }
+
+    /// <summary><c>OPTIMIZER[:lr=LR]</c> of an extra method.</summary>
+    private static (string? Optimizer, double? LearningRate) ParseOptimizer(string option, string text, string spec)
+    {
+        int colon = spec.IndexOf(':');
+        string name = (colon < 0 ? spec : spec[..colon]).Trim().ToLowerInvariant();
+        try { Onnx.Training.Compiler.TrainingNames.ParseOptimizer(name); }
+        catch (FormatException e) { throw new ArgumentException($"{option} '{text}': {e.Message}", e); }
+        if (colon < 0) return (name, null);
+        var kv = spec[(colon + 1)..].Split('=', 2, StringSplitOptions.TrimEntries);
+        if (kv.Length != 2 || kv[0] != "lr" || !double.TryParse(kv[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var lr) || !(lr > 0) || !double.IsFinite(lr))
+            throw new ArgumentException($"{option} '{text}': the optimizer part '{spec}' is not OPTIMIZER or OPTIMIZER:lr=LR with a positive LR");
+        return (name, lr);
     }
 
     /// <summary>

@@ -54,8 +54,9 @@ internal sealed record ReproduceOptions
     /// <summary>The training options of one (method, seed) run in OUT/METHOD/seedN, always with resume semantics.</summary>
     public TrainingRunOptions RunOptions(ReproduceMethod method, int seed, string outDir) => new()
     {
-        Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = TrainingNames.ParseLossSpec(method.Loss).Loss, LossSettings = TrainingNames.ParseLossSpec(method.Loss).Settings, Policy = method.Policy, Optimizer = OptimizerKind.Adam,
-        LearningRate = LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
+        Dataset = Dataset, Imbalance = Imbalance, Model = Model, Loss = TrainingNames.ParseLossSpec(method.Loss).Loss, LossSettings = TrainingNames.ParseLossSpec(method.Loss).Settings, Policy = method.Policy,
+        Optimizer = method.Optimizer is { } opt ? TrainingNames.ParseOptimizer(opt) : OptimizerKind.Adam,
+        LearningRate = method.LearningRate ?? LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
         Device = Acwa.Onnx.Training.Runtime.Device.Parse(Device), Threads = Threads, CudaGraph = CudaGraph, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
         Resume = true, CacheDir = CacheDir, CheckpointEverySteps = CheckpointEverySteps,
     };

@@ -157,10 +157,17 @@ public sealed class ReproduceTests : IDisposable
         var focal1 = new ReproduceOptions().RunOptions(ReproduceMethod.ParseExtra("focal-g1=focal:gamma=1/uniform", baseline: true), 0, "out");
         Assert.Equal((LossKind.Focal, 1.0), (focal1.Loss, focal1.LossSettings.FocalGamma));
         Assert.Equal("focal:gamma=1", focal1.ToJson()["loss"]!.GetValue<string>());
+        Assert.Equal((OptimizerKind.Adam, 1e-3), (focal1.Optimizer, focal1.LearningRate)); // reproduce's own by default
+        // ... and its own optimizer and learning rate (LDAM-DRW as usually run, with SGD).
+        var sgd = new ReproduceOptions().RunOptions(ReproduceMethod.ParseExtra("ldam-drw-sgd=ldam/drw:at=0.8,then=[cb:beta=0.9999]/sgd:lr=0.01", baseline: true), 0, "out");
+        Assert.Equal((LossKind.Ldam, OptimizerKind.Sgd, 0.01, 0.9), (sgd.Loss, sgd.Optimizer, sgd.LearningRate, sgd.Momentum));
+        Assert.Equal("drw:at=0.8,then=[cb:beta=0.9999]", sgd.Policy);
+        Assert.Equal(OptimizerKind.AdamW, new ReproduceOptions().RunOptions(ReproduceMethod.ParseExtra("x=ce/uniform/adamw", false), 0, "out").Optimizer);
         foreach (var (text, expected) in new[]
         {
             ("wilson", "is not NAME=LOSS/POLICY"), ("Wilson=ce/cb", "must be lower-case"), ("cb=ce/cb", "is a built-in method"),
-            ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"), ("x=focal:tau=1/uniform", "unknown key 'tau'"),
+            ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"), ("x=focal:tau=1/uniform", "unknown key 'tau'"), ("x=ce/uniform/rmsprop", "unknown optimizer 'rmsprop'"),
+            ("x=ce/uniform/sgd:lr=-1", "with a positive LR"), ("x=ce/uniform/sgd/extra", "is not NAME=LOSS/POLICY"),
         })
             Assert.Contains(expected, Assert.Throws<ArgumentException>(() => ReproduceMethod.ParseExtra(text, false)).Message, StringComparison.Ordinal);
         Assert.Contains("two methods are called", Assert.Throws<ArgumentException>(() => ReproduceMethod.Select(null, [wilson, wilson])).Message, StringComparison.Ordinal);
