@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Acwa.Onnx.IO;
 using Acwa.Onnx.Tests.Data;
+using Acwa.Onnx.Tests.Training.Runtime;
 using Acwa.Onnx.Training.Runtime;
 using SkiaSharp;
 
@@ -123,10 +124,9 @@ public sealed class TrainFirstHourTests : IDisposable
         Assert.False(Directory.Exists(outDir));
     }
 
-    [Fact]
+    [NoCudaFact] // the error path of a machine without a usable CUDA device; skipped, with that reason, where one is usable
     public void AnUnusableCudaDeviceIsReportedBeforeTheDataAreReadAndLeavesNoFolder()
     {
-        if (SessionOptionsFactory.MissingCudaLibraries().Count == 0) return; // a machine with CUDA trains; this checks the CPU-only case
         var outDir = _dir.File(Path.Combine("new-parent", "cuda-run"));
         var (rc, text, err) = CliRun.Invoke("train", "--dataset", $"npy:{_dir.File("missing_x.npy")},{_dir.File("missing_y.npy")}", "--device", "cuda", "--out", outDir, "--quiet");
         Assert.NotEqual(0, rc);
@@ -135,11 +135,10 @@ public sealed class TrainFirstHourTests : IDisposable
         Assert.False(Directory.Exists(_dir.File("new-parent")));
     }
 
-    [Fact]
+    [NoCudaFact] // needs the failure of a machine without a usable CUDA device; skipped, with that reason, where one is usable
     [Trait("Category", TestCategories.Slow)]
     public async Task OnnxRuntimesOwnLogLineStaysOutOfTheWayAndOurMessageStays()
     {
-        if (SessionOptionsFactory.MissingCudaLibraries().Count == 0) return; // needs a machine without CUDA
         // ONNX Runtime writes its log to the process's stderr, not to Console.Error: run the real tool as a process.
         var acwa = Path.Combine(AppContext.BaseDirectory, "acwa.dll");
         var psi = new ProcessStartInfo("dotnet", [acwa, "train", "--device", "cuda", "--out", _dir.File("cuda-proc"), "--quiet"])
