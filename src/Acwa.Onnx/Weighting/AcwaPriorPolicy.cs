@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Acwa.Onnx.Weighting;
 
 /// <summary>
@@ -23,13 +21,8 @@ namespace Acwa.Onnx.Weighting;
 /// Spec: <c>acwa-prior</c>, options <c>prior=cb|inv|uniform</c>, <c>prior_beta</c>, <c>ema</c>, <c>k</c>,
 /// <c>eta</c>, <c>shrink</c>, <c>min</c>, <c>max</c>.
 /// </summary>
-public sealed class AcwaPriorPolicy : ClassWeightPolicy
+public sealed class AcwaPriorPolicy : PriorFeedbackPolicy
 {
-    private readonly double[] _prior;
-    private double[] _smoothedF1;
-    private double[] _logAdjust;
-    private (double[] Smoothed, double[] LogAdjust)? _staged;
-
     /// <summary>Creates the policy from the training class counts.</summary>
     /// <param name="trainCounts">Training samples per class (for the prior).</param>
     /// <param name="prior">Which frequency prior to start from and shrink toward.</param>
@@ -42,47 +35,17 @@ public sealed class AcwaPriorPolicy : ClassWeightPolicy
     /// <param name="maxWeight">Upper clip bound.</param>
     public AcwaPriorPolicy(long[] trainCounts, PriorKind prior = PriorKind.ClassBalanced, double priorBeta = ClassBalancedPolicy.DefaultBeta,
         double ema = 0.8, double k = 20, double eta = 1.0, double shrink = 0.25, double minWeight = 0.2, double maxWeight = 5.0)
-        : base(trainCounts?.Length ?? 0, trainCounts)
+        : base(trainCounts, prior, priorBeta, ema, eta, shrink, minWeight, maxWeight,
+            () => AcwaPolicy.Require(k >= 0 && double.IsFinite(k), nameof(k), k, "must be finite and non-negative"))
     {
-        ClassPriors.CheckBeta(priorBeta, nameof(priorBeta));
-        AcwaPolicy.Require(ema >= 0 && ema < 1, nameof(ema), ema, "must lie in [0, 1)");
-        AcwaPolicy.Require(k >= 0 && double.IsFinite(k), nameof(k), k, "must be finite and non-negative");
-        AcwaPolicy.Require(eta >= 0 && double.IsFinite(eta), nameof(eta), eta, "must be finite and non-negative");
-        AcwaPolicy.Require(shrink > 0 && shrink <= 1, nameof(shrink), shrink, "must lie in (0, 1]");
-        WeightMath.CheckBounds(minWeight, maxWeight);
-        if (!Enum.IsDefined(prior))
-            throw new ArgumentOutOfRangeException(nameof(prior), prior, "Unknown prior kind.");
-        (Prior, PriorBeta, Ema, K, Eta, Shrink, MinWeight, MaxWeight) = (prior, priorBeta, ema, k, eta, shrink, minWeight, maxWeight);
-        _prior = prior switch
-        {
-            PriorKind.ClassBalanced => ClassPriors.ClassBalanced(trainCounts, priorBeta),
-            PriorKind.InverseFrequency => ClassPriors.InverseFrequency(trainCounts),
-            _ => UniformPolicy.Ones(NumClasses),
-        };
-        _smoothedF1 = new double[NumClasses];
-        _logAdjust = new double[NumClasses];
-        SetInitial(Weights(_logAdjust));
+        K = k;
     }
 
-    /// <summary>The prior kind.</summary>
-    public PriorKind Prior { get; }
-    /// <summary>Beta of the class-balanced prior.</summary>
-    public double PriorBeta { get; }
-    /// <summary>EMA factor on the smoothed F1.</summary>
-    public double Ema { get; }
     /// <summary>Support constant k of the confidence <c>n/(n + k)</c>.</summary>
     public double K { get; }
-    /// <summary>Step eta.</summary>
-    public double Eta { get; }
-    /// <summary>Shrinkage toward the prior per epoch.</summary>
-    public double Shrink { get; }
-    /// <summary>Lower clip bound.</summary>
-    public double MinWeight { get; }
-    /// <summary>Upper clip bound.</summary>
-    public double MaxWeight { get; }
 
     /// <summary>The smoothed F1 per class (zeros before the first update); valid until the next update.</summary>
-    public ReadOnlySpan<double> SmoothedF1 => _smoothedF1;
+    public ReadOnlySpan<double> SmoothedF1 => SmoothedValues;
 
     /// <inheritdoc />
     public override string Spec =>
@@ -96,63 +59,7 @@ public sealed class AcwaPriorPolicy : ClassWeightPolicy
         _ => "uniform",
     };
 
-    private protected override double[] Step(EpochFeedback feedback)
-    {
-        int n = NumClasses;
-        var f1 = feedback.F1;
-        var smoothed = new double[n];
-        for (int c = 0; c < n; c++)
-            smoothed[c] = LastEpoch < 0 ? f1[c] : Ema * _smoothedF1[c] + (1 - Ema) * f1[c];
+    private protected override double Error(double smoothed, double mean, double support) => support / (support + K) * (mean - smoothed);
 
-        double sum = 0;
-        int supported = 0;
-        for (int c = 0; c < n; c++)
-        {
-            if (feedback.Support[c] > 0)
-            {
-                sum += smoothed[c];
-                supported++;
-            }
-        }
-        double mean = supported > 0 ? sum / supported : 0;
-
-        var logAdjust = new double[n];
-        for (int c = 0; c < n; c++)
-        {
-            double support = feedback.Support[c];
-            double error = support > 0 ? support / (support + K) * (mean - smoothed[c]) : 0;
-            logAdjust[c] = (1 - Shrink) * _logAdjust[c] + Eta * error;
-        }
-        _staged = (smoothed, logAdjust);
-        return Weights(logAdjust);
-    }
-
-    private protected override void Commit()
-    {
-        (_smoothedF1, _logAdjust) = _staged!.Value;
-        _staged = null;
-    }
-
-    private double[] Weights(double[] logAdjust)
-    {
-        var w = new double[NumClasses];
-        for (int c = 0; c < w.Length; c++)
-            w[c] = _prior[c] * Math.Exp(logAdjust[c]);
-        WeightMath.NormaliseMean(w, Spec);
-        WeightMath.Clip(w, MinWeight, MaxWeight);
-        return w;
-    }
-
-    private protected override void SaveExtra(JsonObject state)
-    {
-        state["smoothed_f1"] = PolicyState.ToJson(_smoothedF1);
-        state["log_adjust"] = PolicyState.ToJson(_logAdjust);
-    }
-
-    private protected override void LoadExtra(JsonObject state)
-    {
-        var smoothed = PolicyState.GetDoubles(state, "smoothed_f1", NumClasses);
-        var logAdjust = PolicyState.GetDoubles(state, "log_adjust", NumClasses);
-        (_smoothedF1, _logAdjust, _staged) = (smoothed, logAdjust, null);
-    }
+    private protected override string SmoothedKey => "smoothed_f1";
 }

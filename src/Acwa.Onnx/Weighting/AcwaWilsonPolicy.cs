@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Acwa.Onnx.Weighting;
 
 /// <summary>
@@ -25,13 +23,8 @@ namespace Acwa.Onnx.Weighting;
 /// Spec: <c>acwa-wilson</c>, options <c>metric=f1|recall</c>, <c>prior=cb|inv|uniform</c>, <c>prior_beta</c>,
 /// <c>ema</c>, <c>z</c>, <c>eta</c>, <c>shrink</c>, <c>min</c>, <c>max</c>.
 /// </summary>
-public sealed class AcwaWilsonPolicy : ClassWeightPolicy
+public sealed class AcwaWilsonPolicy : PriorFeedbackPolicy
 {
-    private readonly double[] _prior;
-    private double[] _smoothed;
-    private double[] _logAdjust;
-    private (double[] Smoothed, double[] LogAdjust)? _staged;
-
     /// <summary>Creates the policy from the training class counts.</summary>
     /// <param name="trainCounts">Training samples per class (for the prior).</param>
     /// <param name="metric">The per-class metric followed.</param>
@@ -46,51 +39,21 @@ public sealed class AcwaWilsonPolicy : ClassWeightPolicy
     public AcwaWilsonPolicy(long[] trainCounts, FeedbackMetric metric = FeedbackMetric.F1, PriorKind prior = PriorKind.ClassBalanced,
         double priorBeta = ClassBalancedPolicy.DefaultBeta, double ema = 0.8, double z = 1.96, double eta = 1.0, double shrink = 0.25,
         double minWeight = 0.2, double maxWeight = 5.0)
-        : base(trainCounts?.Length ?? 0, trainCounts)
+        : base(trainCounts, prior, priorBeta, ema, eta, shrink, minWeight, maxWeight,
+            () => AcwaPolicy.Require(z >= 0 && double.IsFinite(z), nameof(z), z, "must be finite and non-negative"))
     {
-        ClassPriors.CheckBeta(priorBeta, nameof(priorBeta));
-        AcwaPolicy.Require(ema >= 0 && ema < 1, nameof(ema), ema, "must lie in [0, 1)");
-        AcwaPolicy.Require(z >= 0 && double.IsFinite(z), nameof(z), z, "must be finite and non-negative");
-        AcwaPolicy.Require(eta >= 0 && double.IsFinite(eta), nameof(eta), eta, "must be finite and non-negative");
-        AcwaPolicy.Require(shrink > 0 && shrink <= 1, nameof(shrink), shrink, "must lie in (0, 1]");
-        WeightMath.CheckBounds(minWeight, maxWeight);
-        if (!Enum.IsDefined(prior))
-            throw new ArgumentOutOfRangeException(nameof(prior), prior, "Unknown prior kind.");
         if (!Enum.IsDefined(metric))
             throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown feedback metric.");
-        (Metric, Prior, PriorBeta, Ema, Z, Eta, Shrink, MinWeight, MaxWeight) = (metric, prior, priorBeta, ema, z, eta, shrink, minWeight, maxWeight);
-        _prior = prior switch
-        {
-            PriorKind.ClassBalanced => ClassPriors.ClassBalanced(trainCounts, priorBeta),
-            PriorKind.InverseFrequency => ClassPriors.InverseFrequency(trainCounts),
-            _ => UniformPolicy.Ones(NumClasses),
-        };
-        _smoothed = new double[NumClasses];
-        _logAdjust = new double[NumClasses];
-        SetInitial(Weights(_logAdjust));
+        (Metric, Z) = (metric, z);
     }
 
     /// <summary>The metric followed.</summary>
     public FeedbackMetric Metric { get; }
-    /// <summary>The prior kind.</summary>
-    public PriorKind Prior { get; }
-    /// <summary>Beta of the class-balanced prior.</summary>
-    public double PriorBeta { get; }
-    /// <summary>EMA factor on the smoothed metric.</summary>
-    public double Ema { get; }
     /// <summary>Normal quantile z of the Wilson interval.</summary>
     public double Z { get; }
-    /// <summary>Step eta.</summary>
-    public double Eta { get; }
-    /// <summary>Shrinkage toward the prior per epoch.</summary>
-    public double Shrink { get; }
-    /// <summary>Lower clip bound.</summary>
-    public double MinWeight { get; }
-    /// <summary>Upper clip bound.</summary>
-    public double MaxWeight { get; }
 
     /// <summary>The smoothed metric per class (zeros before the first update); valid until the next update.</summary>
-    public ReadOnlySpan<double> Smoothed => _smoothed;
+    public ReadOnlySpan<double> Smoothed => SmoothedValues;
 
     /// <inheritdoc />
     public override string Spec =>
@@ -116,67 +79,13 @@ public sealed class AcwaWilsonPolicy : ClassWeightPolicy
         return (Math.Max(0, centre - half), Math.Min(1, centre + half));
     }
 
-    private protected override double[] Step(EpochFeedback feedback)
+    private protected override double[] MetricOf(EpochFeedback feedback) => Metric == FeedbackMetric.Recall ? feedback.Recall : feedback.F1;
+
+    private protected override double Error(double smoothed, double mean, double support)
     {
-        int n = NumClasses;
-        var f = Metric == FeedbackMetric.Recall ? feedback.Recall : feedback.F1;
-        var smoothed = new double[n];
-        for (int c = 0; c < n; c++)
-            smoothed[c] = LastEpoch < 0 ? f[c] : Ema * _smoothed[c] + (1 - Ema) * f[c];
-
-        double sum = 0;
-        int supported = 0;
-        for (int c = 0; c < n; c++)
-        {
-            if (feedback.Support[c] > 0)
-            {
-                sum += smoothed[c];
-                supported++;
-            }
-        }
-        double mean = supported > 0 ? sum / supported : 0;
-
-        var logAdjust = new double[n];
-        for (int c = 0; c < n; c++)
-        {
-            double error = 0;
-            if (feedback.Support[c] > 0)
-            {
-                var (lower, upper) = WilsonInterval(Math.Clamp(smoothed[c], 0, 1), feedback.Support[c], Z);
-                error = Math.Max(0, mean - upper) - Math.Max(0, lower - mean);
-            }
-            logAdjust[c] = (1 - Shrink) * _logAdjust[c] + Eta * error;
-        }
-        _staged = (smoothed, logAdjust);
-        return Weights(logAdjust);
+        var (lower, upper) = WilsonInterval(Math.Clamp(smoothed, 0, 1), support, Z);
+        return Math.Max(0, mean - upper) - Math.Max(0, lower - mean);
     }
 
-    private protected override void Commit()
-    {
-        (_smoothed, _logAdjust) = _staged!.Value;
-        _staged = null;
-    }
-
-    private double[] Weights(double[] logAdjust)
-    {
-        var w = new double[NumClasses];
-        for (int c = 0; c < w.Length; c++)
-            w[c] = _prior[c] * Math.Exp(logAdjust[c]);
-        WeightMath.NormaliseMean(w, Spec);
-        WeightMath.Clip(w, MinWeight, MaxWeight);
-        return w;
-    }
-
-    private protected override void SaveExtra(JsonObject state)
-    {
-        state["smoothed"] = PolicyState.ToJson(_smoothed);
-        state["log_adjust"] = PolicyState.ToJson(_logAdjust);
-    }
-
-    private protected override void LoadExtra(JsonObject state)
-    {
-        var smoothed = PolicyState.GetDoubles(state, "smoothed", NumClasses);
-        var logAdjust = PolicyState.GetDoubles(state, "log_adjust", NumClasses);
-        (_smoothed, _logAdjust, _staged) = (smoothed, logAdjust, null);
-    }
+    private protected override string SmoothedKey => "smoothed";
 }
