@@ -79,6 +79,21 @@ public class TrainerTests
 
     private static double[] PolicyWeights(EpochResult e) => e.Weights;
 
+    /// <summary>An uninterrupted run: its result, final state and step count (the reference of the resume tests).</summary>
+    private static (TrainingResult Result, List<HostTensor> State, long Step) Uninterrupted(string dir, TrainerOptions options)
+    {
+        var (runner, trainer) = Make(dir, options);
+        using (runner) return (trainer.Run(), runner.GetState(), runner.Step);
+    }
+
+    /// <summary>The runner's state equals <paramref name="state"/> bit for bit, at the same step.</summary>
+    private static void AssertSameState(List<HostTensor> state, long step, StepRunner runner)
+    {
+        var now = runner.GetState();
+        for (int i = 0; i < state.Count; i++) Assert.Equal(state[i].Data, now[i].Data);
+        Assert.Equal(step, runner.Step);
+    }
+
     [Fact]
     public void InterruptedAndResumedRunEndsBitIdentical()
     {
@@ -91,10 +106,7 @@ public class TrainerTests
         };
 
         // uninterrupted
-        var (ra, ta) = Make(dir, Opts(ckptA));
-        TrainingResult straight;
-        List<HostTensor> stateA;
-        using (ra) { straight = ta.Run(); stateA = ra.GetState(); }
+        var (straight, stateA, stepA) = Uninterrupted(dir, Opts(ckptA));
 
         // interrupted after epoch 2 (cancelled from the epoch event, after its checkpoint)
         var (rb, tb) = Make(dir, Opts(ckptB));
@@ -115,9 +127,7 @@ public class TrainerTests
             Assert.Equal(2, tc.CompletedEpochs);
             var resumed = tc.Run();
             Assert.Equal(3, resumed.Epochs.Count);
-            var stateC = rc.GetState();
-            for (int i = 0; i < stateA.Count; i++) Assert.Equal(stateA[i].Data, stateC[i].Data); // bit for bit
-            Assert.Equal(ra.Step, rc.Step);
+            AssertSameState(stateA, stepA, rc);
             for (int e = 0; e < 3; e++)
             {
                 Assert.Equal(straight.Epochs[e + 2].TrainLoss, resumed.Epochs[e].TrainLoss);
@@ -288,10 +298,7 @@ public class TrainerTests
             Epochs = 3, BatchSize = 16, Seed = 9, CheckpointPath = ck, CheckpointEverySteps = 4,
             Schedule = new WarmupSchedule(new CosineSchedule(0.05, 0.001), 1),
         };
-        var (ra, ta) = Make(dir, Opts(ckptA));
-        TrainingResult straight;
-        List<HostTensor> stateA;
-        using (ra) { straight = ta.Run(); stateA = ra.GetState(); }
+        var (straight, stateA, stepA) = Uninterrupted(dir, Opts(ckptA));
 
         var (rb, tb) = Make(dir, Opts(ckptB));
         using (rb)
@@ -307,9 +314,7 @@ public class TrainerTests
             Assert.Equal(expectedStep, tc.GlobalStep);
             if (killAfterStep >= 4) Assert.Equal(expectedStep, rc.Step);
             var resumed = tc.Run();
-            var stateC = rc.GetState();
-            for (int i = 0; i < stateA.Count; i++) Assert.Equal(stateA[i].Data, stateC[i].Data); // bit for bit
-            Assert.Equal(ra.Step, rc.Step);
+            AssertSameState(stateA, stepA, rc);
             int first = straight.Epochs.Count - resumed.Epochs.Count;
             Assert.Equal(history.Count, first);
             for (int e = 0; e < resumed.Epochs.Count; e++)
@@ -342,10 +347,7 @@ public class TrainerTests
         var ckptA = Path.Combine(dir, "a.acwa");
         var ckptB = Path.Combine(dir, "b.acwa");
         TrainerOptions Opts(string ck) => new() { Epochs = 3, BatchSize = 16, Seed = 3, CheckpointPath = ck, Schedule = new ConstantSchedule(0.05) };
-        var (ra, ta) = Make(dir, Opts(ckptA));
-        TrainingResult straight;
-        List<HostTensor> stateA;
-        using (ra) { straight = ta.Run(); stateA = ra.GetState(); }
+        var (straight, stateA, stepA) = Uninterrupted(dir, Opts(ckptA));
 
         var (rb, tb) = Make(dir, Opts(ckptB));
         using (rb)
@@ -367,8 +369,7 @@ public class TrainerTests
             tc.Resume(ckptB);
             Assert.Equal(((cancelAfterStep - 1) / 6, (cancelAfterStep - 1) % 6 + 1), tc.ResumePosition);
             var resumed = tc.Run();
-            var stateC = rc.GetState();
-            for (int i = 0; i < stateA.Count; i++) Assert.Equal(stateA[i].Data, stateC[i].Data);
+            AssertSameState(stateA, stepA, rc);
             Assert.Equal(straight.Epochs[^1].TrainLoss, resumed.Epochs[^1].TrainLoss);
             Assert.Equal(straight.TestConfusion!.ToArray(), resumed.TestConfusion!.ToArray());
         }
