@@ -33,10 +33,8 @@ internal static class TrainRun
         }
         catch (TrainingInterruptedException e)
         {
-            var args = (commandLine ?? ["train"]).ToList();
-            if (!args.Contains("--resume")) args.Add("--resume");
             error.WriteLine($"{signals.Name}: {e.Message}");
-            error.WriteLine($"interrupted; resume with: acwa {InterruptSignals.ShellLine(args)}");
+            error.WriteLine($"interrupted; resume with: acwa {ResumeLine(commandLine)}");
             return signals.ExitCode;
         }
         catch (Exception e) when (IsUserFacing(e))
@@ -74,10 +72,8 @@ internal static class TrainRun
         {
             if (comm.Rank == 0)
             {
-                var args = (commandLine ?? ["train"]).ToList();
-                if (!args.Contains("--resume")) args.Add("--resume");
                 error.WriteLine($"{(signals.Token.IsCancellationRequested ? signals.Name : "a signal to another rank")}: {e.Message}");
-                error.WriteLine($"interrupted; resume with: mpirun -np {comm.Size} acwa {InterruptSignals.ShellLine(args)}");
+                error.WriteLine($"interrupted; resume with: mpirun -np {comm.Size} acwa {ResumeLine(commandLine)}");
             }
             code = signals.Token.IsCancellationRequested ? signals.ExitCode : InterruptSignals.TerminatedExitCode;
         }
@@ -93,6 +89,14 @@ internal static class TrainRun
         }
         comm.Dispose(); // MPI_Finalize: every rank got here
         return code;
+    }
+
+    /// <summary>The interrupted command line (the arguments after <c>acwa</c>) with <c>--resume</c>, as one shell line.</summary>
+    private static string ResumeLine(IReadOnlyList<string>? commandLine)
+    {
+        var args = (commandLine ?? ["train"]).ToList();
+        if (!args.Contains("--resume")) args.Add("--resume");
+        return InterruptSignals.ShellLine(args);
     }
 
     /// <summary>Failures whose message is meant for the user (bad input, missing data or device, diverged training): printed without a stack trace.</summary>
