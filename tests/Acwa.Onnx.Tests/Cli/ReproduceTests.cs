@@ -78,6 +78,8 @@ public sealed class ReproduceTests : IDisposable
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
         Assert.Equal(methods, json["methods"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()));
         Assert.Equal(2, json["methods"]![0]!["runs"]!.AsArray().Count);
+        // Each method says whether it is a static baseline (what the verdict and tools/issue25_select.py read).
+        Assert.Equal(methods.Select(m => m is "ce" or "cb"), json["methods"]!.AsArray().Select(m => m!["baseline"]!.GetValue<bool>()));
         var paired = json["paired"]!;
         Assert.Contains(paired["reference"]!.GetValue<string>(), new[] { "ce", "cb" });
         var acwaPaired = paired["methods"]!.AsArray().Single(m => m!["name"]!.GetValue<string>() == "acwa")!;

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Issue 25, step 2: choose each method family's setting from a tuning grid's *validation* report.
+
+Reads the results.json that `acwa reproduce ... --split validation --report-only` wrote (tools/issue25_tune.sh),
+groups the methods into families (a tuned variant is named FAMILY-<letter><value>, e.g. focal-g0.5, la-drw-t1.5;
+a built-in name is its family's default setting) and keeps, per family, the setting with the highest mean validation
+balanced accuracy over seeds (validation macro-F1 on the imbalanced validation split favours plain CE: see
+docs/reproduce.md). Prints a markdown table (every setting, mean +- std over seeds, the chosen one in bold) and,
+with --args, the reproduce options that run the chosen settings under the same names (so finished seeds are reused).
+Standard library only.
+"""
+import argparse
+import json
+import re
+import sys
+
+TAG = re.compile(r"^(?P<family>.+)-[a-z]+(?P<value>[0-9][0-9.]*)$")
+BUILTIN_BASELINES = {"ce", "focal", "cb", "ldam-drw", "la", "la-drw"}
+
+
+def family_of(name, builtins):
+    """A built-in name is its own family; FAMILY-<letter><value> belongs to FAMILY."""
+    m = TAG.match(name)
+    return name if name in builtins or not m else m.group("family")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", help="results.json of a --split validation report")
+    ap.add_argument("--args", action="store_true", help="print the reproduce options of the chosen settings")
+    a = ap.parse_args()
+    with open(a.results) as f:
+        d = json.load(f)
+    if d.get("split") != "validation":
+        sys.exit(f"{a.results}: split is {d.get('split')!r}, not 'validation': choose on validation numbers only")
+    builtins = {m["name"] for m in d["methods"] if not TAG.match(m["name"])}
+    families = {}
+    for m in d["methods"]:
+        families.setdefault(family_of(m["name"], builtins), []).append(m)
+    chosen = {}
+    print(f"Data set `{d['dataset']}` `{d['imbalance']}`, model `{d['model']}`, {d['epochs']} epochs, {d['seeds']} seeds; "
+          "validation balanced accuracy / macro-F1, percent, mean +- std over seeds; chosen in bold.\n")
+    print("| family | setting (loss / policy) | val. balanced accuracy | val. macro-F1 |")
+    print("|---|---|---|---|")
+    for fam, ms in families.items():
+        best = max(ms, key=lambda m: m["balanced_accuracy"]["mean"])
+        chosen[fam] = best
+        for m in ms:
+            ba, f1 = m["balanced_accuracy"], m["macro_f1"]
+            cell = f"{m['name']}: `{m['loss']}` / `{m['policy']}`"
+            if m.get("feedback") not in (None, "validation"):
+                cell += f" (feedback {m['feedback']})"
+            if m is best:
+                cell = f"**{cell}**"
+            print(f"| {fam} | {cell} | {100 * ba['mean']:.2f} ± {100 * ba['std']:.2f} | {100 * f1['mean']:.2f} ± {100 * f1['std']:.2f} |")
+    if a.args:
+        print()
+        builtin_chosen = [m["name"] for m in chosen.values() if m["name"] in builtins]
+        parts = [f"--methods {','.join(builtin_chosen)}"] if builtin_chosen else []
+        for fam, m in chosen.items():
+            if m["name"] in builtins:
+                continue
+            kind = "--extra-baseline" if m.get("baseline", fam in BUILTIN_BASELINES) else "--extra-method"
+            spec = f"{m['name']}={m['loss']}/{m['policy']}"
+            if m.get("optimizer"):
+                spec += f"/{m['optimizer']}" + (f":lr={m['lr']}" if m.get("lr") else "")
+            if m.get("feedback") not in (None, "validation"):
+                spec += f"/feedback={m['feedback']}"
+            parts.append(f"{kind} '{spec}'")
+        print(" ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
