@@ -26,6 +26,7 @@ internal static class OptionHints
         [nameof(TrainingRunOptions.ImageSize)] = "--image-size", [nameof(TrainingRunOptions.Frozen)] = "--frozen",
         [nameof(TrainingRunOptions.Device)] = "--device", [nameof(TrainingRunOptions.OutDir)] = "--out", [nameof(TrainingRunOptions.Resume)] = "--resume",
         [nameof(TrainingRunOptions.CheckpointEverySteps)] = "--checkpoint-every", [nameof(TrainingRunOptions.DivergenceFactor)] = "--divergence-factor",
+        [nameof(TrainingRunOptions.Feedback)] = "--feedback",
     };
 
     /// <summary>

@@ -24,6 +24,7 @@ internal static class TrainCommand
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 15 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
         var valFraction = new Option<double>("--val-fraction") { Description = "Stratified validation split carved from the training set (feeds the policy).", DefaultValueFactory = _ => 0.1 };
+        var feedback = new Option<string>("--feedback") { Description = "Which split feeds the class-weight policy after every epoch: validation (the held-out --val-fraction split) | training (the confusion matrix of the epoch's training predictions, with augmentation and dropout as trained; optimistic, since the model fits its training data, so adaptive policies react less). The validation split is evaluated and reported either way; a resumed run keeps its source.", DefaultValueFactory = _ => "validation" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "CPU intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { Description = "Seed for imbalance sampling, splits, shuffling and initialisation.", DefaultValueFactory = _ => 0UL };
@@ -41,7 +42,7 @@ internal static class TrainCommand
         var distributed = new Option<bool>("--distributed") { Description = "One rank of a data-parallel run started by mpirun or srun (Open MPI; CPU): each rank trains on its slice of every global --batch, gradients are summed with MPI all-reduce, rank 0 writes the run folder (docs/distributed.md). E.g. mpirun -np 2 acwa train ... --distributed." };
         var cmd = new Command("train", "Train a classifier on imbalanced data with a class-weight policy (ACWA by default) and write a report.")
         {
-            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, device, threads, cudaGraph, seed, outDir, resume, checkpointEvery, divergence, testEach, quiet, distributed,
+            dataset, imbalance, imageSize, model, trainable, frozen, frozenBn, loss, policy, optimizer, lr, schedule, momentum, wd, epochs, batch, valFraction, feedback, device, threads, cudaGraph, seed, outDir, resume, checkpointEvery, divergence, testEach, quiet, distributed,
         };
         cmd.SetAction(pr =>
         {
@@ -54,7 +55,7 @@ internal static class TrainCommand
                     Dataset = pr.GetValue(dataset)!, Imbalance = pr.GetValue(imbalance), Model = pr.GetValue(model)!, Loss = lossSpec.Loss, LossSettings = lossSpec.Settings,
                     Policy = pr.GetValue(policy)!, Optimizer = Parsed("--optimizer", () => TrainingNames.ParseOptimizer(pr.GetValue(optimizer)!)), LearningRate = pr.GetValue(lr), Schedule = pr.GetValue(schedule)!,
                     Momentum = pr.GetValue(momentum), WeightDecay = pr.GetValue(wd), Epochs = pr.GetValue(epochs), Batch = pr.GetValue(batch),
-                    ValidationFraction = pr.GetValue(valFraction), Device = Parsed("--device", () => Device.Parse(pr.GetValue(device)!)), Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),
+                    ValidationFraction = pr.GetValue(valFraction), Feedback = Parsed("--feedback", () => TrainingRunOptions.ParseFeedback(pr.GetValue(feedback)!)), Device = Parsed("--device", () => Device.Parse(pr.GetValue(device)!)), Threads = pr.GetValue(threads), CudaGraph = pr.GetValue(cudaGraph), Seed = pr.GetValue(seed),
                     OutDir = pr.GetValue(outDir), Resume = pr.GetValue(resume), TestEachEpoch = pr.GetValue(testEach),
                     Trainable = ArtifactsCommand.SplitList(pr.GetValue(trainable)), Frozen = ArtifactsCommand.SplitList(pr.GetValue(frozen)),
                     FrozenBatchNorm = pr.GetValue(frozenBn), ImageSize = pr.GetValue(imageSize),

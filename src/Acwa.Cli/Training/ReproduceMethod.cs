@@ -6,7 +6,7 @@ namespace Acwa.Cli.Training;
 /// Every method shares the model, optimiser (Adam), learning rate, batch size, data split and seeds.
 /// </summary>
 internal sealed record ReproduceMethod(string Name, string Loss, string Policy, string Description, double? PaperCifar10, double? PaperIsic2018, bool? Baseline = null,
-    string? Optimizer = null, double? LearningRate = null)
+    string? Optimizer = null, double? LearningRate = null, Onnx.Weighting.FeedbackSource Feedback = Onnx.Weighting.FeedbackSource.Validation)
 {
     /// <summary>Every method, in the order of the results table: the paper's baselines, the paper's ACWA and its variants, then the later baselines (LA, LA-DRW) and the adaptive candidates of issue 25.</summary>
     public static IReadOnlyList<ReproduceMethod> All { get; } =
@@ -46,18 +46,48 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
     /// lower-case letters, digits, '.', '_' and '-', not a built-in name; LOSS a loss spec (e.g. <c>focal:gamma=1</c>,
     /// <c>la:tau=1.5</c>, <c>ldam:margin=0.3</c>); POLICY a valid policy spec; an optional third part <c>/OPTIMIZER[:lr=LR]</c>
     /// (adam, sgd with momentum 0.9, adamw) runs this method with its own optimizer and learning rate instead of
-    /// reproduce's Adam at <c>--lr</c>, e.g. <c>ldam-drw-sgd=ldam/drw:at=0.8,then=[cb:beta=0.9999]/sgd:lr=0.01</c>.
+    /// reproduce's Adam at <c>--lr</c>, e.g. <c>ldam-drw-sgd=ldam/drw:at=0.8,then=[cb:beta=0.9999]/sgd:lr=0.01</c>; an optional
+    /// part <c>/feedback=training</c> (or <c>feedback=validation</c>, the default), after the optimizer part if there is one,
+    /// feeds the policy from the epoch's training predictions instead of the validation split
+    /// (<see cref="Onnx.Training.TrainerOptions.Feedback"/>), e.g. <c>wilson-tr=ce/acwa-wilson/feedback=training</c>.
     /// </summary>
     /// <exception cref="ArgumentException">Malformed text, a name taken, an unknown loss or optimizer, or an invalid policy spec.</exception>
     public static ReproduceMethod ParseExtra(string text, bool baseline)
     {
         string option = baseline ? "--extra-baseline" : "--extra-method";
         int eq = text.IndexOf('=');
+        const string Syntax = "NAME=LOSS/POLICY[/OPTIMIZER[:lr=LR]][/feedback=training]";
         var parts = eq <= 0 ? [] : text[(eq + 1)..].Split('/');
-        if (eq <= 0 || parts.Length is < 2 or > 3)
-            throw new ArgumentException($"{option} '{text}' is not NAME=LOSS/POLICY[/OPTIMIZER[:lr=LR]] (e.g. wilson-eta2=ce/acwa-wilson:eta=2)");
+        if (eq <= 0 || parts.Length is < 2 or > 4)
+            throw new ArgumentException($"{option} '{text}' is not {Syntax} (e.g. wilson-eta2=ce/acwa-wilson:eta=2)");
         string name = text[..eq].Trim(), loss = parts[0].Trim(), policy = parts[1].Trim();
-        var (optimizer, lr) = parts.Length == 3 ? ParseOptimizer(option, text, parts[2].Trim()) : (null, null);
+        (string? optimizer, double? lr) = (null, null);
+        Onnx.Weighting.FeedbackSource? feedback = null;
+        foreach (var raw in parts.Skip(2))
+        {
+            var part = raw.Trim();
+            if (part.StartsWith("feedback", StringComparison.OrdinalIgnoreCase))
+            {
+                if (feedback is not null)
+                    throw new ArgumentException($"{option} '{text}' is not {Syntax}: the part '{part}' gives the feedback source a second time");
+                var kv = part.Split('=', 2, StringSplitOptions.TrimEntries);
+                try
+                {
+                    if (kv.Length != 2 || !kv[0].Equals("feedback", StringComparison.OrdinalIgnoreCase)) throw new FormatException($"it is not feedback=training or feedback=validation");
+                    feedback = Onnx.Training.Runs.TrainingRunOptions.ParseFeedback(kv[1]);
+                }
+                catch (FormatException e)
+                {
+                    throw new ArgumentException($"{option} '{text}': the feedback part '{part}' is not feedback=training or feedback=validation ({e.Message})", e);
+                }
+            }
+            else if (feedback is not null)
+                throw new ArgumentException($"{option} '{text}' is not {Syntax}: the part '{part}' comes after the feedback part; the optimizer part goes before it");
+            else if (optimizer is not null)
+                throw new ArgumentException($"{option} '{text}' is not {Syntax}: the part '{part}' is neither feedback=training nor a first optimizer part (the optimizer is already '{parts[2].Trim()}')");
+            else
+                (optimizer, lr) = ParseOptimizer(option, text, part);
+        }
         if (name.Length == 0 || !name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '.' or '_' or '-'))
             throw new ArgumentException($"{option} '{text}': the name '{name}' must be lower-case letters, digits, '.', '_' or '-' (it names the run folders)");
         if (Names.Contains(name))
@@ -71,7 +101,8 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
         {
             throw new ArgumentException($"{option} '{text}': {e.Message}", e);
         }
-        return new ReproduceMethod(name, loss.ToLowerInvariant(), policy, $"{(baseline ? "baseline" : "candidate")} given with {option}", null, null, baseline, optimizer, lr);
+        return new ReproduceMethod(name, loss.ToLowerInvariant(), policy, $"{(baseline ? "baseline" : "candidate")} given with {option}{(feedback == Onnx.Weighting.FeedbackSource.Training ? ", fed from training predictions" : "")}", null, null, baseline, optimizer, lr,
+            feedback ?? Onnx.Weighting.FeedbackSource.Validation);
     }
 
     /// <summary><c>OPTIMIZER[:lr=LR]</c> of an extra method.</summary>

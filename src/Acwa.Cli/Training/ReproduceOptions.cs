@@ -58,6 +58,6 @@ internal sealed record ReproduceOptions
         Optimizer = method.Optimizer is { } opt ? TrainingNames.ParseOptimizer(opt) : OptimizerKind.Adam,
         LearningRate = method.LearningRate ?? LearningRate, Schedule = "constant", Epochs = Epochs, Batch = Batch, ValidationFraction = ValidationFraction,
         Device = Acwa.Onnx.Training.Runtime.Device.Parse(Device), Threads = Threads, CudaGraph = CudaGraph, Seed = (ulong)seed, OutDir = Path.Combine(outDir, method.Name, $"seed{seed}"),
-        Resume = true, CacheDir = CacheDir, CheckpointEverySteps = CheckpointEverySteps,
+        Resume = true, CacheDir = CacheDir, CheckpointEverySteps = CheckpointEverySteps, Feedback = method.Feedback,
     };
 }

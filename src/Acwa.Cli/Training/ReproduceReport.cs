@@ -337,7 +337,7 @@ internal static class ReproduceReport
             methods.Add(new JsonObject
             {
                 ["name"] = m.Name, ["loss"] = m.Loss, ["policy"] = m.Policy, ["baseline"] = m.IsBaseline, ["description"] = m.Description,
-                ["optimizer"] = m.Optimizer ?? "adam", ["lr"] = m.LearningRate ?? o.LearningRate,
+                ["optimizer"] = m.Optimizer ?? "adam", ["lr"] = m.LearningRate ?? o.LearningRate, ["feedback"] = Onnx.Training.Runs.TrainingRunOptions.FeedbackName(m.Feedback),
                 ["paper_macro_f1_cifar10"] = m.PaperCifar10, ["paper_macro_f1_isic2018"] = m.PaperIsic2018,
                 ["macro_f1"] = Stat(runs.Select(r => r.MacroF1).ToArray()),
                 ["minority_f1"] = Stat(runs.Select(r => r.MinorityF1).ToArray()),

@@ -156,7 +156,10 @@ internal static class ReproduceRun
     internal static RunHold? TryHoldRun(string runDir) => RunHold.TryAcquire(Path.Combine(runDir, LockFile));
 
     /// <summary>Settings that must match for a run folder to be picked up (the device and thread count may change).</summary>
-    private static readonly string[] RunIdentity = ["dataset", "imbalance", "model", "loss", "policy", "optimizer", "lr", "schedule", "momentum", "weight_decay", "epochs", "batch", "val_fraction", "seed"];
+    private static readonly string[] RunIdentity = ["dataset", "imbalance", "model", "loss", "policy", "feedback", "optimizer", "lr", "schedule", "momentum", "weight_decay", "epochs", "batch", "val_fraction", "seed"];
+
+    /// <summary>The value a config.json written before a key existed stands for (runs before the feedback option were fed from validation).</summary>
+    private static readonly Dictionary<string, string> MissingMeans = new(StringComparer.Ordinal) { ["feedback"] = "\"validation\"" };
 
     /// <summary>
     /// Refuses to pick up a run folder whose config.json was written with other settings (another model, learning rate, ...):
@@ -179,7 +182,7 @@ internal static class ReproduceRun
         var now = ro.ToJson();
         foreach (var key in RunIdentity)
         {
-            var a = old[key]?.ToJsonString();
+            var a = old[key]?.ToJsonString() ?? MissingMeans.GetValueOrDefault(key);
             var b = now[key]?.ToJsonString();
             if (a != b)
                 throw new ArgumentException($"'{ro.OutDir}' holds a run with {key} {a ?? "(missing)"}, this invocation asks for {b}; choose another --out or remove that folder");

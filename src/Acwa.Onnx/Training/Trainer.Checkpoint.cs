@@ -36,6 +36,7 @@ public sealed partial class Trainer
                 ["epochs"] = Options.Epochs,
                 ["policy_spec"] = _policy.Spec,
                 ["policy"] = _policy.SaveState(),
+                ["feedback"] = FeedbackName(Options.Feedback),
                 ["schedule"] = _schedule.Spec,
                 ["rng"] = new JsonObject
                 {
@@ -65,14 +66,36 @@ public sealed partial class Trainer
                 ["epoch"] = position.Epoch, ["next_batch"] = position.NextBatch,
                 ["loss_sum"] = position.LossSum, ["samples"] = position.Samples, ["correct"] = position.Correct,
             };
+        if (position?.TrainConfusion is { } counts)
+            meta["trainer"]!["position"]!["train_confusion"] = new JsonArray(counts.Select(v => (JsonNode)v).ToArray());
         return meta;
+    }
+
+    /// <summary>The checkpoint's name of a feedback source (<c>trainer.feedback</c>): validation or training.</summary>
+    private static string FeedbackName(Weighting.FeedbackSource source) => source.ToString().ToLowerInvariant();
+
+    /// <summary>A mid-epoch position's training confusion counts: <c>C x C</c> non-negative integers, row-major.</summary>
+    private long[] ReadTrainConfusion(string checkpointPath, JsonNode? node)
+    {
+        int c = _runner.NumClasses;
+        string where = $"'{checkpointPath}': trainer.position.train_confusion";
+        if (node is not JsonArray a)
+            throw new InvalidDataException($"{where} is {(node is null ? "missing" : node.ToJsonString())}; a mid-epoch checkpoint of a run with training feedback holds the epoch's {c} x {c} confusion counts");
+        if (a.Count != c * c) throw new InvalidDataException($"{where} has {a.Count} counts; {c} classes need {c * c}");
+        var counts = new long[a.Count];
+        for (int i = 0; i < counts.Length; i++)
+        {
+            if (a[i] is not JsonValue v || !v.TryGetValue<long>(out counts[i]) || counts[i] < 0)
+                throw new InvalidDataException($"{where}[{i}] is {a[i]?.ToJsonString() ?? "null"}, not a non-negative integer");
+        }
+        return counts;
     }
 
     /// <summary>
     /// Restores a checkpoint written by this trainer's loop (<see cref="TrainerOptions.CheckpointPath"/>): the runner's state
     /// and step counters, the policy's state, the epoch and global step, and for a mid-epoch checkpoint the position in the
     /// epoch. <see cref="Run"/> then continues with the next epoch, or the next batch, exactly as the interrupted run would have. The run must use the same data (counts and order), batch size,
-    /// seed, epochs, schedule and policy; otherwise an <see cref="InvalidDataException"/> names the field and both values.
+    /// seed, epochs, schedule, policy and feedback source (<see cref="TrainerOptions.Feedback"/>; a checkpoint without one was fed from validation); otherwise an <see cref="InvalidDataException"/> names the field and both values.
     /// Returns the checkpoint's epoch history (JSON, one object per finished epoch); later checkpoints carry it on, so a run
     /// resumed any number of times keeps the history of all its epochs.
     /// </summary>
@@ -106,6 +129,11 @@ public sealed partial class Trainer
         Same("epochs", t["epochs"], Options.Epochs);
         Same("schedule", t["schedule"], _schedule.Spec);
         Same("policy_spec", t["policy_spec"], _policy.Spec);
+        // Checkpoints from before the feedback option have no trainer.feedback: they were fed from validation.
+        string feedback = t["feedback"] is { } fb ? Read<string>("feedback", fb) ?? "" : FeedbackName(Weighting.FeedbackSource.Validation);
+        if (feedback != FeedbackName(Options.Feedback))
+            throw new InvalidDataException($"{Where("feedback")} is {feedback}, this run has {FeedbackName(Options.Feedback)} (TrainerOptions.Feedback); " +
+                "resume with the feedback source the run was started with: the policy's state and the epoch's counts belong to it");
         Same("data.train_count", data["train_count"], _trainLoader.Dataset.Count);
         Same("data.validation_count", data["validation_count"], _validationLoader.Dataset.Count);
         Same("data.batch_size", data["batch_size"], Options.BatchSize);
@@ -131,6 +159,8 @@ public sealed partial class Trainer
                 throw new InvalidDataException($"{Where("position.epoch")} is {position.Epoch}, but completed_epochs is {completed}: a mid-epoch position must be in the epoch after the completed ones");
             if (position.NextBatch < 0 || position.NextBatch > BatchesPerEpoch)
                 throw new InvalidDataException($"{Where("position.next_batch")} is {position.NextBatch}, outside [0, {BatchesPerEpoch}]");
+            if (Options.Feedback == Weighting.FeedbackSource.Training)
+                position = position with { TrainConfusion = ReadTrainConfusion(checkpointPath, p["train_confusion"]) };
         }
 
         _runner.LoadCheckpoint(checkpointPath);

@@ -85,6 +85,7 @@ public sealed partial class Trainer
             s = _runner.LossSum; z = _runner.LossNormalizer;
             var preds = res.Predictions;
             for (int i = 0; i < preds.Length; i++) if (preds[i] == batch.Labels[i]) correct++;
+            _trainConfusion?.Accumulate(batch.Labels.AsSpan(0, preds.Length), preds); // this rank's; all-reduced at the epoch's end
         }
         else _runner.Gradients.Clear(); // an empty slice (a last batch smaller than the world) adds nothing
         c.AllReduceSum(_runner.Gradients);

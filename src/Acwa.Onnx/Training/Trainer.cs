@@ -11,7 +11,8 @@ namespace Acwa.Onnx.Training;
 /// <summary>
 /// The ACWA epoch loop over a <see cref="StepRunner"/>: train steps with the current class weights as a loss input ->
 /// evaluate the validation split -> confusion matrix and per-class metrics -> the <see cref="IClassWeightPolicy"/> sets the
-/// next epoch's weights -> checkpoint. The test split is evaluated at the end (and optionally every epoch).
+/// next epoch's weights from the validation report, or with <see cref="TrainerOptions.Feedback"/> =
+/// <see cref="FeedbackSource.Training"/> from the report of the epoch's training predictions -> checkpoint. The test split is evaluated at the end (and optionally every epoch).
 /// </summary>
 /// <remarks>
 /// <para>Determinism and resume: the training order and augmentation are pure functions of (seed, epoch, batch)
@@ -43,8 +44,14 @@ public sealed partial class Trainer
     // Where a mid-epoch checkpoint left the epoch in progress (set by Resume, used by the next RunEpoch).
     private EpochPosition? _resumePosition;
 
-    /// <summary>An epoch in progress: the next batch and the running sums of the batches before it.</summary>
-    private sealed record EpochPosition(int Epoch, int NextBatch, double LossSum, long Samples, long Correct);
+    /// <summary>
+    /// An epoch in progress: the next batch and the running sums of the batches before it; with training feedback, the
+    /// confusion counts of their training predictions (row-major <c>[C, C]</c>; distributed, summed over the ranks).
+    /// </summary>
+    private sealed record EpochPosition(int Epoch, int NextBatch, double LossSum, long Samples, long Correct, long[]? TrainConfusion = null);
+
+    // With FeedbackSource.Training: the confusion matrix of this epoch's training predictions so far (this rank's, distributed).
+    private ConfusionMatrix? _trainConfusion;
 
     /// <summary>
     /// Creates a trainer over image splits. The runner's sample size must equal the datasets' image size and its class count
@@ -215,6 +222,14 @@ public sealed partial class Trainer
         long totalSteps = (long)Options.Epochs * BatchesPerEpoch;
         var at = _resumePosition is { } resumed && resumed.Epoch == epoch ? resumed : new EpochPosition(epoch, 0, 0, 0, 0);
         _resumePosition = null;
+        if (Options.Feedback == FeedbackSource.Training)
+        {
+            // Distributed, a resumed position holds every rank's counts (summed when it was saved): rank 0 takes them on,
+            // the others start from zero, so the epoch's all-reduce counts each training prediction once.
+            _trainConfusion = at.TrainConfusion is { } counts && Rank == 0
+                ? ConfusionMatrix.FromCounts(_runner.NumClasses, counts)
+                : new ConfusionMatrix(_runner.NumClasses);
+        }
         double lossSum = at.LossSum;
         long samples = at.Samples, correct = at.Correct;
         double lr = at.NextBatch > 0 ? _schedule.LearningRate(GlobalStep - 1, BatchesPerEpoch, totalSteps) : double.NaN;
@@ -229,7 +244,7 @@ public sealed partial class Trainer
             using (batch)
             {
                 // Distributed, a rank's cancellation travels with the step's sums and stops every rank after the same step.
-                if (_comm is null && ct.IsCancellationRequested) throw Interrupted(epoch, batch.Index, ct, save: true, new EpochPosition(epoch, batch.Index, lossSum, samples, correct));
+                if (_comm is null && ct.IsCancellationRequested) throw Interrupted(epoch, batch.Index, ct, save: true, Position(epoch, batch.Index, lossSum, samples, correct));
                 lr = _schedule.LearningRate(GlobalStep, BatchesPerEpoch, totalSteps);
                 float lr32 = (float)lr;
                 if (lr32 != lastLr) { _runner.SetLearningRate(lr32); lastLr = lr32; }
@@ -242,6 +257,7 @@ public sealed partial class Trainer
                     loss = res.Loss;
                     var preds = res.Predictions;
                     for (int i = 0; i < preds.Length; i++) if (preds[i] == batch.Labels[i]) correct++;
+                    _trainConfusion?.Accumulate(batch.Labels.AsSpan(0, preds.Length), preds);
                 }
                 else
                 {
@@ -258,25 +274,33 @@ public sealed partial class Trainer
                 {
                     if (_divergence.Check(lossSum / samples, "the mean loss of the epoch so far") is { } r) throw Diverged(r, epoch, batch.Index, lossSum / samples);
                     long t0 = Stopwatch.GetTimestamp();
-                    SaveCheckpoint(new EpochPosition(epoch, batch.Index + 1, lossSum, samples, correct));
+                    SaveCheckpoint(Position(epoch, batch.Index + 1, lossSum, samples, correct));
                     midEpochCheckpointSec += Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 }
                 StepCompleted?.Invoke(this, new StepProgress(epoch, batch.Index, BatchesPerEpoch, GlobalStep, loss, lr, count));
-                if (stopAll) throw Interrupted(epoch, batch.Index + 1, ct, save: true, new EpochPosition(epoch, batch.Index + 1, lossSum, samples, correct));
+                if (stopAll) throw Interrupted(epoch, batch.Index + 1, ct, save: true, Position(epoch, batch.Index + 1, lossSum, samples, correct));
             }
         }
         double trainSec = trainClock.Elapsed.TotalSeconds - midEpochCheckpointSec;
         double epochLoss = samples > 0 ? lossSum / samples : 0;
         if (_divergence.Check(epochLoss, "the epoch's mean loss") is { } why) throw Diverged(why, epoch, BatchesPerEpoch - 1, epochLoss);
 
-        var interruptedAt = new EpochPosition(epoch, BatchesPerEpoch, lossSum, samples, correct);
+        var interruptedAt = Position(epoch, BatchesPerEpoch, lossSum, samples, correct);
         var (cm, forwardSec, metricsSec) = EvaluateSplit(_validationLoader, ct, _comm is null ? () => Interrupted(epoch, BatchesPerEpoch, ct, save: true, interruptedAt) : null);
         var clock = Stopwatch.StartNew();
         var report = ClassificationReport.Create(cm, _validationLoader.Dataset.ClassNames);
+        ClassificationReport? trainReport = null;
+        if (_trainConfusion is { } trainCm)
+        {
+            if (_comm is not null) trainCm.AllReduceSum(_comm); // each rank predicted its slice of every batch
+            trainReport = ClassificationReport.Create(trainCm, _trainLoader.Dataset.ClassNames);
+        }
         metricsSec += clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var feedback = EpochFeedback.FromReport(epoch, Options.Epochs, report, _trainCounts);
+        var feedback = trainReport is null
+            ? EpochFeedback.FromReport(epoch, Options.Epochs, report, _trainCounts)
+            : EpochFeedback.FromReport(epoch, Options.Epochs, trainReport, _trainCounts, FeedbackSource.Training);
         var next = _policy.Update(feedback);
         double policySec = clock.Elapsed.TotalSeconds;
         CheckSameWeights(next);
@@ -309,12 +333,18 @@ public sealed partial class Trainer
         return result;
     }
 
+    /// <summary>The position of the epoch in progress, with a copy of its training confusion counts (training feedback).</summary>
+    private EpochPosition Position(int epoch, int nextBatch, double lossSum, long samples, long correct) =>
+        new(epoch, nextBatch, lossSum, samples, correct, _trainConfusion?.Counts.ToArray());
+
     // Completed epochs recorded by the last checkpoint written (for the divergence message).
     private int? _checkpointEpochs;
 
     private void SaveCheckpoint(EpochPosition? position, EpochResult? finished = null)
     {
         if (Options.CheckpointPath is not { } path) return;
+        // Distributed, every rank reaches a mid-epoch checkpoint at the same step: rank 0 saves the counts of all ranks.
+        if (_comm is not null && position?.TrainConfusion is { } counts) _comm.AllReduceSum(counts);
         if (Writes) _runner.SaveCheckpoint(path, CheckpointMeta(finished, position));
         _checkpointEpochs = CompletedEpochs;
     }

@@ -64,6 +64,17 @@ public sealed record TrainerOptions
     /// </summary>
     public Distributed.ICommunicator? Communicator { get; init; }
 
+    /// <summary>
+    /// Which split feeds the class-weight policy at the end of every epoch (<see cref="Weighting.EpochFeedback.Source"/>).
+    /// <see cref="Weighting.FeedbackSource.Validation"/> (the default): the validation split's report.
+    /// <see cref="Weighting.FeedbackSource.Training"/>: the confusion matrix of the epoch's training predictions, those of
+    /// the training forward passes (with augmentation and Dropout, while the parameters move within the epoch); optimistic,
+    /// since the model fits its training data. The validation split is evaluated and reported either way. Checkpoints record
+    /// the source and a resume with another is refused; a mid-epoch checkpoint carries the epoch's partial training counts.
+    /// Distributed, every rank's counts are all-reduced, so every rank feeds its policy the same report.
+    /// </summary>
+    public Weighting.FeedbackSource Feedback { get; init; } = Weighting.FeedbackSource.Validation;
+
     /// <summary>Free-form run configuration stored in every checkpoint under <c>config</c> (model, data, policy, ...).</summary>
     public JsonObject? Config { get; init; }
 
@@ -76,6 +87,7 @@ public sealed record TrainerOptions
         if (CheckpointEverySteps > 0 && CheckpointPath is null) throw new ArgumentException("CheckpointEverySteps needs a CheckpointPath", nameof(CheckpointEverySteps));
         if (!(DivergenceFactor >= 0) || double.IsInfinity(DivergenceFactor)) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "must be 0 (off) or a finite factor above 1");
         if (DivergenceFactor is > 0 and <= 1) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "must be 0 (off) or above 1: a factor of 1 or less stops runs whose loss has not fallen yet");
+        if (!Enum.IsDefined(Feedback)) throw new ArgumentOutOfRangeException(nameof(Feedback), Feedback, "must be Validation or Training");
         if (DivergenceWindow < 1) throw new ArgumentOutOfRangeException(nameof(DivergenceWindow), DivergenceWindow, "must be 1 or more");
     }
 }

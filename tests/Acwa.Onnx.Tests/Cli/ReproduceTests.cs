@@ -204,6 +204,68 @@ public sealed class ReproduceTests : IDisposable
     }
 
     [Fact]
+    public void ExtraMethodMayAskForTrainingFeedbackAfterItsOptimizerPart()
+    {
+        var plain = ReproduceMethod.ParseExtra("wilson=ce/acwa-wilson", false);
+        Assert.Equal(Onnx.Weighting.FeedbackSource.Validation, plain.Feedback);
+        Assert.Equal(Onnx.Weighting.FeedbackSource.Validation, new ReproduceOptions().RunOptions(plain, 0, "out").Feedback);
+        var tr = ReproduceMethod.ParseExtra("wilson-tr=ce/acwa-wilson/feedback=training", false);
+        Assert.Equal((Onnx.Weighting.FeedbackSource.Training, null, null), (tr.Feedback, tr.Optimizer, tr.LearningRate));
+        var o = new ReproduceOptions().RunOptions(tr, 2, "out");
+        Assert.Equal(Onnx.Weighting.FeedbackSource.Training, o.Feedback);
+        Assert.Equal("training", o.ToJson()["feedback"]!.GetValue<string>());
+        Assert.Equal(Path.Combine("out", "wilson-tr", "seed2"), o.OutDir); // the run folder is still OUT/NAME/seedN
+        var both = ReproduceMethod.ParseExtra("x=la/drw:at=0.8,then=[acwa-wilson:prior=uniform]/adam:lr=0.001/feedback=training", true);
+        Assert.Equal(("la", "drw:at=0.8,then=[acwa-wilson:prior=uniform]", "adam", 0.001, Onnx.Weighting.FeedbackSource.Training),
+            (both.Loss, both.Policy, both.Optimizer, both.LearningRate, both.Feedback));
+        Assert.Equal(Onnx.Weighting.FeedbackSource.Validation, ReproduceMethod.ParseExtra("x=ce/uniform/sgd/Feedback=Validation", false).Feedback);
+        foreach (var (text, expected) in new[]
+        {
+            ("x=ce/uniform/feedback=test", "the feedback part 'feedback=test' is not feedback=training or feedback=validation"),
+            ("x=ce/uniform/feedback", "the feedback part 'feedback' is not"),
+            ("x=ce/uniform/feedback=training/adam", "the part 'adam' comes after the feedback part"),
+            ("x=ce/uniform/feedback=training/feedback=validation", "the part 'feedback=validation' gives the feedback source a second time"),
+            ("x=ce/uniform/sgd/adam", "the part 'adam' is neither feedback=training nor a first optimizer part"),
+            ("x=ce/uniform/sgd/feedback=training/x", "is not NAME=LOSS/POLICY[/OPTIMIZER[:lr=LR]][/feedback=training]"),
+        })
+            Assert.Contains(expected, Assert.Throws<ArgumentException>(() => ReproduceMethod.ParseExtra(text, false)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TrainingFeedbackMethodIsRecordedInResultsAndRunsFinishedBeforeTheOptionAreStillFound()
+    {
+        var outDir = _dir.File("feedback");
+        var o = new ReproduceOptions
+        {
+            Dataset = Dataset(), Model = "mlp", Epochs = 1, Seeds = 1, Batch = 32, Methods = "acwa", OutDir = outDir, Threads = 1,
+            ExtraMethods = ["acwa-tr=ce/acwa/feedback=training"],
+        };
+        ReproduceRun.Run(o, new StringWriter());
+        var methods = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!["methods"]!.AsArray();
+        Assert.Equal(["validation", "training"], methods.Select(m => m!["feedback"]!.GetValue<string>()));
+        Assert.Equal("training", JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "acwa-tr", "seed0", "config.json")))!["feedback"]!.GetValue<string>());
+        Assert.Equal("training", TensorFile.LoadMeta(Path.Combine(outDir, "acwa-tr", "seed0", "checkpoint.acwa"))["extra"]!["trainer"]!["feedback"]!.GetValue<string>());
+
+        // acwa's run as written before the option existed: no feedback in config.json nor in the checkpoint.
+        var run = Path.Combine(outDir, "acwa", "seed0");
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "config.json")))!.AsObject();
+        config.Remove("feedback");
+        File.WriteAllText(Path.Combine(run, "config.json"), config.ToJsonString());
+        var (tensors, meta) = TensorFile.Load(Path.Combine(run, "checkpoint.acwa"));
+        var trainer = meta["extra"]!["trainer"]!.AsObject();
+        trainer.Remove("feedback");
+        trainer["config"]!.AsObject().Remove("feedback");
+        TensorFile.Save(Path.Combine(run, "checkpoint.acwa"), tensors, meta);
+
+        var log = new StringWriter();
+        ReproduceRun.Run(o, log);
+        Assert.Equal(2, log.ToString().Split('\n').Count(l => l.Contains(": already finished, re-evaluated;", StringComparison.Ordinal)));
+        // The same folder asked for with the other feedback source is refused, naming the setting.
+        var e = Assert.Throws<ArgumentException>(() => ReproduceRun.Run(o with { Methods = null, ExtraMethods = ["acwa-tr=ce/acwa"] }, new StringWriter()));
+        Assert.Contains("feedback \"training\", this invocation asks for \"validation\"", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ReportOnlyReportsFinishedMethodsListsTheOthersAndTrainsNothing()
     {
         var outDir = _dir.File("partial");

@@ -74,6 +74,20 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void FeedbackTrainingIsRecordedAndAResumeWithTheOtherSourceIsRefused()
+    {
+        var outDir = _dir.File("feedback");
+        var (rc, text, err) = CliRun.Invoke("train", "--dataset", Dataset(), "--epochs", "1", "--batch", "64", "--threads", "1", "--out", outDir, "--quiet", "--feedback", "training");
+        Assert.True(rc == 0, err);
+        Assert.Contains("policy acwa:", text, StringComparison.Ordinal);
+        Assert.Contains("fed from training predictions", text, StringComparison.Ordinal);
+        Assert.Equal("training", JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!["feedback"]!.GetValue<string>());
+        var (rc2, _, err2) = CliRun.Invoke("train", "--dataset", Dataset(), "--epochs", "1", "--batch", "64", "--threads", "1", "--out", outDir, "--quiet", "--resume");
+        Assert.Equal(2, rc2);
+        Assert.Contains("feedback = \"training\", this run has \"validation\"", err2, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void FineTuningWithFrozenPatternsLeavesThoseParametersUntouched()
     {
         // Fine-tuning the head only: every conv* initializer is frozen (baked into the graphs), the rest trains.
@@ -105,6 +119,7 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData("--model", "vgg", "unknown model 'vgg'")]
     [InlineData("--device", "tpu", "tpu")]
     [InlineData("--dataset", "mnist-ish", "mnist-ish")]
+    [InlineData("--feedback", "test", "--feedback: unknown feedback source 'test'; valid: validation, training")]
     public void BadOptionsGiveClearErrors(string option, string value, string expected)
     {
         var args = new List<string> { "train", "--epochs", "1", "--out", _dir.File("bad"), "--quiet" };
@@ -132,8 +147,9 @@ public sealed class TrainCommandTests : IDisposable
     public void HelpListsTrainWithDefaults()
     {
         var (_, text, _) = CliRun.Invoke("train", "--help");
-        foreach (var opt in new[] { "--dataset", "--imbalance", "--model", "--loss", "--policy", "--optimizer", "--lr", "--epochs", "--batch", "--device", "--seed", "--out", "--resume" })
+        foreach (var opt in new[] { "--dataset", "--imbalance", "--model", "--loss", "--policy", "--optimizer", "--lr", "--epochs", "--batch", "--device", "--seed", "--out", "--resume", "--feedback" })
             Assert.Contains(opt, text, StringComparison.Ordinal);
+        Assert.Contains("optimistic", text, StringComparison.Ordinal);
         Assert.Contains("fashion-mnist", text, StringComparison.Ordinal);
     }
 

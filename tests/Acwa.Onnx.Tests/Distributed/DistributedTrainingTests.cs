@@ -113,6 +113,48 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
         Assert.Empty(Directory.GetFiles(dir.File("many"), "*.tmp*", SearchOption.AllDirectories));
     }
 
+    /// <summary>
+    /// <c>--feedback training</c> on 2 ranks: each rank counts the training predictions of its slices, the counts are
+    /// all-reduced, so every rank feeds ACWA the report one process feeds it (the same weights), and a SIGTERM mid-epoch
+    /// leaves a checkpoint with every rank's partial counts, from which the resumed run ends bit-identical.
+    /// </summary>
+    [Fact]
+    public void Training_feedback_on_2_ranks_chooses_the_weights_of_one_process_and_resumes_bit_identical_from_a_sigterm()
+    {
+        using var dir = new TempDir();
+        var data = LearnableIdxDataset.Write(dir, 60, 10);
+        string[] Feedback(string outDir, params string[] more) =>
+            ["train", "--dataset", data, "--model", "mlp", "--imbalance", "step", "--policy", "acwa", "--feedback", "training", "--optimizer", "sgd",
+             "--lr", "0.01", "--epochs", "3", "--batch", "30", "--threads", "1", "--seed", "5", "--quiet", "--out", outDir, .. more];
+        var one = OneProcess(Feedback(dir.File("one")));
+        Assert.True(one.Code == 0, one.Err + one.Out);
+        var straight = MpiRun.Run(2, "acwa.dll", Feedback(dir.File("straight"), "--distributed"), mpirunOptions: ["--output-filename", dir.File("ranks")]);
+        Assert.True(straight.Code == 0, $"exit {straight.Code}\n{straight.Out}\n{straight.Err}");
+        AssertRanksAgree(dir.File("ranks"), 2, 3);
+        var weights = File.ReadAllText(dir.File("one/weights.csv"));
+        Assert.Equal(weights, File.ReadAllText(dir.File("straight/weights.csv")));
+        Assert.True(weights.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(2).Any(l => l.Split(',').Skip(1).Distinct().Count() > 1), weights); // ACWA moved them
+
+        int pid1 = 0; bool sent = false;
+        var stopped = MpiRun.Run(2, "acwa.dll", Feedback(dir.File("resumed"), "--distributed", "--checkpoint-every", "4"), onErrLine: (line, _) =>
+        {
+            if (Regex.Match(line, @"^distributed: rank 1 of 2, pid (\d+)") is { Success: true } m) pid1 = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            if (!sent && line.StartsWith("rank 1 of 2, epoch 1:", StringComparison.Ordinal) && pid1 > 0) { sent = true; kill(pid1, 15); }
+        });
+        Assert.True(sent, stopped.Err);
+        Assert.True(stopped.Code != 0, stopped.Err);
+        var position = TensorFile.LoadMeta(dir.File("resumed/checkpoint.acwa"))["extra"]!["trainer"]!["position"];
+        if (position is not null && (int)position["next_batch"]! > 0)
+            Assert.Equal((long)position["samples"]!, position["train_confusion"]!.AsArray().Sum(n => (long)n!)); // both ranks' counts
+
+        var resumed = MpiRun.Run(2, "acwa.dll", Feedback(dir.File("resumed"), "--distributed", "--resume"));
+        Assert.True(resumed.Code == 0, resumed.Err);
+        var (a, _) = TensorFile.Load(dir.File("straight/checkpoint.acwa"));
+        var (b, _) = TensorFile.Load(dir.File("resumed/checkpoint.acwa"));
+        for (int i = 0; i < a.Count; i++) Assert.True(a[i].Data is null ? a[i].Int64Data!.SequenceEqual(b[i].Int64Data!) : a[i].Data!.SequenceEqual(b[i].Data!), $"{a[i].Name} differs");
+        Assert.Equal(weights, File.ReadAllText(dir.File("resumed/weights.csv")));
+    }
+
     [Fact]
     public void A_sigterm_to_one_rank_stops_all_at_the_same_step_and_resume_with_the_same_N_is_bit_identical()
     {

@@ -158,7 +158,7 @@ public sealed class TrainingRun : IDisposable
                 Epochs = o.Epochs, BatchSize = o.Batch, Seed = o.Seed, Normalization = data.Normalization, Augmentation = data.Augmentation,
                 Schedule = LearningRateSchedules.Parse(o.Schedule, o.LearningRate), CheckpointPath = checkpoint,
                 CheckpointEverySteps = o.CheckpointEverySteps, DivergenceFactor = o.DivergenceFactor,
-                EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(), Communicator = o.Communicator,
+                EvaluateTestEachEpoch = o.TestEachEpoch, Config = o.ToJson(), Communicator = o.Communicator, Feedback = o.Feedback,
             });
             var run = new TrainingRun(o, outDir, data, counts, runner, trainer, policy)
             {
@@ -178,7 +178,7 @@ public sealed class TrainingRun : IDisposable
                 run._history.Add(EpochRecord.From(r));
                 if (IsWriter(o)) RunFolder.WriteEpochFiles(outDir, run._history, run.ClassNames);
             };
-            log.WriteLine($"model {o.Model} | loss {TrainingNames.LossSpec(o.Loss, o.LossSettings)} | policy {policy.Spec} | {TrainingNames.Name(o.Optimizer)} lr {o.LearningRate} ({o.Schedule}) | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | run folder {outDir}");
+            log.WriteLine($"model {o.Model} | loss {TrainingNames.LossSpec(o.Loss, o.LossSettings)} | policy {policy.Spec}{(o.Feedback == FeedbackSource.Training ? " fed from training predictions" : "")} | {TrainingNames.Name(o.Optimizer)} lr {o.LearningRate} ({o.Schedule}) | batch {o.Batch} | {o.Epochs} epochs | device {o.Device} | run folder {outDir}");
             return run;
         }
         catch

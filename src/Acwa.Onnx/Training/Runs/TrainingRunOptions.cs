@@ -23,6 +23,12 @@ public sealed record TrainingRunOptions
     public LossSettings LossSettings { get; init; } = LossSettings.Default;
     /// <summary>The class-weight policy spec (<see cref="Weighting.PolicyFactory.Create"/>: acwa, acwa-prior, cb:beta=0.999, drw, ...).</summary>
     public string Policy { get; init; } = "acwa";
+    /// <summary>
+    /// Which split feeds the policy after every epoch (<see cref="TrainerOptions.Feedback"/>): the validation split (the
+    /// default), or the epoch's training predictions (optimistic: the model fits its training data). The validation split is
+    /// still evaluated and reported. A resumed run keeps the source it was started with.
+    /// </summary>
+    public Weighting.FeedbackSource Feedback { get; init; } = Weighting.FeedbackSource.Validation;
     /// <summary>The optimizer.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
     /// <summary>Base learning rate.</summary>
@@ -125,6 +131,7 @@ public sealed record TrainingRunOptions
     public JsonObject ToJson() => new()
     {
         ["dataset"] = Dataset, ["imbalance"] = ResolveImbalance(), ["model"] = Model, ["loss"] = TrainingNames.LossSpec(Loss, LossSettings), ["policy"] = Policy,
+        ["feedback"] = FeedbackName(Feedback),
         ["optimizer"] = TrainingNames.Name(Optimizer), ["lr"] = LearningRate, ["schedule"] = Schedule, ["momentum"] = Momentum, ["weight_decay"] = WeightDecay,
         ["epochs"] = Epochs, ["batch"] = Batch, ["val_fraction"] = ValidationFraction, ["device"] = Device.ToString(), ["threads"] = Threads, ["cuda_graph"] = CudaGraph,
         ["seed"] = Seed,
@@ -135,6 +142,27 @@ public sealed record TrainingRunOptions
         ["checkpoint_every"] = CheckpointEverySteps,
         ["divergence_factor"] = DivergenceFactor,
     };
+
+    /// <summary>The name of a feedback source in <see cref="ToJson"/> and on the command line: <c>validation</c> or <c>training</c>.</summary>
+    public static string FeedbackName(Weighting.FeedbackSource source) => source switch
+    {
+        Weighting.FeedbackSource.Validation => "validation",
+        Weighting.FeedbackSource.Training => "training",
+        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "not a defined FeedbackSource"),
+    };
+
+    /// <summary>The feedback source named <paramref name="name"/> (<c>validation</c> or <c>training</c>, case-insensitive).</summary>
+    /// <exception cref="FormatException">Another name; the message names it and the valid ones.</exception>
+    public static Weighting.FeedbackSource ParseFeedback(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name.Trim().ToLowerInvariant() switch
+        {
+            "validation" => Weighting.FeedbackSource.Validation,
+            "training" => Weighting.FeedbackSource.Training,
+            _ => throw new FormatException($"unknown feedback source '{name}'; valid: validation, training"),
+        };
+    }
 
     /// <summary>Keys of <see cref="ToJson"/> a resumed run may change: where and how fast it runs, not what it computes.</summary>
     public static IReadOnlySet<string> ResumableKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "device", "threads", "cuda_graph", "checkpoint_every", "divergence_factor" };
@@ -152,6 +180,7 @@ public sealed record TrainingRunOptions
         if (Batch < 1) throw new InvalidOptionException(nameof(Batch), $"must be 1 or more, got {Batch}");
         if (ValidationFraction <= 0 || ValidationFraction >= 1) throw new InvalidOptionException(nameof(ValidationFraction), $"must be in (0, 1), got {ValidationFraction}");
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new InvalidOptionException(nameof(LearningRate), $"must be a positive number, got {LearningRate}");
+        if (!Enum.IsDefined(Feedback)) throw new InvalidOptionException(nameof(Feedback), $"must be Validation or Training, got {(int)Feedback}");
         if (Threads < 0) throw new InvalidOptionException(nameof(Threads), $"must be 0 (one per core) or more, got {Threads}");
         if (CudaGraph && !Device.IsCuda) throw new InvalidOptionException(nameof(CudaGraph), $"needs Device cuda or cuda:N, not '{Device}'");
         if (Communicator is not null && Device.IsCuda)
