@@ -48,7 +48,8 @@ public sealed partial class Trainer
 
     /// <summary>
     /// Creates a trainer over image splits. The runner's sample size must equal the datasets' image size and its class count
-    /// theirs; the policy must be for the same number of classes. The runner must have a <c>class_weights</c> control.
+    /// theirs; the policy must be for the same number of classes. The runner must have a <c>class_weights</c> control, and for an
+    /// <see cref="ILogitOffsetPolicy"/> a <c>log_prior</c> control (the logit-adjusted loss), which then follows the policy's offsets.
     /// </summary>
     public Trainer(StepRunner runner, ImageDataset train, ImageDataset validation, IClassWeightPolicy policy, TrainerOptions options,
         ImageDataset? test = null, ILogger? logger = null)
