@@ -94,8 +94,9 @@ internal sealed record ReproduceMethod(string Name, string Loss, string Policy, 
             throw new ArgumentException($"{option} '{text}': '{name}' is a built-in method; choose another name");
         try
         {
-            Onnx.Training.Compiler.TrainingNames.ParseLossSpec(loss);
-            Onnx.Weighting.PolicyFactory.Create(policy, [100, 10], 10);
+            var (lossKind, _) = Onnx.Training.Compiler.TrainingNames.ParseLossSpec(loss);
+            if (Onnx.Weighting.PolicyFactory.Create(policy, [100, 10], 10) is Onnx.Weighting.ILogitOffsetPolicy && lossKind != Onnx.Training.Compiler.LossKind.LogitAdjusted)
+                throw new ArgumentException($"{option} '{text}': policy '{policy}' moves the offsets of the logit-adjusted loss: it needs the loss la, not '{loss}'");
         }
         catch (FormatException e)
         {

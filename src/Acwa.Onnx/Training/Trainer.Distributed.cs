@@ -112,18 +112,20 @@ public sealed partial class Trainer
     }
 
     /// <summary>
-    /// Checks that every rank holds the same class weights (bit for bit) after the policy's update: they are computed on every
-    /// rank from the same all-reduced report, so a difference is a bug, and it fails every rank.
+    /// Checks that every rank holds the same class weights, and logit offsets for an <see cref="Weighting.ILogitOffsetPolicy"/>,
+    /// bit for bit after the policy's update: they are computed on every rank from the same all-reduced report, so a
+    /// difference is a bug, and it fails every rank.
     /// </summary>
     private void CheckSameWeights(double[] weights)
     {
         if (_comm is not { } c) return;
+        if (_policy is Weighting.ILogitOffsetPolicy p) weights = [.. weights, .. p.LogitOffsets];
         var root = (double[])weights.Clone();
         c.Broadcast(root);
         long[] differs = [weights.AsSpan().SequenceEqual(root) ? 0 : 1];
         c.AllReduceSum(differs);
         if (differs[0] != 0)
-            throw new InvalidOperationException($"the class weights differ between ranks after the policy's update ({differs[0]} rank(s) differ from rank 0; " +
+            throw new InvalidOperationException($"the class weights (and logit offsets) differ between ranks after the policy's update ({differs[0]} rank(s) differ from rank 0; " +
                 $"rank {c.Rank}: [{string.Join(", ", weights)}], rank 0: [{string.Join(", ", root)}])");
     }
 

@@ -55,7 +55,8 @@ public sealed partial class Trainer
 
     /// <summary>
     /// Creates a trainer over image splits. The runner's sample size must equal the datasets' image size and its class count
-    /// theirs; the policy must be for the same number of classes. The runner must have a <c>class_weights</c> control.
+    /// theirs; the policy must be for the same number of classes. The runner must have a <c>class_weights</c> control, and for an
+    /// <see cref="ILogitOffsetPolicy"/> a <c>log_prior</c> control (the logit-adjusted loss), which then follows the policy's offsets.
     /// </summary>
     public Trainer(StepRunner runner, ImageDataset train, ImageDataset validation, IClassWeightPolicy policy, TrainerOptions options,
         ImageDataset? test = null, ILogger? logger = null)
@@ -84,7 +85,11 @@ public sealed partial class Trainer
         if (policy.NumClasses != c) throw new ArgumentException($"policy '{policy.Spec}' is for {policy.NumClasses} classes, the model has {c}", nameof(policy));
         if (!runner.HasControl(ControlRoles.ClassWeights))
             throw new ArgumentException($"the training graph of '{runner.ArtifactDir}' has no '{ControlRoles.ClassWeights}' control input, so class weights cannot be applied", nameof(runner));
+        if (policy is ILogitOffsetPolicy && !runner.HasControl(ControlRoles.LogPrior))
+            throw new ArgumentException($"policy '{policy.Spec}' moves the logit-adjustment offsets (the '{ControlRoles.LogPrior}' control input), " +
+                $"but the training graph of '{runner.ArtifactDir}' (loss '{runner.Manifest.Loss}') has none: train it with the logit-adjusted loss (--loss la)", nameof(policy));
         _runner = runner; _policy = policy;
+        ApplyOffsets();
         (_trainLoader, _validationLoader, _testLoader) = loaders;
         Options = options;
         _logger = logger ?? NullLogger.Instance;
@@ -218,6 +223,7 @@ public sealed partial class Trainer
         var w32 = new float[weights.Length];
         for (int i = 0; i < w32.Length; i++) w32[i] = (float)weights[i];
         _runner.SetClassWeights(w32);
+        ApplyOffsets();
 
         long totalSteps = (long)Options.Epochs * BatchesPerEpoch;
         var at = _resumePosition is { } resumed && resumed.Epoch == epoch ? resumed : new EpochPosition(epoch, 0, 0, 0, 0);
@@ -336,6 +342,19 @@ public sealed partial class Trainer
     /// <summary>The position of the epoch in progress, with a copy of its training confusion counts (training feedback).</summary>
     private EpochPosition Position(int epoch, int nextBatch, double lossSum, long samples, long correct) =>
         new(epoch, nextBatch, lossSum, samples, correct, _trainConfusion?.Counts.ToArray());
+
+    /// <summary>
+    /// For an <see cref="ILogitOffsetPolicy"/>: puts its offsets for the next epoch into the <c>log_prior</c> control (as float).
+    /// Called at construction and at the start of every epoch, so a resumed run trains with the restored policy's offsets.
+    /// </summary>
+    private void ApplyOffsets()
+    {
+        if (_policy is not ILogitOffsetPolicy p) return;
+        var offsets = p.LogitOffsets;
+        var o32 = new float[offsets.Length];
+        for (int i = 0; i < o32.Length; i++) o32[i] = (float)offsets[i];
+        _runner.SetControl(ControlRoles.LogPrior, o32);
+    }
 
     // Completed epochs recorded by the last checkpoint written (for the divergence message).
     private int? _checkpointEpochs;

@@ -41,6 +41,8 @@ public sealed class DeferredReweightingPolicy : ClassWeightPolicy
             throw new ArgumentOutOfRangeException(nameof(totalEpochs), totalEpochs, "DRW needs at least one planned epoch.");
         if (switchEpoch < 0)
             throw new ArgumentOutOfRangeException(nameof(switchEpoch), switchEpoch, "The DRW switch epoch cannot be negative.");
+        if (then is ILogitOffsetPolicy)
+            throw new ArgumentException($"The DRW follow-up policy '{then.Spec}' moves logit offsets, not class weights; DRW cannot defer it.", nameof(then));
         if (then.LastEpoch != -1)
             throw new ArgumentException($"The DRW follow-up policy '{then.Spec}' has already been updated (last epoch {then.LastEpoch}).", nameof(then));
         Then = then;

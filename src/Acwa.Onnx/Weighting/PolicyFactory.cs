@@ -87,6 +87,12 @@ public static class PolicyFactory
                     minWeight: min,
                     maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
             }),
+        new("la-recall", "adaptive logit adjustment (needs --loss la): offsets log(prior_c) - clip(integral of eta*(mean recall - smoothed recall_c), +-bound); weights 1",
+            ["eta", "ema", "bound"], "eta=1, ema=0.5, bound=2",
+            (s, counts, _) => new AdaptiveLogitAdjustmentPolicy(counts,
+                eta: s.Number("eta", AdaptiveLogitAdjustmentPolicy.DefaultEta, e => e >= 0, "must be non-negative"),
+                ema: s.Number("ema", AdaptiveLogitAdjustmentPolicy.DefaultEma, e => e >= 0 && e < 1, "must lie in [0, 1)"),
+                bound: s.Number("bound", AdaptiveLogitAdjustmentPolicy.DefaultBound, b => b >= 0, "must be non-negative"))),
     ];
 
     /// <summary>Every policy name with a one-line description and its options with defaults, in a fixed order.</summary>
@@ -144,6 +150,10 @@ public static class PolicyFactory
         {
             throw new FormatException($"Policy 'drw' option 'then' is not valid (in '{s.Text}'): {e.Message}", e);
         }
+        // DRW hands over class weights only; the trainer reads logit offsets from the outer policy, so a nested offset policy
+        // would silently train with static offsets.
+        if (then is ILogitOffsetPolicy)
+            throw new FormatException($"Policy 'drw' option 'then' is '{then.Spec}', which moves logit offsets, not class weights; DRW cannot defer it (in '{s.Text}'). Use it on its own with --loss la.");
         if (s.Has("epoch"))
             return new DeferredReweightingPolicy(then, totalEpochs, s.Integer("epoch", 0, 0));
         return new DeferredReweightingPolicy(then, totalEpochs, s.Number("at", DeferredReweightingPolicy.DefaultAt, a => a >= 0 && a <= 1, "must lie in [0, 1]"));

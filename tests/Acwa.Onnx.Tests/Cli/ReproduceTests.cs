@@ -165,11 +165,14 @@ public sealed class ReproduceTests : IDisposable
         Assert.Equal((LossKind.Ldam, OptimizerKind.Sgd, 0.01, 0.9), (sgd.Loss, sgd.Optimizer, sgd.LearningRate, sgd.Momentum));
         Assert.Equal("drw:at=0.8,then=[cb:beta=0.9999]", sgd.Policy);
         Assert.Equal(OptimizerKind.AdamW, new ReproduceOptions().RunOptions(ReproduceMethod.ParseExtra("x=ce/uniform/adamw", false), 0, "out").Optimizer);
+        // The adaptive logit adjustment moves the offsets of the la loss: accepted with it, refused with any other loss.
+        var laRecall = new ReproduceOptions().RunOptions(ReproduceMethod.ParseExtra("la-rec=la/la-recall:eta=2", false), 0, "out");
+        Assert.Equal((LossKind.LogitAdjusted, "la-recall:eta=2"), (laRecall.Loss, laRecall.Policy));
         foreach (var (text, expected) in new[]
         {
             ("wilson", "is not NAME=LOSS/POLICY"), ("Wilson=ce/cb", "must be lower-case"), ("cb=ce/cb", "is a built-in method"),
             ("x=hinge/cb", "unknown loss 'hinge'"), ("x=ce/cb:beta=2", "'beta'"), ("x=focal:tau=1/uniform", "unknown key 'tau'"), ("x=ce/uniform/rmsprop", "unknown optimizer 'rmsprop'"),
-            ("x=ce/uniform/sgd:lr=-1", "with a positive LR"), ("x=ce/uniform/sgd/extra", "is not NAME=LOSS/POLICY"),
+            ("x=ce/uniform/sgd:lr=-1", "with a positive LR"), ("x=ce/la-recall", "it needs the loss la, not 'ce'"), ("x=ce/uniform/sgd/extra", "is not NAME=LOSS/POLICY"),
         })
             Assert.Contains(expected, Assert.Throws<ArgumentException>(() => ReproduceMethod.ParseExtra(text, false)).Message, StringComparison.Ordinal);
         Assert.Contains("two methods are called", Assert.Throws<ArgumentException>(() => ReproduceMethod.Select(null, [wilson, wilson])).Message, StringComparison.Ordinal);

@@ -155,6 +155,32 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
         Assert.Equal(weights, File.ReadAllText(dir.File("resumed/weights.csv")));
     }
 
+    /// <summary>
+    /// <c>la-recall</c> moves the <c>log_prior</c> control from the all-reduced validation report on every rank: the ranks agree,
+    /// train what one process trains, and end with one process's policy state (the recall integral behind the offsets).
+    /// </summary>
+    [Fact]
+    public void N_ranks_move_the_logit_adjustment_offsets_as_one_process_does()
+    {
+        using var dir = new TempDir();
+        var data = LearnableIdxDataset.Write(dir, 60, 10);
+        string[] Args(string outDir, params string[] more) =>
+            ["train", "--dataset", data, "--model", "mlp", "--imbalance", "step", "--loss", "la", "--policy", "la-recall:eta=2", "--optimizer", "adam",
+             "--lr", "0.0003", "--epochs", "3", "--batch", "30", "--threads", "1", "--seed", "5", "--quiet", "--out", outDir, .. more];
+        var one = OneProcess(Args(dir.File("one")));
+        Assert.True(one.Code == 0, one.Err + one.Out);
+        var many = MpiRun.Run(2, "acwa.dll", Args(dir.File("many"), "--distributed"), mpirunOptions: ["--output-filename", dir.File("ranks")]);
+        Assert.True(many.Code == 0, $"exit {many.Code}\n{many.Out}\n{many.Err}");
+        AssertRanksAgree(dir.File("ranks"), 2, 3);
+        var (worst, where, _) = RelativeDifference(dir.File("one"), dir.File("many"));
+        Assert.True(worst <= 1e-5, $"relative difference {worst:E3} in {where}");
+        static string Integral(string checkpoint) => TensorFile.LoadMeta(checkpoint)["extra"]!["trainer"]!["policy"]!["integral"]!.ToJsonString();
+        var integral = Integral(dir.File("one/checkpoint.acwa"));
+        log.WriteLine($"recall integral after 3 epochs: {integral}");
+        Assert.NotEqual("[0,0,0,0,0,0,0,0,0,0]", integral);
+        Assert.Equal(integral, Integral(dir.File("many/checkpoint.acwa")));
+    }
+
     [Fact]
     public void A_sigterm_to_one_rank_stops_all_at_the_same_step_and_resume_with_the_same_N_is_bit_identical()
     {

@@ -52,7 +52,7 @@ public class PolicyFactoryTests
     [Fact]
     public void ListingNamesEveryPolicyWithADescription()
     {
-        Assert.Equal(["uniform", "inv", "cb", "drw", "acwa", "acwa-centered", "acwa-mult", "acwa-prior", "acwa-wilson", "cdb"], PolicyFactory.Names);
+        Assert.Equal(["uniform", "inv", "cb", "drw", "acwa", "acwa-centered", "acwa-mult", "acwa-prior", "acwa-wilson", "cdb", "la-recall"], PolicyFactory.Names);
         foreach (var info in PolicyFactory.Policies)
         {
             Assert.False(string.IsNullOrWhiteSpace(info.Description));

@@ -27,6 +27,8 @@ public class PolicyStateTests
         { "cdb", 5 },
         { "cdb:ema=0.7,tau=2", 5 },
         { "drw:epoch=3,then=[acwa-wilson]", 6 },
+        { "la-recall", 5 },
+        { "la-recall:eta=3,ema=0,bound=0.5", 0 },
     };
 
     private static List<EpochFeedback> Sequence(int seed)

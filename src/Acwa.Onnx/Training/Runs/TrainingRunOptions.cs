@@ -192,8 +192,11 @@ public sealed record TrainingRunOptions
         if (ImageSize is < 1) throw new InvalidOptionException(nameof(ImageSize), $"must be positive, got {ImageSize}");
         try { Data.ImbalanceProtocol.Parse(ResolveImbalance()); }
         catch (FormatException e) { throw new InvalidOptionException(nameof(Imbalance), e.Message, e); }
-        try { Weighting.PolicyFactory.Create(Policy, [1, 1], Epochs); }
+        Weighting.IClassWeightPolicy policy;
+        try { policy = Weighting.PolicyFactory.Create(Policy, [1, 1], Epochs); }
         catch (FormatException e) { throw new InvalidOptionException(nameof(Policy), e.Message, e); }
+        if (policy is Weighting.ILogitOffsetPolicy && Loss != LossKind.LogitAdjusted)
+            throw new InvalidOptionException(nameof(Policy), $"'{policy.Spec}' moves the offsets of the logit-adjusted loss: it needs Loss la, not '{TrainingNames.LossSpec(Loss, LossSettings)}'");
         try { LearningRateSchedules.Parse(Schedule, LearningRate); }
         catch (Exception e) when (e is FormatException or ArgumentException) { throw new InvalidOptionException(nameof(Schedule), e.Message, e); }
     }
