@@ -62,8 +62,8 @@ def main():
                 continue
             kind = "--extra-baseline" if m.get("baseline", fam in BUILTIN_BASELINES) else "--extra-method"
             spec = f"{m['name']}={m['loss']}/{m['policy']}"
-            if m.get("optimizer"):
-                spec += f"/{m['optimizer']}" + (f":lr={m['lr']}" if m.get("lr") else "")
+            if (m.get("optimizer") or "adam") != "adam" or m.get("lr", d["lr"]) != d["lr"]:  # not reproduce's Adam at --lr
+                spec += f"/{m.get('optimizer') or 'adam'}:lr={m.get('lr', d['lr'])}"
             if m.get("feedback") not in (None, "validation"):
                 spec += f"/feedback={m['feedback']}"
             parts.append(f"{kind} '{spec}'")
