@@ -28,6 +28,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", help="results.json of a --split validation report")
     ap.add_argument("--args", action="store_true", help="print the reproduce options of the chosen settings")
+    ap.add_argument("--families", help="comma-separated families to keep in --args (default all)")
     a = ap.parse_args()
     with open(a.results) as f:
         d = json.load(f)
@@ -54,6 +55,12 @@ def main():
                 cell = f"**{cell}**"
             print(f"| {fam} | {cell} | {100 * ba['mean']:.2f} ± {100 * ba['std']:.2f} | {100 * f1['mean']:.2f} ± {100 * f1['std']:.2f} |")
     if a.args:
+        if a.families:
+            keep = a.families.split(",")
+            unknown = [f for f in keep if f not in chosen]
+            if unknown:
+                sys.exit(f"{a.results}: no family {', '.join(unknown)} (families: {', '.join(chosen)})")
+            chosen = {f: chosen[f] for f in keep}
         print()
         builtin_chosen = [m["name"] for m in chosen.values() if m["name"] in builtins]
         parts = [f"--methods {','.join(builtin_chosen)}"] if builtin_chosen else []

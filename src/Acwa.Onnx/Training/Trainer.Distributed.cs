@@ -119,13 +119,14 @@ public sealed partial class Trainer
     private void CheckSameWeights(double[] weights)
     {
         if (_comm is not { } c) return;
+        bool offsets = _policy is Weighting.ILogitOffsetPolicy;
         if (_policy is Weighting.ILogitOffsetPolicy p) weights = [.. weights, .. p.LogitOffsets];
         var root = (double[])weights.Clone();
         c.Broadcast(root);
         long[] differs = [weights.AsSpan().SequenceEqual(root) ? 0 : 1];
         c.AllReduceSum(differs);
         if (differs[0] != 0)
-            throw new InvalidOperationException($"the class weights (and logit offsets) differ between ranks after the policy's update ({differs[0]} rank(s) differ from rank 0; " +
+            throw new InvalidOperationException($"the class weights{(offsets ? " or logit offsets" : "")} differ between ranks after the policy's update ({differs[0]} rank(s) differ from rank 0; " +
                 $"rank {c.Rank}: [{string.Join(", ", weights)}], rank 0: [{string.Join(", ", root)}])");
     }
 
