@@ -24,28 +24,57 @@ def family_of(name, builtins):
     return name if name in builtins or not m else m.group("family")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", help="results.json of a --split validation report")
-    ap.add_argument("--args", action="store_true", help="print the reproduce options of the chosen settings")
-    ap.add_argument("--families", help="comma-separated families to keep in --args (default all)")
-    a = ap.parse_args()
-    with open(a.results) as f:
+def load(path):
+    with open(path) as f:
         d = json.load(f)
     if d.get("split") != "validation":
-        sys.exit(f"{a.results}: split is {d.get('split')!r}, not 'validation': choose on validation numbers only")
+        sys.exit(f"{path}: split is {d.get('split')!r}, not 'validation': choose on validation numbers only")
+    return d
+
+
+def choose(d):
+    """Per family, the method with the highest mean validation balanced accuracy."""
     builtins = {m["name"] for m in d["methods"] if not TAG.match(m["name"])}
     families = {}
     for m in d["methods"]:
         families.setdefault(family_of(m["name"], builtins), []).append(m)
-    chosen = {}
+    return {fam: max(ms, key=lambda m: m["balanced_accuracy"]["mean"]) for fam, ms in families.items()}
+
+
+def rank(paths):
+    chosen = [choose(load(p)) for p in paths]
+    common = [f for f in chosen[0] if all(f in c for c in chosen)]
+    score = {f: sum(c[f]["balanced_accuracy"]["mean"] for c in chosen) / len(chosen) for f in common}
+    print("| rank | family | kind | chosen settings | mean val. balanced accuracy |")
+    print("|---|---|---|---|---|")
+    for i, f in enumerate(sorted(common, key=lambda f: -score[f]), 1):
+        kind = "baseline" if chosen[0][f].get("baseline", f in BUILTIN_BASELINES) else "candidate"
+        print(f"| {i} | {f} | {kind} | {', '.join(c[f]['name'] for c in chosen)} | {100 * score[f]:.2f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+", help="results.json of a --split validation report (several with --rank)")
+    ap.add_argument("--rank", action="store_true", help="rank the families by their chosen setting's validation balanced "
+                    "accuracy, averaged over the reports given (how the CNN confirmation's methods are picked)")
+    ap.add_argument("--args", action="store_true", help="print the reproduce options of the chosen settings")
+    ap.add_argument("--families", help="comma-separated families to keep in --args (default all)")
+    a = ap.parse_args()
+    if a.rank:
+        return rank(a.results)
+    if len(a.results) != 1:
+        sys.exit("give one results.json (several only with --rank)")
+    a.results = a.results[0]
+    d = load(a.results)
+    builtins = {m["name"] for m in d["methods"] if not TAG.match(m["name"])}
+    chosen = choose(d)
     print(f"Data set `{d['dataset']}` `{d['imbalance']}`, model `{d['model']}`, {d['epochs']} epochs, {d['seeds']} seeds; "
           "validation balanced accuracy / macro-F1, percent, mean +- std over seeds; chosen in bold.\n")
     print("| family | setting (loss / policy) | val. balanced accuracy | val. macro-F1 |")
     print("|---|---|---|---|")
-    for fam, ms in families.items():
-        best = max(ms, key=lambda m: m["balanced_accuracy"]["mean"])
-        chosen[fam] = best
+    for fam in chosen:
+        best = chosen[fam]
+        ms = [m for m in d["methods"] if family_of(m["name"], builtins) == fam]
         for m in ms:
             ba, f1 = m["balanced_accuracy"], m["macro_f1"]
             cell = f"{m['name']}: `{m['loss']}` / `{m['policy']}`"
