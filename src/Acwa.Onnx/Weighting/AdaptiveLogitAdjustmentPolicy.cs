@@ -67,21 +67,8 @@ public sealed class AdaptiveLogitAdjustmentPolicy : ClassWeightPolicy, ILogitOff
     {
         int n = NumClasses;
         var r = feedback.Recall;
-        var smoothed = new double[n];
-        for (int c = 0; c < n; c++)
-            smoothed[c] = LastEpoch < 0 ? r[c] : Ema * _smoothed[c] + (1 - Ema) * r[c];
-
-        double sum = 0;
-        int supported = 0;
-        for (int c = 0; c < n; c++)
-        {
-            if (feedback.Support[c] > 0)
-            {
-                sum += smoothed[c];
-                supported++;
-            }
-        }
-        double mean = supported > 0 ? sum / supported : 0;
+        var smoothed = WeightMath.Smooth(_smoothed, r, Ema, first: LastEpoch < 0);
+        double mean = WeightMath.MeanOverSupported(smoothed, feedback.Support);
 
         var integral = new double[n];
         for (int c = 0; c < n; c++)

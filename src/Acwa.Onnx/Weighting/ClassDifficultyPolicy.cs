@@ -61,9 +61,7 @@ public sealed class ClassDifficultyPolicy : ClassWeightPolicy
     {
         int n = NumClasses;
         var r = Metric == FeedbackMetric.Recall ? feedback.Recall : feedback.F1;
-        var smoothed = new double[n];
-        for (int c = 0; c < n; c++)
-            smoothed[c] = LastEpoch < 0 ? r[c] : Ema * _smoothed[c] + (1 - Ema) * r[c];
+        var smoothed = WeightMath.Smooth(_smoothed, r, Ema, first: LastEpoch < 0);
 
         double sum = 0;
         int supported = 0;

@@ -71,21 +71,8 @@ public abstract class PriorFeedbackPolicy : ClassWeightPolicy
     {
         int n = NumClasses;
         var f = MetricOf(feedback);
-        var smoothed = new double[n];
-        for (int c = 0; c < n; c++)
-            smoothed[c] = LastEpoch < 0 ? f[c] : Ema * _smoothed[c] + (1 - Ema) * f[c];
-
-        double sum = 0;
-        int supported = 0;
-        for (int c = 0; c < n; c++)
-        {
-            if (feedback.Support[c] > 0)
-            {
-                sum += smoothed[c];
-                supported++;
-            }
-        }
-        double mean = supported > 0 ? sum / supported : 0;
+        var smoothed = WeightMath.Smooth(_smoothed, f, Ema, first: LastEpoch < 0);
+        double mean = WeightMath.MeanOverSupported(smoothed, feedback.Support);
 
         var logAdjust = new double[n];
         for (int c = 0; c < n; c++)

@@ -34,6 +34,34 @@ internal static class WeightMath
     }
 
     /// <summary>Checks clip bounds: positive, finite, min &lt;= max.</summary>
+    /// <summary>
+    /// Exponential smoothing of a per-class metric: <paramref name="metric"/> itself on the first update
+    /// (<paramref name="first"/>), else <c>ema * previous + (1 - ema) * metric</c> per class.
+    /// </summary>
+    public static double[] Smooth(ReadOnlySpan<double> previous, ReadOnlySpan<double> metric, double ema, bool first)
+    {
+        var smoothed = new double[metric.Length];
+        for (int c = 0; c < smoothed.Length; c++)
+            smoothed[c] = first ? metric[c] : ema * previous[c] + (1 - ema) * metric[c];
+        return smoothed;
+    }
+
+    /// <summary>Mean of <paramref name="values"/> over the classes with validation support (0 when none has any).</summary>
+    public static double MeanOverSupported(ReadOnlySpan<double> values, ReadOnlySpan<long> support)
+    {
+        double sum = 0;
+        int supported = 0;
+        for (int c = 0; c < values.Length; c++)
+        {
+            if (support[c] > 0)
+            {
+                sum += values[c];
+                supported++;
+            }
+        }
+        return supported > 0 ? sum / supported : 0;
+    }
+
     public static void CheckBounds(double min, double max)
     {
         if (!(min > 0 && double.IsFinite(min)))
