@@ -51,7 +51,7 @@ public static class PolicyFactory
             (s, counts, _) =>
             {
                 var prior = ReadPrior(s);
-                double min = s.Number("min", 0.2, m => m > 0, "must be positive");
+                var (min, max) = ReadWeightBounds(s);
                 return new AcwaPriorPolicy(counts, prior,
                     priorBeta: s.Number("prior_beta", ClassBalancedPolicy.DefaultBeta, b => b >= 0 && b < 1, "must lie in [0, 1)"),
                     ema: s.Number("ema", 0.8, e => e >= 0 && e < 1, "must lie in [0, 1)"),
@@ -59,14 +59,14 @@ public static class PolicyFactory
                     eta: s.Number("eta", 1.0, e => e >= 0, "must be non-negative"),
                     shrink: s.Number("shrink", 0.25, r => r > 0 && r <= 1, "must lie in (0, 1]"),
                     minWeight: min,
-                    maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
+                    maxWeight: max);
             }),
         new("acwa-wilson", "uncertainty-aware ACWA: prior x exp(leaky feedback that counts only where the class's Wilson interval excludes the mean)",
             ["metric", "prior", "prior_beta", "ema", "z", "eta", "shrink", "min", "max"],
             "metric=f1, prior=cb, prior_beta=0.9999, ema=0.8, z=1.96, eta=1, shrink=0.25, min=0.2, max=5",
             (s, counts, _) =>
             {
-                double min = s.Number("min", 0.2, m => m > 0, "must be positive");
+                var (min, max) = ReadWeightBounds(s);
                 return new AcwaWilsonPolicy(counts, ReadMetric(s, "f1"), ReadPrior(s),
                     priorBeta: s.Number("prior_beta", ClassBalancedPolicy.DefaultBeta, b => b >= 0 && b < 1, "must lie in [0, 1)"),
                     ema: s.Number("ema", 0.8, e => e >= 0 && e < 1, "must lie in [0, 1)"),
@@ -74,18 +74,18 @@ public static class PolicyFactory
                     eta: s.Number("eta", 1.0, e => e >= 0, "must be non-negative"),
                     shrink: s.Number("shrink", 0.25, r => r > 0 && r <= 1, "must lie in (0, 1]"),
                     minWeight: min,
-                    maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
+                    maxWeight: max);
             }),
         new("cdb", "class difficulty (after the CDB loss): w_c = C*(1 - recall_c)^tau / sum_j (1 - recall_j)^tau, clipped",
             ["metric", "tau", "ema", "min", "max"], "metric=recall, tau=1, ema=0, min=0.2, max=5",
             (s, counts, _) =>
             {
-                double min = s.Number("min", 0.2, m => m > 0, "must be positive");
+                var (min, max) = ReadWeightBounds(s);
                 return new ClassDifficultyPolicy(counts.Length, ReadMetric(s, "recall"),
                     tau: s.Number("tau", 1.0, t => t >= 0, "must be non-negative"),
                     ema: s.Number("ema", 0, e => e >= 0 && e < 1, "must lie in [0, 1)"),
                     minWeight: min,
-                    maxWeight: s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
+                    maxWeight: max);
             }),
         new("la-recall", "adaptive logit adjustment (needs --loss la): offsets log(prior_c) - clip(integral of eta*(mean recall - smoothed recall_c), +-bound); weights 1",
             ["eta", "ema", "bound"], "eta=1, ema=0.5, bound=2",
@@ -172,8 +172,14 @@ public static class PolicyFactory
     private static (double Eta, double Min, double Max, bool Clip) ReadVariant(PolicySpec s, double defaultEta)
     {
         double eta = s.Number("eta", defaultEta, e => e >= 0, "must be non-negative");
-        double min = s.Number("min", 0.2, m => m > 0, "must be positive");
-        double max = s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}");
+        var (min, max) = ReadWeightBounds(s);
         return (eta, min, max, s.Switch("clip", true));
+    }
+
+    /// <summary>The clipping bounds <c>min</c> (default 0.2, positive) and <c>max</c> (default 5, at least min) of a policy's weights.</summary>
+    private static (double Min, double Max) ReadWeightBounds(PolicySpec s)
+    {
+        double min = s.Number("min", 0.2, m => m > 0, "must be positive");
+        return (min, s.Number("max", 5.0, m => m >= min, $"must be at least min = {PolicySpec.Num(min)}"));
     }
 }

@@ -85,6 +85,21 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
         }
     }
 
+    /// <summary>
+    /// Trains <paramref name="args"/>(OUT, extra options) once in this process into DIR/one and on <paramref name="ranks"/> MPI
+    /// ranks with <c>--distributed</c> into DIR/many; both must succeed and every rank must print the same report for each of
+    /// the <paramref name="epochs"/> epochs. Returns the mpirun result.
+    /// </summary>
+    private static MpiRun.Finished TrainOnceAndOnRanks(TempDir dir, int ranks, int epochs, Func<string, string[], string[]> args)
+    {
+        var one = OneProcess(args(dir.File("one"), []));
+        Assert.True(one.Code == 0, one.Err + one.Out);
+        var many = MpiRun.Run(ranks, "acwa.dll", args(dir.File("many"), ["--distributed"]), mpirunOptions: ["--output-filename", dir.File("ranks")]);
+        Assert.True(many.Code == 0, $"exit {many.Code}\n{many.Out}\n{many.Err}");
+        AssertRanksAgree(dir.File("ranks"), ranks, epochs);
+        return many;
+    }
+
     [Theory]
     [InlineData("mlp", "sgd", 2)]
     [InlineData("mlp", "sgd", 3)]
@@ -97,11 +112,7 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
         using var dir = new TempDir();
         var data = LearnableIdxDataset.Write(dir, model == "cnn" ? 40 : 60, 10);
         int epochs = 3;
-        var one = OneProcess(Args(data, dir.File("one"), model, optimizer, epochs));
-        Assert.True(one.Code == 0, one.Err + one.Out);
-        var many = MpiRun.Run(ranks, "acwa.dll", Args(data, dir.File("many"), model, optimizer, epochs, "--distributed"), mpirunOptions: ["--output-filename", dir.File("ranks")]);
-        Assert.True(many.Code == 0, $"exit {many.Code}\n{many.Out}\n{many.Err}");
-        AssertRanksAgree(dir.File("ranks"), ranks, epochs);
+        var many = TrainOnceAndOnRanks(dir, ranks, epochs, (outDir, more) => Args(data, outDir, model, optimizer, epochs, more));
         var (worst, where, element) = RelativeDifference(dir.File("one"), dir.File("many"));
         var steps = TensorFile.LoadMeta(dir.File("many/checkpoint.acwa"))["extra"]!["trainer"]!["global_step"]!.GetValue<long>();
         log.WriteLine($"{model} {optimizer}, {ranks} ranks, {steps} steps: largest relative difference of the final state ||a-b||/||a|| {worst:E2} ({where}), element-wise max|a-b|/max|a| {element:E2}; {many.Seconds:F1} s");
@@ -126,13 +137,9 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
         string[] Feedback(string outDir, params string[] more) =>
             ["train", "--dataset", data, "--model", "mlp", "--imbalance", "step", "--policy", "acwa", "--feedback", "training", "--optimizer", "sgd",
              "--lr", "0.01", "--epochs", "3", "--batch", "30", "--threads", "1", "--seed", "5", "--quiet", "--out", outDir, .. more];
-        var one = OneProcess(Feedback(dir.File("one")));
-        Assert.True(one.Code == 0, one.Err + one.Out);
-        var straight = MpiRun.Run(2, "acwa.dll", Feedback(dir.File("straight"), "--distributed"), mpirunOptions: ["--output-filename", dir.File("ranks")]);
-        Assert.True(straight.Code == 0, $"exit {straight.Code}\n{straight.Out}\n{straight.Err}");
-        AssertRanksAgree(dir.File("ranks"), 2, 3);
+        TrainOnceAndOnRanks(dir, 2, 3, Feedback);
         var weights = File.ReadAllText(dir.File("one/weights.csv"));
-        Assert.Equal(weights, File.ReadAllText(dir.File("straight/weights.csv")));
+        Assert.Equal(weights, File.ReadAllText(dir.File("many/weights.csv")));
         Assert.True(weights.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(2).Any(l => l.Split(',').Skip(1).Distinct().Count() > 1), weights); // ACWA moved them
 
         int pid1 = 0; bool sent = false;
@@ -149,7 +156,7 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
 
         var resumed = MpiRun.Run(2, "acwa.dll", Feedback(dir.File("resumed"), "--distributed", "--resume"));
         Assert.True(resumed.Code == 0, resumed.Err);
-        var (a, _) = TensorFile.Load(dir.File("straight/checkpoint.acwa"));
+        var (a, _) = TensorFile.Load(dir.File("many/checkpoint.acwa"));
         var (b, _) = TensorFile.Load(dir.File("resumed/checkpoint.acwa"));
         for (int i = 0; i < a.Count; i++) Assert.True(a[i].Data is null ? a[i].Int64Data!.SequenceEqual(b[i].Int64Data!) : a[i].Data!.SequenceEqual(b[i].Data!), $"{a[i].Name} differs");
         Assert.Equal(weights, File.ReadAllText(dir.File("resumed/weights.csv")));
@@ -167,11 +174,7 @@ public partial class DistributedTrainingTests(ITestOutputHelper log)
         string[] Args(string outDir, params string[] more) =>
             ["train", "--dataset", data, "--model", "mlp", "--imbalance", "step", "--loss", "la", "--policy", "la-recall:eta=2", "--optimizer", "adam",
              "--lr", "0.0003", "--epochs", "3", "--batch", "30", "--threads", "1", "--seed", "5", "--quiet", "--out", outDir, .. more];
-        var one = OneProcess(Args(dir.File("one")));
-        Assert.True(one.Code == 0, one.Err + one.Out);
-        var many = MpiRun.Run(2, "acwa.dll", Args(dir.File("many"), "--distributed"), mpirunOptions: ["--output-filename", dir.File("ranks")]);
-        Assert.True(many.Code == 0, $"exit {many.Code}\n{many.Out}\n{many.Err}");
-        AssertRanksAgree(dir.File("ranks"), 2, 3);
+        TrainOnceAndOnRanks(dir, 2, 3, Args);
         var (worst, where, _) = RelativeDifference(dir.File("one"), dir.File("many"));
         Assert.True(worst <= 1e-5, $"relative difference {worst:E3} in {where}");
         static string Integral(string checkpoint) => TensorFile.LoadMeta(checkpoint)["extra"]!["trainer"]!["policy"]!["integral"]!.ToJsonString();
